@@ -1,0 +1,58 @@
+//! Adapters: the closed set of back ends a plan runs through, and what each can do.
+//!
+//! The planner uses the capabilities for `adapter-unsupported`; the adapter contract itself (the
+//! async trait with typed requests) arrives with the executor.
+
+use std::fmt;
+
+/// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterKind {
+    /// An in-process model of LCS on simulated time: a rehearsal, nothing real is touched.
+    Simulator,
+    /// The real Lifecycle Services REST API.
+    Lcs,
+}
+
+/// What an adapter can do beyond the operations every adapter has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Restore the target's own database to a point in time (the LCS API has no such call).
+    pub point_in_time_restore: bool,
+    /// Restore a copy to a point other than `latest`.
+    pub refresh_to_point_in_time: bool,
+    /// Reset Financial reporting; without it the step becomes a manual one.
+    pub reset_financial_reporting: bool,
+}
+
+impl AdapterKind {
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Simulator => "simulator",
+            Self::Lcs => "lcs",
+        }
+    }
+
+    #[must_use]
+    pub const fn capabilities(self) -> Capabilities {
+        match self {
+            Self::Simulator => Capabilities {
+                point_in_time_restore: true,
+                refresh_to_point_in_time: true,
+                reset_financial_reporting: true,
+            },
+            Self::Lcs => Capabilities {
+                point_in_time_restore: false,
+                refresh_to_point_in_time: false,
+                reset_financial_reporting: false,
+            },
+        }
+    }
+}
+
+impl fmt::Display for AdapterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

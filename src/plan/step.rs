@@ -1,0 +1,256 @@
+//! Post steps, and the ordered step list of a run (SPEC 4, "Step ids").
+//!
+//! The same ids are previewed by `plan` and executed by the executor, so both come from here.
+
+use chrono::TimeDelta;
+use serde::Serialize;
+
+use super::checked::Plan;
+use super::time::format_duration;
+use super::vocabulary::StepKind;
+
+/// The name of the shared asset the reprovisioning step downloads by default.
+pub const DEFAULT_REPROVISION_PACKAGE: &str = "Environment reprovisioning tool";
+
+/// How long a `command` step may run when the plan does not say.
+pub const DEFAULT_COMMAND_TIMEOUT: TimeDelta = TimeDelta::minutes(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageSource {
+    /// A local file, uploaded to the project's asset library.
+    File(String),
+    /// An asset already in the project's asset library.
+    Asset(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostStep {
+    Reprovision {
+        package: String,
+        file: Option<String>,
+    },
+    ResetFinancialReporting,
+    Deploy {
+        package: PackageSource,
+        update_name: String,
+    },
+    Command {
+        run: Vec<String>,
+        timeout: TimeDelta,
+    },
+    Manual {
+        instructions: String,
+    },
+}
+
+impl PostStep {
+    #[must_use]
+    pub const fn kind(&self) -> StepKind {
+        match self {
+            Self::Reprovision { .. } => StepKind::Reprovision,
+            Self::ResetFinancialReporting => StepKind::ResetFinancialReporting,
+            Self::Deploy { .. } => StepKind::Deploy,
+            Self::Command { .. } => StepKind::Command,
+            Self::Manual { .. } => StepKind::Manual,
+        }
+    }
+}
+
+/// One step of a run as the preview shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepOutline {
+    pub id: String,
+    pub description: String,
+    /// What the step calls: LCS API requests, a local program, or an operator.
+    pub calls: Vec<String>,
+}
+
+impl Plan {
+    /// The ordered steps of a run of this plan.
+    #[must_use]
+    pub fn step_outline(&self) -> Vec<StepOutline> {
+        let project = self.project();
+        let target = self.environment().name();
+        let mut steps = vec![
+            StepOutline {
+                id: "preflight".into(),
+                description: format!(
+                    "look up `{target}`{} through the adapter and check the live facts: the \
+                     environments exist, the target is not production and not busy, the \
+                     operation limit allows another operation",
+                    self.source()
+                        .map(|source| format!(" and `{}`", source.name()))
+                        .unwrap_or_default()
+                ),
+                calls: vec![format!(
+                    "GET environmentinfo/v1/detail/project/{project}/?environmentName=..."
+                )],
+            },
+            StepOutline {
+                id: "submit".into(),
+                description: "record the request in the state store; notifications go out".into(),
+                calls: vec![],
+            },
+            StepOutline {
+                id: "wait-for-window".into(),
+                description: "wait until the window opens".into(),
+                calls: vec![],
+            },
+        ];
+        if let Some(source) = self.source() {
+            steps.push(StepOutline {
+                id: "start-refresh".into(),
+                description: format!(
+                    "copy the {} database of `{}` into `{target}`; the target's database is erased",
+                    self.database().as_str(),
+                    source.name()
+                ),
+                calls: vec![format!(
+                    "POST databasemovement/v1/refresh/project/{project}/source/{{source id}}/target/{{target id}}"
+                )],
+            });
+            steps.push(StepOutline {
+                id: "monitor-refresh".into(),
+                description: "poll the operation until it completes or fails".into(),
+                calls: vec![format!(
+                    "GET databasemovement/v1/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
+                )],
+            });
+        } else {
+            steps.push(StepOutline {
+                id: "start-restore".into(),
+                description: format!(
+                    "restore the {} database of `{target}` to {}",
+                    self.database().as_str(),
+                    self.point_in_time().describe()
+                ),
+                calls: vec![
+                    "point-in-time restore (the LCS API has none: simulator only; in LCS it is \
+                     done in the portal)"
+                        .into(),
+                ],
+            });
+            steps.push(StepOutline {
+                id: "monitor-restore".into(),
+                description: "poll the operation until it completes or fails".into(),
+                calls: vec![],
+            });
+        }
+        let mut used = std::collections::HashMap::<StepKind, usize>::new();
+        for step in self.post_steps() {
+            let count = used.entry(step.kind()).or_default();
+            *count += 1;
+            let base = if *count == 1 {
+                step.kind().as_str().to_owned()
+            } else {
+                format!("{}#{count}", step.kind())
+            };
+            steps.extend(outline_post_step(&base, step, project, target));
+        }
+        steps
+    }
+}
+
+fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) -> Vec<StepOutline> {
+    let outline = |suffix: &str, description: String, calls: Vec<String>| StepOutline {
+        id: if suffix.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}.{suffix}")
+        },
+        description,
+        calls,
+    };
+    let upload_calls = || {
+        vec![
+            format!("POST box/fileasset/CreateFileAsset/{project}"),
+            "PUT {SAS location}&comp=block, then &comp=blocklist".into(),
+            format!("POST box/fileasset/CommitFileAsset/{project}?assetId={{asset id}}"),
+            format!("GET box/fileasset/GetFileAssetValidationStatus/{project}?assetId={{asset id}}"),
+        ]
+    };
+    let apply = |what: &str, update_name: &str| {
+        outline(
+            "apply",
+            format!("apply {what} to `{target}` as the update \"{update_name}\""),
+            vec![format!(
+                "POST environment/v2/applyupdate/project/{project}/environment/{{target id}}/asset/{{asset id}}?updateName=..."
+            )],
+        )
+    };
+    let monitor = || {
+        outline(
+            "monitor",
+            "poll the deployment until it completes or fails".into(),
+            vec![format!(
+                "GET environment/v2/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
+            )],
+        )
+    };
+    match step {
+        PostStep::Reprovision { package, file } => {
+            let mut list = Vec::new();
+            if let Some(file) = file {
+                list.push(outline(
+                    "upload",
+                    format!("upload `{file}` to the project's asset library as a software deployable package and wait for validation"),
+                    upload_calls(),
+                ));
+            } else {
+                list.push(outline(
+                    "download",
+                    format!("download the newest shared asset \"{package}\" (software deployable package) to the local cache, unless cached"),
+                    vec![
+                        "GET box/fileasset/GetSharedAssets?fileType=10".into(),
+                        format!("GET box/fileasset/GetFileAsset/{project}?assetId={{shared asset id}}"),
+                    ],
+                ));
+                list.push(outline(
+                    "upload",
+                    "upload it to the project's asset library and wait for validation".into(),
+                    upload_calls(),
+                ));
+            }
+            list.push(apply("the Environment reprovisioning tool", package));
+            list.push(monitor());
+            list
+        }
+        PostStep::ResetFinancialReporting => vec![outline(
+            "",
+            "reset the Financial reporting database (a manual step where the adapter cannot: \
+             the LCS API has no such call)"
+                .into(),
+            vec!["operator: Financial reporting > Reset, in the target environment".into()],
+        )],
+        PostStep::Deploy {
+            package,
+            update_name,
+        } => {
+            let mut list = Vec::new();
+            let what = match package {
+                PackageSource::File(file) => {
+                    list.push(outline(
+                        "upload",
+                        format!("upload `{file}` to the project's asset library and wait for validation"),
+                        upload_calls(),
+                    ));
+                    format!("`{file}`")
+                }
+                PackageSource::Asset(asset) => format!("asset {asset}"),
+            };
+            list.push(apply(&what, update_name));
+            list.push(monitor());
+            list
+        }
+        PostStep::Command { run, timeout } => vec![outline(
+            "",
+            format!("run `{}` (timeout {})", run.join(" "), format_duration(*timeout)),
+            vec![format!("local program `{}`", run.first().map_or("", String::as_str))],
+        )],
+        PostStep::Manual { instructions } => vec![outline(
+            "",
+            format!("wait for an operator: {instructions}"),
+            vec!["operator: refreshctl approve RUN STEP".into()],
+        )],
+    }
+}

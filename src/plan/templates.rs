@@ -1,0 +1,145 @@
+//! The tera templates a plan carries: `command` arguments and notification bodies (SPEC 5.4).
+//!
+//! They are compiled, and rendered once against a sample context, while the plan is checked, so
+//! a typo in a template or a variable name is a validation error, not a failure at 3 a.m.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+/// Compiled templates, each under a name such as `post_steps[2].run[1]`.
+#[derive(Clone, Default)]
+pub struct Templates {
+    tera: Arc<tera::Tera>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates")
+            .field("names", &self.tera.get_template_names().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Collects templates while a plan is checked.
+pub struct TemplateBuilder {
+    tera: tera::Tera,
+    sample: tera::Context,
+}
+
+impl TemplateBuilder {
+    /// `sample` is a context of the real shape (see [`sample_context`]).
+    #[must_use]
+    pub fn new(sample: &Value) -> Self {
+        let mut tera = tera::Tera::new();
+        // Notification bodies are JSON and arguments are argv items: nothing is HTML.
+        tera.autoescape_on(Vec::<&str>::new());
+        tera.register_filter("json", json_filter);
+        Self {
+            tera,
+            sample: tera::Context::from_serialize(sample).unwrap_or_default(),
+        }
+    }
+
+    /// Compiles `source` under `name` and renders it against the sample context. The error is a
+    /// lowercase sentence fit for a diagnostic.
+    pub fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
+        self.tera
+            .add_raw_template(name, source)
+            .map_err(|error| describe(&error))?;
+        self.tera
+            .render(name, &self.sample)
+            .map(drop)
+            .map_err(|error| describe(&error))
+    }
+
+    #[must_use]
+    pub fn finish(self) -> Templates {
+        Templates {
+            tera: Arc::new(self.tera),
+        }
+    }
+}
+
+impl Templates {
+    /// Renders a compiled template.
+    pub fn render(&self, name: &str, context: &Value) -> Result<String, String> {
+        let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
+        self.tera
+            .render(name, &context)
+            .map_err(|error| describe(&error))
+    }
+}
+
+/// `{{ value | json }}` writes a value as JSON, so notification bodies stay valid JSON whatever
+/// the strings hold.
+fn json_filter(value: tera::Value, _: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
+    serde_json::to_string(&value).map_err(tera::Error::message)
+}
+
+fn describe(error: &tera::Error) -> String {
+    match error.kind() {
+        tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
+            report.message().to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A context with every variable templates may use, filled with sample values of the right shape
+/// (SPEC 5.4: `plan`, `environment`, `source`, `window`, `point_in_time`, `run`, `step`).
+#[must_use]
+pub fn sample_context(plan_name: &str, environment: &str, source: Option<&str>) -> Value {
+    let describe = |name: &str| {
+        json!({ "name": name, "id": "00000000-0000-0000-0000-000000000000", "type": "sandbox", "release": "10.0.41" })
+    };
+    json!({
+        "plan": { "name": plan_name, "description": "", "project": 1, "operation": "refresh" },
+        "environment": describe(environment_or(environment)),
+        "source": source.map(describe),
+        "window": { "start": "2026-12-05T21:00:00Z", "end": "2026-12-06T00:00:00Z", "zone": "UTC" },
+        "point_in_time": "latest",
+        "run": { "id": format!("{plan_name}@20261205T2100Z"), "state": "running", "reason": "" },
+        "step": { "id": "command", "state": "running" },
+        "event": "started",
+    })
+}
+
+fn environment_or(name: &str) -> &str {
+    if name.is_empty() { "target" } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> TemplateBuilder {
+        TemplateBuilder::new(&sample_context("uat", "contoso-uat", Some("contoso-prod")))
+    }
+
+    #[test]
+    fn good_templates_compile_and_render() {
+        let mut templates = builder();
+        templates
+            .add("arg", "--env={{ environment.name }}")
+            .expect("valid");
+        templates
+            .add("body", r#"{"text": {{ run.id | json }}}"#)
+            .expect("valid");
+        let templates = templates.finish();
+        let rendered = templates
+            .render("body", &sample_context("uat", "contoso-uat", None))
+            .expect("renders");
+        assert_eq!(rendered, r#"{"text": "uat@20261205T2100Z"}"#);
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_variables_are_caught_when_checked() {
+        let mut templates = builder();
+        let error = templates.add("a", "{{ environment.name ").expect_err("unclosed");
+        assert!(!error.is_empty());
+        let error = templates.add("b", "{{ enviroment.name }}").expect_err("typo");
+        assert!(error.to_lowercase().contains("enviroment"), "{error}");
+    }
+}

@@ -1,0 +1,240 @@
+//! Downtime windows: fixed, or recurring by cron in an IANA zone.
+//!
+//! Recurring windows are expanded in their zone. Daylight-saving changes follow cron convention
+//! (croner implements it): a start in a skipped hour runs at the first valid time after it, and a
+//! start in a repeated hour runs once.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use chrono_tz::Tz;
+use croner::{Cron, Direction};
+use croner::parser::{CronParser, Seconds, Year};
+
+/// One window: when the target goes offline and when it must be back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Occurrence {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Occurrence {
+    #[must_use]
+    pub fn overlaps(&self, other: &Self) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// The zone times are shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// A fixed window's own offset, when the plan names no zone.
+    Offset(FixedOffset),
+    Named(Tz),
+}
+
+impl Zone {
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Offset(offset) => offset.to_string(),
+            Self::Named(zone) => zone.name().to_owned(),
+        }
+    }
+
+    /// The time in this zone, RFC 3339.
+    #[must_use]
+    pub fn show(&self, time: DateTime<Utc>) -> String {
+        let format = "%Y-%m-%dT%H:%M:%S%:z";
+        match self {
+            Self::Offset(offset) => time.with_timezone(offset).format(format).to_string(),
+            Self::Named(zone) => time.with_timezone(zone).format(format).to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Window {
+    Fixed {
+        occurrence: Occurrence,
+        zone: Zone,
+    },
+    Recurring {
+        cron: Cron,
+        zone: Tz,
+        duration: TimeDelta,
+    },
+}
+
+impl Window {
+    #[must_use]
+    pub fn zone(&self) -> Zone {
+        match self {
+            Self::Fixed { zone, .. } => *zone,
+            Self::Recurring { zone, .. } => Zone::Named(*zone),
+        }
+    }
+
+    #[must_use]
+    pub fn duration(&self) -> TimeDelta {
+        match self {
+            Self::Fixed { occurrence, .. } => occurrence.end - occurrence.start,
+            Self::Recurring { duration, .. } => *duration,
+        }
+    }
+
+    #[must_use]
+    pub fn is_recurring(&self) -> bool {
+        matches!(self, Self::Recurring { .. })
+    }
+
+    /// The cron pattern of a recurring window.
+    #[must_use]
+    pub fn cron_pattern(&self) -> Option<&str> {
+        match self {
+            Self::Fixed { .. } => None,
+            Self::Recurring { cron, .. } => Some(cron.as_str()),
+        }
+    }
+
+    /// Windows starting at or after `from`, in order. A fixed window yields itself once (if it
+    /// starts at or after `from`).
+    pub fn occurrences_from(&self, from: DateTime<Utc>) -> Box<dyn Iterator<Item = Occurrence> + '_> {
+        match self {
+            Self::Fixed { occurrence, .. } => {
+                Box::new((occurrence.start >= from).then_some(*occurrence).into_iter())
+            }
+            Self::Recurring {
+                cron,
+                zone,
+                duration,
+            } => {
+                let duration = *duration;
+                Box::new(
+                    cron.iter_from(from.with_timezone(zone), Direction::Forward)
+                        .map(move |start| {
+                            let start = start.with_timezone(&Utc);
+                            Occurrence {
+                                start,
+                                end: start + duration,
+                            }
+                        }),
+                )
+            }
+        }
+    }
+
+    /// Windows that start within `[from, until)`.
+    #[must_use]
+    pub fn occurrences_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<Occurrence> {
+        self.occurrences_from(from)
+            .take_while(|occurrence| occurrence.start < until)
+            .collect()
+    }
+}
+
+/// Parses a 5-field cron expression (minute hour day-of-month month day-of-week).
+pub fn parse_cron(pattern: &str) -> Result<Cron, String> {
+    let parser = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build();
+    parser
+        .parse(pattern.trim())
+        .map_err(|error| format!("`{pattern}` is not a 5-field cron expression: {error}"))
+}
+
+/// Parses an IANA zone name such as `Europe/Amsterdam`.
+pub fn parse_zone(name: &str) -> Result<Tz, String> {
+    Tz::from_str(name.trim()).map_err(|_| format!("`{name}` is not an IANA time zone"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    fn recurring(pattern: &str, zone: &str) -> Window {
+        Window::Recurring {
+            cron: parse_cron(pattern).expect("cron"),
+            zone: parse_zone(zone).expect("zone"),
+            duration: TimeDelta::hours(3),
+        }
+    }
+
+    fn starts(window: &Window, from: &str, count: usize) -> Vec<String> {
+        window
+            .occurrences_from(utc(from))
+            .take(count)
+            .map(|occurrence| super::super::time::format_utc(occurrence.start))
+            .collect()
+    }
+
+    #[test]
+    fn weekly_window_keeps_local_time_across_dst_in_amsterdam() {
+        // Europe/Amsterdam leaves summer time on 2026-10-25 (UTC+2 to UTC+1).
+        let window = recurring("0 22 * * SAT", "Europe/Amsterdam");
+        assert_eq!(
+            starts(&window, "2026-10-15T00:00:00Z", 3),
+            ["2026-10-17T20:00:00Z", "2026-10-24T20:00:00Z", "2026-10-31T21:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn start_in_a_skipped_hour_runs_at_the_first_valid_time_after_it() {
+        // New York skips 02:00-03:00 on 2027-03-14; 02:30 runs at 03:00 EDT (07:00Z).
+        let window = recurring("30 2 * * *", "America/New_York");
+        assert_eq!(
+            starts(&window, "2027-03-13T00:00:00Z", 3),
+            ["2027-03-13T07:30:00Z", "2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn start_in_a_repeated_hour_runs_once() {
+        // New York repeats 01:00-02:00 on 2026-11-01; 01:30 runs once, at the first pass (EDT).
+        let window = recurring("30 1 * * *", "America/New_York");
+        assert_eq!(
+            starts(&window, "2026-10-31T00:00:00Z", 3),
+            ["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn amsterdam_spring_forward_gap() {
+        // Amsterdam skips 02:00-03:00 on 2027-03-28; 02:15 runs at 03:00 CEST (01:00Z).
+        let window = recurring("15 2 * * SUN", "Europe/Amsterdam");
+        assert_eq!(
+            starts(&window, "2027-03-20T00:00:00Z", 2),
+            ["2027-03-21T01:15:00Z", "2027-03-28T01:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn bad_cron_and_zone_are_refused() {
+        assert!(parse_cron("0 22 * *").is_err());
+        assert!(parse_cron("0 0 22 * * SAT").is_err(), "six fields (seconds) are not plan cron");
+        assert!(parse_cron("61 * * * *").is_err());
+        assert!(parse_zone("Europe/Atlantis").is_err());
+        assert!(parse_zone("UTC").is_ok());
+    }
+
+    #[test]
+    fn fixed_window_yields_itself_once() {
+        let occurrence = Occurrence {
+            start: utc("2026-12-05T21:00:00Z"),
+            end: utc("2026-12-06T00:00:00Z"),
+        };
+        let window = Window::Fixed {
+            occurrence,
+            zone: Zone::Named(Tz::UTC),
+        };
+        assert_eq!(window.occurrences_from(utc("2026-12-01T00:00:00Z")).count(), 1);
+        assert_eq!(window.occurrences_from(utc("2026-12-06T00:00:00Z")).count(), 0);
+    }
+}

@@ -1,0 +1,115 @@
+//! Checking plans: one file from bytes to diagnostics (and a plan when it resolved), then the
+//! rules across a set of files.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::catalog::Catalog;
+use super::context::PlanContext;
+use super::plan_set::{self, EnvironmentKey, HORIZON, PlanSummary};
+use super::{Diagnostic, Findings, adapter_support, prerequisites, safety, timing};
+use crate::adapter::AdapterKind;
+use crate::plan::resolve::{Resolved, resolve};
+use crate::plan::{Plan, RawPlan, Window, load};
+
+/// What every check needs besides the file.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    pub now: DateTime<Utc>,
+    pub catalog: Catalog,
+    /// With `--adapter`: also check what that adapter supports.
+    pub adapter: Option<AdapterKind>,
+}
+
+/// One file after checking.
+#[derive(Debug)]
+pub struct CheckedFile {
+    /// The path as shown to the user.
+    pub file: String,
+    pub plan: Option<Plan>,
+    pub summary: Option<PlanSummary>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks one plan file. `path` is where it was read from (relative template paths start at its
+/// directory); `file` is how it is shown.
+#[must_use]
+pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSettings) -> CheckedFile {
+    let raw = match load::parse(file, bytes) {
+        Ok(raw) => raw,
+        Err(diagnostic) => {
+            return CheckedFile {
+                file: file.to_owned(),
+                plan: None,
+                summary: None,
+                diagnostics: vec![diagnostic],
+            };
+        }
+    };
+    let mut findings = Findings::new(file, Some(&raw.name.value));
+    let plan_dir = path.parent().unwrap_or(Path::new("."));
+    let resolved = resolve(&raw, plan_dir, &settings.catalog, &mut findings);
+    let context = PlanContext {
+        raw: &raw,
+        resolved: &resolved,
+        now: settings.now,
+        catalog: &settings.catalog,
+    };
+    timing::check(&context, &mut findings);
+    safety::check(&context, &mut findings);
+    prerequisites::check(&context, &mut findings);
+    if let Some(adapter) = settings.adapter {
+        adapter_support::check(&context, adapter, &mut findings);
+    }
+    let summary = summarize(file, &raw, &resolved, settings.now);
+    CheckedFile {
+        file: file.to_owned(),
+        plan: resolved.into_plan(file, &raw),
+        summary,
+        diagnostics: findings.into_vec(),
+    }
+}
+
+fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>) -> Option<PlanSummary> {
+    let window = resolved.window.as_ref()?;
+    let project = raw.project.value;
+    let occurrences = match window {
+        Window::Fixed { occurrence, .. } => {
+            (occurrence.end > now).then_some(*occurrence).into_iter().collect()
+        }
+        Window::Recurring { .. } => window.occurrences_between(now, now + HORIZON),
+    };
+    let target_name = raw.environment.value.name.value.trim();
+    Some(PlanSummary {
+        file: file.to_owned(),
+        name: raw.name.value.clone(),
+        name_place: raw.name.place,
+        target: EnvironmentKey::new(project, target_name),
+        target_name: target_name.to_owned(),
+        source: raw.source.as_ref().map(|source| {
+            (
+                EnvironmentKey::new(project, source.value.name.value.trim()),
+                source.value.name.place,
+            )
+        }),
+        window_place: raw.window.place,
+        occurrences,
+    })
+}
+
+/// Runs the cross-plan rules over checked files and returns every diagnostic, sorted.
+#[must_use]
+pub fn check_set(files: &[CheckedFile]) -> Vec<Diagnostic> {
+    let summaries: Vec<PlanSummary> = files
+        .iter()
+        .filter_map(|file| file.summary.clone())
+        .collect();
+    let mut diagnostics: Vec<Diagnostic> = files
+        .iter()
+        .flat_map(|file| file.diagnostics.iter().cloned())
+        .chain(plan_set::check(&summaries))
+        .collect();
+    diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diagnostics
+}

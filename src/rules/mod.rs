@@ -1,0 +1,21 @@
+//! Validation: the diagnostic model, every rule of SPEC 3, and the prerequisite catalog.
+//!
+//! Validation is pure: it reads the plan files it is given (and the templates they name) and
+//! nothing else: no network, no clock but the `now` it is given, no state.
+
+mod adapter_support;
+pub mod catalog;
+mod check;
+mod context;
+mod diagnostic;
+pub mod plan_set;
+mod prerequisites;
+mod rule;
+mod safety;
+mod timing;
+
+pub use catalog::{Catalog, CatalogError};
+pub use check::{CheckSettings, CheckedFile, check_file, check_set};
+pub use diagnostic::{Counts, Diagnostic, Findings};
+pub use rule::{EXAMPLE_NOW, Explanation, Rule, Scope, Severity};
+pub use timing::EXPECTED_DOWNTIME;

@@ -1,0 +1,203 @@
+//! Rules across the plans validated together (SPEC 3.2): `duplicate-name`, `window-overlap`,
+//! `source-in-use`, `operation-limit`.
+//!
+//! Plans are grouped by target environment first, so the work grows with the plans that share an
+//! environment, not with the square of all plans.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Diagnostic, Findings, Rule};
+use crate::plan::time::format_utc;
+use crate::plan::{Occurrence, Place};
+
+/// How far ahead recurring windows are expanded.
+pub const HORIZON: TimeDelta = TimeDelta::days(35);
+
+/// The LCS limit: database operations per environment per 24 hours.
+pub const OPERATIONS_PER_DAY: usize = 3;
+
+/// An environment within a project, compared by name without case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvironmentKey {
+    pub project: u64,
+    pub name: String,
+}
+
+impl EnvironmentKey {
+    #[must_use]
+    pub fn new(project: u64, name: &str) -> Self {
+        Self {
+            project,
+            name: name.to_lowercase(),
+        }
+    }
+}
+
+/// What the cross-plan rules need of one plan.
+#[derive(Debug, Clone)]
+pub struct PlanSummary {
+    pub file: String,
+    pub name: String,
+    pub name_place: Option<Place>,
+    pub target: EnvironmentKey,
+    pub target_name: String,
+    pub source: Option<(EnvironmentKey, Option<Place>)>,
+    pub window_place: Option<Place>,
+    /// Windows that have not ended by `now` and start within the horizon.
+    pub occurrences: Vec<Occurrence>,
+}
+
+/// Checks a set of plans; the summaries come in the order the files were given.
+#[must_use]
+pub fn check(plans: &[PlanSummary]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    duplicate_names(plans, &mut out);
+    let mut by_target: HashMap<&EnvironmentKey, Vec<usize>> = HashMap::new();
+    for (index, plan) in plans.iter().enumerate() {
+        by_target.entry(&plan.target).or_default().push(index);
+    }
+    let mut groups: Vec<_> = by_target.values().collect();
+    groups.sort_unstable();
+    for group in &groups {
+        window_overlaps(plans, group, &mut out);
+        operation_limit(plans, group, &mut out);
+    }
+    sources_in_use(plans, &by_target, &mut out);
+    out
+}
+
+fn push(out: &mut Vec<Diagnostic>, plan: &PlanSummary, rule: Rule, place: Option<Place>, message: String, help: &str) {
+    let mut findings = Findings::new(&plan.file, Some(&plan.name));
+    findings.push(rule, place, message, help);
+    out.extend(findings.into_vec());
+}
+
+fn duplicate_names(plans: &[PlanSummary], out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<&str, &PlanSummary> = HashMap::new();
+    for plan in plans {
+        match first.get(plan.name.as_str()) {
+            None => {
+                first.insert(&plan.name, plan);
+            }
+            Some(earlier) => push(
+                out,
+                plan,
+                Rule::DuplicateName,
+                plan.name_place,
+                format!("the plan name `{}` is also used by {}", plan.name, earlier.file),
+                "plan names are unique in a plan set: run ids are built from them",
+            ),
+        }
+    }
+}
+
+fn first_overlap(a: &[Occurrence], b: &[Occurrence]) -> Option<(Occurrence, Occurrence)> {
+    // Both lists are sorted by start; walk them together.
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].overlaps(&b[j]) {
+            return Some((a[i], b[j]));
+        }
+        if a[i].end <= b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
+    for (position, &later) in group.iter().enumerate() {
+        for &earlier in &group[..position] {
+            let (a, b) = (&plans[earlier], &plans[later]);
+            if let Some((_, theirs)) = first_overlap(&a.occurrences, &b.occurrences) {
+                push(
+                    out,
+                    b,
+                    Rule::WindowOverlap,
+                    b.window_place,
+                    format!(
+                        "the window starting {} overlaps a window of `{}` ({}) on the same \
+                         environment `{}`",
+                        format_utc(theirs.start),
+                        a.name,
+                        a.file,
+                        b.target_name
+                    ),
+                    "only one database operation runs on an environment at a time; move one of \
+                     the windows",
+                );
+                break;
+            }
+        }
+    }
+}
+
+fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
+    let mut starts: Vec<(DateTime<Utc>, usize)> = group
+        .iter()
+        .flat_map(|&index| plans[index].occurrences.iter().map(move |occurrence| (occurrence.start, index)))
+        .collect();
+    starts.sort_unstable();
+    let span = OPERATIONS_PER_DAY;
+    if let Some(window) = starts
+        .windows(span + 1)
+        .find(|window| window[span].0 - window[0].0 < TimeDelta::hours(24))
+    {
+        let plan = &plans[window[span].1];
+        push(
+            out,
+            plan,
+            Rule::OperationLimit,
+            plan.window_place,
+            format!(
+                "{} database operations start on `{}` between {} and {}; LCS allows {} in 24 hours",
+                span + 1,
+                plan.target_name,
+                format_utc(window[0].0),
+                format_utc(window[span].0),
+                OPERATIONS_PER_DAY
+            ),
+            "the fourth call would be refused; spread the windows over more days",
+        );
+    }
+}
+
+fn sources_in_use(
+    plans: &[PlanSummary],
+    by_target: &HashMap<&EnvironmentKey, Vec<usize>>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for plan in plans {
+        let Some((source, source_place)) = &plan.source else {
+            continue;
+        };
+        let Some(refreshers) = by_target.get(source) else {
+            continue;
+        };
+        for &other in refreshers {
+            let other = &plans[other];
+            if let Some((ours, _)) = first_overlap(&plan.occurrences, &other.occurrences) {
+                push(
+                    out,
+                    plan,
+                    Rule::SourceInUse,
+                    *source_place,
+                    format!(
+                        "the source `{}` is refreshed by `{}` ({}) in a window that overlaps the \
+                         one starting {}",
+                        other.target_name,
+                        other.name,
+                        other.file,
+                        format_utc(ours.start)
+                    ),
+                    "copy from the source after its own refresh has finished, or move one window",
+                );
+                break;
+            }
+        }
+    }
+}

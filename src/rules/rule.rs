@@ -1,0 +1,400 @@
+//! Every validation rule: its stable id, severity, what it checks, why, and a plan that fires it.
+//!
+//! The examples are real plans: a test validates each one (at [`EXAMPLE_NOW`]) and asserts the
+//! rule fires, so `refreshctl explain` never shows an example that does not do what it says.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The `--now` the examples are written for.
+pub const EXAMPLE_NOW: &str = "2026-11-24T12:00:00Z";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a rule looks at one plan or at the plans validated together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Plan,
+    PlanSet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    Syntax,
+    Schema,
+    LeadTime,
+    WindowPassed,
+    WindowTooShort,
+    Acknowledgements,
+    UnsupportedDatabase,
+    ProductionTarget,
+    SameSourceTarget,
+    ReleaseMismatch,
+    PointInTime,
+    MissingHotfix,
+    UnknownRelease,
+    ChannelNames,
+    ReprovisionRecommended,
+    FinancialReportingReset,
+    DuplicateName,
+    WindowOverlap,
+    SourceInUse,
+    OperationLimit,
+    AdapterUnsupported,
+}
+
+/// What `explain` says about a rule.
+pub struct Explanation {
+    pub fires_when: &'static str,
+    pub why: &'static str,
+    /// Plans (one file each) that, validated together at [`EXAMPLE_NOW`], fire the rule.
+    pub example: &'static [&'static str],
+    /// Flags the example needs besides `--now`.
+    pub example_flags: &'static [&'static str],
+}
+
+impl Rule {
+    pub const ALL: [Self; 21] = [
+        Self::Syntax,
+        Self::Schema,
+        Self::LeadTime,
+        Self::WindowPassed,
+        Self::WindowTooShort,
+        Self::Acknowledgements,
+        Self::UnsupportedDatabase,
+        Self::ProductionTarget,
+        Self::SameSourceTarget,
+        Self::ReleaseMismatch,
+        Self::PointInTime,
+        Self::MissingHotfix,
+        Self::UnknownRelease,
+        Self::ChannelNames,
+        Self::ReprovisionRecommended,
+        Self::FinancialReportingReset,
+        Self::DuplicateName,
+        Self::WindowOverlap,
+        Self::SourceInUse,
+        Self::OperationLimit,
+        Self::AdapterUnsupported,
+    ];
+
+    #[must_use]
+    pub const fn id(self) -> &'static str {
+        match self {
+            Self::Syntax => "syntax",
+            Self::Schema => "schema",
+            Self::LeadTime => "lead-time",
+            Self::WindowPassed => "window-passed",
+            Self::WindowTooShort => "window-too-short",
+            Self::Acknowledgements => "acknowledgements",
+            Self::UnsupportedDatabase => "unsupported-database",
+            Self::ProductionTarget => "production-target",
+            Self::SameSourceTarget => "same-source-target",
+            Self::ReleaseMismatch => "release-mismatch",
+            Self::PointInTime => "point-in-time",
+            Self::MissingHotfix => "missing-hotfix",
+            Self::UnknownRelease => "unknown-release",
+            Self::ChannelNames => "channel-names",
+            Self::ReprovisionRecommended => "reprovision-recommended",
+            Self::FinancialReportingReset => "financial-reporting-reset",
+            Self::DuplicateName => "duplicate-name",
+            Self::WindowOverlap => "window-overlap",
+            Self::SourceInUse => "source-in-use",
+            Self::OperationLimit => "operation-limit",
+            Self::AdapterUnsupported => "adapter-unsupported",
+        }
+    }
+
+    #[must_use]
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.id() == id)
+    }
+
+    #[must_use]
+    pub const fn severity(self) -> Severity {
+        match self {
+            Self::WindowPassed
+            | Self::WindowTooShort
+            | Self::UnknownRelease
+            | Self::ReprovisionRecommended
+            | Self::FinancialReportingReset
+            | Self::SourceInUse => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    #[must_use]
+    pub const fn scope(self) -> Scope {
+        match self {
+            Self::DuplicateName
+            | Self::WindowOverlap
+            | Self::SourceInUse
+            | Self::OperationLimit
+            | Self::AdapterUnsupported => Scope::PlanSet,
+            _ => Scope::Plan,
+        }
+    }
+
+    /// One line: what the rule checks.
+    #[must_use]
+    pub const fn summary(self) -> &'static str {
+        match self {
+            Self::Syntax => "the file is well-formed YAML, UTF-8, not empty and at most 1 MiB",
+            Self::Schema => "keys, types, names, times, durations, cron, zones and templates are valid",
+            Self::LeadTime => "the request is made at least `lead_time` (and 24h) before the window",
+            Self::WindowPassed => "a fixed window has not already ended",
+            Self::WindowTooShort => "the window covers the expected downtime of about 2 hours",
+            Self::Acknowledgements => "the operator accepted that the target is erased and offline",
+            Self::UnsupportedDatabase => "the database is one LCS can refresh (the F&O database)",
+            Self::ProductionTarget => "the target is not a production environment",
+            Self::SameSourceTarget => "the source and the target are different environments",
+            Self::ReleaseMismatch => "source and target run the same application release",
+            Self::PointInTime => "the point in time lies within backup retention before the window",
+            Self::MissingHotfix => "the target has the KBs the reprovisioning tool needs",
+            Self::UnknownRelease => "the release is a spelling the prerequisite catalog knows",
+            Self::ChannelNames => "the default channel database and data group are named `Default`",
+            Self::ReprovisionRecommended => "the plan runs the Environment reprovisioning tool",
+            Self::FinancialReportingReset => "the plan resets Financial reporting afterwards",
+            Self::DuplicateName => "plan names are unique in a plan set",
+            Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
+            Self::SourceInUse => "no plan copies from an environment while another refreshes it",
+            Self::OperationLimit => "at most 3 database operations start on an environment in 24h",
+            Self::AdapterUnsupported => "the chosen adapter can do what the plan asks",
+        }
+    }
+
+    #[must_use]
+    #[expect(clippy::too_many_lines, reason = "one arm per rule, each a small table row")]
+    pub fn explanation(self) -> Explanation {
+        let none: &'static [&'static str] = &[];
+        let (fires_when, why, example, example_flags): (&str, &str, &[&str], &[&str]) = match self {
+            Self::Syntax => (
+                "the file is not well-formed YAML, not UTF-8, empty, larger than 1 MiB, or exceeds \
+                 the parser's budgets (aliases, nesting depth, node count).",
+                "Nothing else can be checked in a file that cannot be read; the budgets stop alias \
+                 bombs and pathological nesting before they cost memory or time.",
+                &["version: 1\nname: [unclosed\n"],
+                none,
+            ),
+            Self::Schema => (
+                "a key is unknown, a value has the wrong type, a required key is missing, or a \
+                 name, time, duration, cron expression, zone, URL or template is invalid; also \
+                 both or neither of `duration`/`end` and of `start`/`cron`, an `end` not after \
+                 `start`, and a `version` other than 1.",
+                "A plan that does not mean exactly one thing must not run; every such problem is \
+                 reported with its place, and unknown keys get a \"did you mean\" hint.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00+01:00, duraton: 3h}\nacknowledge: [target-database-erased, target-unavailable]\n"],
+                none,
+            ),
+            Self::LeadTime => (
+                "a fixed window starts less than `lead_time` after now (and has not started yet), \
+                 or `lead_time` is under 24h.",
+                "Users of the target must get notice: LCS asks for requests at least 24 hours \
+                 before the downtime window, and a team may promise more.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-25T08:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::WindowPassed => (
+                "a fixed window ended at or before now.",
+                "A plan for a window in the past can never run; it is usually a plan that was \
+                 applied and should be removed or moved to its next date.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-01T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::WindowTooShort => (
+                "the window is shorter than the expected downtime, 2 hours.",
+                "A refresh keeps the target offline for about 2 hours; a shorter window promises \
+                 users an environment that will not be back in time.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 45m}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::Acknowledgements => (
+                "`target-database-erased` or `target-unavailable` is missing from `acknowledge` \
+                 (one diagnostic per missing statement).",
+                "The LCS portal makes the operator tick these statements; a plan records that \
+                 someone accepted them in review.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::UnsupportedDatabase => (
+                "`database` is `entity-store` or `financial-reporting`.",
+                "Only the F&O database is copied or restored; the Entity store and the Financial \
+                 reporting database cannot be refreshed this way.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\ndatabase: entity-store\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::ProductionTarget => (
+                "`environment.type` is `production`.",
+                "The target's database is erased; production is never a refresh target (LCS \
+                 supports production to sandbox and sandbox to sandbox only).",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-prod, type: production}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::SameSourceTarget => (
+                "`source` names the same environment as `environment` (same name or same id).",
+                "Copying an environment onto itself erases the data it would copy.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::ReleaseMismatch => (
+                "both releases are given and differ.",
+                "LCS copies a database only between environments on the same application release; \
+                 the refresh would fail at the start of the window.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.0.40\"}\nsource: {name: contoso-prod, type: production, release: \"10.0.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::PointInTime => (
+                "an absolute or relative point in time falls after the window start, or earlier \
+                 than backup retention before it: 28 days when the database comes from a \
+                 production environment, 7 days otherwise (the source's type, else the target's; \
+                 unknown: 7 days).",
+                "A point that is not yet in the past when the window opens, or no longer in the \
+                 backups, cannot be restored.",
+                &["version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -10d\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::MissingHotfix => (
+                "the plan reprovisions and the target's release needs KBs (see the prerequisite \
+                 catalog) that `hotfixes` does not list; one diagnostic names every missing KB.",
+                "The Environment reprovisioning tool fails on older releases without these \
+                 hotfixes, after the database was already replaced.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"7.3\", hotfixes: [KB4035399]}\nsource: {name: contoso-prod, type: production, release: \"7.3\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::UnknownRelease => (
+                "a `release` is given but is not a spelling the prerequisite catalog knows.",
+                "Prerequisites cannot be checked for a release the catalog does not know; it is \
+                 often a typo (\"10.41\" for \"10.0.41\").",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.41\"}\nsource: {name: contoso-prod, type: production, release: \"10.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::ChannelNames => (
+                "the plan reprovisions and `channel_database` or `channel_data_group` is given and \
+                 is not exactly `Default`.",
+                "The reprovisioning tool looks for the default channel database and data group by \
+                 the name `Default`; renamed ones must be renamed back first.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, channel_database: Contoso}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::ReprovisionRecommended => (
+                "`post_steps` has no `reprovision` step.",
+                "Microsoft recommends running the Environment reprovisioning tool after every \
+                 database movement, whether or not Retail is used.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::FinancialReportingReset => (
+                "`post_steps` has no `reset-financial-reporting` step.",
+                "The Financial reporting database is not copied with the F&O database and must \
+                 be reset afterwards, or reports show the old data.",
+                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision]\n"],
+                none,
+            ),
+            Self::DuplicateName => (
+                "two plans validated together share a `name`.",
+                "Run ids are built from the plan name; two plans with one name would share runs.",
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-12T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
+            Self::WindowOverlap => (
+                "two plans target the same environment (same project and name) with overlapping \
+                 windows; recurring windows are expanded over the next 35 days.",
+                "Only one database operation can run on an environment at a time; the second \
+                 would fail or erase the first one's result.",
+                &[
+                    "version: 1\nname: uat-weekly\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 22 * * SAT\", timezone: UTC, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: uat-once\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T23:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
+            Self::SourceInUse => (
+                "a plan copies from an environment that another plan refreshes in an overlapping \
+                 window.",
+                "The copy would take a database that is being replaced, or fail because the source \
+                 is busy.",
+                &[
+                    "version: 1\nname: test-refresh\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T21:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
+            Self::OperationLimit => (
+                "more than 3 database operations start on one environment within any 24 hours.",
+                "LCS allows 3 database operations per environment per 24 hours; the fourth call \
+                 is refused.",
+                &["version: 1\nname: uat-hourly\nproject: 1234567\nenvironment: {name: contoso-dev, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 */4 * * *\", duration: 2h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                none,
+            ),
+            Self::AdapterUnsupported => (
+                "with `--adapter NAME`, the adapter cannot do what the plan asks: the LCS API has \
+                 no point-in-time restore, so a plan without a `source`, or with a \
+                 `point_in_time` other than `latest`, fails for `lcs`.",
+                "Better to learn in CI that a plan can only be done in the portal than at the \
+                 start of its window.",
+                &["version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -6h\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &["--adapter", "lcs"],
+            ),
+        };
+        Explanation {
+            fires_when,
+            why,
+            example,
+            example_flags,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for rule in Rule::ALL {
+            assert_eq!(Rule::from_id(rule.id()), Some(rule));
+            assert!(seen.insert(rule.id()), "duplicate id {rule}");
+        }
+        assert_eq!(Rule::from_id("no-such-rule"), None);
+    }
+
+    #[test]
+    fn every_rule_has_an_example() {
+        for rule in Rule::ALL {
+            assert!(!rule.explanation().example.is_empty(), "{rule} has no example");
+        }
+    }
+}
