@@ -1,6 +1,38 @@
 //! refreshctl: database refreshes of Dynamics 365 Finance and Operations environments as
-//! checked-in YAML plans.
+//! checked-in YAML plans, validated in CI and previewed before anything runs.
 
 pub mod adapter;
+pub mod cli;
+pub mod commands;
+pub mod error;
 pub mod plan;
+pub mod report;
 pub mod rules;
+
+use std::io::Write;
+
+/// The one entry point: runs a parsed command line and returns the process exit code. Errors
+/// are rendered here, once, to stderr.
+#[must_use]
+pub fn run(cli: cli::Cli) -> u8 {
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    match commands::run(cli, &mut stdout).and_then(|code| {
+        stdout.flush()?;
+        Ok(code)
+    }) {
+        Ok(code) => code,
+        // A closed pipe (`refreshctl rules | head`) is not an error worth a message.
+        Err(error::Error::Output(io)) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            error::exit::SUCCESS
+        }
+        Err(error) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {error}");
+            if let Some(hint) = error.hint() {
+                let _ = writeln!(stderr, "hint: {hint}");
+            }
+            error.exit_code()
+        }
+    }
+}

@@ -4,11 +4,13 @@
 //! collected) and `Resolved::into_plan` (a `Plan` only when every part resolved).
 
 mod checked;
+pub mod discover;
 pub mod load;
 mod located;
 mod point_in_time;
 pub mod raw;
 pub mod resolve;
+mod schema;
 mod step;
 pub mod templates;
 pub mod time;
@@ -19,6 +21,7 @@ pub use checked::{Environment, Notification, Operation, Plan, Release};
 pub use located::{Located, Place};
 pub use point_in_time::PointInTime;
 pub use raw::RawPlan;
+pub use schema::json_schema;
 pub use step::{PackageSource, PostStep, StepOutline};
 pub use vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

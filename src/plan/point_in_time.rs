@@ -42,6 +42,19 @@ impl PointInTime {
         self == Self::Latest
     }
 
+    /// In words, for previews: "the latest state", "its state at …", "its state 6h before the
+    /// window starts".
+    #[must_use]
+    pub fn in_words(self) -> String {
+        match self {
+            Self::Latest => "its latest state".into(),
+            Self::At(time) => format!("its state at {}", format_utc(time)),
+            Self::BeforeStart(before) => {
+                format!("its state {} before the window starts", format_duration(before))
+            }
+        }
+    }
+
     /// As the plan would write it.
     #[must_use]
     pub fn describe(self) -> String {

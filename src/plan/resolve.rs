@@ -335,6 +335,7 @@ fn resolve_window(raw: &Located<RawWindow>, findings: &mut Findings) -> Option<W
             let zone = zone.unwrap_or(Some(chrono_tz::UTC))?;
             let window = Window::Recurring {
                 cron,
+                pattern: cron_text.value.trim().to_owned(),
                 zone,
                 duration: duration?,
             };

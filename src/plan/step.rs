@@ -122,7 +122,7 @@ impl Plan {
                 description: format!(
                     "restore the {} database of `{target}` to {}",
                     self.database().as_str(),
-                    self.point_in_time().describe()
+                    self.point_in_time().in_words()
                 ),
                 calls: vec![
                     "point-in-time restore (the LCS API has none: simulator only; in LCS it is \

@@ -31,11 +31,31 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
 /// The help text for a duration that did not parse.
 pub const DURATION_HELP: &str = "write a duration such as 90m, 3h, \"1h 30m\" or 2d";
 
-/// Formats a duration the way plans write them (`3h`, `1h 30m`, `2d`).
+/// Formats a duration the way plans write them: whole days from 3 days up (`28d`), otherwise
+/// hours and minutes (`48h`, `1h 30m`, `45m`).
 #[must_use]
 pub fn format_duration(duration: TimeDelta) -> String {
-    let std = duration.to_std().unwrap_or_default();
-    humantime::format_duration(std::time::Duration::from_secs(std.as_secs())).to_string()
+    let seconds = duration.num_seconds().max(0);
+    let (days, hours, minutes, rest) = (
+        seconds / 86_400,
+        seconds / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    if seconds % 86_400 == 0 && days >= 3 {
+        return format!("{days}d");
+    }
+    let mut parts = Vec::new();
+    if hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if minutes > 0 {
+        parts.push(format!("{minutes}m"));
+    }
+    if rest > 0 || parts.is_empty() {
+        parts.push(format!("{rest}s"));
+    }
+    parts.join(" ")
 }
 
 /// Formats a UTC time as RFC 3339 with `Z` and no fractions.
@@ -66,5 +86,9 @@ mod tests {
         assert!(parse_duration("three hours").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(TimeDelta::minutes(90)), "1h 30m");
+        assert_eq!(format_duration(TimeDelta::hours(48)), "48h");
+        assert_eq!(format_duration(TimeDelta::days(28)), "28d");
+        assert_eq!(format_duration(TimeDelta::minutes(45)), "45m");
+        assert_eq!(format_duration(TimeDelta::zero()), "0s");
     }
 }

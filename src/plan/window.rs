@@ -61,6 +61,8 @@ pub enum Window {
     },
     Recurring {
         cron: Cron,
+        /// The cron expression as the plan wrote it (croner normalises its own copy).
+        pattern: String,
         zone: Tz,
         duration: TimeDelta,
     },
@@ -93,7 +95,7 @@ impl Window {
     pub fn cron_pattern(&self) -> Option<&str> {
         match self {
             Self::Fixed { .. } => None,
-            Self::Recurring { cron, .. } => Some(cron.as_str()),
+            Self::Recurring { pattern, .. } => Some(pattern),
         }
     }
 
@@ -108,6 +110,7 @@ impl Window {
                 cron,
                 zone,
                 duration,
+                ..
             } => {
                 let duration = *duration;
                 Box::new(
@@ -162,6 +165,7 @@ mod tests {
     fn recurring(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
             cron: parse_cron(pattern).expect("cron"),
+            pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(3),
         }

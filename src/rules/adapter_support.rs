@@ -12,7 +12,10 @@ pub fn check(context: &PlanContext<'_>, adapter: AdapterKind, findings: &mut Fin
     if raw.source.is_none() && !capabilities.point_in_time_restore {
         findings.push(
             Rule::AdapterUnsupported,
-            root_place(context),
+            raw.point_in_time
+                .as_ref()
+                .and_then(|point| point.place)
+                .or_else(|| root_place(context)),
             format!(
                 "the `{adapter}` adapter cannot restore a database to a point in time; this plan \
                  has no `source`"

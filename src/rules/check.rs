@@ -27,6 +27,8 @@ pub struct CheckSettings {
 pub struct CheckedFile {
     /// The path as shown to the user.
     pub file: String,
+    /// The plan's name when the file parsed far enough to have one.
+    pub plan_name: Option<String>,
     pub plan: Option<Plan>,
     pub summary: Option<PlanSummary>,
     pub diagnostics: Vec<Diagnostic>,
@@ -41,6 +43,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
         Err(diagnostic) => {
             return CheckedFile {
                 file: file.to_owned(),
+                plan_name: None,
                 plan: None,
                 summary: None,
                 diagnostics: vec![diagnostic],
@@ -65,6 +68,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     let summary = summarize(file, &raw, &resolved, settings.now);
     CheckedFile {
         file: file.to_owned(),
+        plan_name: Some(raw.name.value.clone()),
         plan: resolved.into_plan(file, &raw),
         summary,
         diagnostics: findings.into_vec(),

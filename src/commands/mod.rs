@@ -1,0 +1,77 @@
+//! One file per command; each resolves its settings from the arguments and calls the core.
+
+mod explain;
+mod plan;
+mod schema;
+mod validate;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use chrono::Utc;
+
+use crate::adapter::AdapterKind;
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command};
+use crate::error::Error;
+use crate::rules::{Catalog, CheckSettings};
+
+/// Runs a parsed command line; returns the exit code, or the error that stopped the command.
+pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
+    let color = color_enabled(cli.color, std::io::stdout().is_terminal());
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, cli.adapter, color, stdout),
+        Command::Plan(args) => plan::run(&args, cli.adapter, stdout),
+        Command::Rules(args) => explain::list(&args, stdout),
+        Command::Explain(args) => explain::explain(&args, stdout),
+        Command::Schema => schema::run(stdout),
+    }
+}
+
+/// Colour only on a terminal, unless forced; `NO_COLOR` (set and not empty) turns it off.
+#[must_use]
+pub fn color_enabled(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        }
+    }
+}
+
+/// The settings every check needs: `--now` (default: the current time), the catalog and the
+/// adapter to check support for.
+fn check_settings(args: &CheckArgs, adapter: Option<AdapterKind>) -> Result<CheckSettings, Error> {
+    let catalog = match &args.catalog {
+        None => Catalog::embedded(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Catalog::parse(&text).map_err(|error| Error::Catalog {
+                path: path.clone(),
+                place: error.place,
+                message: error.message,
+            })?
+        }
+    };
+    Ok(CheckSettings {
+        now: args.now.unwrap_or_else(Utc::now),
+        catalog,
+        adapter,
+    })
+}
+
+/// Reads a plan file, mapping failures to command errors.
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}

@@ -1,0 +1,127 @@
+//! `refreshctl validate [PATH...]`: check plans for CI and people.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{check_settings, read};
+use crate::adapter::AdapterKind;
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::error::{Error, exit};
+use crate::plan::discover::{DiscoverError, PlanFile, discover};
+use crate::report::{self, ValidationReport};
+use crate::rules::{CheckSettings, CheckedFile, check_file, check_set};
+
+/// Where plans are looked for when no path is given.
+pub const DEFAULT_PLANS: &str = "plans";
+
+pub fn run(
+    args: &ValidateArgs,
+    adapter: Option<AdapterKind>,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    let settings = check_settings(&args.check, adapter)?;
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(DEFAULT_PLANS)]
+    } else {
+        args.paths.clone()
+    };
+    let files = discover(&paths).map_err(|error| match error {
+        DiscoverError::NotFound(path) => Error::NotFound { path },
+        DiscoverError::Read(path, source) => Error::Read { path, source },
+    })?;
+    if files.is_empty() {
+        return Err(Error::NoPlans { paths });
+    }
+    let (checked, texts): (Vec<CheckedFile>, Vec<String>) =
+        check_all(&files, &settings)?.into_iter().unzip();
+    let diagnostics = check_set(&checked);
+    // Only files with something to show keep their text, for the excerpts.
+    let sources: HashMap<String, String> = checked
+        .iter()
+        .zip(texts)
+        .filter(|(file, _)| diagnostics.iter().any(|d| d.file == file.file))
+        .map(|(file, text)| (file.file.clone(), text))
+        .collect();
+    let report = ValidationReport {
+        now: settings.now,
+        files: checked.len(),
+        plans: checked
+            .iter()
+            .filter_map(|file| Some((file.file.as_str(), file.plan_name.as_deref()?)))
+            .collect(),
+        file_names: checked.iter().map(|file| file.file.as_str()).collect(),
+        diagnostics: &diagnostics,
+        sources: &sources,
+        deny_warnings: args.deny_warnings,
+    };
+    match args.format {
+        ValidateFormat::Human => report::human::render(&report, color, out)?,
+        ValidateFormat::Json => report::json::render(&report, out)?,
+        ValidateFormat::Github => {
+            report::github::render(&report, out)?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                append(&PathBuf::from(path), &report::github::step_summary(&report))?;
+            }
+        }
+        ValidateFormat::Sarif => report::sarif::render(&report, out)?,
+        ValidateFormat::Junit => report::junit::render(&report, out)?,
+        ValidateFormat::Azure => report::azure::render(&report, out)?,
+    }
+    let counts = report.counts();
+    Ok(if counts.errors > 0 || (args.deny_warnings && counts.warnings > 0) {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Reads and checks every file on all cores; returns each checked file with its text, in order.
+fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<(CheckedFile, String)>, Error> {
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(files.len()));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(index) else { break };
+                    let checked = read(&file.path).map(|bytes| {
+                        let checked = check_file(&file.shown, &file.path, &bytes, settings);
+                        (checked, String::from_utf8_lossy(&bytes).into_owned())
+                    });
+                    local.push((index, checked));
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(local);
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_unstable_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+fn append(path: &PathBuf, text: &str) -> Result<(), Error> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+    file.write_all(text.as_bytes()).map_err(Error::Output)
+}

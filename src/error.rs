@@ -1,0 +1,86 @@
+//! Errors of the command layer and the exit codes, in one place (SPEC 4).
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::plan::Place;
+
+/// Exit codes, for every command.
+pub mod exit {
+    /// Success.
+    pub const SUCCESS: u8 = 0;
+    /// The checked thing is bad or the run failed.
+    pub const FAILURE: u8 = 1;
+    /// Usage or input error: bad flag, unreadable file, bad `--now`.
+    pub const USAGE: u8 = 2;
+    /// The environment failed: adapter unreachable, authentication refused, state unavailable.
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+/// Why a command could not do its work. Problems *in* plans are diagnostics, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+
+    #[error("`{}` does not exist", path.display())]
+    NotFound { path: PathBuf },
+
+    #[error("no plan files (*.yaml, *.yml) found in {}", list(paths))]
+    NoPlans { paths: Vec<PathBuf> },
+
+    #[error("the catalog `{}` is not valid{}: {message}", path.display(), at(*place))]
+    Catalog {
+        path: PathBuf,
+        place: Option<Place>,
+        message: String,
+    },
+
+    #[error("the template `{}` does not render: {message}", path.display())]
+    Template { path: PathBuf, message: String },
+
+    #[error("unknown rule `{rule}`")]
+    UnknownRule { rule: String, hint: String },
+
+    #[error("cannot write the output: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl Error {
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Output(_) => exit::ENVIRONMENT,
+            _ => exit::USAGE,
+        }
+    }
+
+    /// A suggestion for the user, where one is known.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoPlans { .. } => Some("pass plan files or directories that hold them".into()),
+            Self::UnknownRule { hint, .. } => Some(hint.clone()),
+            Self::NotFound { .. } => Some("check the path; directories are searched recursively".into()),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Self::Output(error)
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| format!("`{}`", path.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn at(place: Option<Place>) -> String {
+    place.map(|place| format!(" at {place}")).unwrap_or_default()
+}

@@ -1,0 +1,69 @@
+//! Finding plan files: paths given on the command line, directories searched recursively.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A plan file to read: how to show it, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFile {
+    pub shown: String,
+    pub path: PathBuf,
+}
+
+/// Why a path could not be searched.
+#[derive(Debug)]
+pub enum DiscoverError {
+    NotFound(PathBuf),
+    Read(PathBuf, io::Error),
+}
+
+/// Files are taken as given, whatever their extension; directories are searched recursively for
+/// `*.yaml` and `*.yml` in name order. Symbolic links to directories are not followed (no loops);
+/// links to files are.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PlanFile>, DiscoverError> {
+    let mut found = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => DiscoverError::NotFound(path.clone()),
+            _ => DiscoverError::Read(path.clone(), error),
+        })?;
+        if metadata.is_dir() {
+            walk(path, &mut found)?;
+        } else {
+            found.push(PlanFile {
+                shown: path.display().to_string(),
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn walk(directory: &Path, found: &mut Vec<PlanFile>) -> Result<(), DiscoverError> {
+    let read_error = |error| DiscoverError::Read(directory.to_path_buf(), error);
+    let mut entries = std::fs::read_dir(directory)
+        .map_err(read_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read_error)?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type().map_err(read_error)?;
+        if kind.is_dir() {
+            walk(&path, found)?;
+        } else if is_plan_name(&path) && (kind.is_file() || path.is_file()) {
+            found.push(PlanFile {
+                shown: path.display().to_string(),
+                path,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_plan_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|extension| extension.to_str()),
+        Some("yaml" | "yml")
+    )
+}

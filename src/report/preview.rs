@@ -1,0 +1,269 @@
+//! The dry-run preview of a plan (`refreshctl plan`): one model, serialized as JSON or rendered
+//! through tera templates kept in `templates/` and compiled into the binary.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::plan::time::{format_duration, format_utc};
+use crate::plan::{Environment, Occurrence, Operation, Plan, StepOutline, Zone};
+use crate::rules::{Counts, Diagnostic, EXPECTED_DOWNTIME};
+
+const TEXT: &str = include_str!("../../templates/preview.txt.tera");
+const MARKDOWN: &str = include_str!("../../templates/preview.md.tera");
+const HTML: &str = include_str!("../../templates/preview.html.tera");
+
+/// How many upcoming windows a recurring plan's preview lists.
+pub const OCCURRENCES_SHOWN: usize = 5;
+
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub format_version: u32,
+    pub plan: String,
+    pub description: Option<String>,
+    pub file: String,
+    pub now: String,
+    pub operation: Operation,
+    pub project: u64,
+    pub environment: EnvironmentView,
+    pub source: Option<EnvironmentView>,
+    pub database: &'static str,
+    /// For a recurring plan, the next occurrence that can still be submitted on time.
+    pub window: Option<WindowView>,
+    pub recurrence: Option<Recurrence>,
+    pub submit_by: Option<String>,
+    pub lead_time: String,
+    /// `latest`, or the UTC time restored to.
+    pub point_in_time: String,
+    pub steps: Vec<StepOutline>,
+    pub effects: Effects,
+    pub notifications: Vec<NotificationView>,
+    /// Recurring plans only: the next five windows that can still be submitted.
+    pub occurrences: Option<Vec<WindowView>>,
+    pub summary: Counts,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvironmentView {
+    pub name: String,
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowView {
+    pub start: String,
+    pub end: String,
+    pub zone: String,
+    pub start_local: String,
+    pub end_local: String,
+    pub duration: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Recurrence {
+    pub cron: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Effects {
+    pub erased: Vec<String>,
+    pub unavailable: Vec<String>,
+    pub changed: Vec<String>,
+    pub untouched: Vec<String>,
+    pub reset_afterwards: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    /// Scheme and host only: web hook URLs often carry a secret in their path or query.
+    pub url: String,
+    pub events: Vec<crate::plan::NotificationEvent>,
+}
+
+impl Preview {
+    #[must_use]
+    pub fn build(plan: &Plan, now: DateTime<Utc>, diagnostics: Vec<Diagnostic>) -> Self {
+        let zone = plan.window().zone();
+        let next = plan.next_window(now);
+        let occurrences = plan.window().is_recurring().then(|| {
+            plan.window()
+                .occurrences_from(now + plan.lead_time())
+                .take(OCCURRENCES_SHOWN)
+                .map(|occurrence| window_view(occurrence, zone))
+                .collect()
+        });
+        let point_in_time = match next {
+            Some(window) => plan
+                .point_in_time()
+                .resolve(window.start)
+                .map_or_else(|| "latest".to_owned(), format_utc),
+            None => plan.point_in_time().describe(),
+        };
+        Self {
+            format_version: 1,
+            plan: plan.name().to_owned(),
+            description: plan.description().map(str::to_owned),
+            file: plan.file().to_owned(),
+            now: format_utc(now),
+            operation: plan.operation(),
+            project: plan.project(),
+            environment: environment_view(plan.environment()),
+            source: plan.source().map(environment_view),
+            database: plan.database().as_str(),
+            window: next.map(|occurrence| window_view(occurrence, zone)),
+            recurrence: plan.window().cron_pattern().map(|cron| Recurrence {
+                cron: cron.to_owned(),
+                timezone: zone.name(),
+            }),
+            submit_by: next.map(|occurrence| format_utc(occurrence.start - plan.lead_time())),
+            lead_time: format_duration(plan.lead_time()),
+            point_in_time,
+            steps: plan.step_outline(),
+            effects: effects(plan),
+            notifications: plan
+                .notifications()
+                .iter()
+                .map(|notification| NotificationView {
+                    url: redact_url(notification.url()),
+                    events: notification.events().to_vec(),
+                })
+                .collect(),
+            occurrences,
+            summary: Counts::of(&diagnostics),
+            diagnostics,
+        }
+    }
+}
+
+fn environment_view(environment: &Environment) -> EnvironmentView {
+    EnvironmentView {
+        name: environment.name().to_owned(),
+        id: environment.id().map(str::to_owned),
+        kind: environment.kind().map(|kind| kind.as_str()),
+        release: environment.release().map(|release| release.text.clone()),
+    }
+}
+
+fn window_view(occurrence: Occurrence, zone: Zone) -> WindowView {
+    WindowView {
+        start: format_utc(occurrence.start),
+        end: format_utc(occurrence.end),
+        zone: zone.name(),
+        start_local: zone.show(occurrence.start),
+        end_local: zone.show(occurrence.end),
+        duration: format_duration(occurrence.end - occurrence.start),
+    }
+}
+
+fn effects(plan: &Plan) -> Effects {
+    let target = plan.environment().name();
+    let database = plan.database().as_str();
+    let resets_reporting = plan
+        .post_steps()
+        .iter()
+        .any(|step| matches!(step, crate::plan::PostStep::ResetFinancialReporting));
+    let erased = match plan.source() {
+        Some(source) => format!(
+            "the {database} database of `{target}`, replaced by a copy of `{}`; it cannot be recovered",
+            source.name()
+        ),
+        None => format!(
+            "the {database} database of `{target}` as it is now, replaced by its state at the \
+             point in time; changes after that point are lost"
+        ),
+    };
+    Effects {
+        erased: vec![erased],
+        unavailable: vec![format!(
+            "`{target}` from the window start until the operation has finished (expect about {}, \
+             up to the end of the window or longer)",
+            format_duration(EXPECTED_DOWNTIME)
+        )],
+        changed: vec![
+            format!("on `{target}`, every user but Admin is disabled"),
+            "batch jobs are set to Withhold".into(),
+            "email (SMTP) and print management settings are removed".into(),
+            "encrypted fields, dual-write configuration, change tracking and business event \
+             endpoints are cleared"
+                .into(),
+        ],
+        untouched: vec![
+            "documents in Azure blob storage (document handling attachments, X++ \
+             customisations) stay as they are"
+                .into(),
+            "the Entity store is not restored".into(),
+            "the Financial reporting database is not copied".into(),
+        ],
+        reset_afterwards: vec![if resets_reporting {
+            "Financial reporting: reset by the `reset-financial-reporting` step".into()
+        } else {
+            "Financial reporting: must be reset afterwards, and the plan has no \
+             `reset-financial-reporting` step"
+                .into()
+        }],
+    }
+}
+
+/// Keeps the scheme and host of a URL; the rest may be a secret.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let hidden = rest.len() > host.len();
+    format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
+}
+
+/// The built-in preview formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Text,
+    Markdown,
+    Html,
+}
+
+/// Renders a preview (or just diagnostics, when the plan did not resolve) with a built-in
+/// template. The built-in templates are tested, so a failure here is a bug.
+#[must_use]
+pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
+    let (name, source) = match layout {
+        Layout::Text => ("preview.txt", TEXT),
+        Layout::Markdown => ("preview.md", MARKDOWN),
+        Layout::Html => ("preview.html", HTML),
+    };
+    render(name, source, context).expect("the built-in preview templates render (tested)")
+}
+
+/// Renders a preview with any template. `name` decides escaping: names ending in `.html` are
+/// HTML-escaped.
+pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
+    let mut tera = tera::Tera::new();
+    let describe = |error: tera::Error| match error.kind() {
+        tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
+            report.message().to_owned()
+        }
+        other => other.to_string(),
+    };
+    tera.add_raw_template(name, source).map_err(describe)?;
+    let context = tera::Context::from_serialize(context).map_err(describe)?;
+    tera.render(name, &context).map_err(describe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact_url("https://contoso.webhook.office.com/webhookb2/abc@def/IncomingWebhook/x"),
+            "https://contoso.webhook.office.com/…"
+        );
+        assert_eq!(redact_url("https://user:pw@example.com"), "https://example.com/…");
+        assert_eq!(redact_url("http://example.com"), "http://example.com");
+    }
+}
