@@ -31,8 +31,8 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
 /// The help text for a duration that did not parse.
 pub const DURATION_HELP: &str = "write a duration such as 90m, 3h, \"1h 30m\" or 2d";
 
-/// Formats a duration the way plans write them: whole days from 3 days up (`28d`), otherwise
-/// hours and minutes (`48h`, `1h 30m`, `45m`).
+/// Formats a duration the way plans write them: days from 3 days up (`28d`, `34d 21h`),
+/// otherwise hours and minutes (`48h`, `1h 30m`, `45m`).
 #[must_use]
 pub fn format_duration(duration: TimeDelta) -> String {
     let seconds = duration.num_seconds().max(0);
@@ -42,10 +42,13 @@ pub fn format_duration(duration: TimeDelta) -> String {
         seconds % 3_600 / 60,
         seconds % 60,
     );
-    if seconds % 86_400 == 0 && days >= 3 {
-        return format!("{days}d");
-    }
     let mut parts = Vec::new();
+    let hours = if days >= 3 {
+        parts.push(format!("{days}d"));
+        hours % 24
+    } else {
+        hours
+    };
     if hours > 0 {
         parts.push(format!("{hours}h"));
     }
@@ -88,6 +91,7 @@ mod tests {
         assert_eq!(format_duration(TimeDelta::minutes(90)), "1h 30m");
         assert_eq!(format_duration(TimeDelta::hours(48)), "48h");
         assert_eq!(format_duration(TimeDelta::days(28)), "28d");
+        assert_eq!(format_duration(TimeDelta::hours(837)), "34d 21h");
         assert_eq!(format_duration(TimeDelta::minutes(45)), "45m");
         assert_eq!(format_duration(TimeDelta::zero()), "0s");
     }

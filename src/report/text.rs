@@ -44,7 +44,7 @@ mod tests {
         let source = "a: 1\nname: héllo # note\nlast";
         assert_eq!(token_range(source, 2, 7), Some(11..17));
         assert_eq!(&source[11..17], "héllo");
-        assert_eq!(token_range(source, 3, 1), Some(24..28));
+        assert_eq!(token_range(source, 3, 1), Some(25..29));
         assert_eq!(token_range(source, 9, 1), None);
         assert_eq!(token_range(source, 0, 1), None);
     }

@@ -171,14 +171,15 @@ fn sources_in_use(
     by_target: &HashMap<&EnvironmentKey, Vec<usize>>,
     out: &mut Vec<Diagnostic>,
 ) {
-    for plan in plans {
+    for (index, plan) in plans.iter().enumerate() {
         let Some((source, source_place)) = &plan.source else {
             continue;
         };
         let Some(refreshers) = by_target.get(source) else {
             continue;
         };
-        for &other in refreshers {
+        // A plan copying onto its own source is `same-source-target`, not this rule.
+        for &other in refreshers.iter().filter(|&&other| other != index) {
             let other = &plans[other];
             if let Some((ours, _)) = first_overlap(&plan.occurrences, &other.occurrences) {
                 push(

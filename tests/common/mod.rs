@@ -1,0 +1,65 @@
+//! Running the real binary from the repository root, so paths in its output are stable.
+
+#![allow(dead_code, reason = "each test crate uses a different part of this module")]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// The `--now` every test runs at.
+pub const NOW: &str = "2026-11-24T12:00:00Z";
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn refreshctl(args: &[&str]) -> Output {
+    refreshctl_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+pub fn refreshctl_in(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::cargo_bin("refreshctl")
+        .expect("the binary is built")
+        .current_dir(dir)
+        .env_remove("REFRESHCTL_ADAPTER")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("the binary runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `validate --format json` on the given paths at [`NOW`], parsed.
+pub fn validate_json(extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["validate", "--format", "json", "--now", NOW];
+    args.extend_from_slice(extra);
+    let output = refreshctl(&args);
+    let json = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", output.stdout, output.stderr));
+    (output.code, json)
+}
+
+/// (rule, severity, line, column) of each diagnostic.
+pub fn findings(json: &serde_json::Value) -> Vec<(String, String, u64, u64)> {
+    json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["rule"].as_str().unwrap_or_default().to_owned(),
+                d["severity"].as_str().unwrap_or_default().to_owned(),
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,148 @@
+//! One fixture per rule: each fires exactly its rule, at the expected line and column.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{NOW, findings, refreshctl_in, validate_json};
+use refreshctl::rules::Rule;
+
+/// (fixture, rule, severity, line, column): each fixture is tests/fixtures/rules/<fixture>.yaml.
+const SINGLE: &[(&str, &str, &str, u64, u64)] = &[
+    ("syntax", "syntax", "error", 3, 8),
+    ("schema", "schema", "error", 14, 3),
+    ("schema-time", "schema", "error", 13, 10),
+    ("lead-time", "lead-time", "error", 13, 10),
+    ("window-passed", "window-passed", "warning", 13, 10),
+    ("window-too-short", "window-too-short", "warning", 14, 13),
+    ("acknowledgements", "acknowledgements", "error", 16, 3),
+    ("unsupported-database", "unsupported-database", "error", 12, 11),
+    ("production-target", "production-target", "error", 6, 9),
+    ("same-source-target", "same-source-target", "error", 9, 9),
+    ("release-mismatch", "release-mismatch", "error", 7, 12),
+    ("point-in-time", "point-in-time", "error", 12, 16),
+    ("missing-hotfix", "missing-hotfix", "error", 8, 13),
+    ("channel-names", "channel-names", "error", 9, 23),
+    ("reprovision-recommended", "reprovision-recommended", "warning", 19, 3),
+    ("financial-reporting-reset", "financial-reporting-reset", "warning", 19, 3),
+];
+
+#[test]
+fn each_rule_fixture_fires_exactly_its_rule_at_its_place() {
+    for (fixture, rule, severity, line, column) in SINGLE {
+        let path = format!("tests/fixtures/rules/{fixture}.yaml");
+        let (code, json) = validate_json(&[&path]);
+        assert_eq!(
+            findings(&json),
+            [((*rule).to_owned(), (*severity).to_owned(), *line, *column)],
+            "{fixture}"
+        );
+        assert_eq!(json["diagnostics"][0]["file"], path.as_str());
+        assert_eq!(code, i32::from(*severity == "error"), "{fixture}");
+    }
+}
+
+#[test]
+fn unknown_release_warns_for_each_side() {
+    let (code, json) = validate_json(&["tests/fixtures/rules/unknown-release.yaml"]);
+    assert_eq!(
+        findings(&json),
+        [
+            ("unknown-release".to_owned(), "warning".to_owned(), 7, 12),
+            ("unknown-release".to_owned(), "warning".to_owned(), 11, 12),
+        ]
+    );
+    assert_eq!(code, 0, "warnings alone pass");
+}
+
+#[test]
+fn the_clean_fixture_has_no_diagnostics() {
+    let (code, json) = validate_json(&["tests/fixtures/rules/clean.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(findings(&json), []);
+    assert_eq!(json["summary"]["plans"], 1);
+}
+
+/// (directory under tests/fixtures/plan-sets, rule, severity, file, line, column).
+const SETS: &[(&str, &str, &str, &str, u64, u64)] = &[
+    ("duplicate-name", "duplicate-name", "error", "b.yaml", 2, 7),
+    ("window-overlap", "window-overlap", "error", "b.yaml", 11, 3),
+    ("source-in-use", "source-in-use", "warning", "a.yaml", 8, 9),
+    ("operation-limit", "operation-limit", "error", "d.yaml", 11, 3),
+];
+
+#[test]
+fn cross_plan_rules_fire_over_plan_sets() {
+    for (set, rule, severity, file, line, column) in SETS {
+        let directory = format!("tests/fixtures/plan-sets/{set}");
+        let (_, json) = validate_json(&[&directory]);
+        assert_eq!(
+            findings(&json),
+            [((*rule).to_owned(), (*severity).to_owned(), *line, *column)],
+            "{set}"
+        );
+        assert_eq!(json["diagnostics"][0]["file"], format!("{directory}/{file}"));
+    }
+    let (code, json) = validate_json(&["tests/fixtures/plan-sets/no-conflict"]);
+    assert_eq!((code, findings(&json)), (0, vec![]), "back-to-back windows do not overlap");
+}
+
+#[test]
+fn cross_plan_rules_need_the_plans_together() {
+    // Each plan of a conflicting set is clean on its own.
+    for file in ["a.yaml", "b.yaml"] {
+        let path = format!("tests/fixtures/plan-sets/window-overlap/{file}");
+        let (code, json) = validate_json(&[&path]);
+        assert_eq!((code, findings(&json)), (0, vec![]), "{file}");
+    }
+}
+
+#[test]
+fn every_rule_has_a_fixture() {
+    let covered: HashSet<&str> = SINGLE
+        .iter()
+        .map(|row| row.1)
+        .chain(SETS.iter().map(|row| row.1))
+        .chain(["unknown-release", "adapter-unsupported"])
+        .collect();
+    for rule in Rule::ALL {
+        assert!(covered.contains(rule.id()), "no fixture for {rule}");
+    }
+}
+
+#[test]
+fn adapter_unsupported_only_with_an_adapter_that_lacks_the_capability() {
+    let restore = "plans/contoso-test-restore.yaml";
+    let (code, json) = validate_json(&["--adapter", "lcs", restore]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings(&json),
+        [("adapter-unsupported".to_owned(), "error".to_owned(), 15, 16)]
+    );
+    let (code, json) = validate_json(&["--adapter", "simulator", restore]);
+    assert_eq!((code, findings(&json)), (0, vec![]));
+    let (code, _) = validate_json(&[restore]);
+    assert_eq!(code, 0, "no adapter, no adapter rule");
+}
+
+/// `explain` shows an example for each rule; validating it as `explain` says must fire the rule.
+#[test]
+fn every_explain_example_fires_its_rule() {
+    for rule in Rule::ALL {
+        let explanation = rule.explanation();
+        let directory = tempfile::tempdir().expect("temp dir");
+        let mut args = vec!["validate", "--format", "json", "--now", NOW];
+        args.extend_from_slice(explanation.example_flags);
+        let mut names = Vec::new();
+        for (index, plan) in explanation.example.iter().enumerate() {
+            let name = format!("example-{index}.yaml");
+            std::fs::write(directory.path().join(&name), plan).expect("write example");
+            names.push(name);
+        }
+        args.extend(names.iter().map(String::as_str));
+        let output = refreshctl_in(directory.path(), &args);
+        let json: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
+        let fired: Vec<String> = findings(&json).into_iter().map(|finding| finding.0).collect();
+        assert!(fired.contains(&rule.id().to_owned()), "{rule}: example fired {fired:?}");
+    }
+}
