@@ -20,7 +20,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, env = "REFRESHCTL_ADAPTER")]
     pub adapter: Option<AdapterKind>,
 
-    /// When to colour human output (NO_COLOR is honoured).
+    /// When to colour human output (`NO_COLOR` is honoured).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
@@ -76,11 +76,11 @@ pub enum ValidateFormat {
     Human,
     /// One JSON object (SPEC 4).
     Json,
-    /// GitHub Actions workflow annotations (and a step summary when GITHUB_STEP_SUMMARY is set).
+    /// GitHub Actions workflow annotations (and a step summary when `GITHUB_STEP_SUMMARY` is set).
     Github,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
-    /// JUnit XML: one test case per plan and rule.
+    /// `JUnit` XML: one test case per plan and rule.
     Junit,
     /// Azure Pipelines logging commands.
     Azure,

@@ -61,7 +61,9 @@ impl Error {
         match self {
             Self::NoPlans { .. } => Some("pass plan files or directories that hold them".into()),
             Self::UnknownRule { hint, .. } => Some(hint.clone()),
-            Self::NotFound { .. } => Some("check the path; directories are searched recursively".into()),
+            Self::NotFound { .. } => {
+                Some("check the path; directories are searched recursively".into())
+            }
             _ => None,
         }
     }
@@ -82,5 +84,7 @@ fn list(paths: &[PathBuf]) -> String {
 }
 
 fn at(place: Option<Place>) -> String {
-    place.map(|place| format!(" at {place}")).unwrap_or_default()
+    place
+        .map(|place| format!(" at {place}"))
+        .unwrap_or_default()
 }

@@ -31,8 +31,15 @@ fn json_has_exactly_the_documented_shape() {
         serde_json::json!({ "files": 3, "plans": 3, "errors": 1, "warnings": 1 })
     );
     let first = &json["diagnostics"][0];
-    let keys: Vec<&str> = first.as_object().expect("object").keys().map(String::as_str).collect();
-    let mut expected = ["rule", "severity", "file", "plan", "line", "column", "message", "help"];
+    let keys: Vec<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = [
+        "rule", "severity", "file", "plan", "line", "column", "message", "help",
+    ];
     let mut sorted = keys.clone();
     sorted.sort_unstable();
     expected.sort_unstable();
@@ -40,7 +47,10 @@ fn json_has_exactly_the_documented_shape() {
     assert_eq!(first["rule"], "lead-time");
     assert_eq!(first["plan"], "uat-late");
     assert_eq!(first["file"], "tests/fixtures/formats/lead-time.yaml");
-    assert_eq!((first["line"].as_u64(), first["column"].as_u64()), (Some(13), Some(10)));
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(13), Some(10))
+    );
 }
 
 #[test]
@@ -59,7 +69,11 @@ fn json_reports_null_plan_and_place_when_unknown() {
     let json: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
     let diagnostic = &json["diagnostics"][0];
     assert_eq!(diagnostic["rule"], "syntax");
-    assert!(diagnostic["plan"].is_null() && diagnostic["line"].is_null() && diagnostic["column"].is_null());
+    assert!(
+        diagnostic["plan"].is_null()
+            && diagnostic["line"].is_null()
+            && diagnostic["column"].is_null()
+    );
     assert_eq!(json["summary"]["plans"], 0);
 }
 
@@ -69,7 +83,11 @@ fn sarif_is_a_complete_2_1_0_log() {
     assert_eq!(output.code, 1);
     let sarif: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
     assert_eq!(sarif["version"], "2.1.0");
-    assert!(sarif["$schema"].as_str().is_some_and(|uri| uri.contains("sarif-2.1.0")));
+    assert!(
+        sarif["$schema"]
+            .as_str()
+            .is_some_and(|uri| uri.contains("sarif-2.1.0"))
+    );
     let run = &sarif["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     assert_eq!(rules.len(), refreshctl::rules::Rule::ALL.len());
@@ -91,9 +109,15 @@ fn sarif_is_a_complete_2_1_0_log() {
     assert_eq!(lead_time["ruleId"], "lead-time");
     assert_eq!(lead_time["level"], "error");
     let index = usize::try_from(lead_time["ruleIndex"].as_u64().expect("index")).expect("fits");
-    assert_eq!(rules[index]["id"], "lead-time", "ruleIndex points at the rule");
+    assert_eq!(
+        rules[index]["id"], "lead-time",
+        "ruleIndex points at the rule"
+    );
     let location = &lead_time["locations"][0]["physicalLocation"];
-    assert_eq!(location["artifactLocation"]["uri"], "tests/fixtures/formats/lead-time.yaml");
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "tests/fixtures/formats/lead-time.yaml"
+    );
     assert_eq!(location["region"]["startLine"], 13);
     assert_eq!(location["region"]["startColumn"], 10);
     let fingerprint = lead_time["partialFingerprints"]["refreshctlDiagnostic/v1"]
@@ -101,7 +125,10 @@ fn sarif_is_a_complete_2_1_0_log() {
         .expect("fingerprint");
     assert_eq!(fingerprint.len(), 16);
     assert_eq!(results[1]["level"], "warning");
-    assert_ne!(results[1]["partialFingerprints"], lead_time["partialFingerprints"]);
+    assert_ne!(
+        results[1]["partialFingerprints"],
+        lead_time["partialFingerprints"]
+    );
 }
 
 #[test]
@@ -125,11 +152,21 @@ fn github_annotations_carry_file_line_col_and_title() {
         "{}",
         lines[0]
     );
-    assert!(lines[0].contains("%0Ahelp: "), "the help follows on an escaped new line");
-    assert!(lines[1].starts_with("::warning file=tests/fixtures/formats/window-too-short.yaml,line=14,col=13,"));
+    assert!(
+        lines[0].contains("%0Ahelp: "),
+        "the help follows on an escaped new line"
+    );
+    assert!(lines[1].starts_with(
+        "::warning file=tests/fixtures/formats/window-too-short.yaml,line=14,col=13,"
+    ));
     assert_eq!(lines[2], "checked 3 files (3 plans): 1 error and 1 warning");
     let summary = std::fs::read_to_string(summary).expect("the step summary was written");
-    assert!(summary.contains("| :x: | `lead-time` | tests/fixtures/formats/lead-time.yaml:13:10 | uat-late |"), "{summary}");
+    assert!(
+        summary.contains(
+            "| :x: | `lead-time` | tests/fixtures/formats/lead-time.yaml:13:10 | uat-late |"
+        ),
+        "{summary}"
+    );
     assert_eq!(output.status.code(), Some(1));
 }
 
@@ -175,7 +212,11 @@ fn junit_is_well_formed_with_one_case_per_plan_and_rule() {
     }
     let rules = refreshctl::rules::Rule::ALL.len();
     assert_eq!((suites, cases), (3, 3 * rules));
-    assert_eq!(failed_cases, ["lead-time"], "warnings do not fail without --deny-warnings");
+    assert_eq!(
+        failed_cases,
+        ["lead-time"],
+        "warnings do not fail without --deny-warnings"
+    );
     assert_eq!(failures, 1);
     let denied = validate("junit", &["--deny-warnings"]);
     assert_eq!(denied.stdout.matches("<failure").count(), 2);
@@ -185,12 +226,30 @@ fn junit_is_well_formed_with_one_case_per_plan_and_rule() {
 #[test]
 fn human_output_points_at_the_value_and_summarises() {
     let output = validate("human", &[]);
-    assert!(output.stdout.contains("error[lead-time]: the window starts at 2026-11-25T08:00:00Z"));
-    assert!(output.stdout.contains("--> tests/fixtures/formats/lead-time.yaml:13:10"));
+    assert!(
+        output
+            .stdout
+            .contains("error[lead-time]: the window starts at 2026-11-25T08:00:00Z")
+    );
+    assert!(
+        output
+            .stdout
+            .contains("--> tests/fixtures/formats/lead-time.yaml:13:10")
+    );
     assert!(output.stdout.contains("13 |   start: 2026-11-25T08:00:00Z"));
-    assert!(output.stdout.contains("^^^^^^^^^^^^^^^^^^^^"), "a caret under the whole value");
-    assert!(output.stdout.ends_with("checked 3 files (3 plans): 1 error and 1 warning\n"));
-    assert!(!output.stdout.contains('\u{1b}'), "no colour when not a terminal");
+    assert!(
+        output.stdout.contains("^^^^^^^^^^^^^^^^^^^^"),
+        "a caret under the whole value"
+    );
+    assert!(
+        output
+            .stdout
+            .ends_with("checked 3 files (3 plans): 1 error and 1 warning\n")
+    );
+    assert!(
+        !output.stdout.contains('\u{1b}'),
+        "no colour when not a terminal"
+    );
     let forced = validate("human", &[]);
     assert_eq!(forced.stdout, output.stdout, "deterministic");
     let colored = refreshctl(&["--color", "always", "validate", "--now", NOW, MIXED[0]]);

@@ -16,15 +16,33 @@ const SINGLE: &[(&str, &str, &str, u64, u64)] = &[
     ("window-passed", "window-passed", "warning", 13, 10),
     ("window-too-short", "window-too-short", "warning", 14, 13),
     ("acknowledgements", "acknowledgements", "error", 16, 3),
-    ("unsupported-database", "unsupported-database", "error", 12, 11),
+    (
+        "unsupported-database",
+        "unsupported-database",
+        "error",
+        12,
+        11,
+    ),
     ("production-target", "production-target", "error", 6, 9),
     ("same-source-target", "same-source-target", "error", 9, 9),
     ("release-mismatch", "release-mismatch", "error", 7, 12),
     ("point-in-time", "point-in-time", "error", 12, 16),
     ("missing-hotfix", "missing-hotfix", "error", 8, 13),
     ("channel-names", "channel-names", "error", 9, 23),
-    ("reprovision-recommended", "reprovision-recommended", "warning", 19, 3),
-    ("financial-reporting-reset", "financial-reporting-reset", "warning", 19, 3),
+    (
+        "reprovision-recommended",
+        "reprovision-recommended",
+        "warning",
+        19,
+        3,
+    ),
+    (
+        "financial-reporting-reset",
+        "financial-reporting-reset",
+        "warning",
+        19,
+        3,
+    ),
 ];
 
 #[test]
@@ -68,7 +86,14 @@ const SETS: &[(&str, &str, &str, &str, u64, u64)] = &[
     ("duplicate-name", "duplicate-name", "error", "b.yaml", 2, 7),
     ("window-overlap", "window-overlap", "error", "b.yaml", 11, 3),
     ("source-in-use", "source-in-use", "warning", "a.yaml", 8, 9),
-    ("operation-limit", "operation-limit", "error", "d.yaml", 11, 3),
+    (
+        "operation-limit",
+        "operation-limit",
+        "error",
+        "d.yaml",
+        11,
+        3,
+    ),
 ];
 
 #[test]
@@ -81,10 +106,17 @@ fn cross_plan_rules_fire_over_plan_sets() {
             [((*rule).to_owned(), (*severity).to_owned(), *line, *column)],
             "{set}"
         );
-        assert_eq!(json["diagnostics"][0]["file"], format!("{directory}/{file}"));
+        assert_eq!(
+            json["diagnostics"][0]["file"],
+            format!("{directory}/{file}")
+        );
     }
     let (code, json) = validate_json(&["tests/fixtures/plan-sets/no-conflict"]);
-    assert_eq!((code, findings(&json)), (0, vec![]), "back-to-back windows do not overlap");
+    assert_eq!(
+        (code, findings(&json)),
+        (0, vec![]),
+        "back-to-back windows do not overlap"
+    );
 }
 
 #[test]
@@ -142,7 +174,13 @@ fn every_explain_example_fires_its_rule() {
         args.extend(names.iter().map(String::as_str));
         let output = refreshctl_in(directory.path(), &args);
         let json: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
-        let fired: Vec<String> = findings(&json).into_iter().map(|finding| finding.0).collect();
-        assert!(fired.contains(&rule.id().to_owned()), "{rule}: example fired {fired:?}");
+        let fired: Vec<String> = findings(&json)
+            .into_iter()
+            .map(|finding| finding.0)
+            .collect();
+        assert!(
+            fired.contains(&rule.id().to_owned()),
+            "{rule}: example fired {fired:?}"
+        );
     }
 }

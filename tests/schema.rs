@@ -5,8 +5,11 @@ mod common;
 use common::refreshctl;
 
 fn committed() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/refresh-plan.schema.json"))
-        .expect("the committed schema")
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/refresh-plan.schema.json"
+    ))
+    .expect("the committed schema")
 }
 
 #[test]
@@ -38,10 +41,15 @@ fn every_example_plan_passes_the_schema() {
     let mut checked = 0;
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/plans")).expect("plans/") {
         let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|extension| extension == "yaml") {
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "yaml")
+        {
             let text = std::fs::read_to_string(&path).expect("plan");
             assert!(
-                text.starts_with("# yaml-language-server: $schema=../schemas/refresh-plan.schema.json"),
+                text.starts_with(
+                    "# yaml-language-server: $schema=../schemas/refresh-plan.schema.json"
+                ),
                 "{} lacks the modeline",
                 path.display()
             );

@@ -47,7 +47,10 @@ pub fn explain(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Error> {
         let ids: Vec<&str> = Rule::ALL.iter().map(|rule| rule.id()).collect();
         return Err(Error::UnknownRule {
             rule: args.rule.clone(),
-            hint: format!("{}; `refreshctl rules` lists them", did_you_mean(&args.rule, &ids, "rules")),
+            hint: format!(
+                "{}; `refreshctl rules` lists them",
+                did_you_mean(&args.rule, &ids, "rules")
+            ),
         });
     };
     let explanation = rule.explanation();
@@ -72,11 +75,11 @@ pub fn explain(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Error> {
             }
         })
         .collect();
-    let flags = explanation
+    let flags: String = explanation
         .example_flags
         .iter()
-        .map(|flag| format!(" {flag}"))
-        .collect::<String>();
+        .flat_map(|flag| [" ", flag])
+        .collect();
     writeln!(
         out,
         "Example (fires with `refreshctl validate --now {EXAMPLE_NOW}{flags} {}`):",

@@ -12,7 +12,11 @@ use crate::plan::time::format_utc;
 use crate::report::preview::{Layout, Preview, render, render_builtin};
 use crate::rules::{Counts, check_file, check_set};
 
-pub fn run(args: &PlanArgs, adapter: Option<AdapterKind>, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn run(
+    args: &PlanArgs,
+    adapter: Option<AdapterKind>,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     let settings = check_settings(&args.check, adapter)?;
     let bytes = read(&args.plan)?;
     let shown = args.plan.display().to_string();
@@ -57,7 +61,11 @@ pub fn run(args: &PlanArgs, adapter: Option<AdapterKind>, out: &mut dyn Write) -
         (None, PreviewFormat::Html) => render_builtin(Layout::Html, &context),
     };
     out.write_all(rendered.as_bytes())?;
-    Ok(if counts.errors > 0 { exit::FAILURE } else { exit::SUCCESS })
+    Ok(if counts.errors > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
 }
 
 /// What `plan` shows: the preview, or only the diagnostics of a plan that did not resolve.

@@ -72,15 +72,20 @@ pub fn run(
         ValidateFormat::Azure => report::azure::render(&report, out)?,
     }
     let counts = report.counts();
-    Ok(if counts.errors > 0 || (args.deny_warnings && counts.warnings > 0) {
-        exit::FAILURE
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if counts.errors > 0 || (args.deny_warnings && counts.warnings > 0) {
+            exit::FAILURE
+        } else {
+            exit::SUCCESS
+        },
+    )
 }
 
 /// Reads and checks every file on all cores; returns each checked file with its text, in order.
-fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<(CheckedFile, String)>, Error> {
+fn check_all(
+    files: &[PlanFile],
+    settings: &CheckSettings,
+) -> Result<Vec<(CheckedFile, String)>, Error> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(files.len()));
     let workers = std::thread::available_parallelism()

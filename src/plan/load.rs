@@ -44,7 +44,10 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
             return Err(fail(
                 Rule::Syntax,
                 Some(place),
-                format!("{what} (first invalid byte at line {}, column {})", place.line, place.column),
+                format!(
+                    "{what} (first invalid byte at line {}, column {})",
+                    place.line, place.column
+                ),
                 "save the plan as UTF-8".into(),
             ));
         }
@@ -74,11 +77,16 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
         // A shape error can stand in front of a syntax error (`name: [unclosed` is first a
         // sequence where a string belongs). Only when the file is well-formed YAML is the
         // shape error the one to report; this second parse runs only for failing files.
-        let syntax = serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options())
-            .err();
+        let syntax =
+            serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options()).err();
         let error = syntax.as_ref().unwrap_or(&error);
         let (rule, message, help) = describe(error.without_snippet());
-        fail(rule, error.location().and_then(Place::from_location), message, help)
+        fail(
+            rule,
+            error.location().and_then(Place::from_location),
+            message,
+            help,
+        )
     })
 }
 
@@ -102,12 +110,15 @@ fn options() -> Options {
 }
 
 fn place_of_offset(prefix: &[u8]) -> Place {
-    let line = prefix.iter().filter(|&&byte| byte == b'\n').count() + 1;
+    let line = prefix.split(|&byte| byte == b'\n').count();
     let line_start = prefix
         .iter()
         .rposition(|&byte| byte == b'\n')
         .map_or(0, |newline| newline + 1);
-    let column = String::from_utf8_lossy(&prefix[line_start..]).chars().count() + 1;
+    let column = String::from_utf8_lossy(&prefix[line_start..])
+        .chars()
+        .count()
+        + 1;
     Place::new(
         u32::try_from(line).unwrap_or(u32::MAX),
         u32::try_from(column).unwrap_or(u32::MAX),
@@ -238,7 +249,11 @@ mod tests {
         let found = diagnostic("version: 1\nnmae: x\n");
         assert_eq!(found.rule, Rule::Schema);
         assert_eq!(found.message, "unknown key `nmae`");
-        assert!(found.help.starts_with("did you mean `name`?"), "{}", found.help);
+        assert!(
+            found.help.starts_with("did you mean `name`?"),
+            "{}",
+            found.help
+        );
         assert_eq!((found.line, found.column), (Some(2), Some(1)));
     }
 
@@ -274,6 +289,9 @@ mod tests {
 
     #[test]
     fn did_you_mean_without_a_close_word_lists_the_words() {
-        assert_eq!(did_you_mean("zzz", &["a", "b"], "keys"), "known keys here: `a`, `b`");
+        assert_eq!(
+            did_you_mean("zzz", &["a", "b"], "keys"),
+            "known keys here: `a`, `b`"
+        );
     }
 }

@@ -24,7 +24,9 @@ impl PointInTime {
         }
         parse_time(text)
             .map(|time| Self::At(time.with_timezone(&Utc)))
-            .map_err(|error| format!("{error}; expected `latest`, a time, or a duration such as -6h"))
+            .map_err(|error| {
+                format!("{error}; expected `latest`, a time, or a duration such as -6h")
+            })
     }
 
     /// The time restored to for a window starting at `start`; `None` for latest.
@@ -50,7 +52,10 @@ impl PointInTime {
             Self::Latest => "its latest state".into(),
             Self::At(time) => format!("its state at {}", format_utc(time)),
             Self::BeforeStart(before) => {
-                format!("its state {} before the window starts", format_duration(before))
+                format!(
+                    "its state {} before the window starts",
+                    format_duration(before)
+                )
             }
         }
     }
@@ -90,7 +95,10 @@ mod tests {
             .expect("time")
             .with_timezone(&Utc);
         let point = PointInTime::BeforeStart(TimeDelta::hours(6));
-        assert_eq!(point.resolve(start).map(format_utc).as_deref(), Some("2026-12-05T15:00:00Z"));
+        assert_eq!(
+            point.resolve(start).map(format_utc).as_deref(),
+            Some("2026-12-05T15:00:00Z")
+        );
         assert_eq!(PointInTime::Latest.resolve(start), None);
     }
 }

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::located::Located;
 use super::vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};

@@ -9,7 +9,7 @@ use chrono::{TimeDelta, Utc};
 use super::checked::{Environment, Notification, Plan, Release};
 use super::located::Located;
 use super::point_in_time::PointInTime;
-use super::raw::{RawEnvironment, RawPlan, RawStep, RawWindow};
+use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawPlan, RawStep, RawWindow};
 use super::step::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, PackageSource, PostStep};
 use super::templates::{TemplateBuilder, Templates, sample_context};
 use super::time::{DURATION_HELP, TIME_HELP, parse_duration, parse_time};
@@ -86,7 +86,9 @@ pub fn resolve(
     let mut templates = TemplateBuilder::new(&sample_context(
         &raw.name.value,
         &raw.environment.value.name.value,
-        raw.source.as_ref().map(|source| source.value.name.value.as_str()),
+        raw.source
+            .as_ref()
+            .map(|source| source.value.name.value.as_str()),
     ));
     let post_steps = resolve_steps(raw, &mut templates, findings);
     let notifications = resolve_notifications(raw, plan_dir, &mut templates, findings);
@@ -157,7 +159,10 @@ fn resolve_name(name: &Located<String>, findings: &mut Findings) -> Option<Strin
         return Some(text.clone());
     }
     let problem = if text.len() > 63 {
-        format!("the plan name is {} characters long; at most 63 are allowed", text.len())
+        format!(
+            "the plan name is {} characters long; at most 63 are allowed",
+            text.len()
+        )
     } else {
         format!("`{text}` is not a valid plan name")
     };
@@ -173,7 +178,12 @@ fn resolve_name(name: &Located<String>, findings: &mut Findings) -> Option<Strin
 
 fn non_empty(text: &Located<String>, what: &str, findings: &mut Findings) -> Option<String> {
     if text.value.trim().is_empty() {
-        findings.push(Rule::Schema, text.place, format!("{what} is empty"), format!("give {what}"));
+        findings.push(
+            Rule::Schema,
+            text.place,
+            format!("{what} is empty"),
+            format!("give {what}"),
+        );
         None
     } else {
         Some(text.value.trim().to_owned())
@@ -227,25 +237,38 @@ fn resolve_environment(
         release,
         hotfixes: hotfixes?,
         channel_database: raw.channel_database.as_ref().map(|text| text.value.clone()),
-        channel_data_group: raw.channel_data_group.as_ref().map(|text| text.value.clone()),
+        channel_data_group: raw
+            .channel_data_group
+            .as_ref()
+            .map(|text| text.value.clone()),
     })
 }
 
 fn resolve_window(raw: &Located<RawWindow>, findings: &mut Findings) -> Option<Window> {
-    let place = raw.place;
     let window = &raw.value;
     let duration = window.duration.as_ref().and_then(|text| {
         let duration = parse_or_report(text, parse_duration, DURATION_HELP, findings)?;
         if duration <= TimeDelta::zero() {
-            findings.push(Rule::Schema, text.place, "the window duration must be positive", DURATION_HELP);
+            findings.push(
+                Rule::Schema,
+                text.place,
+                "the window duration must be positive",
+                DURATION_HELP,
+            );
             return None;
         }
         Some(duration)
     });
-    let zone = window
-        .timezone
-        .as_ref()
-        .map(|text| parse_or_report(text, parse_zone, "use an IANA zone such as Europe/Amsterdam or UTC", findings));
+    let zone = match &window.timezone {
+        None => ZoneChoice::Unset,
+        Some(text) => parse_or_report(
+            text,
+            parse_zone,
+            "use an IANA zone such as Europe/Amsterdam or UTC",
+            findings,
+        )
+        .map_or(ZoneChoice::Invalid, ZoneChoice::Named),
+    };
     match (&window.start, &window.cron) {
         (Some(_), Some(cron)) => {
             findings.push(
@@ -259,99 +282,138 @@ fn resolve_window(raw: &Located<RawWindow>, findings: &mut Findings) -> Option<W
         (None, None) => {
             findings.push(
                 Rule::Schema,
-                place,
+                raw.place,
                 "the window has neither `start` nor `cron`",
                 "add `start:` (a fixed window) or `cron:` (a recurring one)",
             );
             None
         }
-        (Some(start), None) => {
-            let start_time = parse_or_report(start, parse_time, TIME_HELP, findings);
-            let end = match (&window.duration, &window.end) {
-                (Some(_), Some(end)) => {
-                    findings.push(
-                        Rule::Schema,
-                        end.place,
-                        "the window has both `duration` and `end`",
-                        "give exactly one of `duration` and `end`",
-                    );
-                    None
-                }
-                (None, None) => {
-                    findings.push(
-                        Rule::Schema,
-                        place,
-                        "the window has neither `duration` nor `end`",
-                        "add `duration:` (such as 3h) or `end:`",
-                    );
-                    None
-                }
-                (Some(_), None) => start_time.zip(duration).map(|(start, duration)| start + duration),
-                (None, Some(end)) => parse_or_report(end, parse_time, TIME_HELP, findings),
-            };
-            let (start_time, end) = (start_time?, end?);
-            if end <= start_time {
-                findings.push(
-                    Rule::Schema,
-                    window.end.as_ref().and_then(|end| end.place).or(place),
-                    "the window ends before it starts",
-                    "`end` must be after `start`",
-                );
-                return None;
-            }
-            let zone = match zone {
-                None => Zone::Offset(*start_time.offset()),
-                Some(zone) => Zone::Named(zone?),
-            };
-            Some(Window::Fixed {
-                occurrence: Occurrence {
-                    start: start_time.with_timezone(&Utc),
-                    end: end.with_timezone(&Utc),
-                },
-                zone,
-            })
-        }
-        (None, Some(cron_text)) => {
-            let cron = parse_or_report(cron_text, parse_cron, "write 5 fields: minute hour day-of-month month day-of-week, such as \"0 22 * * SAT\"", findings);
-            if let Some(end) = &window.end {
-                findings.push(
-                    Rule::Schema,
-                    end.place,
-                    "a recurring window cannot have a fixed `end`",
-                    "give the length of each window as `duration:`",
-                );
-                return None;
-            }
-            if window.duration.is_none() {
-                findings.push(
-                    Rule::Schema,
-                    place,
-                    "a recurring window needs a `duration`",
-                    "add `duration:` (such as 3h)",
-                );
-                return None;
-            }
-            let cron = cron?;
-            let zone = zone.unwrap_or(Some(chrono_tz::UTC))?;
-            let window = Window::Recurring {
-                cron,
-                pattern: cron_text.value.trim().to_owned(),
-                zone,
-                duration: duration?,
-            };
-            let epoch = chrono::DateTime::<Utc>::UNIX_EPOCH;
-            if window.occurrences_from(epoch).next().is_none() {
-                findings.push(
-                    Rule::Schema,
-                    cron_text.place,
-                    format!("`{}` never matches a date", cron_text.value),
-                    "check the day of month and month fields",
-                );
-                return None;
-            }
-            Some(window)
-        }
+        (Some(start), None) => resolve_fixed(raw, start, duration, zone, findings),
+        (None, Some(cron)) => resolve_recurring(raw, cron, duration, zone, findings),
     }
+}
+
+/// The `timezone` of a window: not given, given but invalid (already reported), or a zone.
+#[derive(Clone, Copy)]
+enum ZoneChoice {
+    Unset,
+    Invalid,
+    Named(chrono_tz::Tz),
+}
+
+fn resolve_fixed(
+    raw: &Located<RawWindow>,
+    start: &Located<String>,
+    duration: Option<TimeDelta>,
+    zone: ZoneChoice,
+    findings: &mut Findings,
+) -> Option<Window> {
+    let window = &raw.value;
+    let start_time = parse_or_report(start, parse_time, TIME_HELP, findings);
+    let end = match (&window.duration, &window.end) {
+        (Some(_), Some(end)) => {
+            findings.push(
+                Rule::Schema,
+                end.place,
+                "the window has both `duration` and `end`",
+                "give exactly one of `duration` and `end`",
+            );
+            None
+        }
+        (None, None) => {
+            findings.push(
+                Rule::Schema,
+                raw.place,
+                "the window has neither `duration` nor `end`",
+                "add `duration:` (such as 3h) or `end:`",
+            );
+            None
+        }
+        (Some(_), None) => start_time
+            .zip(duration)
+            .map(|(start, duration)| start + duration),
+        (None, Some(end)) => parse_or_report(end, parse_time, TIME_HELP, findings),
+    };
+    let (start_time, end) = (start_time?, end?);
+    if end <= start_time {
+        findings.push(
+            Rule::Schema,
+            window.end.as_ref().and_then(|end| end.place).or(raw.place),
+            "the window ends before it starts",
+            "`end` must be after `start`",
+        );
+        return None;
+    }
+    let zone = match zone {
+        ZoneChoice::Unset => Zone::Offset(*start_time.offset()),
+        ZoneChoice::Invalid => return None,
+        ZoneChoice::Named(zone) => Zone::Named(zone),
+    };
+    Some(Window::Fixed {
+        occurrence: Occurrence {
+            start: start_time.with_timezone(&Utc),
+            end: end.with_timezone(&Utc),
+        },
+        zone,
+    })
+}
+
+fn resolve_recurring(
+    raw: &Located<RawWindow>,
+    cron_text: &Located<String>,
+    duration: Option<TimeDelta>,
+    zone: ZoneChoice,
+    findings: &mut Findings,
+) -> Option<Window> {
+    let window = &raw.value;
+    let cron = parse_or_report(
+        cron_text,
+        parse_cron,
+        "write 5 fields: minute hour day-of-month month day-of-week, such as \"0 22 * * SAT\"",
+        findings,
+    );
+    if let Some(end) = &window.end {
+        findings.push(
+            Rule::Schema,
+            end.place,
+            "a recurring window cannot have a fixed `end`",
+            "give the length of each window as `duration:`",
+        );
+        return None;
+    }
+    if window.duration.is_none() {
+        findings.push(
+            Rule::Schema,
+            raw.place,
+            "a recurring window needs a `duration`",
+            "add `duration:` (such as 3h)",
+        );
+        return None;
+    }
+    let window = Window::Recurring {
+        cron: Box::new(cron?),
+        pattern: cron_text.value.trim().to_owned(),
+        zone: match zone {
+            ZoneChoice::Unset => chrono_tz::UTC,
+            ZoneChoice::Invalid => return None,
+            ZoneChoice::Named(zone) => zone,
+        },
+        duration: duration?,
+    };
+    if window
+        .occurrences_from(chrono::DateTime::<Utc>::UNIX_EPOCH)
+        .next()
+        .is_none()
+    {
+        findings.push(
+            Rule::Schema,
+            cron_text.place,
+            format!("`{}` never matches a date", cron_text.value),
+            "check the day of month and month fields",
+        );
+        return None;
+    }
+    Some(window)
 }
 
 fn resolve_steps(
@@ -396,82 +458,8 @@ fn resolve_step(
             })
         }
         RawStep::ResetFinancialReporting => Some(PostStep::ResetFinancialReporting),
-        RawStep::Deploy(options) => {
-            let package = match (&options.file, &options.asset) {
-                (Some(file), None) => non_empty(file, "the file path", findings).map(PackageSource::File),
-                (None, Some(asset)) => non_empty(asset, "the asset id", findings).map(PackageSource::Asset),
-                (Some(_), Some(asset)) => {
-                    findings.push(
-                        Rule::Schema,
-                        asset.place,
-                        "a deploy step has both `file` and `asset`",
-                        "give `file` to upload a package, or `asset` to apply one already in the asset library",
-                    );
-                    None
-                }
-                (None, None) => {
-                    findings.push(
-                        Rule::Schema,
-                        step.place,
-                        "a deploy step needs `file` or `asset`",
-                        "give `file` to upload a package, or `asset` to apply one already in the asset library",
-                    );
-                    None
-                }
-            }?;
-            let update_name = match &options.name {
-                Some(name) => non_empty(name, "the update name", findings)?,
-                None => match &package {
-                    PackageSource::File(file) => Path::new(file)
-                        .file_stem()
-                        .map_or_else(|| file.clone(), |stem| stem.to_string_lossy().into_owned()),
-                    PackageSource::Asset(asset) => format!("asset {asset}"),
-                },
-            };
-            Some(PostStep::Deploy {
-                package,
-                update_name,
-            })
-        }
-        RawStep::Command(options) => {
-            if options.run.value.is_empty() {
-                findings.push(
-                    Rule::Schema,
-                    options.run.place,
-                    "`run` is empty",
-                    "give the program and its arguments, such as [\"./scripts/anonymize.sh\", \"{{ environment.name }}\"]",
-                );
-                return None;
-            }
-            let mut ok = true;
-            for (position, argument) in options.run.value.iter().enumerate() {
-                let name = format!("post_steps[{index}].run[{position}]");
-                if let Err(message) = templates.add(&name, &argument.value) {
-                    findings.push(
-                        Rule::Schema,
-                        argument.place,
-                        format!("template error: {message}"),
-                        "arguments are tera templates; the variables are plan, environment, source, window, point_in_time, run and step",
-                    );
-                    ok = false;
-                }
-            }
-            let timeout = match &options.timeout {
-                None => Some(DEFAULT_COMMAND_TIMEOUT),
-                Some(text) => parse_or_report(text, parse_duration, DURATION_HELP, findings)
-                    .filter(|timeout| {
-                        let positive = *timeout > TimeDelta::zero();
-                        if !positive {
-                            findings.push(Rule::Schema, text.place, "the timeout must be positive", DURATION_HELP);
-                        }
-                        positive
-                    }),
-            };
-            (ok && timeout.is_some()).then(|| PostStep::Command {
-                run: options.run.value.iter().map(|argument| argument.value.clone()).collect(),
-                timeout: timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
-            })
-        }
+        RawStep::Deploy(options) => resolve_deploy(step, options, findings),
+        RawStep::Command(options) => resolve_command(index, options, templates, findings),
         RawStep::Manual(options) => Some(PostStep::Manual {
             instructions: non_empty(&options.instructions, "the instructions", findings)?,
         }),
@@ -522,7 +510,9 @@ fn check_url(url: &Located<String>, findings: &mut Findings) -> Option<String> {
         .or_else(|| text.strip_prefix("http://"));
     let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
     match host {
-        Some(host) if !host.is_empty() && !text.contains(char::is_whitespace) => Some(text.to_owned()),
+        Some(host) if !host.is_empty() && !text.contains(char::is_whitespace) => {
+            Some(text.to_owned())
+        }
         _ => {
             findings.push(
                 Rule::Schema,
@@ -566,4 +556,102 @@ fn load_template(
             );
         })
         .ok()
+}
+
+fn resolve_deploy(
+    step: &Located<RawStep>,
+    options: &RawDeploy,
+    findings: &mut Findings,
+) -> Option<PostStep> {
+    let package = match (&options.file, &options.asset) {
+        (Some(file), None) => non_empty(file, "the file path", findings).map(PackageSource::File),
+        (None, Some(asset)) => non_empty(asset, "the asset id", findings).map(PackageSource::Asset),
+        (Some(_), Some(asset)) => {
+            findings.push(
+                Rule::Schema,
+                asset.place,
+                "a deploy step has both `file` and `asset`",
+                "give `file` to upload a package, or `asset` to apply one already in the asset library",
+            );
+            None
+        }
+        (None, None) => {
+            findings.push(
+                Rule::Schema,
+                step.place,
+                "a deploy step needs `file` or `asset`",
+                "give `file` to upload a package, or `asset` to apply one already in the asset library",
+            );
+            None
+        }
+    }?;
+    let update_name = match &options.name {
+        Some(name) => non_empty(name, "the update name", findings)?,
+        None => match &package {
+            PackageSource::File(file) => Path::new(file)
+                .file_stem()
+                .map_or_else(|| file.clone(), |stem| stem.to_string_lossy().into_owned()),
+            PackageSource::Asset(asset) => format!("asset {asset}"),
+        },
+    };
+    Some(PostStep::Deploy {
+        package,
+        update_name,
+    })
+}
+
+fn resolve_command(
+    index: usize,
+    options: &RawCommand,
+    templates: &mut TemplateBuilder,
+    findings: &mut Findings,
+) -> Option<PostStep> {
+    if options.run.value.is_empty() {
+        findings.push(
+            Rule::Schema,
+            options.run.place,
+            "`run` is empty",
+            "give the program and its arguments, such as [\"./scripts/anonymize.sh\", \"{{ environment.name }}\"]",
+        );
+        return None;
+    }
+    let mut ok = true;
+    for (position, argument) in options.run.value.iter().enumerate() {
+        let name = format!("post_steps[{index}].run[{position}]");
+        if let Err(message) = templates.add(&name, &argument.value) {
+            findings.push(
+                Rule::Schema,
+                argument.place,
+                format!("template error: {message}"),
+                "arguments are tera templates; the variables are plan, environment, source, window, point_in_time, run and step",
+            );
+            ok = false;
+        }
+    }
+    let timeout = match &options.timeout {
+        None => Some(DEFAULT_COMMAND_TIMEOUT),
+        Some(text) => {
+            parse_or_report(text, parse_duration, DURATION_HELP, findings).filter(|timeout| {
+                let positive = *timeout > TimeDelta::zero();
+                if !positive {
+                    findings.push(
+                        Rule::Schema,
+                        text.place,
+                        "the timeout must be positive",
+                        DURATION_HELP,
+                    );
+                }
+                positive
+            })
+        }
+    };
+    (ok && timeout.is_some()).then(|| PostStep::Command {
+        run: options
+            .run
+            .value
+            .iter()
+            .map(|argument| argument.value.clone())
+            .collect(),
+        timeout: timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+    })
 }

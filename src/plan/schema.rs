@@ -6,6 +6,10 @@ use schemars::generate::SchemaSettings;
 use super::raw::RawPlan;
 
 /// The schema as committed in `schemas/refresh-plan.schema.json`: pretty JSON and a newline.
+///
+/// # Panics
+///
+/// Never: a generated schema is a JSON object, which always serializes.
 #[must_use]
 pub fn json_schema() -> String {
     let mut schema = SchemaSettings::draft07()

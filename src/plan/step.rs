@@ -152,105 +152,146 @@ impl Plan {
 }
 
 fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) -> Vec<StepOutline> {
-    let outline = |suffix: &str, description: String, calls: Vec<String>| StepOutline {
-        id: if suffix.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}.{suffix}")
-        },
-        description,
-        calls,
-    };
-    let upload_calls = || {
-        vec![
-            format!("POST box/fileasset/CreateFileAsset/{project}"),
-            "PUT {SAS location}&comp=block, then &comp=blocklist".into(),
-            format!("POST box/fileasset/CommitFileAsset/{project}?assetId={{asset id}}"),
-            format!("GET box/fileasset/GetFileAssetValidationStatus/{project}?assetId={{asset id}}"),
-        ]
-    };
-    let apply = |what: &str, update_name: &str| {
-        outline(
-            "apply",
-            format!("apply {what} to `{target}` as the update \"{update_name}\""),
-            vec![format!(
-                "POST environment/v2/applyupdate/project/{project}/environment/{{target id}}/asset/{{asset id}}?updateName=..."
-            )],
-        )
-    };
-    let monitor = || {
-        outline(
-            "monitor",
-            "poll the deployment until it completes or fails".into(),
-            vec![format!(
-                "GET environment/v2/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
-            )],
-        )
+    let outliner = Outliner {
+        base,
+        project,
+        target,
     };
     match step {
-        PostStep::Reprovision { package, file } => {
-            let mut list = Vec::new();
-            if let Some(file) = file {
-                list.push(outline(
-                    "upload",
-                    format!("upload `{file}` to the project's asset library as a software deployable package and wait for validation"),
-                    upload_calls(),
-                ));
-            } else {
-                list.push(outline(
-                    "download",
-                    format!("download the newest shared asset \"{package}\" (software deployable package) to the local cache, unless cached"),
-                    vec![
-                        "GET box/fileasset/GetSharedAssets?fileType=10".into(),
-                        format!("GET box/fileasset/GetFileAsset/{project}?assetId={{shared asset id}}"),
-                    ],
-                ));
-                list.push(outline(
-                    "upload",
-                    "upload it to the project's asset library and wait for validation".into(),
-                    upload_calls(),
-                ));
-            }
-            list.push(apply("the Environment reprovisioning tool", package));
-            list.push(monitor());
-            list
-        }
-        PostStep::ResetFinancialReporting => vec![outline(
+        PostStep::Reprovision { package, file } => outliner.reprovision(package, file.as_deref()),
+        PostStep::ResetFinancialReporting => {
+            vec![outliner.step(
             "",
             "reset the Financial reporting database (a manual step where the adapter cannot: \
              the LCS API has no such call)"
                 .into(),
             vec!["operator: Financial reporting > Reset, in the target environment".into()],
-        )],
+        )]
+        }
         PostStep::Deploy {
             package,
             update_name,
-        } => {
-            let mut list = Vec::new();
-            let what = match package {
-                PackageSource::File(file) => {
-                    list.push(outline(
-                        "upload",
-                        format!("upload `{file}` to the project's asset library and wait for validation"),
-                        upload_calls(),
-                    ));
-                    format!("`{file}`")
-                }
-                PackageSource::Asset(asset) => format!("asset {asset}"),
-            };
-            list.push(apply(&what, update_name));
-            list.push(monitor());
-            list
-        }
-        PostStep::Command { run, timeout } => vec![outline(
+        } => outliner.deploy(package, update_name),
+        PostStep::Command { run, timeout } => vec![outliner.step(
             "",
-            format!("run `{}` (timeout {})", run.join(" "), format_duration(*timeout)),
-            vec![format!("local program `{}`", run.first().map_or("", String::as_str))],
+            format!(
+                "run `{}` (timeout {})",
+                run.join(" "),
+                format_duration(*timeout)
+            ),
+            vec![format!(
+                "local program `{}`",
+                run.first().map_or("", String::as_str)
+            )],
         )],
-        PostStep::Manual { instructions } => vec![outline(
+        PostStep::Manual { instructions } => vec![outliner.step(
             "",
             format!("wait for an operator: {instructions}"),
             vec!["operator: refreshctl approve RUN STEP".into()],
         )],
+    }
+}
+
+/// Builds the outline of one post step: ids under `base`, calls for `project` and `target`.
+struct Outliner<'a> {
+    base: &'a str,
+    project: u64,
+    target: &'a str,
+}
+
+impl Outliner<'_> {
+    fn step(&self, suffix: &str, description: String, calls: Vec<String>) -> StepOutline {
+        StepOutline {
+            id: if suffix.is_empty() {
+                self.base.to_owned()
+            } else {
+                format!("{}.{suffix}", self.base)
+            },
+            description,
+            calls,
+        }
+    }
+
+    fn upload(&self, description: String) -> StepOutline {
+        let project = self.project;
+        self.step(
+            "upload",
+            description,
+            vec![
+                format!("POST box/fileasset/CreateFileAsset/{project}"),
+                "PUT {SAS location}&comp=block, then &comp=blocklist".into(),
+                format!("POST box/fileasset/CommitFileAsset/{project}?assetId={{asset id}}"),
+                format!(
+                    "GET box/fileasset/GetFileAssetValidationStatus/{project}?assetId={{asset id}}"
+                ),
+            ],
+        )
+    }
+
+    fn apply_and_monitor(&self, what: &str, update_name: &str) -> [StepOutline; 2] {
+        let project = self.project;
+        [
+            self.step(
+                "apply",
+                format!("apply {what} to `{}` as the update \"{update_name}\"", self.target),
+                vec![format!(
+                    "POST environment/v2/applyupdate/project/{project}/environment/{{target id}}/asset/{{asset id}}?updateName=..."
+                )],
+            ),
+            self.step(
+                "monitor",
+                "poll the deployment until it completes or fails".into(),
+                vec![format!(
+                    "GET environment/v2/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
+                )],
+            ),
+        ]
+    }
+
+    fn reprovision(&self, package: &str, file: Option<&str>) -> Vec<StepOutline> {
+        let mut list = Vec::new();
+        if let Some(file) = file {
+            list.push(self.upload(format!(
+                "upload `{file}` to the project's asset library as a software deployable package \
+                 and wait for validation"
+            )));
+        } else {
+            list.push(self.step(
+                "download",
+                format!(
+                    "download the newest shared asset \"{package}\" (software deployable package) \
+                     to the local cache, unless cached"
+                ),
+                vec![
+                    "GET box/fileasset/GetSharedAssets?fileType=10".into(),
+                    format!(
+                        "GET box/fileasset/GetFileAsset/{}?assetId={{shared asset id}}",
+                        self.project
+                    ),
+                ],
+            ));
+            list.push(
+                self.upload(
+                    "upload it to the project's asset library and wait for validation".into(),
+                ),
+            );
+        }
+        list.extend(self.apply_and_monitor("the Environment reprovisioning tool", package));
+        list
+    }
+
+    fn deploy(&self, package: &PackageSource, update_name: &str) -> Vec<StepOutline> {
+        let mut list = Vec::new();
+        let what = match package {
+            PackageSource::File(file) => {
+                list.push(self.upload(format!(
+                    "upload `{file}` to the project's asset library and wait for validation"
+                )));
+                format!("`{file}`")
+            }
+            PackageSource::Asset(asset) => format!("asset {asset}"),
+        };
+        list.extend(self.apply_and_monitor(&what, update_name));
+        list
     }
 }

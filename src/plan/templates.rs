@@ -74,6 +74,10 @@ impl Templates {
 
 /// `{{ value | json }}` writes a value as JSON, so notification bodies stay valid JSON whatever
 /// the strings hold.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
 fn json_filter(value: tera::Value, _: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
     serde_json::to_string(&value).map_err(tera::Error::message)
 }
@@ -91,9 +95,7 @@ fn describe(error: &tera::Error) -> String {
 /// (SPEC 5.4: `plan`, `environment`, `source`, `window`, `point_in_time`, `run`, `step`).
 #[must_use]
 pub fn sample_context(plan_name: &str, environment: &str, source: Option<&str>) -> Value {
-    let describe = |name: &str| {
-        json!({ "name": name, "id": "00000000-0000-0000-0000-000000000000", "type": "sandbox", "release": "10.0.41" })
-    };
+    let describe = |name: &str| json!({ "name": name, "id": "00000000-0000-0000-0000-000000000000", "type": "sandbox", "release": "10.0.41" });
     json!({
         "plan": { "name": plan_name, "description": "", "project": 1, "operation": "refresh" },
         "environment": describe(environment_or(environment)),
@@ -137,9 +139,13 @@ mod tests {
     #[test]
     fn syntax_errors_and_unknown_variables_are_caught_when_checked() {
         let mut templates = builder();
-        let error = templates.add("a", "{{ environment.name ").expect_err("unclosed");
+        let error = templates
+            .add("a", "{{ environment.name ")
+            .expect_err("unclosed");
         assert!(!error.is_empty());
-        let error = templates.add("b", "{{ enviroment.name }}").expect_err("typo");
+        let error = templates
+            .add("b", "{{ enviroment.name }}")
+            .expect_err("typo");
         assert!(error.to_lowercase().contains("enviroment"), "{error}");
     }
 }

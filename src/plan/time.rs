@@ -18,8 +18,7 @@ pub fn parse_time(text: &str) -> Result<DateTime<FixedOffset>, String> {
 }
 
 /// The help text for a time that did not parse.
-pub const TIME_HELP: &str =
-    "write an RFC 3339 time with an offset, such as 2026-12-05T22:00:00+01:00 or 2026-12-05T21:00:00Z";
+pub const TIME_HELP: &str = "write an RFC 3339 time with an offset, such as 2026-12-05T22:00:00+01:00 or 2026-12-05T21:00:00Z";
 
 /// Parses a humantime duration such as `90m`, `3h`, `1h 30m` or `2d`.
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
@@ -84,7 +83,11 @@ mod tests {
     #[test]
     fn durations_in_plan_spellings() {
         for (text, minutes) in [("90m", 90), ("3h", 180), ("1h 30m", 90), ("2d", 2880)] {
-            assert_eq!(parse_duration(text), Ok(TimeDelta::minutes(minutes)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(TimeDelta::minutes(minutes)),
+                "{text}"
+            );
         }
         assert!(parse_duration("three hours").is_err());
         assert!(parse_duration("").is_err());

@@ -74,9 +74,7 @@ impl Acknowledgement {
     #[must_use]
     pub const fn statement(self) -> &'static str {
         match self {
-            Self::TargetDatabaseErased => {
-                "the target's database is erased and cannot be recovered"
-            }
+            Self::TargetDatabaseErased => "the target's database is erased and cannot be recovered",
             Self::TargetUnavailable => "the target is offline until the refresh has finished",
         }
     }

@@ -8,8 +8,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use chrono_tz::Tz;
-use croner::{Cron, Direction};
 use croner::parser::{CronParser, Seconds, Year};
+use croner::{Cron, Direction};
 
 /// One window: when the target goes offline and when it must be back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,7 +60,8 @@ pub enum Window {
         zone: Zone,
     },
     Recurring {
-        cron: Cron,
+        /// Boxed: a parsed cron expression is large and fixed windows are common.
+        cron: Box<Cron>,
         /// The cron expression as the plan wrote it (croner normalises its own copy).
         pattern: String,
         zone: Tz,
@@ -101,11 +102,17 @@ impl Window {
 
     /// Windows starting at or after `from`, in order. A fixed window yields itself once (if it
     /// starts at or after `from`).
-    pub fn occurrences_from(&self, from: DateTime<Utc>) -> Box<dyn Iterator<Item = Occurrence> + '_> {
+    #[must_use]
+    pub fn occurrences_from(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Box<dyn Iterator<Item = Occurrence> + '_> {
         match self {
-            Self::Fixed { occurrence, .. } => {
-                Box::new((occurrence.start >= from).then_some(*occurrence).into_iter())
-            }
+            Self::Fixed { occurrence, .. } => Box::new(
+                (occurrence.start >= from)
+                    .then_some(*occurrence)
+                    .into_iter(),
+            ),
             Self::Recurring {
                 cron,
                 zone,
@@ -129,7 +136,11 @@ impl Window {
 
     /// Windows that start within `[from, until)`.
     #[must_use]
-    pub fn occurrences_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<Occurrence> {
+    pub fn occurrences_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<Occurrence> {
         self.occurrences_from(from)
             .take_while(|occurrence| occurrence.start < until)
             .collect()
@@ -164,7 +175,7 @@ mod tests {
 
     fn recurring(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: parse_cron(pattern).expect("cron"),
+            cron: Box::new(parse_cron(pattern).expect("cron")),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(3),
@@ -185,7 +196,11 @@ mod tests {
         let window = recurring("0 22 * * SAT", "Europe/Amsterdam");
         assert_eq!(
             starts(&window, "2026-10-15T00:00:00Z", 3),
-            ["2026-10-17T20:00:00Z", "2026-10-24T20:00:00Z", "2026-10-31T21:00:00Z"]
+            [
+                "2026-10-17T20:00:00Z",
+                "2026-10-24T20:00:00Z",
+                "2026-10-31T21:00:00Z"
+            ]
         );
     }
 
@@ -195,7 +210,11 @@ mod tests {
         let window = recurring("30 2 * * *", "America/New_York");
         assert_eq!(
             starts(&window, "2027-03-13T00:00:00Z", 3),
-            ["2027-03-13T07:30:00Z", "2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"]
+            [
+                "2027-03-13T07:30:00Z",
+                "2027-03-14T07:00:00Z",
+                "2027-03-15T06:30:00Z"
+            ]
         );
     }
 
@@ -205,7 +224,11 @@ mod tests {
         let window = recurring("30 1 * * *", "America/New_York");
         assert_eq!(
             starts(&window, "2026-10-31T00:00:00Z", 3),
-            ["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+            [
+                "2026-10-31T05:30:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-02T06:30:00Z"
+            ]
         );
     }
 
@@ -222,7 +245,10 @@ mod tests {
     #[test]
     fn bad_cron_and_zone_are_refused() {
         assert!(parse_cron("0 22 * *").is_err());
-        assert!(parse_cron("0 0 22 * * SAT").is_err(), "six fields (seconds) are not plan cron");
+        assert!(
+            parse_cron("0 0 22 * * SAT").is_err(),
+            "six fields (seconds) are not plan cron"
+        );
         assert!(parse_cron("61 * * * *").is_err());
         assert!(parse_zone("Europe/Atlantis").is_err());
         assert!(parse_zone("UTC").is_ok());
@@ -238,7 +264,13 @@ mod tests {
             occurrence,
             zone: Zone::Named(Tz::UTC),
         };
-        assert_eq!(window.occurrences_from(utc("2026-12-01T00:00:00Z")).count(), 1);
-        assert_eq!(window.occurrences_from(utc("2026-12-06T00:00:00Z")).count(), 0);
+        assert_eq!(
+            window.occurrences_from(utc("2026-12-01T00:00:00Z")).count(),
+            1
+        );
+        assert_eq!(
+            window.occurrences_from(utc("2026-12-06T00:00:00Z")).count(),
+            0
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! GitHub Actions workflow commands: one annotation per diagnostic, and a markdown summary of all
 //! of them for the job page (GitHub shows only the first few annotations of a step).
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::ValidationReport;
@@ -25,7 +26,10 @@ pub fn render(report: &ValidationReport<'_>, out: &mut dyn Write) -> io::Result<
             out,
             "::{command} {}::{}",
             properties.join(","),
-            escape_data(&format!("{}\nhelp: {}", diagnostic.message, diagnostic.help))
+            escape_data(&format!(
+                "{}\nhelp: {}",
+                diagnostic.message, diagnostic.help
+            ))
         )?;
     }
     writeln!(out, "{}", report.summary_line())
@@ -46,13 +50,14 @@ pub fn step_summary(report: &ValidationReport<'_>) -> String {
                 (Some(line), Some(column)) => format!("{}:{line}:{column}", diagnostic.file),
                 _ => diagnostic.file.clone(),
             };
-            text.push_str(&format!(
-                "| {icon} | `{}` | {} | {} | {} |\n",
+            let _ = writeln!(
+                text,
+                "| {icon} | `{}` | {} | {} | {} |",
                 diagnostic.rule,
                 table_cell(&place),
                 table_cell(diagnostic.plan.as_deref().unwrap_or("")),
                 table_cell(&diagnostic.message)
-            ));
+            );
         }
     }
     text

@@ -31,28 +31,28 @@ pub fn render_one(renderer: &Renderer, diagnostic: &Diagnostic, source: Option<&
     let title = level
         .primary_title(diagnostic.message.as_str())
         .id(diagnostic.rule.id());
-    let range = source.zip(diagnostic.line.zip(diagnostic.column)).and_then(
-        |(source, (line, column))| token_range(source, line, column).map(|range| (source, range)),
-    );
+    let range =
+        source
+            .zip(diagnostic.line.zip(diagnostic.column))
+            .and_then(|(source, (line, column))| {
+                token_range(source, line, column).map(|range| (source, range))
+            });
     let mut groups = Vec::with_capacity(2);
-    match range {
-        Some((source, range)) => groups.push(
+    if let Some((source, range)) = range {
+        groups.push(
             title.element(
                 Snippet::source(source)
                     .path(diagnostic.file.as_str())
                     .fold(true)
                     .annotation(AnnotationKind::Primary.span(range)),
             ),
-        ),
-        None => {
-            let mut origin = annotate_snippets::Origin::path(diagnostic.file.as_str());
-            if let (Some(line), Some(column)) = (diagnostic.line, diagnostic.column) {
-                origin = origin
-                    .line(line as usize)
-                    .char_column(column as usize);
-            }
-            groups.push(title.element(origin));
+        );
+    } else {
+        let mut origin = annotate_snippets::Origin::path(diagnostic.file.as_str());
+        if let (Some(line), Some(column)) = (diagnostic.line, diagnostic.column) {
+            origin = origin.line(line as usize).char_column(column as usize);
         }
+        groups.push(title.element(origin));
     }
     if !diagnostic.help.is_empty() {
         groups.push(Group::with_title(

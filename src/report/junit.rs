@@ -1,4 +1,4 @@
-//! JUnit XML: a test suite per plan file, a test case per plan and rule. Errors fail their case;
+//! `JUnit` XML: a test suite per plan file, a test case per plan and rule. Errors fail their case;
 //! warnings fail it only with `--deny-warnings` and are otherwise reported as output.
 
 use std::fmt::Write as _;
@@ -31,9 +31,9 @@ pub fn render(report: &ValidationReport<'_>, out: &mut dyn Write) -> io::Result<
                 rule.id(),
                 escape(file)
             );
-            let fails = found.iter().any(|d| {
-                d.severity == Severity::Error || report.deny_warnings
-            });
+            let fails = found
+                .iter()
+                .any(|d| d.severity == Severity::Error || report.deny_warnings);
             let body = found
                 .iter()
                 .map(|d| {

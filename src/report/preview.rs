@@ -143,7 +143,7 @@ fn environment_view(environment: &Environment) -> EnvironmentView {
     EnvironmentView {
         name: environment.name().to_owned(),
         id: environment.id().map(str::to_owned),
-        kind: environment.kind().map(|kind| kind.as_str()),
+        kind: environment.kind().map(crate::plan::EnvironmentType::as_str),
         release: environment.release().map(|release| release.text.clone()),
     }
 }
@@ -227,7 +227,12 @@ pub enum Layout {
 }
 
 /// Renders a preview (or just diagnostics, when the plan did not resolve) with a built-in
-/// template. The built-in templates are tested, so a failure here is a bug.
+/// template.
+///
+/// # Panics
+///
+/// When a built-in template fails to render: they are tested with every kind of context, so
+/// that is a bug.
 #[must_use]
 pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
     let (name, source) = match layout {
@@ -263,7 +268,10 @@ mod tests {
             redact_url("https://contoso.webhook.office.com/webhookb2/abc@def/IncomingWebhook/x"),
             "https://contoso.webhook.office.com/…"
         );
-        assert_eq!(redact_url("https://user:pw@example.com"), "https://example.com/…");
+        assert_eq!(
+            redact_url("https://user:pw@example.com"),
+            "https://example.com/…"
+        );
         assert_eq!(redact_url("http://example.com"), "http://example.com");
     }
 }

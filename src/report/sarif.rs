@@ -1,6 +1,7 @@
 //! SARIF 2.1.0, as GitHub code scanning accepts it: every rule with its descriptions, every
 //! result with a region and a stable partial fingerprint.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
@@ -104,7 +105,7 @@ pub fn uri(path: &str) -> String {
         if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            let _ = write!(encoded, "%{byte:02X}");
         }
     }
     encoded

@@ -120,6 +120,10 @@ struct RawEntry {
 
 impl Catalog {
     /// The catalog compiled into the binary.
+    ///
+    /// # Panics
+    ///
+    /// Never in a released binary: the embedded catalog is parsed by a unit test.
     #[must_use]
     pub fn embedded() -> Self {
         Self::parse(EMBEDDED).expect("the embedded catalog is valid (tested)")
@@ -135,7 +139,10 @@ impl Catalog {
         if raw.format_version.value != 1 {
             return Err(fail(
                 raw.format_version.place,
-                format!("unknown catalog format_version {}; expected 1", raw.format_version.value),
+                format!(
+                    "unknown catalog format_version {}; expected 1",
+                    raw.format_version.value
+                ),
             ));
         }
         let mut entries = Vec::with_capacity(raw.releases.len());
@@ -153,7 +160,10 @@ impl Catalog {
             let mut requires = Vec::with_capacity(entry.requires.len());
             for kb in entry.requires {
                 requires.push(normalize_kb(&kb.value).ok_or_else(|| {
-                    fail(kb.place, format!("`{}` is not a KB number such as KB4035399", kb.value))
+                    fail(
+                        kb.place,
+                        format!("`{}` is not a KB number such as KB4035399", kb.value),
+                    )
                 })?);
             }
             for spelling in std::iter::once(&entry.release).chain(&entry.aliases) {
@@ -167,7 +177,10 @@ impl Catalog {
                 spellings.push(key);
             }
             if entry.source.value.trim().is_empty() {
-                return Err(fail(entry.source.place, "every entry names its source".into()));
+                return Err(fail(
+                    entry.source.place,
+                    "every entry names its source".into(),
+                ));
             }
             entries.push(CatalogEntry {
                 release,
@@ -192,8 +205,8 @@ impl Catalog {
         let spelling = spelling.trim();
         if let Some(version) = Version::parse(spelling) {
             for (index, entry) in self.entries.iter().enumerate() {
-                let same_line = entry.release.major == version.major
-                    && entry.release.minor == version.minor;
+                let same_line =
+                    entry.release.major == version.major && entry.release.minor == version.minor;
                 let matches = entry.release == version
                     || (same_line
                         && entry.service_updates
@@ -277,7 +290,10 @@ mod tests {
         assert_eq!(required("7.1"), kbs_1611);
         assert_eq!(required("1611"), kbs_1611);
         assert_eq!(required("November 2016"), kbs_1611);
-        assert_eq!(required("july 2017"), ["KB4035399", "KB4045801", "KB4091255"]);
+        assert_eq!(
+            required("july 2017"),
+            ["KB4035399", "KB4045801", "KB4091255"]
+        );
         assert_eq!(required("7.3"), ["KB4035399", "KB4091254"]);
         assert_eq!(required("December 2017"), ["KB4035399", "KB4091254"]);
         for spelling in ["7.0", "7.0.1", "8.0", "8.1", "10.0", "10.0.41"] {
@@ -291,7 +307,15 @@ mod tests {
     #[test]
     fn unknown_spellings() {
         let catalog = Catalog::embedded();
-        for spelling in ["10.41", "7.4", "8.1.3", "June 2017", "", "10.0.x", "10.0.41.1"] {
+        for spelling in [
+            "10.41",
+            "7.4",
+            "8.1.3",
+            "June 2017",
+            "",
+            "10.0.x",
+            "10.0.41.1",
+        ] {
             assert!(catalog.lookup(spelling).is_none(), "{spelling}");
         }
     }
@@ -316,8 +340,10 @@ mod tests {
 
     #[test]
     fn bad_catalogs_say_where() {
-        let error = Catalog::parse("format_version: 1\nreleases:\n  - release: seven\n    requires: []\n    source: x\n")
-            .expect_err("bad release");
+        let error = Catalog::parse(
+            "format_version: 1\nreleases:\n  - release: seven\n    requires: []\n    source: x\n",
+        )
+        .expect_err("bad release");
         assert_eq!(error.place, Some(Place::new(3, 14)));
         let error = Catalog::parse("format_version: 2\nreleases: []\n").expect_err("version");
         assert!(error.message.contains("format_version 2"));

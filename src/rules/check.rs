@@ -75,13 +75,19 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     }
 }
 
-fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>) -> Option<PlanSummary> {
+fn summarize(
+    file: &str,
+    raw: &RawPlan,
+    resolved: &Resolved,
+    now: DateTime<Utc>,
+) -> Option<PlanSummary> {
     let window = resolved.window.as_ref()?;
     let project = raw.project.value;
     let occurrences = match window {
-        Window::Fixed { occurrence, .. } => {
-            (occurrence.end > now).then_some(*occurrence).into_iter().collect()
-        }
+        Window::Fixed { occurrence, .. } => (occurrence.end > now)
+            .then_some(*occurrence)
+            .into_iter()
+            .collect(),
         Window::Recurring { .. } => window.occurrences_between(now, now + HORIZON),
     };
     let target_name = raw.environment.value.name.value.trim();

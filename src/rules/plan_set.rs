@@ -68,7 +68,14 @@ pub fn check(plans: &[PlanSummary]) -> Vec<Diagnostic> {
     out
 }
 
-fn push(out: &mut Vec<Diagnostic>, plan: &PlanSummary, rule: Rule, place: Option<Place>, message: String, help: &str) {
+fn push(
+    out: &mut Vec<Diagnostic>,
+    plan: &PlanSummary,
+    rule: Rule,
+    place: Option<Place>,
+    message: String,
+    help: &str,
+) {
     let mut findings = Findings::new(&plan.file, Some(&plan.name));
     findings.push(rule, place, message, help);
     out.extend(findings.into_vec());
@@ -86,7 +93,10 @@ fn duplicate_names(plans: &[PlanSummary], out: &mut Vec<Diagnostic>) {
                 plan,
                 Rule::DuplicateName,
                 plan.name_place,
-                format!("the plan name `{}` is also used by {}", plan.name, earlier.file),
+                format!(
+                    "the plan name `{}` is also used by {}",
+                    plan.name, earlier.file
+                ),
                 "plan names are unique in a plan set: run ids are built from them",
             ),
         }
@@ -139,7 +149,12 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
 fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
     let mut starts: Vec<(DateTime<Utc>, usize)> = group
         .iter()
-        .flat_map(|&index| plans[index].occurrences.iter().map(move |occurrence| (occurrence.start, index)))
+        .flat_map(|&index| {
+            plans[index]
+                .occurrences
+                .iter()
+                .map(move |occurrence| (occurrence.start, index))
+        })
         .collect();
     starts.sort_unstable();
     let span = OPERATIONS_PER_DAY;

@@ -7,16 +7,30 @@ use crate::plan::raw::RawStep;
 use crate::plan::{Located, Place, Release};
 
 pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
-    let raw = context.raw;
-    let target = &raw.environment.value;
     let reprovisions = steps(context)
         .iter()
         .any(|step| matches!(step.value, RawStep::Reprovision(_)));
-    let resets_reporting = steps(context)
-        .iter()
-        .any(|step| matches!(step.value, RawStep::ResetFinancialReporting));
+    unknown_releases(context, findings);
+    release_mismatch(context, findings);
+    if reprovisions {
+        missing_hotfixes(context, findings);
+        channel_names(context, findings);
+    }
+    recommended_steps(context, reprovisions, findings);
+}
 
-    let environments = std::iter::once(target).chain(raw.source.as_ref().map(|source| &source.value));
+fn target_release<'a>(context: &PlanContext<'a>) -> Option<&'a Release> {
+    context
+        .resolved
+        .environment
+        .as_ref()
+        .and_then(|environment| environment.release())
+}
+
+fn unknown_releases(context: &PlanContext<'_>, findings: &mut Findings) {
+    let raw = context.raw;
+    let environments = std::iter::once(&raw.environment.value)
+        .chain(raw.source.as_ref().map(|source| &source.value));
     for environment in environments {
         if let Some(release) = &environment.release
             && context.catalog.lookup(&release.value).is_none()
@@ -24,7 +38,10 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
             findings.push(
                 Rule::UnknownRelease,
                 release.place,
-                format!("the prerequisite catalog does not know release `{}`", release.value),
+                format!(
+                    "the prerequisite catalog does not know release `{}`",
+                    release.value
+                ),
                 format!(
                     "known spellings: {}; prerequisites cannot be checked for this release",
                     context.catalog.spellings().join(", ")
@@ -32,22 +49,25 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
             );
         }
     }
+}
 
-    let target_release = context
-        .resolved
-        .environment
-        .as_ref()
-        .and_then(|environment| environment.release());
+fn release_mismatch(context: &PlanContext<'_>, findings: &mut Findings) {
     let source_release = match &context.resolved.source {
         Some(Some(source)) => source.release(),
         _ => None,
     };
-    if let (Some(target_release), Some(source_release)) = (target_release, source_release)
+    if let (Some(target_release), Some(source_release)) = (target_release(context), source_release)
         && !same_release(target_release, source_release)
     {
         findings.push(
             Rule::ReleaseMismatch,
-            target.release.as_ref().and_then(|release| release.place),
+            context
+                .raw
+                .environment
+                .value
+                .release
+                .as_ref()
+                .and_then(|release| release.place),
             format!(
                 "the target is on release {} and the source on {}",
                 target_release.text, source_release.text
@@ -56,63 +76,81 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
              update one of them first",
         );
     }
+}
 
-    if reprovisions {
-        if let (Some(release), Some(environment)) =
-            (target_release, context.resolved.environment.as_ref())
-            && let Some(known) = &release.known
+fn missing_hotfixes(context: &PlanContext<'_>, findings: &mut Findings) {
+    let target = &context.raw.environment.value;
+    let (Some(release), Some(environment)) = (
+        target_release(context),
+        context.resolved.environment.as_ref(),
+    ) else {
+        return;
+    };
+    let Some(known) = &release.known else {
+        return;
+    };
+    let missing: Vec<&str> = context
+        .catalog
+        .requirements(known)
+        .iter()
+        .filter(|kb| !environment.hotfixes().contains(kb))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let place = target
+        .hotfixes
+        .as_ref()
+        .and_then(|hotfixes| hotfixes.place)
+        .or(target.release.as_ref().and_then(|release| release.place));
+    let (noun, pronoun) = if missing.len() == 1 {
+        ("a hotfix", "it")
+    } else {
+        ("hotfixes", "them")
+    };
+    findings.push(
+        Rule::MissingHotfix,
+        place,
+        format!(
+            "release {} needs {noun} before the reprovisioning tool; not listed in `hotfixes`: {}",
+            release.text,
+            missing.join(", ")
+        ),
+        format!(
+            "apply {} to the target and list {pronoun} in `hotfixes` (source: {})",
+            missing.join(", "),
+            context.catalog.source(known)
+        ),
+    );
+}
+
+fn channel_names(context: &PlanContext<'_>, findings: &mut Findings) {
+    let target = &context.raw.environment.value;
+    for (field, key) in [
+        (&target.channel_database, "channel_database"),
+        (&target.channel_data_group, "channel_data_group"),
+    ] {
+        if let Some(name) = field
+            && name.value != "Default"
         {
-            let missing: Vec<&str> = context
-                .catalog
-                .requirements(known)
-                .iter()
-                .filter(|kb| !environment.hotfixes().contains(kb))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                let place = target
-                    .hotfixes
-                    .as_ref()
-                    .and_then(|hotfixes| hotfixes.place)
-                    .or(target.release.as_ref().and_then(|release| release.place));
-                findings.push(
-                    Rule::MissingHotfix,
-                    place,
-                    format!(
-                        "release {} needs {} before the reprovisioning tool; not listed in \
-                         `hotfixes`: {}",
-                        release.text,
-                        if missing.len() == 1 { "a hotfix" } else { "hotfixes" },
-                        missing.join(", ")
-                    ),
-                    format!(
-                        "apply {} to the target and list {} in `hotfixes` (source: {})",
-                        missing.join(", "),
-                        if missing.len() == 1 { "it" } else { "them" },
-                        context.catalog.source(known)
-                    ),
-                );
-            }
-        }
-        for (field, key) in [
-            (&target.channel_database, "channel_database"),
-            (&target.channel_data_group, "channel_data_group"),
-        ] {
-            if let Some(name) = field
-                && name.value != "Default"
-            {
-                findings.push(
-                    Rule::ChannelNames,
-                    name.place,
-                    format!("`{key}` is `{}`, not `Default`", name.value),
-                    "the reprovisioning tool needs the default channel database and data group \
-                     both named exactly `Default`; rename them back before the refresh",
-                );
-            }
+            findings.push(
+                Rule::ChannelNames,
+                name.place,
+                format!("`{key}` is `{}`, not `Default`", name.value),
+                "the reprovisioning tool needs the default channel database and data group \
+                 both named exactly `Default`; rename them back before the refresh",
+            );
         }
     }
+}
 
-    let steps_place = raw
+fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &mut Findings) {
+    let resets_reporting = steps(context)
+        .iter()
+        .any(|step| matches!(step.value, RawStep::ResetFinancialReporting));
+    let steps_place = context
+        .raw
         .post_steps
         .as_ref()
         .and_then(|steps| steps.place)
@@ -147,7 +185,11 @@ fn steps<'a>(context: &PlanContext<'a>) -> &'a [Located<RawStep>] {
 
 /// The place of the plan's top-level map, for problems about a key that is missing there.
 pub fn root_place(context: &PlanContext<'_>) -> Option<Place> {
-    context.raw.version.place.map(|place| Place::new(place.line, 1))
+    context
+        .raw
+        .version
+        .place
+        .map(|place| Place::new(place.line, 1))
 }
 
 fn same_release(a: &Release, b: &Release) -> bool {

@@ -164,8 +164,12 @@ impl Rule {
     pub const fn summary(self) -> &'static str {
         match self {
             Self::Syntax => "the file is well-formed YAML, UTF-8, not empty and at most 1 MiB",
-            Self::Schema => "keys, types, names, times, durations, cron, zones and templates are valid",
-            Self::LeadTime => "the request is made at least `lead_time` (and 24h) before the window",
+            Self::Schema => {
+                "keys, types, names, times, durations, cron, zones and templates are valid"
+            }
+            Self::LeadTime => {
+                "the request is made at least `lead_time` (and 24h) before the window"
+            }
             Self::WindowPassed => "a fixed window has not already ended",
             Self::WindowTooShort => "the window covers the expected downtime of about 2 hours",
             Self::Acknowledgements => "the operator accepted that the target is erased and offline",
@@ -188,7 +192,10 @@ impl Rule {
     }
 
     #[must_use]
-    #[expect(clippy::too_many_lines, reason = "one arm per rule, each a small table row")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per rule, each a small table row"
+    )]
     pub fn explanation(self) -> Explanation {
         let none: &'static [&'static str] = &[];
         let (fires_when, why, example, example_flags): (&str, &str, &[&str], &[&str]) = match self {
@@ -207,7 +214,9 @@ impl Rule {
                  `start`, and a `version` other than 1.",
                 "A plan that does not mean exactly one thing must not run; every such problem is \
                  reported with its place, and unknown keys get a \"did you mean\" hint.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00+01:00, duraton: 3h}\nacknowledge: [target-database-erased, target-unavailable]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00+01:00, duraton: 3h}\nacknowledge: [target-database-erased, target-unavailable]\n",
+                ],
                 none,
             ),
             Self::LeadTime => (
@@ -215,21 +224,27 @@ impl Rule {
                  or `lead_time` is under 24h.",
                 "Users of the target must get notice: LCS asks for requests at least 24 hours \
                  before the downtime window, and a team may promise more.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-25T08:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-25T08:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::WindowPassed => (
                 "a fixed window ended at or before now.",
                 "A plan for a window in the past can never run; it is usually a plan that was \
                  applied and should be removed or moved to its next date.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-01T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-11-01T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::WindowTooShort => (
                 "the window is shorter than the expected downtime, 2 hours.",
                 "A refresh keeps the target offline for about 2 hours; a shorter window promises \
                  users an environment that will not be back in time.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 45m}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 45m}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::Acknowledgements => (
@@ -237,34 +252,44 @@ impl Rule {
                  (one diagnostic per missing statement).",
                 "The LCS portal makes the operator tick these statements; a plan records that \
                  someone accepted them in review.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::UnsupportedDatabase => (
                 "`database` is `entity-store` or `financial-reporting`.",
                 "Only the F&O database is copied or restored; the Entity store and the Financial \
                  reporting database cannot be refreshed this way.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\ndatabase: entity-store\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\ndatabase: entity-store\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::ProductionTarget => (
                 "`environment.type` is `production`.",
                 "The target's database is erased; production is never a refresh target (LCS \
                  supports production to sandbox and sandbox to sandbox only).",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-prod, type: production}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-prod, type: production}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::SameSourceTarget => (
                 "`source` names the same environment as `environment` (same name or same id).",
                 "Copying an environment onto itself erases the data it would copy.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-uat, type: sandbox}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::ReleaseMismatch => (
                 "both releases are given and differ.",
                 "LCS copies a database only between environments on the same application release; \
                  the refresh would fail at the start of the window.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.0.40\"}\nsource: {name: contoso-prod, type: production, release: \"10.0.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.0.40\"}\nsource: {name: contoso-prod, type: production, release: \"10.0.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::PointInTime => (
@@ -274,7 +299,9 @@ impl Rule {
                  unknown: 7 days).",
                 "A point that is not yet in the past when the window opens, or no longer in the \
                  backups, cannot be restored.",
-                &["version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -10d\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -10d\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::MissingHotfix => (
@@ -282,14 +309,18 @@ impl Rule {
                  catalog) that `hotfixes` does not list; one diagnostic names every missing KB.",
                 "The Environment reprovisioning tool fails on older releases without these \
                  hotfixes, after the database was already replaced.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"7.3\", hotfixes: [KB4035399]}\nsource: {name: contoso-prod, type: production, release: \"7.3\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"7.3\", hotfixes: [KB4035399]}\nsource: {name: contoso-prod, type: production, release: \"7.3\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::UnknownRelease => (
                 "a `release` is given but is not a spelling the prerequisite catalog knows.",
                 "Prerequisites cannot be checked for a release the catalog does not know; it is \
                  often a typo (\"10.41\" for \"10.0.41\").",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.41\"}\nsource: {name: contoso-prod, type: production, release: \"10.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.41\"}\nsource: {name: contoso-prod, type: production, release: \"10.41\"}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::ChannelNames => (
@@ -297,21 +328,27 @@ impl Rule {
                  is not exactly `Default`.",
                 "The reprovisioning tool looks for the default channel database and data group by \
                  the name `Default`; renamed ones must be renamed back first.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, channel_database: Contoso}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, channel_database: Contoso}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::ReprovisionRecommended => (
                 "`post_steps` has no `reprovision` step.",
                 "Microsoft recommends running the Environment reprovisioning tool after every \
                  database movement, whether or not Retail is used.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::FinancialReportingReset => (
                 "`post_steps` has no `reset-financial-reporting` step.",
                 "The Financial reporting database is not copied with the F&O database and must \
                  be reset afterwards, or reports show the old data.",
-                &["version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision]\n"],
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision]\n",
+                ],
                 none,
             ),
             Self::DuplicateName => (
@@ -349,7 +386,9 @@ impl Rule {
                 "more than 3 database operations start on one environment within any 24 hours.",
                 "LCS allows 3 database operations per environment per 24 hours; the fourth call \
                  is refused.",
-                &["version: 1\nname: uat-hourly\nproject: 1234567\nenvironment: {name: contoso-dev, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 */4 * * *\", duration: 2h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-hourly\nproject: 1234567\nenvironment: {name: contoso-dev, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 */4 * * *\", duration: 2h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 none,
             ),
             Self::AdapterUnsupported => (
@@ -358,7 +397,9 @@ impl Rule {
                  `point_in_time` other than `latest`, fails for `lcs`.",
                 "Better to learn in CI that a plan can only be done in the portal than at the \
                  start of its window.",
-                &["version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -6h\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n"],
+                &[
+                    "version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -6h\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
                 &["--adapter", "lcs"],
             ),
         };
@@ -394,7 +435,10 @@ mod tests {
     #[test]
     fn every_rule_has_an_example() {
         for rule in Rule::ALL {
-            assert!(!rule.explanation().example.is_empty(), "{rule} has no example");
+            assert!(
+                !rule.explanation().example.is_empty(),
+                "{rule} has no example"
+            );
         }
     }
 }

@@ -27,12 +27,18 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
         }
     }
     if let Some(database) = &raw.database
-        && matches!(database.value, Database::EntityStore | Database::FinancialReporting)
+        && matches!(
+            database.value,
+            Database::EntityStore | Database::FinancialReporting
+        )
     {
         findings.push(
             Rule::UnsupportedDatabase,
             database.place,
-            format!("the `{}` database cannot be refreshed or restored", database.value.as_str()),
+            format!(
+                "the `{}` database cannot be refreshed or restored",
+                database.value.as_str()
+            ),
             "only the F&O database (`finance-operations`) is copied; the Entity store and \
              Financial reporting are rebuilt or reset afterwards",
         );

@@ -36,12 +36,18 @@ fn lead_time(context: &PlanContext<'_>, findings: &mut Findings) {
     let Some(Window::Fixed { occurrence, .. }) = &context.resolved.window else {
         return;
     };
-    let required = lead_time.unwrap_or(MINIMUM_LEAD_TIME).max(MINIMUM_LEAD_TIME);
+    let required = lead_time
+        .unwrap_or(MINIMUM_LEAD_TIME)
+        .max(MINIMUM_LEAD_TIME);
     let now = context.now;
     if occurrence.start > now && occurrence.start - now < required {
         findings.push(
             Rule::LeadTime,
-            raw.window.value.start.as_ref().and_then(|start| start.place),
+            raw.window
+                .value
+                .start
+                .as_ref()
+                .and_then(|start| start.place),
             format!(
                 "the window starts at {}, only {} from now; the lead time is {}",
                 format_utc(occurrence.start),
@@ -63,8 +69,17 @@ fn window_passed(context: &PlanContext<'_>, findings: &mut Findings) {
     {
         findings.push(
             Rule::WindowPassed,
-            context.raw.window.value.start.as_ref().and_then(|start| start.place),
-            format!("the window ended at {}, before now", format_utc(occurrence.end)),
+            context
+                .raw
+                .window
+                .value
+                .start
+                .as_ref()
+                .and_then(|start| start.place),
+            format!(
+                "the window ended at {}, before now",
+                format_utc(occurrence.end)
+            ),
             "move the plan to its next window, or remove it if it was applied",
         );
     }
@@ -106,7 +121,11 @@ fn point_in_time(context: &PlanContext<'_>, findings: &mut Findings) {
     // The database comes from the source when there is one, else from the target itself.
     let database_type = match &context.resolved.source {
         Some(Some(source)) => source.kind(),
-        Some(None) => context.resolved.environment.as_ref().and_then(|target| target.kind()),
+        Some(None) => context
+            .resolved
+            .environment
+            .as_ref()
+            .and_then(crate::plan::Environment::kind),
         None => None,
     };
     let retention = if database_type == Some(EnvironmentType::Production) {
@@ -118,13 +137,18 @@ fn point_in_time(context: &PlanContext<'_>, findings: &mut Findings) {
         "the point must lie before the window starts and within the {} of backups kept for a \
          {} database",
         format_duration(retention),
-        database_type.map_or("non-production", |kind| if kind == EnvironmentType::Production {
-            "production"
-        } else {
-            "non-production"
+        database_type.map_or("non-production", |kind| {
+            if kind == EnvironmentType::Production {
+                "production"
+            } else {
+                "non-production"
+            }
         })
     );
-    let start = window.occurrences_from(context.now).next().map(|occurrence| occurrence.start);
+    let start = window
+        .occurrences_from(context.now)
+        .next()
+        .map(|occurrence| occurrence.start);
     match point {
         PointInTime::Latest => {}
         PointInTime::BeforeStart(before) => {

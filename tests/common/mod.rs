@@ -1,6 +1,9 @@
 //! Running the real binary from the repository root, so paths in its output are stable.
 
-#![allow(dead_code, reason = "each test crate uses a different part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
 
 use std::path::Path;
 
@@ -27,7 +30,7 @@ pub fn refreshctl_in(dir: &Path, args: &[&str]) -> Output {
         .env_remove("GITHUB_STEP_SUMMARY")
         .env("NO_COLOR", "1")
         .args(args)
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_mins(1))
         .output()
         .expect("the binary runs");
     Output {
