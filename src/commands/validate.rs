@@ -36,16 +36,22 @@ pub fn run(
     if files.is_empty() {
         return Err(Error::NoPlans { paths });
     }
-    let (checked, texts): (Vec<CheckedFile>, Vec<String>) =
-        check_all(&files, &settings)?.into_iter().unzip();
+    let checked = check_all(&files, &settings)?;
     let diagnostics = check_set(&checked);
-    // Only files with something to show keep their text, for the excerpts.
-    let sources: HashMap<String, String> = checked
-        .iter()
-        .zip(texts)
-        .filter(|(file, _)| diagnostics.iter().any(|d| d.file == file.file))
-        .map(|(file, text)| (file.file.clone(), text))
-        .collect();
+    // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
+    // than keeping every file's text while thousands are checked.
+    let mut sources: HashMap<String, String> = HashMap::new();
+    if args.format == ValidateFormat::Human {
+        for (file, checked) in files.iter().zip(&checked) {
+            if diagnostics.iter().any(|d| d.file == checked.file) {
+                let text = read(&file.path)?;
+                sources.insert(
+                    checked.file.clone(),
+                    String::from_utf8_lossy(&text).into_owned(),
+                );
+            }
+        }
+    }
     let report = ValidationReport {
         now: settings.now,
         files: checked.len(),
@@ -81,11 +87,10 @@ pub fn run(
     )
 }
 
-/// Reads and checks every file on all cores; returns each checked file with its text, in order.
-fn check_all(
-    files: &[PlanFile],
-    settings: &CheckSettings,
-) -> Result<Vec<(CheckedFile, String)>, Error> {
+/// Reads and checks every file on all cores; returns the checked files in order. The checked
+/// plans themselves are dropped as soon as their diagnostics are known: validation keeps only
+/// what the cross-plan rules and the report need.
+fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<CheckedFile>, Error> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(files.len()));
     let workers = std::thread::available_parallelism()
@@ -100,8 +105,9 @@ fn check_all(
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(index) else { break };
                     let checked = read(&file.path).map(|bytes| {
-                        let checked = check_file(&file.shown, &file.path, &bytes, settings);
-                        (checked, String::from_utf8_lossy(&bytes).into_owned())
+                        let mut checked = check_file(&file.shown, &file.path, &bytes, settings);
+                        checked.plan = None;
+                        checked
                     });
                     local.push((index, checked));
                 }

@@ -83,13 +83,16 @@ pub fn resolve(
             findings,
         ),
     };
-    let mut templates = TemplateBuilder::new(&sample_context(
-        &raw.name.value,
-        &raw.environment.value.name.value,
-        raw.source
-            .as_ref()
-            .map(|source| source.value.name.value.as_str()),
-    ));
+    let sample = || {
+        sample_context(
+            &raw.name.value,
+            &raw.environment.value.name.value,
+            raw.source
+                .as_ref()
+                .map(|source| source.value.name.value.as_str()),
+        )
+    };
+    let mut templates = TemplateBuilder::new(&sample);
     let post_steps = resolve_steps(raw, &mut templates, findings);
     let notifications = resolve_notifications(raw, plan_dir, &mut templates, findings);
     Resolved {
@@ -418,7 +421,7 @@ fn resolve_recurring(
 
 fn resolve_steps(
     raw: &RawPlan,
-    templates: &mut TemplateBuilder,
+    templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<Vec<PostStep>> {
     let Some(list) = &raw.post_steps else {
@@ -439,7 +442,7 @@ fn resolve_steps(
 fn resolve_step(
     index: usize,
     step: &Located<RawStep>,
-    templates: &mut TemplateBuilder,
+    templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<PostStep> {
     match &step.value {
@@ -469,7 +472,7 @@ fn resolve_step(
 fn resolve_notifications(
     raw: &RawPlan,
     plan_dir: &Path,
-    templates: &mut TemplateBuilder,
+    templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<Vec<Notification>> {
     let Some(list) = &raw.notifications else {
@@ -529,7 +532,7 @@ fn load_template(
     path: &Located<String>,
     plan_dir: &Path,
     name: &str,
-    templates: &mut TemplateBuilder,
+    templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<()> {
     let full = plan_dir.join(&path.value);
@@ -603,7 +606,7 @@ fn resolve_deploy(
 fn resolve_command(
     index: usize,
     options: &RawCommand,
-    templates: &mut TemplateBuilder,
+    templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<PostStep> {
     if options.run.value.is_empty() {

@@ -4,52 +4,68 @@
 //! a typo in a template or a variable name is a validation error, not a failure at 3 a.m.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde_json::{Value, json};
 
-/// Compiled templates, each under a name such as `post_steps[2].run[1]`.
+/// Compiled templates, each under a name such as `post_steps[2].run[1]`; no engine at all for a
+/// plan without templates.
 #[derive(Clone, Default)]
 pub struct Templates {
-    tera: Arc<tera::Tera>,
+    tera: Option<Arc<tera::Tera>>,
 }
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Templates")
-            .field("names", &self.tera.get_template_names().collect::<Vec<_>>())
-            .finish()
+        let names: Vec<&str> = self
+            .tera
+            .iter()
+            .flat_map(|tera| tera.get_template_names())
+            .collect();
+        f.debug_struct("Templates").field("names", &names).finish()
     }
 }
 
-/// Collects templates while a plan is checked.
-pub struct TemplateBuilder {
-    tera: tera::Tera,
-    sample: tera::Context,
+/// Collects templates while a plan is checked. The tera engine and the sample context are made
+/// on the first template: most plans have none, and validation of thousands of plans should not
+/// pay for an engine per plan.
+pub struct TemplateBuilder<'a> {
+    sample: &'a dyn Fn() -> Value,
+    started: Option<(tera::Tera, tera::Context)>,
 }
 
-impl TemplateBuilder {
-    /// `sample` is a context of the real shape (see [`sample_context`]).
+impl<'a> TemplateBuilder<'a> {
+    /// `sample` makes a context of the real shape (see [`sample_context`]).
     #[must_use]
-    pub fn new(sample: &Value) -> Self {
-        let mut tera = tera::Tera::new();
-        // Notification bodies are JSON and arguments are argv items: nothing is HTML.
-        tera.autoescape_on(Vec::<&str>::new());
-        tera.register_filter("json", json_filter);
+    pub fn new(sample: &'a dyn Fn() -> Value) -> Self {
         Self {
-            tera,
-            sample: tera::Context::from_serialize(sample).unwrap_or_default(),
+            sample,
+            started: None,
         }
     }
 
     /// Compiles `source` under `name` and renders it against the sample context. The error is a
     /// lowercase sentence fit for a diagnostic.
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
-        self.tera
-            .add_raw_template(name, source)
+        let sample = self.sample;
+        let (tera, context) = self.started.get_or_insert_with(|| {
+            // Cloning a prepared engine copies its filter table; building one hashes every
+            // built-in filter's name again.
+            static BASE: LazyLock<tera::Tera> = LazyLock::new(|| {
+                let mut tera = tera::Tera::new();
+                // Notification bodies are JSON and arguments are argv items: nothing is HTML.
+                tera.autoescape_on(Vec::<&str>::new());
+                tera.register_filter("json", json_filter);
+                tera
+            });
+            (
+                BASE.clone(),
+                tera::Context::from_serialize(&sample()).unwrap_or_default(),
+            )
+        });
+        tera.add_raw_template(name, source)
             .map_err(|error| describe(&error))?;
-        self.tera
-            .render(name, &self.sample)
+        tera.render(name, context)
             .map(drop)
             .map_err(|error| describe(&error))
     }
@@ -57,7 +73,7 @@ impl TemplateBuilder {
     #[must_use]
     pub fn finish(self) -> Templates {
         Templates {
-            tera: Arc::new(self.tera),
+            tera: self.started.map(|(tera, _)| Arc::new(tera)),
         }
     }
 }
@@ -65,9 +81,12 @@ impl TemplateBuilder {
 impl Templates {
     /// Renders a compiled template.
     pub fn render(&self, name: &str, context: &Value) -> Result<String, String> {
+        let tera = self
+            .tera
+            .as_ref()
+            .ok_or_else(|| format!("the plan has no template `{name}`"))?;
         let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
-        self.tera
-            .render(name, &context)
+        tera.render(name, &context)
             .map_err(|error| describe(&error))
     }
 }
@@ -116,8 +135,12 @@ fn environment_or(name: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn builder() -> TemplateBuilder {
-        TemplateBuilder::new(&sample_context("uat", "contoso-uat", Some("contoso-prod")))
+    fn sample() -> Value {
+        sample_context("uat", "contoso-uat", Some("contoso-prod"))
+    }
+
+    fn builder() -> TemplateBuilder<'static> {
+        TemplateBuilder::new(&sample)
     }
 
     #[test]

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
 use super::context::PlanContext;
-use super::plan_set::{self, EnvironmentKey, HORIZON, PlanSummary};
+use super::plan_set::{self, EnvironmentKey, PlanSummary};
 use super::{Diagnostic, Findings, adapter_support, prerequisites, safety, timing};
 use crate::adapter::AdapterKind;
 use crate::plan::resolve::{Resolved, resolve};
-use crate::plan::{Plan, RawPlan, Window, load};
+use crate::plan::{Plan, RawPlan, load};
 
 /// What every check needs besides the file.
 #[derive(Debug, Clone)]
@@ -81,31 +81,26 @@ fn summarize(
     resolved: &Resolved,
     now: DateTime<Utc>,
 ) -> Option<PlanSummary> {
-    let window = resolved.window.as_ref()?;
     let project = raw.project.value;
-    let occurrences = match window {
-        Window::Fixed { occurrence, .. } => (occurrence.end > now)
-            .then_some(*occurrence)
-            .into_iter()
-            .collect(),
-        Window::Recurring { .. } => window.occurrences_between(now, now + HORIZON),
-    };
     let target_name = raw.environment.value.name.value.trim();
-    Some(PlanSummary {
-        file: file.to_owned(),
-        name: raw.name.value.clone(),
-        name_place: raw.name.place,
-        target: EnvironmentKey::new(project, target_name),
-        target_name: target_name.to_owned(),
-        source: raw.source.as_ref().map(|source| {
+    Some(PlanSummary::new(
+        file.to_owned(),
+        raw.name.value.clone(),
+        raw.name.place,
+        (
+            EnvironmentKey::new(project, target_name),
+            target_name.to_owned(),
+        ),
+        raw.source.as_ref().map(|source| {
             (
                 EnvironmentKey::new(project, source.value.name.value.trim()),
                 source.value.name.place,
             )
         }),
-        window_place: raw.window.place,
-        occurrences,
-    })
+        raw.window.place,
+        resolved.window.clone()?,
+        now,
+    ))
 }
 
 /// Runs the cross-plan rules over checked files and returns every diagnostic, sorted.

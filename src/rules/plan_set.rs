@@ -5,12 +5,13 @@
 //! environment, not with the square of all plans.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Diagnostic, Findings, Rule};
 use crate::plan::time::format_utc;
-use crate::plan::{Occurrence, Place};
+use crate::plan::{Occurrence, Place, Window};
 
 /// How far ahead recurring windows are expanded.
 pub const HORIZON: TimeDelta = TimeDelta::days(35);
@@ -45,8 +46,54 @@ pub struct PlanSummary {
     pub target_name: String,
     pub source: Option<(EnvironmentKey, Option<Place>)>,
     pub window_place: Option<Place>,
+    pub window: Window,
+    pub now: DateTime<Utc>,
+    /// Expanded on first use: most plans share no environment with another and need none.
+    occurrences: OnceLock<Vec<Occurrence>>,
+}
+
+impl PlanSummary {
+    #[must_use]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a plain record of the plan's facts"
+    )]
+    pub fn new(
+        file: String,
+        name: String,
+        name_place: Option<Place>,
+        target: (EnvironmentKey, String),
+        source: Option<(EnvironmentKey, Option<Place>)>,
+        window_place: Option<Place>,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            file,
+            name,
+            name_place,
+            target: target.0,
+            target_name: target.1,
+            source,
+            window_place,
+            window,
+            now,
+            occurrences: OnceLock::new(),
+        }
+    }
+
     /// Windows that have not ended by `now` and start within the horizon.
-    pub occurrences: Vec<Occurrence>,
+    pub fn occurrences(&self) -> &[Occurrence] {
+        self.occurrences.get_or_init(|| match &self.window {
+            Window::Fixed { occurrence, .. } => (occurrence.end > self.now)
+                .then_some(*occurrence)
+                .into_iter()
+                .collect(),
+            Window::Recurring { .. } => self
+                .window
+                .occurrences_between(self.now, self.now + HORIZON),
+        })
+    }
 }
 
 /// Checks a set of plans; the summaries come in the order the files were given.
@@ -123,7 +170,7 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
     for (position, &later) in group.iter().enumerate() {
         for &earlier in &group[..position] {
             let (a, b) = (&plans[earlier], &plans[later]);
-            if let Some((_, theirs)) = first_overlap(&a.occurrences, &b.occurrences) {
+            if let Some((_, theirs)) = first_overlap(a.occurrences(), b.occurrences()) {
                 push(
                     out,
                     b,
@@ -147,11 +194,17 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
 }
 
 fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
+    // One plan that starts at most once a day cannot start four operations in 24 hours.
+    if let [only] = group
+        && plans[*only].window.at_most_daily()
+    {
+        return;
+    }
     let mut starts: Vec<(DateTime<Utc>, usize)> = group
         .iter()
         .flat_map(|&index| {
             plans[index]
-                .occurrences
+                .occurrences()
                 .iter()
                 .map(move |occurrence| (occurrence.start, index))
         })
@@ -196,7 +249,7 @@ fn sources_in_use(
         // A plan copying onto its own source is `same-source-target`, not this rule.
         for &other in refreshers.iter().filter(|&&other| other != index) {
             let other = &plans[other];
-            if let Some((ours, _)) = first_overlap(&plan.occurrences, &other.occurrences) {
+            if let Some((ours, _)) = first_overlap(plan.occurrences(), other.occurrences()) {
                 push(
                     out,
                     plan,
