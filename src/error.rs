@@ -23,6 +23,9 @@ pub enum Error {
     #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
 
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+
     #[error("`{}` does not exist", path.display())]
     NotFound { path: PathBuf },
 
@@ -50,7 +53,7 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Output(_) => exit::ENVIRONMENT,
+            Self::Output(_) | Self::Write { .. } => exit::ENVIRONMENT,
             _ => exit::USAGE,
         }
     }

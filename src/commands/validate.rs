@@ -1,6 +1,6 @@
 //! `refreshctl validate [PATH...]`: check plans for CI and people.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -39,12 +39,15 @@ pub fn run(
     let checked = check_all(&files, &settings)?;
     let diagnostics = check_set(&checked);
     // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
-    // than keeping every file's text while thousands are checked.
+    // than keeping every file's text while thousands are checked. A file that cannot be read
+    // again is shown without an excerpt.
     let mut sources: HashMap<String, String> = HashMap::new();
     if args.format == ValidateFormat::Human {
+        let with_diagnostics: HashSet<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
         for (file, checked) in files.iter().zip(&checked) {
-            if diagnostics.iter().any(|d| d.file == checked.file) {
-                let text = read(&file.path)?;
+            if with_diagnostics.contains(checked.file.as_str())
+                && let Ok(text) = std::fs::read(&file.path)
+            {
                 sources.insert(
                     checked.file.clone(),
                     String::from_utf8_lossy(&text).into_owned(),
@@ -126,13 +129,13 @@ fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<Checked
 }
 
 fn append(path: &PathBuf, text: &str) -> Result<(), Error> {
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| Error::Read {
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| Error::Write {
             path: path.clone(),
             source,
-        })?;
-    file.write_all(text.as_bytes()).map_err(Error::Output)
+        })
 }

@@ -1,6 +1,7 @@
 //! `JUnit` XML: a test suite per plan file, a test case per plan and rule. Errors fail their case;
 //! warnings fail it only with `--deny-warnings` and are otherwise reported as output.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -10,17 +11,17 @@ use crate::rules::{Diagnostic, Rule, Severity};
 pub fn render(report: &ValidationReport<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut suites = String::new();
     let (mut total, mut total_failures, mut total_skipped) = (0, 0, 0);
+    let mut by_file: HashMap<&str, Vec<&Diagnostic>> = HashMap::new();
+    for diagnostic in report.diagnostics {
+        by_file
+            .entry(&diagnostic.file)
+            .or_default()
+            .push(diagnostic);
+    }
+    let plans: HashMap<&str, &str> = report.plans.iter().copied().collect();
     for file in &report.file_names {
-        let diagnostics: Vec<&Diagnostic> = report
-            .diagnostics
-            .iter()
-            .filter(|diagnostic| diagnostic.file == *file)
-            .collect();
-        let plan = report
-            .plans
-            .iter()
-            .find(|(plan_file, _)| plan_file == file)
-            .map(|(_, name)| *name);
+        let diagnostics = by_file.remove(file).unwrap_or_default();
+        let plan = plans.get(file).copied();
         let (mut cases, mut failures, mut skipped) = (String::new(), 0, 0);
         for rule in Rule::ALL {
             let found: Vec<&&Diagnostic> = diagnostics.iter().filter(|d| d.rule == rule).collect();
