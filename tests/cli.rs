@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{NOW, refreshctl, refreshctl_in};
+use common::{NOW, refreshctl, refreshctl_in, temp_plan};
 
 #[test]
 fn version_and_help() {
@@ -244,23 +244,11 @@ fn plan_json_has_the_documented_fields() {
 
 #[test]
 fn repeated_step_kinds_are_numbered() {
-    let directory = tempfile::tempdir().expect("temp");
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rules/clean.yaml"
-    ))
-    .expect("fixture")
-        + "  - command: {run: [\"true\"]}\n  - command: {run: [\"false\"]}\n  - deploy: {asset: 3a1f, name: hotfix}\n  - deploy: {asset: 3a20}\n  - reprovision: {file: erp.zip}\n";
-    let plan = directory.path().join("plan.yaml");
-    std::fs::write(&plan, text).expect("write");
-    let output = refreshctl(&[
-        "plan",
-        "--now",
-        NOW,
-        "--format",
-        "json",
-        plan.to_str().expect("utf-8"),
-    ]);
+    let (_directory, plan) = temp_plan(|clean| {
+        clean
+            + "  - command: {run: [\"true\"]}\n  - command: {run: [\"false\"]}\n  - deploy: {asset: 3a1f, name: hotfix}\n  - deploy: {asset: 3a20}\n  - reprovision: {file: erp.zip}\n"
+    });
+    let output = refreshctl(&["plan", "--now", NOW, "--format", "json", &plan]);
     let json: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
     let ids: Vec<&str> = json["steps"]
         .as_array()
@@ -331,26 +319,13 @@ fn plan_with_a_user_template() {
 
 #[test]
 fn html_preview_escapes_plan_text() {
-    let directory = tempfile::tempdir().expect("temp");
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rules/clean.yaml"
-    ))
-    .expect("fixture")
-    .replace(
-        "version: 1\n",
-        "version: 1\ndescription: \"<script>alert(1)</script>\"\n",
-    );
-    let plan = directory.path().join("plan.yaml");
-    std::fs::write(&plan, text).expect("write");
-    let output = refreshctl(&[
-        "plan",
-        "--now",
-        NOW,
-        "--format",
-        "html",
-        plan.to_str().expect("utf-8"),
-    ]);
+    let (_directory, plan) = temp_plan(|clean| {
+        clean.replace(
+            "version: 1\n",
+            "version: 1\ndescription: \"<script>alert(1)</script>\"\n",
+        )
+    });
+    let output = refreshctl(&["plan", "--now", NOW, "--format", "html", &plan]);
     assert_eq!(output.code, 0);
     assert!(output.stdout.contains("&lt;script&gt;"));
     assert!(!output.stdout.contains("<script>"));

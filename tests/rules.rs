@@ -184,3 +184,66 @@ fn every_explain_example_fires_its_rule() {
         );
     }
 }
+
+#[test]
+fn templates_are_checked_while_validating() {
+    let (_directory, plan) = common::temp_plan(|clean| {
+        clean + "  - command:\n      run: [\"./anonymize.sh\", \"{{ enviroment.name }}\"]\n"
+    });
+    let (code, json) = validate_json(&[&plan]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings(&json),
+        [("schema".to_owned(), "error".to_owned(), 22, 31)]
+    );
+    let message = json["diagnostics"][0]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("template error:") && message.contains("enviroment"),
+        "{message}"
+    );
+
+    let (directory, plan) = common::temp_plan(|clean| {
+        clean
+            + "notifications:\n  - url: https://hooks.example.com/x\n    template: body.json.tera\n"
+    });
+    let (code, json) = validate_json(&[&plan]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings(&json),
+        [("schema".to_owned(), "error".to_owned(), 23, 15)]
+    );
+    assert!(
+        json["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("cannot read template `body.json.tera`"))
+    );
+
+    std::fs::write(
+        directory.path().join("body.json.tera"),
+        "{\"text\": {{ (plan.name ~ \" on \" ~ environment.name) | json }}}",
+    )
+    .expect("write the template");
+    let (code, json) = validate_json(&[&plan]);
+    assert_eq!(
+        (code, findings(&json)),
+        (0, vec![]),
+        "the template sits beside the plan"
+    );
+}
+
+#[test]
+fn a_plan_with_a_broken_window_still_counts_for_duplicate_names() {
+    let (_a, first) = common::temp_plan(|clean| clean);
+    let (_b, second) = common::temp_plan(|clean| {
+        clean
+            .replace("name: contoso-uat\n", "name: contoso-test\n")
+            .replace("duration: 3h", "duration: soon")
+    });
+    let (_, json) = validate_json(&[&first, &second]);
+    let mut rules: Vec<String> = findings(&json)
+        .into_iter()
+        .map(|finding| finding.0)
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(rules, ["duplicate-name", "schema"]);
+}

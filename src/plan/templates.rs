@@ -101,7 +101,9 @@ fn json_filter(value: tera::Value, _: tera::Kwargs, _: &tera::State) -> tera::Te
     serde_json::to_string(&value).map_err(tera::Error::message)
 }
 
-fn describe(error: &tera::Error) -> String {
+/// A tera error as one sentence, without tera's source excerpt (diagnostics carry their own).
+#[must_use]
+pub fn describe(error: &tera::Error) -> String {
     match error.kind() {
         tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
             report.message().to_owned()

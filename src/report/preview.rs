@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::plan::templates::describe;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Environment, Occurrence, Operation, Plan, StepOutline, Zone};
 use crate::rules::{Counts, Diagnostic, EXPECTED_DOWNTIME};
@@ -247,15 +248,11 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
 /// HTML-escaped.
 pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
     let mut tera = tera::Tera::new();
-    let describe = |error: tera::Error| match error.kind() {
-        tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
-            report.message().to_owned()
-        }
-        other => other.to_string(),
-    };
-    tera.add_raw_template(name, source).map_err(describe)?;
-    let context = tera::Context::from_serialize(context).map_err(describe)?;
-    tera.render(name, &context).map_err(describe)
+    tera.add_raw_template(name, source)
+        .map_err(|error| describe(&error))?;
+    let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
+    tera.render(name, &context)
+        .map_err(|error| describe(&error))
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     if let Some(adapter) = settings.adapter {
         adapter_support::check(&context, adapter, &mut findings);
     }
-    let summary = summarize(file, &raw, &resolved, settings.now);
+    let summary = Some(summarize(file, &raw, &resolved, settings.now));
     CheckedFile {
         file: file.to_owned(),
         plan_name: Some(raw.name.value.clone()),
@@ -75,15 +75,10 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     }
 }
 
-fn summarize(
-    file: &str,
-    raw: &RawPlan,
-    resolved: &Resolved,
-    now: DateTime<Utc>,
-) -> Option<PlanSummary> {
+fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>) -> PlanSummary {
     let project = raw.project.value;
     let target_name = raw.environment.value.name.value.trim();
-    Some(PlanSummary::new(
+    PlanSummary::new(
         file.to_owned(),
         raw.name.value.clone(),
         raw.name.place,
@@ -98,9 +93,9 @@ fn summarize(
             )
         }),
         raw.window.place,
-        resolved.window.clone()?,
+        resolved.window.clone(),
         now,
-    ))
+    )
 }
 
 /// Runs the cross-plan rules over checked files and returns every diagnostic, sorted.

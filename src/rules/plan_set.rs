@@ -46,7 +46,8 @@ pub struct PlanSummary {
     pub target_name: String,
     pub source: Option<(EnvironmentKey, Option<Place>)>,
     pub window_place: Option<Place>,
-    pub window: Window,
+    /// `None` when the window did not resolve: the plan still counts for `duplicate-name`.
+    pub window: Option<Window>,
     pub now: DateTime<Utc>,
     /// Expanded on first use: most plans share no environment with another and need none.
     occurrences: OnceLock<Vec<Occurrence>>,
@@ -65,7 +66,7 @@ impl PlanSummary {
         target: (EnvironmentKey, String),
         source: Option<(EnvironmentKey, Option<Place>)>,
         window_place: Option<Place>,
-        window: Window,
+        window: Option<Window>,
         now: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -85,13 +86,14 @@ impl PlanSummary {
     /// Windows that have not ended by `now` and start within the horizon.
     pub fn occurrences(&self) -> &[Occurrence] {
         self.occurrences.get_or_init(|| match &self.window {
-            Window::Fixed { occurrence, .. } => (occurrence.end > self.now)
+            None => Vec::new(),
+            Some(Window::Fixed { occurrence, .. }) => (occurrence.end > self.now)
                 .then_some(*occurrence)
                 .into_iter()
                 .collect(),
-            Window::Recurring { .. } => self
-                .window
-                .occurrences_between(self.now, self.now + HORIZON),
+            Some(window @ Window::Recurring { .. }) => {
+                window.occurrences_between(self.now, self.now + HORIZON)
+            }
         })
     }
 }
@@ -196,7 +198,10 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
 fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
     // One plan that starts at most once a day cannot start four operations in 24 hours.
     if let [only] = group
-        && plans[*only].window.at_most_daily()
+        && plans[*only]
+            .window
+            .as_ref()
+            .is_none_or(Window::at_most_daily)
     {
         return;
     }

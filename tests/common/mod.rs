@@ -66,3 +66,18 @@ pub fn findings(json: &serde_json::Value) -> Vec<(String, String, u64, u64)> {
         })
         .collect()
 }
+
+/// Writes `tests/fixtures/rules/clean.yaml`, changed by `edit`, to `plan.yaml` in a new temporary
+/// directory; returns the directory (keep it alive) and the plan's path.
+pub fn temp_plan(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, String) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let clean = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rules/clean.yaml"
+    ))
+    .expect("the clean fixture");
+    let path = directory.path().join("plan.yaml");
+    std::fs::write(&path, edit(clean)).expect("write the plan");
+    let path = path.to_str().expect("a UTF-8 temp path").to_owned();
+    (directory, path)
+}
