@@ -382,3 +382,24 @@ fn the_adapter_comes_from_the_environment_too() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("adapter-unsupported"));
 }
+
+#[test]
+fn output_that_cannot_be_written_is_an_environment_failure() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: this system has no /dev/full");
+        return;
+    };
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin!("refreshctl"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("rules")
+        .stdout(std::process::Stdio::from(full))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write the output:"),
+        "{stderr}"
+    );
+}
