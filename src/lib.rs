@@ -8,6 +8,7 @@ pub mod error;
 pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod sim;
 
 use std::io::Write;
 

@@ -1,0 +1,15 @@
+//! The model of LCS shared by the simulator adapter and the emulator: the same state machines,
+//! statuses, limits and refusals as the real service (lcs-api.md), on time it is given.
+
+mod model;
+mod status;
+
+pub use model::{
+    Asset, Call, CallRecord, Deployment, Durations, Environment, Faults, HistoryEntry, Lcs,
+    OPERATIONS_PER_DAY, Operation, OperationKind, SOFTWARE_DEPLOYABLE_PACKAGE, SimError,
+    dotnet_time,
+};
+pub use status::{DatabaseStatus, DeploymentStatus, ValidationStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,341 @@
+//! The model's state machines through time, and every refusal LCS would give.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::plan::EnvironmentType;
+
+const PROJECT: u64 = 1_234_567;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).expect("time").to_utc()
+}
+
+fn t0() -> DateTime<Utc> {
+    at("2026-12-05T21:00:00Z")
+}
+
+fn model(faults: Faults) -> (Lcs, String, String) {
+    let mut lcs = Lcs::new(Durations::default(), faults, t0() - TimeDelta::days(1));
+    let prod = lcs.add_environment(
+        PROJECT,
+        "contoso-prod",
+        EnvironmentType::Production,
+        "10.0.41",
+        None,
+    );
+    let uat = lcs.add_environment(
+        PROJECT,
+        "contoso-uat",
+        EnvironmentType::Sandbox,
+        "10.0.41",
+        None,
+    );
+    (lcs, prod, uat)
+}
+
+#[test]
+fn refresh_moves_not_started_in_progress_completed() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    let activity = lcs
+        .start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0())
+        .expect("starts");
+    let durations = lcs.durations;
+    let status = |lcs: &mut Lcs, after: TimeDelta| {
+        lcs.database_status(&uat, &activity, t0() + after)
+            .expect("status")
+    };
+    assert_eq!(
+        status(&mut lcs, TimeDelta::zero()),
+        DatabaseStatus::NotStarted
+    );
+    assert_eq!(
+        status(&mut lcs, durations.queue),
+        DatabaseStatus::InProgress
+    );
+    assert!(lcs.is_busy(&uat, t0() + durations.queue));
+    let done = durations.queue + durations.refresh;
+    assert_eq!(
+        status(&mut lcs, done - TimeDelta::seconds(1)),
+        DatabaseStatus::InProgress
+    );
+    assert_eq!(status(&mut lcs, done), DatabaseStatus::Completed);
+    assert!(!lcs.is_busy(&uat, t0() + done));
+    assert_eq!(lcs.destructive_calls().count(), 1);
+}
+
+#[test]
+fn failing_refresh_fault() {
+    let (mut lcs, _, uat) = model(Faults {
+        refresh_fails: true,
+        ..Faults::default()
+    });
+    let activity = lcs
+        .start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0())
+        .expect("starts");
+    let status = lcs
+        .database_status(&uat, &activity, t0() + TimeDelta::days(1))
+        .expect("status");
+    assert_eq!(status, DatabaseStatus::Failed);
+}
+
+#[test]
+fn refusals_are_business_errors() {
+    let (mut lcs, _, _) = model(Faults::default());
+    let business = |result: Result<String, SimError>| match result {
+        Err(SimError::Business(message)) => message,
+        other => panic!("expected a business error, got {other:?}"),
+    };
+    let message = business(lcs.start_refresh(PROJECT, "contoso-uat", "contoso-prod", t0()));
+    assert!(message.contains("production"), "{message}");
+    let message = business(lcs.start_refresh(PROJECT, "contoso-uat", "contoso-uat", t0()));
+    assert!(message.contains("same"), "{message}");
+    lcs.add_environment(
+        PROJECT,
+        "contoso-old",
+        EnvironmentType::Sandbox,
+        "10.0.40",
+        None,
+    );
+    let message = business(lcs.start_refresh(PROJECT, "contoso-prod", "contoso-old", t0()));
+    assert!(message.contains("same application release"), "{message}");
+    assert!(matches!(
+        lcs.start_refresh(PROJECT, "contoso-prod", "nowhere", t0()),
+        Err(SimError::NotFound { .. })
+    ));
+    assert_eq!(
+        lcs.destructive_calls().count(),
+        0,
+        "refused calls change nothing"
+    );
+}
+
+#[test]
+fn a_busy_environment_refuses_a_second_operation() {
+    let (mut lcs, _, _) = model(Faults::default());
+    lcs.start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0())
+        .expect("first");
+    let second = lcs.start_refresh(
+        PROJECT,
+        "contoso-prod",
+        "contoso-uat",
+        t0() + TimeDelta::minutes(30),
+    );
+    assert!(matches!(second, Err(SimError::Business(message)) if message.contains("busy")));
+}
+
+#[test]
+fn three_operations_per_24_hours() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    let spacing = TimeDelta::hours(2);
+    for index in 0..3 {
+        lcs.start_refresh(
+            PROJECT,
+            "contoso-prod",
+            "contoso-uat",
+            t0() + spacing * index,
+        )
+        .expect("within the limit");
+    }
+    assert_eq!(lcs.operations_left(&uat, t0() + spacing * 3), 0);
+    let fourth = lcs.start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0() + spacing * 3);
+    let Err(SimError::Business(message)) = fourth else {
+        panic!("the fourth must be refused: {fourth:?}");
+    };
+    assert_eq!(
+        message,
+        "Maximum allowed API operations are 3 from 2026-12-05T21:00:00.0000000"
+    );
+    let next_day = t0() + TimeDelta::hours(24);
+    lcs.start_refresh(PROJECT, "contoso-prod", "contoso-uat", next_day)
+        .expect("the first one left the 24 hours");
+}
+
+#[test]
+fn throttling_answers_first_then_lets_calls_through() {
+    let (mut lcs, _, _) = model(Faults {
+        throttled_calls: 2,
+        ..Faults::default()
+    });
+    for _ in 0..2 {
+        assert_eq!(
+            lcs.environment(PROJECT, "contoso-uat"),
+            Err(SimError::Throttled { retry_after: 5 })
+        );
+    }
+    assert_eq!(
+        lcs.environment(PROJECT, "CONTOSO-UAT").map(|e| e.name),
+        Ok("contoso-uat".into())
+    );
+}
+
+#[test]
+fn upload_commit_validate_and_deploy() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    let shared = lcs
+        .shared_assets(SOFTWARE_DEPLOYABLE_PACKAGE)
+        .expect("shared");
+    assert_eq!(shared[0].name, "Environment reprovisioning tool");
+    let asset = lcs
+        .create_file_asset(
+            PROJECT,
+            "Environment reprovisioning tool",
+            "erp.zip",
+            10,
+            t0(),
+        )
+        .expect("created");
+    assert_eq!(
+        lcs.validation_status(&asset, t0()),
+        Ok(ValidationStatus::Unknown)
+    );
+    assert!(
+        matches!(
+            lcs.commit_file_asset(&asset, t0()),
+            Err(SimError::Business(_))
+        ),
+        "nothing uploaded yet"
+    );
+    lcs.put_block(&asset, "AAAA", 4_000_000, t0())
+        .expect("block");
+    lcs.put_block(&asset, "AAAB", 1_000, t0()).expect("block");
+    assert!(
+        lcs.put_block_list(&asset, &["AAAA".into(), "ZZZZ".into()], t0())
+            .is_err()
+    );
+    lcs.put_block_list(&asset, &["AAAA".into(), "AAAB".into()], t0())
+        .expect("list");
+    lcs.commit_file_asset(&asset, t0()).expect("commit");
+    let validation = lcs.durations.validation;
+    assert_eq!(
+        lcs.validation_status(&asset, t0() + validation / 2),
+        Ok(ValidationStatus::Process)
+    );
+    let early = lcs.apply_update(PROJECT, "contoso-uat", &asset, "ERP", t0() + validation / 2);
+    assert!(matches!(early, Err(SimError::Business(message)) if message.contains("not validated")));
+    let ready = t0() + validation;
+    assert_eq!(
+        lcs.validation_status(&asset, ready),
+        Ok(ValidationStatus::Done)
+    );
+    assert!(matches!(
+        lcs.apply_update(PROJECT, "contoso-uat", &asset, " ", ready),
+        Err(SimError::Business(message)) if message.contains("update name")
+    ));
+    assert!(
+        lcs.apply_update(PROJECT, "contoso-prod", &asset, "ERP", ready)
+            .is_err()
+    );
+    let activity = lcs
+        .apply_update(PROJECT, "contoso-uat", &asset, "ERP", ready)
+        .expect("deploys");
+    let durations = lcs.durations;
+    let status = |lcs: &mut Lcs, after: TimeDelta| {
+        lcs.deployment_status_of(&uat, &activity, ready + after)
+            .expect("status")
+    };
+    assert_eq!(
+        status(&mut lcs, TimeDelta::zero()),
+        DeploymentStatus::NotStarted
+    );
+    assert_eq!(
+        status(&mut lcs, durations.queue),
+        DeploymentStatus::PreparingEnvironment
+    );
+    assert_eq!(
+        status(&mut lcs, durations.queue + durations.preparation),
+        DeploymentStatus::InProgress
+    );
+    assert_eq!(
+        status(&mut lcs, durations.queue + durations.deployment),
+        DeploymentStatus::Completed
+    );
+    assert_eq!(lcs.history(&uat)[0].name, "ERP");
+}
+
+#[test]
+fn rejected_asset_and_failing_deployment_faults() {
+    let (mut lcs, _, _) = model(Faults {
+        asset_rejected: true,
+        ..Faults::default()
+    });
+    let asset = lcs
+        .create_file_asset(PROJECT, "a", "a.zip", 10, t0())
+        .expect("asset");
+    lcs.put_block(&asset, "AAAA", 10, t0()).expect("block");
+    lcs.put_block_list(&asset, &["AAAA".into()], t0())
+        .expect("list");
+    lcs.commit_file_asset(&asset, t0()).expect("commit");
+    assert_eq!(
+        lcs.validation_status(&asset, t0() + TimeDelta::hours(1)),
+        Ok(ValidationStatus::Failed)
+    );
+
+    let (mut lcs, _, uat) = model(Faults {
+        deployment_fails: true,
+        ..Faults::default()
+    });
+    let asset = lcs
+        .create_file_asset(PROJECT, "a", "a.zip", 10, t0())
+        .expect("asset");
+    lcs.put_block(&asset, "AAAA", 10, t0()).expect("block");
+    lcs.put_block_list(&asset, &["AAAA".into()], t0())
+        .expect("list");
+    lcs.commit_file_asset(&asset, t0()).expect("commit");
+    let ready = t0() + TimeDelta::hours(1);
+    let activity = lcs
+        .apply_update(PROJECT, "contoso-uat", &asset, "a", ready)
+        .expect("deploys");
+    assert_eq!(
+        lcs.deployment_status_of(&uat, &activity, ready + TimeDelta::days(1)),
+        Ok(DeploymentStatus::Failed)
+    );
+}
+
+#[test]
+fn the_model_round_trips_through_json() {
+    let (mut lcs, _, _) = model(Faults::default());
+    lcs.start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0())
+        .expect("starts");
+    let stored = serde_json::to_string(&lcs).expect("serializes");
+    let mut restored: Lcs = serde_json::from_str(&stored).expect("deserializes");
+    assert_eq!(restored, lcs);
+    let next = restored
+        .create_file_asset(PROJECT, "x", "x.zip", 10, t0())
+        .expect("asset");
+    let again = lcs
+        .create_file_asset(PROJECT, "x", "x.zip", 10, t0())
+        .expect("asset");
+    assert_eq!(next, again, "ids continue where the stored model left off");
+}
+
+#[test]
+fn restore_refuses_a_point_in_the_future() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    assert!(
+        lcs.start_restore(
+            PROJECT,
+            "contoso-uat",
+            Some(t0() + TimeDelta::hours(1)),
+            t0()
+        )
+        .is_err()
+    );
+    let activity = lcs
+        .start_restore(
+            PROJECT,
+            "contoso-uat",
+            Some(t0() - TimeDelta::hours(6)),
+            t0(),
+        )
+        .expect("restores");
+    assert_eq!(lcs.history(&uat)[0].activity, activity);
+    assert_eq!(lcs.history(&uat)[0].name, "Point-in-time restore");
+}
+
+#[test]
+fn dotnet_times_have_seven_fractional_digits() {
+    let time = at("2019-09-30T04:01:01.9999999Z");
+    assert_eq!(dotnet_time(time), "2019-09-30T04:01:01.9999999");
+    assert_eq!(dotnet_time(t0()), "2026-12-05T21:00:00.0000000");
+}
