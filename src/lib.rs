@@ -9,6 +9,7 @@ pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod sim;
+pub mod state;
 
 use std::io::Write;
 

@@ -1,0 +1,157 @@
+//! What the state store keeps: runs with their steps, events, locks and the simulator's model.
+//! States carry their data (SPEC 5.1 spells them).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A run's state (SPEC 5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum RunState {
+    /// The request is recorded.
+    Submitted,
+    /// Preflight passed with the adapter's live facts.
+    Accepted,
+    /// The window opened.
+    Running,
+    /// A manual step waits for `approve`.
+    AwaitingApproval {
+        step: String,
+    },
+    /// A destructive call may or may not have been made; an operator decides.
+    NeedsAttention {
+        step: String,
+        reason: String,
+    },
+    Succeeded,
+    Failed {
+        error: String,
+    },
+    /// Preflight failed.
+    Rejected {
+        reason: String,
+    },
+    Canceled,
+}
+
+impl RunState {
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Accepted => "accepted",
+            Self::Running => "running",
+            Self::AwaitingApproval { .. } => "awaiting-approval",
+            Self::NeedsAttention { .. } => "needs-attention",
+            Self::Succeeded => "succeeded",
+            Self::Failed { .. } => "failed",
+            Self::Rejected { .. } => "rejected",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Whether the run is over; an active run holds its target's lock.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed { .. } | Self::Rejected { .. } | Self::Canceled
+        )
+    }
+}
+
+/// A step's state, with its times and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum StepState {
+    Pending,
+    Running {
+        started: DateTime<Utc>,
+    },
+    Succeeded {
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+    },
+    Failed {
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// What a step created remotely.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteIds {
+    /// The LCS operation activity id (refresh, restore, deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// Blocks already uploaded, so a resumed upload skips them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<String>,
+}
+
+/// A destructive call recorded before it is sent (SPEC 5.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub call: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub state: StepState,
+    #[serde(default)]
+    pub remote: RemoteIds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+}
+
+/// One run: a plan executed for one window. Its id is `<plan>@<window start, UTC>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub plan: String,
+    pub file: String,
+    /// The target environment, `<project>/<name>` in lowercase: the lock's key.
+    pub target: String,
+    /// Kept as its own object: flattened, its fields would mix with the run's own.
+    pub state: RunState,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// `None` for latest.
+    pub point_in_time: Option<DateTime<Utc>>,
+    /// Why an emergency run waived the lead time (`apply --start-now --reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// Bumped by every write; a write that read an older version is refused.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl RunRecord {
+    /// `contoso-uat-weekly@20261205T2100Z`.
+    #[must_use]
+    pub fn id_for(plan: &str, window_start: DateTime<Utc>) -> String {
+        format!("{plan}@{}", window_start.format("%Y%m%dT%H%MZ"))
+    }
+}
+
+/// Something that happened to a run, kept in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub run: String,
+    pub sequence: u64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}

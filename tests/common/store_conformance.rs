@@ -1,0 +1,224 @@
+//! The state store contract, as one suite every store must pass (SQLite now, PostgreSQL later).
+//! `open` must open the same store again each time it is called (to prove persistence).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use refreshctl::state::{
+    Claim, Intent, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState,
+    StoreError,
+};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).expect("time").to_utc()
+}
+
+/// A fresh run of `plan` for a window starting at `start`, with three pending steps.
+pub fn run(plan: &str, start: &str) -> RunRecord {
+    let start = at(start);
+    RunRecord {
+        id: RunRecord::id_for(plan, start),
+        plan: plan.to_owned(),
+        file: format!("plans/{plan}.yaml"),
+        target: "1234567/contoso-uat".into(),
+        state: RunState::Submitted,
+        window_start: start,
+        window_end: start + TimeDelta::hours(3),
+        point_in_time: None,
+        reason: None,
+        steps: ["preflight", "submit", "start-refresh"]
+            .into_iter()
+            .map(|id| StepRecord {
+                id: id.into(),
+                state: StepState::Pending,
+                remote: RemoteIds::default(),
+                intent: None,
+            })
+            .collect(),
+        created: start - TimeDelta::days(2),
+        updated: start - TimeDelta::days(2),
+        version: 0,
+    }
+}
+
+pub fn run_all(open: &dyn Fn() -> StateStore) {
+    inserting_a_run_is_idempotent(open);
+    runs_are_listed_by_window(open);
+    updates_are_versioned_and_persist(open);
+    events_keep_their_order(open);
+    one_active_run_per_target(open);
+    documents_round_trip(open);
+}
+
+fn inserting_a_run_is_idempotent(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let record = run("uat-weekly", "2026-12-05T21:00:00Z");
+    assert_eq!(record.id, "uat-weekly@20261205T2100Z");
+    let Claim::Inserted(inserted) = store.insert_run(&record).expect("insert") else {
+        panic!("the first insert inserts");
+    };
+    assert_eq!(inserted.version, 1);
+    let mut changed = record.clone();
+    changed.reason = Some("a second submit of the same window".into());
+    match store.insert_run(&changed).expect("insert again") {
+        Claim::Existing(existing) => assert_eq!(existing, inserted, "the first record stays"),
+        Claim::Inserted(_) => panic!("the same window made two runs"),
+    }
+    assert_eq!(store.run(&record.id).expect("read"), Some(inserted));
+    assert_eq!(store.run("no-such-run@20261205T2100Z").expect("read"), None);
+}
+
+fn runs_are_listed_by_window(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    for (plan, start) in [
+        ("late", "2027-01-02T21:00:00Z"),
+        ("early", "2026-11-28T21:00:00Z"),
+    ] {
+        store.insert_run(&run(plan, start)).expect("insert");
+    }
+    let ids: Vec<String> = store
+        .runs()
+        .expect("list")
+        .into_iter()
+        .map(|run| run.id)
+        .collect();
+    let early = ids
+        .iter()
+        .position(|id| id.starts_with("early@"))
+        .expect("early");
+    let late = ids
+        .iter()
+        .position(|id| id.starts_with("late@"))
+        .expect("late");
+    assert!(early < late, "{ids:?}");
+}
+
+fn updates_are_versioned_and_persist(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let Claim::Inserted(mut record) = store
+        .insert_run(&run("versioned", "2026-12-12T21:00:00Z"))
+        .expect("insert")
+    else {
+        panic!("new run");
+    };
+    let stale = record.clone();
+    let started = at("2026-12-12T21:00:05Z");
+    record.state = RunState::Running;
+    record.steps[2] = StepRecord {
+        id: "start-refresh".into(),
+        state: StepState::Running { started },
+        remote: RemoteIds {
+            activity: Some("5f1c2a7e-0000-4000-8000-000000000042".into()),
+            asset: None,
+            blocks: vec!["AAAA".into(), "AAAB".into()],
+        },
+        intent: Some(Intent {
+            call: "start-refresh".into(),
+            at: started,
+        }),
+    };
+    store.update_run(&mut record).expect("update");
+    assert_eq!(record.version, 2);
+    let mut stale = stale;
+    stale.state = RunState::Canceled;
+    assert!(
+        matches!(store.update_run(&mut stale), Err(StoreError::Conflict { run }) if run == record.id),
+        "a write from a stale read is refused"
+    );
+    drop(store);
+    let reopened = open();
+    let stored = reopened.run(&record.id).expect("read").expect("present");
+    assert_eq!(
+        stored, record,
+        "state, steps, remote ids and intents survive a reopen"
+    );
+    record.state = RunState::NeedsAttention {
+        step: "start-refresh".into(),
+        reason: "the refresh may have been started".into(),
+    };
+    reopened.update_run(&mut record).expect("update");
+    assert_eq!(
+        reopened
+            .run(&record.id)
+            .expect("read")
+            .expect("present")
+            .state,
+        record.state
+    );
+}
+
+fn events_keep_their_order(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let record = run("evented", "2026-12-19T21:00:00Z");
+    store.insert_run(&record).expect("insert");
+    let moment = at("2026-12-17T21:00:00Z");
+    for (index, kind) in ["submitted", "accepted", "started"].into_iter().enumerate() {
+        let event = store
+            .append_event(
+                &record.id,
+                kind,
+                &serde_json::json!({ "index": index }),
+                moment,
+            )
+            .expect("append");
+        assert_eq!(event.sequence, index as u64 + 1);
+    }
+    let events = store.events(&record.id).expect("events");
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(kinds, ["submitted", "accepted", "started"]);
+    assert_eq!(events[2].detail["index"], 2);
+    assert_eq!(events[0].at, moment);
+    assert!(store.events("no-such-run").expect("events").is_empty());
+}
+
+fn one_active_run_per_target(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let first = run("locker-a", "2027-02-06T21:00:00Z");
+    let second = run("locker-b", "2027-02-06T21:00:00Z");
+    store.insert_run(&first).expect("insert");
+    store.insert_run(&second).expect("insert");
+    let target = "7654321/fabrikam-test";
+    let moment = at("2027-02-06T21:00:00Z");
+    assert_eq!(
+        store.lock(target, &first.id, moment).expect("lock"),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        store.lock(target, &first.id, moment).expect("again"),
+        LockOutcome::Acquired,
+        "re-entrant"
+    );
+    assert_eq!(
+        open().lock(target, &second.id, moment).expect("lock"),
+        LockOutcome::HeldBy(first.id.clone()),
+        "another process sees the lock"
+    );
+    store
+        .unlock(target, &second.id)
+        .expect("not the holder: nothing happens");
+    assert_eq!(
+        store.lock(target, &second.id, moment).expect("lock"),
+        LockOutcome::HeldBy(first.id.clone())
+    );
+    store.unlock(target, &first.id).expect("unlock");
+    assert_eq!(
+        store.lock(target, &second.id, moment).expect("lock"),
+        LockOutcome::Acquired
+    );
+}
+
+fn documents_round_trip(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    assert_eq!(store.load_document("simulator/model").expect("load"), None);
+    store
+        .save_document("simulator/model", "{\"a\":1}")
+        .expect("save");
+    store
+        .save_document("simulator/model", "{\"a\":2}")
+        .expect("save again");
+    assert_eq!(
+        open()
+            .load_document("simulator/model")
+            .expect("load")
+            .as_deref(),
+        Some("{\"a\":2}")
+    );
+}

@@ -1,0 +1,126 @@
+//! The state store: the conformance suite on SQLite, and what SQLite files can go wrong.
+
+mod common;
+
+#[path = "common/store_conformance.rs"]
+mod store_conformance;
+
+use std::time::Duration;
+
+use refreshctl::state::{SCHEMA_VERSION, SqliteStore, StateStore, StateUrl, StoreError};
+
+#[test]
+fn sqlite_passes_the_conformance_suite() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("nested/dir/state.db");
+    store_conformance::run_all(&|| {
+        StateStore::open(&StateUrl::Sqlite(path.clone())).expect("opens")
+    });
+    assert!(path.exists(), "created on first use, with its directories");
+}
+
+#[test]
+fn state_urls() {
+    assert_eq!(
+        StateUrl::parse("sqlite:/var/lib/refreshctl/state.db").expect("url"),
+        StateUrl::Sqlite("/var/lib/refreshctl/state.db".into())
+    );
+    assert_eq!(
+        StateUrl::parse("sqlite://relative.db").expect("url"),
+        StateUrl::Sqlite("relative.db".into())
+    );
+    assert_eq!(
+        StateUrl::parse("state.db").expect("path"),
+        StateUrl::Sqlite("state.db".into())
+    );
+    assert!(matches!(
+        StateUrl::parse("sqlite:"),
+        Err(StoreError::BadUrl { .. })
+    ));
+    assert!(matches!(
+        StateUrl::parse("mysql://x"),
+        Err(StoreError::BadUrl { .. })
+    ));
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    let garbage = b"this is not SQLite at all, but somebody's notes\n".repeat(200);
+    std::fs::write(&path, &garbage).expect("write");
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "says where: {error}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        garbage,
+        "nothing is lost"
+    );
+}
+
+#[test]
+fn another_applications_database_is_refused() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("other.db");
+    let other = rusqlite_open(&path);
+    other
+        .execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY);")
+        .expect("other schema");
+    drop(other);
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(
+        error.to_string().contains("not a refreshctl state file"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_state_file_from_a_newer_refreshctl_is_refused() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let connection = rusqlite_open(&path);
+    connection
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump");
+    drop(connection);
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(
+        matches!(error, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("this refreshctl understands up to"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_state_file_held_by_another_process_is_reported_busy() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let holder = rusqlite_open(&path);
+    holder
+        .execute_batch("BEGIN EXCLUSIVE;")
+        .expect("hold the file");
+    let store = SqliteStore::open_with(&path, Duration::ZERO);
+    let error = match store {
+        Err(error) => error,
+        Ok(store) => store
+            .save_document("k", "v")
+            .expect_err("a write while another process holds the file fails"),
+    };
+    assert!(matches!(error, StoreError::Busy { .. }), "{error}");
+    holder.execute_batch("ROLLBACK;").expect("release");
+}
+
+fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("open with rusqlite")
+}
