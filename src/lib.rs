@@ -3,6 +3,7 @@
 
 pub mod adapter;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod plan;

@@ -1,9 +1,13 @@
-//! Adapters: the closed set of back ends a plan runs through, and what each can do.
-//!
-//! The planner uses the capabilities for `adapter-unsupported`; the adapter contract itself (the
-//! async trait with typed requests) arrives with the executor.
+//! Adapters: the closed set of back ends a plan runs through, what each can do, and the contract
+//! they all keep (`contract`). The planner uses the capabilities for `adapter-unsupported`.
+
+mod contract;
+mod simulator;
 
 use std::fmt;
+
+pub use contract::{Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget};
+pub use simulator::{MODEL_KEY, SimulatorAdapter};
 
 /// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

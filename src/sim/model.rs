@@ -158,6 +158,9 @@ pub enum Call {
         asset: String,
         activity: String,
     },
+    ResetFinancialReporting {
+        environment: String,
+    },
 }
 
 impl Call {
@@ -754,6 +757,30 @@ impl Lcs {
                 id: activity.to_owned(),
             })?;
         Ok(self.deployment_status(deployment, now))
+    }
+
+    /// Resets the environment's Financial reporting database (the portal can; the API cannot).
+    pub fn reset_financial_reporting(
+        &mut self,
+        project: u64,
+        environment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), SimError> {
+        self.throttle()?;
+        let target = self.find_environment(project, environment)?.clone();
+        if self.is_busy(&target.id, now) {
+            return Err(SimError::Business(format!(
+                "Environment {} is busy with another operation.",
+                target.name
+            )));
+        }
+        self.log(
+            now,
+            Call::ResetFinancialReporting {
+                environment: target.id,
+            },
+        );
+        Ok(())
     }
 
     /// The calls that changed an environment, in order.

@@ -339,3 +339,20 @@ fn dotnet_times_have_seven_fractional_digits() {
     assert_eq!(dotnet_time(time), "2019-09-30T04:01:01.9999999");
     assert_eq!(dotnet_time(t0()), "2026-12-05T21:00:00.0000000");
 }
+
+#[test]
+fn financial_reporting_reset_is_recorded_and_waits_for_a_quiet_environment() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    lcs.start_refresh(PROJECT, "contoso-prod", "contoso-uat", t0())
+        .expect("starts");
+    assert!(matches!(
+        lcs.reset_financial_reporting(PROJECT, "contoso-uat", t0() + TimeDelta::minutes(10)),
+        Err(SimError::Business(message)) if message.contains("busy")
+    ));
+    lcs.reset_financial_reporting(PROJECT, "contoso-uat", t0() + TimeDelta::days(1))
+        .expect("after the refresh");
+    assert_eq!(
+        lcs.calls.last().map(|record| &record.call),
+        Some(&Call::ResetFinancialReporting { environment: uat })
+    );
+}
