@@ -22,6 +22,6 @@ pub use located::{Located, Place};
 pub use point_in_time::PointInTime;
 pub use raw::RawPlan;
 pub use schema::json_schema;
-pub use step::{PackageSource, PostStep, StepOutline};
+pub use step::{Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource};
 pub use vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

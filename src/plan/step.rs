@@ -136,18 +136,29 @@ impl Plan {
                 calls: vec![],
             });
         }
-        let mut used = std::collections::HashMap::<StepKind, usize>::new();
-        for step in self.post_steps() {
-            let count = used.entry(step.kind()).or_default();
-            *count += 1;
-            let base = if *count == 1 {
-                step.kind().as_str().to_owned()
-            } else {
-                format!("{}#{count}", step.kind())
-            };
+        for (base, _, step) in self.numbered_post_steps() {
             steps.extend(outline_post_step(&base, step, project, target));
         }
         steps
+    }
+
+    /// Each post step with its index and the base of its step ids: the kind, and `#2`, `#3`…
+    /// on later steps of the same kind.
+    fn numbered_post_steps(&self) -> impl Iterator<Item = (String, usize, &PostStep)> {
+        let mut used = std::collections::HashMap::<StepKind, usize>::new();
+        self.post_steps()
+            .iter()
+            .enumerate()
+            .map(move |(index, step)| {
+                let count = used.entry(step.kind()).or_default();
+                *count += 1;
+                let base = if *count == 1 {
+                    step.kind().as_str().to_owned()
+                } else {
+                    format!("{}#{count}", step.kind())
+                };
+                (base, index, step)
+            })
     }
 }
 
@@ -294,4 +305,181 @@ impl Outliner<'_> {
         list.extend(self.apply_and_monitor(&what, update_name));
         list
     }
+}
+
+/// What the executor does for one step id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Preflight,
+    Submit,
+    WaitForWindow,
+    StartRefresh,
+    MonitorRefresh,
+    StartRestore,
+    MonitorRestore,
+    /// Download the newest shared asset of this name to the local cache.
+    DownloadShared {
+        package: String,
+    },
+    /// Upload a file to the project's asset library and wait until it is validated.
+    Upload {
+        file: UploadSource,
+        name: String,
+    },
+    /// Apply an asset to the target as an update.
+    ApplyUpdate {
+        asset: AssetSource,
+        update_name: String,
+    },
+    /// Poll the deployment started by the step `apply_step`.
+    MonitorDeployment {
+        apply_step: String,
+    },
+    ResetFinancialReporting,
+    /// Run a local program; its arguments are the templates `post_steps[index].run[n]`.
+    Command {
+        index: usize,
+        arguments: usize,
+        timeout: TimeDelta,
+    },
+    Manual {
+        instructions: String,
+    },
+}
+
+/// Where an upload's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadSource {
+    /// A file named by the plan, relative to the plan file.
+    Local(String),
+    /// The file the step with this id downloaded.
+    Downloaded(String),
+}
+
+/// Which asset an update applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetSource {
+    /// The asset the step with this id uploaded.
+    Uploaded(String),
+    Existing(String),
+}
+
+/// One step of a run, as the executor runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStep {
+    pub id: String,
+    pub action: Action,
+}
+
+impl Plan {
+    /// The steps of a run of this plan, with the same ids as [`Plan::step_outline`].
+    #[must_use]
+    pub fn run_steps(&self) -> Vec<RunStep> {
+        let mut steps = vec![
+            run_step("preflight", Action::Preflight),
+            run_step("submit", Action::Submit),
+            run_step("wait-for-window", Action::WaitForWindow),
+        ];
+        if self.source().is_some() {
+            steps.push(run_step("start-refresh", Action::StartRefresh));
+            steps.push(run_step("monitor-refresh", Action::MonitorRefresh));
+        } else {
+            steps.push(run_step("start-restore", Action::StartRestore));
+            steps.push(run_step("monitor-restore", Action::MonitorRestore));
+        }
+        for (base, index, post_step) in self.numbered_post_steps() {
+            steps.extend(post_step_actions(&base, index, post_step));
+        }
+        steps
+    }
+}
+
+fn run_step(id: &str, action: Action) -> RunStep {
+    RunStep {
+        id: id.to_owned(),
+        action,
+    }
+}
+
+/// The executable steps of one post step; ids under `base`.
+fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunStep> {
+    let id = |suffix: &str| format!("{base}.{suffix}");
+    let deployment = |asset: AssetSource, update_name: &str| {
+        [
+            run_step(
+                &id("apply"),
+                Action::ApplyUpdate {
+                    asset,
+                    update_name: update_name.to_owned(),
+                },
+            ),
+            run_step(
+                &id("monitor"),
+                Action::MonitorDeployment {
+                    apply_step: id("apply"),
+                },
+            ),
+        ]
+    };
+    let mut steps = Vec::new();
+    match post_step {
+        PostStep::Reprovision { package, file } => {
+            let source = if let Some(file) = file {
+                UploadSource::Local(file.clone())
+            } else {
+                steps.push(run_step(
+                    &id("download"),
+                    Action::DownloadShared {
+                        package: package.clone(),
+                    },
+                ));
+                UploadSource::Downloaded(id("download"))
+            };
+            steps.push(run_step(
+                &id("upload"),
+                Action::Upload {
+                    file: source,
+                    name: package.clone(),
+                },
+            ));
+            steps.extend(deployment(AssetSource::Uploaded(id("upload")), package));
+        }
+        PostStep::Deploy {
+            package,
+            update_name,
+        } => {
+            let asset = match package {
+                PackageSource::File(file) => {
+                    steps.push(run_step(
+                        &id("upload"),
+                        Action::Upload {
+                            file: UploadSource::Local(file.clone()),
+                            name: update_name.clone(),
+                        },
+                    ));
+                    AssetSource::Uploaded(id("upload"))
+                }
+                PackageSource::Asset(asset) => AssetSource::Existing(asset.clone()),
+            };
+            steps.extend(deployment(asset, update_name));
+        }
+        PostStep::ResetFinancialReporting => {
+            steps.push(run_step(base, Action::ResetFinancialReporting));
+        }
+        PostStep::Command { run, timeout } => steps.push(run_step(
+            base,
+            Action::Command {
+                index,
+                arguments: run.len(),
+                timeout: *timeout,
+            },
+        )),
+        PostStep::Manual { instructions } => steps.push(run_step(
+            base,
+            Action::Manual {
+                instructions: instructions.clone(),
+            },
+        )),
+    }
+    steps
 }
