@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod error;
+pub mod executor;
 pub mod plan;
 pub mod report;
 pub mod rules;

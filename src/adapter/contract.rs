@@ -143,6 +143,10 @@ pub trait Adapter {
         file_name: &str,
     ) -> Result<UploadTarget, AdapterError>;
 
+    /// Where the bytes of an existing project asset go, again: the location is a secret and is
+    /// never kept in the state store, so a resumed upload asks for it anew.
+    async fn upload_target(&self, project: u64, asset: &str) -> Result<UploadTarget, AdapterError>;
+
     async fn upload_block(
         &self,
         target: &UploadTarget,

@@ -240,6 +240,29 @@ impl Adapter for SimulatorAdapter {
         })
     }
 
+    async fn upload_target(
+        &self,
+        _project: u64,
+        asset: &str,
+    ) -> Result<UploadTarget, AdapterError> {
+        let known = self
+            .lock()
+            .assets
+            .iter()
+            .any(|candidate| candidate.id == asset);
+        if known {
+            Ok(UploadTarget {
+                asset: asset.to_owned(),
+                location: asset.to_owned(),
+            })
+        } else {
+            Err(AdapterError::NotFound {
+                what: "asset",
+                id: asset.to_owned(),
+            })
+        }
+    }
+
     async fn upload_block(
         &self,
         target: &UploadTarget,

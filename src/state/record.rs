@@ -93,6 +93,9 @@ pub struct RemoteIds {
     /// Blocks already uploaded, so a resumed upload skips them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<String>,
+    /// A local file the step made (a downloaded package).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// A destructive call recorded before it is sent (SPEC 5.6).
@@ -111,6 +114,17 @@ pub struct StepRecord {
     pub remote: RemoteIds,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
+    /// Status polls so far; the wait between polls grows with them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub polls: u32,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// One run: a plan executed for one window. Its id is `<plan>@<window start, UTC>`.
@@ -127,6 +141,11 @@ pub struct RunRecord {
     pub window_end: DateTime<Utc>,
     /// `None` for latest.
     pub point_in_time: Option<DateTime<Utc>>,
+    /// The environment ids preflight resolved (the target's, then the source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     /// Why an emergency run waived the lead time (`apply --start-now --reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

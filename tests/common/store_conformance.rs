@@ -23,6 +23,8 @@ pub fn run(plan: &str, start: &str) -> RunRecord {
         window_start: start,
         window_end: start + TimeDelta::hours(3),
         point_in_time: None,
+        target_id: None,
+        source_id: None,
         reason: None,
         steps: ["preflight", "submit", "start-refresh"]
             .into_iter()
@@ -31,6 +33,7 @@ pub fn run(plan: &str, start: &str) -> RunRecord {
                 state: StepState::Pending,
                 remote: RemoteIds::default(),
                 intent: None,
+                polls: 0,
             })
             .collect(),
         created: start - TimeDelta::days(2),
@@ -109,11 +112,13 @@ fn updates_are_versioned_and_persist(open: &dyn Fn() -> StateStore) {
             activity: Some("5f1c2a7e-0000-4000-8000-000000000042".into()),
             asset: None,
             blocks: vec!["AAAA".into(), "AAAB".into()],
+            file: None,
         },
         intent: Some(Intent {
             call: "start-refresh".into(),
             at: started,
         }),
+        polls: 3,
     };
     store.update_run(&mut record).expect("update");
     assert_eq!(record.version, 2);

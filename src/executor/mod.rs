@@ -1,0 +1,11 @@
+//! Runs, steps and events: the executor advances a run through its steps (SPEC 5), committing
+//! every outcome to the state store and emitting events that reporters render.
+
+mod approve;
+mod event;
+pub mod failpoint;
+mod run;
+
+pub use approve::{ApproveError, approve};
+pub use event::{Collect, Event, EventKind, EventSink};
+pub use run::{BLOCK_SIZE, ExecError, Executor, Progress, Settings, new_run, target_key};

@@ -1,0 +1,938 @@
+//! The executor: advances a run step by step (SPEC 5.1 to 5.6).
+//!
+//! Every step's outcome is committed to the state store before the next thing happens, and a
+//! call that changes an environment is recorded as an intent before it is sent. Resuming after a
+//! crash therefore finds each step as it was left; an intent without an answer is settled from
+//! the environment's history, and when that cannot prove the call was made, the run waits for an
+//! operator in `needs-attention`. A destructive call is never sent twice by the executor.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use super::event::{Event, EventKind, EventSink};
+use crate::adapter::{Adapter, AdapterError, UploadTarget};
+use crate::clock::Clock;
+use crate::plan::time::format_utc;
+use crate::plan::{Action, AssetSource, EnvironmentType, Occurrence, Plan, RunStep, UploadSource};
+use crate::sim::ValidationStatus;
+use crate::state::{
+    Intent, RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError,
+};
+
+/// Upload block size: 4 MiB, well under Azure's limits, so memory stays flat.
+pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
+
+/// How the executor waits and where it keeps files.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The first wait between status polls; later waits grow to ten times this.
+    pub poll_interval: TimeDelta,
+    /// Where downloaded packages are kept.
+    pub cache_dir: PathBuf,
+    /// The plan file's directory: relative files and commands start there.
+    pub plan_dir: PathBuf,
+}
+
+/// Why the executor stopped without a run state to show for it.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("step `{0}` is not part of this run")]
+    UnknownStep(String),
+}
+
+/// Where a run stands after `advance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The run ended (succeeded, failed, rejected or canceled).
+    Finished(RunState),
+    /// Nothing to do before this time.
+    Waiting(DateTime<Utc>),
+    /// An operator must act: `approve` or `resume --retry-step`.
+    Blocked(RunState),
+}
+
+/// What one step came to.
+enum Outcome {
+    Done,
+    Wait(DateTime<Utc>),
+    Fail(String),
+    Reject(String),
+    NeedsAttention(String),
+    AwaitApproval,
+}
+
+pub struct Executor<'a, A: Adapter> {
+    pub plan: &'a Plan,
+    pub adapter: &'a A,
+    pub store: &'a StateStore,
+    pub clock: &'a Clock,
+    pub sink: &'a mut dyn EventSink,
+    pub settings: Settings,
+}
+
+/// A new run of `plan` for `window`, every step pending.
+#[must_use]
+pub fn new_run(
+    plan: &Plan,
+    window: Occurrence,
+    now: DateTime<Utc>,
+    reason: Option<String>,
+) -> RunRecord {
+    RunRecord {
+        id: RunRecord::id_for(plan.name(), window.start),
+        plan: plan.name().to_owned(),
+        file: plan.file().to_owned(),
+        target: target_key(plan),
+        state: RunState::Submitted,
+        window_start: window.start,
+        window_end: window.end,
+        point_in_time: plan.point_in_time().resolve(window.start),
+        target_id: plan.environment().id().map(str::to_owned),
+        source_id: plan
+            .source()
+            .and_then(|source| source.id().map(str::to_owned)),
+        reason,
+        steps: plan
+            .run_steps()
+            .into_iter()
+            .map(|step| StepRecord {
+                id: step.id,
+                state: StepState::Pending,
+                remote: RemoteIds::default(),
+                intent: None,
+                polls: 0,
+            })
+            .collect(),
+        created: now,
+        updated: now,
+        version: 0,
+    }
+}
+
+/// The lock key of a plan's target: `<project>/<name>` in lowercase.
+#[must_use]
+pub fn target_key(plan: &Plan) -> String {
+    format!(
+        "{}/{}",
+        plan.project(),
+        plan.environment().name().to_lowercase()
+    )
+}
+
+impl<A: Adapter> Executor<'_, A> {
+    /// Runs until the run ends or needs an operator, waiting (really or in simulated time) when
+    /// there is nothing to do.
+    pub async fn run_to_end(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
+        loop {
+            match self.advance(run).await? {
+                Progress::Waiting(until) => {
+                    self.emit(
+                        run,
+                        EventKind::Waiting,
+                        None,
+                        format!("waiting until {}", format_utc(until)),
+                        Some(until),
+                    );
+                    self.clock.sleep_until(until).await;
+                }
+                done => return Ok(done),
+            }
+        }
+    }
+
+    /// Does everything that can be done now; returns what the run waits for.
+    pub async fn advance(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
+        let steps = self.plan.run_steps();
+        loop {
+            if run.state.is_finished() {
+                return Ok(Progress::Finished(run.state.clone()));
+            }
+            if matches!(
+                run.state,
+                RunState::AwaitingApproval { .. } | RunState::NeedsAttention { .. }
+            ) {
+                return Ok(Progress::Blocked(run.state.clone()));
+            }
+            let Some(index) = run.steps.iter().position(|step| {
+                !matches!(
+                    step.state,
+                    StepState::Succeeded { .. } | StepState::Skipped { .. }
+                )
+            }) else {
+                self.finish(run, RunState::Succeeded)?;
+                continue;
+            };
+            let step = steps
+                .iter()
+                .find(|step| step.id == run.steps[index].id)
+                .ok_or_else(|| ExecError::UnknownStep(run.steps[index].id.clone()))?
+                .clone();
+            let started = self.start_step(run, index)?;
+            let outcome = self.perform(run, index, &step).await?;
+            if let Some(until) = self.apply_outcome(run, index, &step, started, outcome)? {
+                return Ok(Progress::Waiting(until));
+            }
+        }
+    }
+
+    /// Marks a pending step running (committed, with an event); returns when it started.
+    fn start_step(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+    ) -> Result<DateTime<Utc>, ExecError> {
+        if let StepState::Running { started } = run.steps[index].state {
+            return Ok(started);
+        }
+        let now = self.clock.now();
+        run.steps[index].state = StepState::Running { started: now };
+        self.commit(run)?;
+        let id = run.steps[index].id.clone();
+        self.emit(
+            run,
+            EventKind::StepStarted,
+            Some(&id),
+            format!("{id} started"),
+            None,
+        );
+        Ok(now)
+    }
+
+    /// Records what a step came to; returns the time to wait until, if it must wait.
+    fn apply_outcome(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        step: &RunStep,
+        started: DateTime<Utc>,
+        outcome: Outcome,
+    ) -> Result<Option<DateTime<Utc>>, ExecError> {
+        let now = self.clock.now();
+        let id = step.id.as_str();
+        match outcome {
+            Outcome::Done => {
+                run.steps[index].state = StepState::Succeeded {
+                    started,
+                    finished: now,
+                };
+                let entered = match step.action {
+                    Action::Preflight => Some(RunState::Accepted),
+                    Action::WaitForWindow => Some(RunState::Running),
+                    _ => None,
+                };
+                if let Some(state) = &entered {
+                    run.state = state.clone();
+                }
+                self.commit(run)?;
+                self.emit(
+                    run,
+                    EventKind::StepSucceeded,
+                    Some(id),
+                    format!("{id} succeeded"),
+                    None,
+                );
+                if let Some(state) = entered {
+                    self.emit(
+                        run,
+                        EventKind::RunState,
+                        None,
+                        state.name().to_owned(),
+                        None,
+                    );
+                }
+            }
+            Outcome::Wait(until) => {
+                self.commit(run)?;
+                return Ok(Some(until));
+            }
+            Outcome::Fail(error) => {
+                run.steps[index].state = StepState::Failed {
+                    started,
+                    finished: now,
+                    error: error.clone(),
+                };
+                self.emit(run, EventKind::StepFailed, Some(id), error.clone(), None);
+                self.finish(
+                    run,
+                    RunState::Failed {
+                        error: format!("{id}: {error}"),
+                    },
+                )?;
+            }
+            Outcome::Reject(reason) => {
+                run.steps[index].state = StepState::Failed {
+                    started,
+                    finished: now,
+                    error: reason.clone(),
+                };
+                self.emit(run, EventKind::StepFailed, Some(id), reason.clone(), None);
+                self.finish(run, RunState::Rejected { reason })?;
+            }
+            Outcome::NeedsAttention(reason) => {
+                run.state = RunState::NeedsAttention {
+                    step: id.to_owned(),
+                    reason,
+                };
+                self.commit(run)?;
+                self.emit(
+                    run,
+                    EventKind::RunState,
+                    Some(id),
+                    run.state.name().to_owned(),
+                    None,
+                );
+            }
+            Outcome::AwaitApproval => {
+                run.state = RunState::AwaitingApproval {
+                    step: id.to_owned(),
+                };
+                self.commit(run)?;
+                self.emit(
+                    run,
+                    EventKind::RunState,
+                    Some(id),
+                    run.state.name().to_owned(),
+                    None,
+                );
+            }
+        }
+        Ok(None)
+    }
+
+    fn commit(&self, run: &mut RunRecord) -> Result<(), ExecError> {
+        run.updated = self.clock.now();
+        self.store.update_run(run)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, run: &mut RunRecord, state: RunState) -> Result<(), ExecError> {
+        run.state = state;
+        self.commit(run)?;
+        self.store.unlock(&run.target, &run.id)?;
+        self.emit(
+            run,
+            EventKind::RunState,
+            None,
+            run.state.name().to_owned(),
+            None,
+        );
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        run: &RunRecord,
+        kind: EventKind,
+        step: Option<&str>,
+        message: String,
+        until: Option<DateTime<Utc>>,
+    ) {
+        let event = Event {
+            run: run.id.clone(),
+            at: self.clock.now(),
+            kind,
+            step: step.map(str::to_owned),
+            message,
+            until,
+        };
+        // The log is best effort: a run must not fail because its log could not be written.
+        let _ = self.store.append_event(
+            &run.id,
+            &serde_json::to_value(&event.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            &json!({ "step": event.step, "message": event.message, "until": event.until }),
+            event.at,
+        );
+        self.sink.event(&event);
+    }
+
+    /// The wait before the next poll: the interval, growing by half each poll, at most ten times.
+    fn next_poll(&self, run: &mut RunRecord, index: usize) -> DateTime<Utc> {
+        let polls = run.steps[index].polls;
+        run.steps[index].polls = polls.saturating_add(1);
+        let base = self.settings.poll_interval;
+        let mut wait = base;
+        for _ in 0..polls.min(16) {
+            wait = wait * 3 / 2;
+        }
+        self.clock.now() + wait.min(base * 10)
+    }
+
+    async fn perform(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        step: &RunStep,
+    ) -> Result<Outcome, ExecError> {
+        let project = self.plan.project();
+        Ok(match &step.action {
+            Action::Preflight => self.preflight(run).await,
+            Action::Submit => {
+                self.emit(
+                    run,
+                    EventKind::RunState,
+                    None,
+                    RunState::Submitted.name().to_owned(),
+                    None,
+                );
+                Outcome::Done
+            }
+            Action::WaitForWindow => {
+                let now = self.clock.now();
+                if now < run.window_start {
+                    Outcome::Wait(run.window_start)
+                } else {
+                    Outcome::Done
+                }
+            }
+            Action::StartRefresh | Action::StartRestore | Action::ApplyUpdate { .. } => {
+                self.destructive(run, index, step).await?
+            }
+            Action::MonitorRefresh | Action::MonitorRestore | Action::MonitorDeployment { .. } => {
+                self.monitor(run, index, step).await
+            }
+            Action::DownloadShared { package } => self.download(run, index, package).await,
+            Action::Upload { file, name } => self.upload(run, index, file, name).await?,
+            Action::ResetFinancialReporting => {
+                if self.adapter.capabilities().reset_financial_reporting {
+                    let target = run.target_id.clone().unwrap_or_default();
+                    match self
+                        .adapter
+                        .reset_financial_reporting(project, &target)
+                        .await
+                    {
+                        Ok(()) => Outcome::Done,
+                        Err(error) => self.poll_error(run, index, error),
+                    }
+                } else {
+                    self.emit(run, EventKind::Log, Some(&step.id), format!(
+                        "the {} adapter cannot reset Financial reporting: reset it in the target environment (Financial reporting > Reset), then `refreshctl approve {} {}`",
+                        self.adapter.name(), run.id, step.id
+                    ), None);
+                    Outcome::AwaitApproval
+                }
+            }
+            Action::Command {
+                index: post_step,
+                arguments,
+                timeout,
+            } => {
+                self.command(run, &step.id, *post_step, *arguments, *timeout)
+                    .await
+            }
+            Action::Manual { instructions } => {
+                self.emit(
+                    run,
+                    EventKind::Log,
+                    Some(&step.id),
+                    format!(
+                        "{instructions} Then: `refreshctl approve {} {}`",
+                        run.id, step.id
+                    ),
+                    None,
+                );
+                Outcome::AwaitApproval
+            }
+        })
+    }
+
+    /// Polls the operation a start or apply step began.
+    async fn monitor(&mut self, run: &mut RunRecord, index: usize, step: &RunStep) -> Outcome {
+        let project = self.plan.project();
+        let target = run.target_id.clone().unwrap_or_default();
+        let started_by = match &step.action {
+            Action::MonitorRefresh => "start-refresh",
+            Action::MonitorRestore => "start-restore",
+            Action::MonitorDeployment { apply_step } => apply_step.as_str(),
+            _ => unreachable!("only monitor actions come here"),
+        };
+        let activity = remote(run, started_by).activity.clone().unwrap_or_default();
+        let status = if let Action::MonitorDeployment { .. } = step.action {
+            self.adapter
+                .deployment_status(project, &target, &activity)
+                .await
+                .map(|status| {
+                    (
+                        status.is_terminal(),
+                        status.is_success(),
+                        "deployment",
+                        status.as_str(),
+                    )
+                })
+        } else {
+            self.adapter
+                .database_status(project, &target, &activity)
+                .await
+                .map(|status| {
+                    (
+                        status.is_terminal(),
+                        status.is_success(),
+                        "operation",
+                        status.as_str(),
+                    )
+                })
+        };
+        match status {
+            Ok((_, true, _, _)) => Outcome::Done,
+            Ok((true, false, what, status)) => Outcome::Fail(format!("the {what} ended {status}")),
+            Ok(_) => Outcome::Wait(self.next_poll(run, index)),
+            Err(error) => self.poll_error(run, index, error),
+        }
+    }
+
+    /// A failed status or lookup call: wait and try again when that can help, else fail.
+    fn poll_error(&self, run: &mut RunRecord, index: usize, error: AdapterError) -> Outcome {
+        match error {
+            AdapterError::Throttled(wait) => Outcome::Wait(
+                self.clock.now() + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
+            ),
+            AdapterError::Transient(_) => Outcome::Wait(self.next_poll(run, index)),
+            error => Outcome::Fail(error.to_string()),
+        }
+    }
+
+    async fn preflight(&mut self, run: &mut RunRecord) -> Outcome {
+        let project = self.plan.project();
+        let target_key = self
+            .plan
+            .environment()
+            .id()
+            .unwrap_or(self.plan.environment().name())
+            .to_owned();
+        let target = match self.adapter.environment(project, &target_key).await {
+            Ok(target) => target,
+            Err(AdapterError::Throttled(wait)) => {
+                return Outcome::Wait(
+                    self.clock.now()
+                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
+                );
+            }
+            Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
+        };
+        if target.kind == Some(EnvironmentType::Production) {
+            return Outcome::Reject(format!(
+                "the target `{}` is a production environment",
+                target.name
+            ));
+        }
+        if target.busy == Some(true) {
+            return Outcome::Reject(format!(
+                "the target `{}` is busy with another operation",
+                target.name
+            ));
+        }
+        if let Some(source) = self.plan.source() {
+            let source_key = source.id().unwrap_or(source.name()).to_owned();
+            match self.adapter.environment(project, &source_key).await {
+                Ok(facts) => {
+                    if let (Some(a), Some(b)) = (&facts.release, &target.release)
+                        && a != b
+                    {
+                        return Outcome::Reject(format!(
+                            "the source is on release {a} and the target on {b}; a copy needs the same release"
+                        ));
+                    }
+                    run.source_id = Some(facts.id);
+                }
+                Err(error) => {
+                    return Outcome::Reject(format!("the source `{source_key}`: {error}"));
+                }
+            }
+        }
+        run.target_id = Some(target.id);
+        Outcome::Done
+    }
+
+    /// Start refresh, start restore, apply update: recorded as an intent before being sent,
+    /// settled from history if the answer was lost, never sent twice.
+    async fn destructive(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        step: &RunStep,
+    ) -> Result<Outcome, ExecError> {
+        if run.steps[index].remote.activity.is_some() {
+            return Ok(Outcome::Done);
+        }
+        let project = self.plan.project();
+        let target = run.target_id.clone().unwrap_or_default();
+        if let Some(intent) = run.steps[index].intent.clone() {
+            return Ok(self.settle(run, index, step, &intent).await);
+        }
+        // The target's type is checked live right before a destructive call.
+        match self.adapter.environment(project, &target).await {
+            Ok(facts) if facts.kind == Some(EnvironmentType::Production) => {
+                return Ok(Outcome::Fail(format!(
+                    "the target `{}` is a production environment",
+                    facts.name
+                )));
+            }
+            Ok(_) => {}
+            Err(error) => return Ok(self.poll_error(run, index, error)),
+        }
+        let asset = match &step.action {
+            Action::ApplyUpdate {
+                asset: AssetSource::Uploaded(upload),
+                ..
+            } => remote(run, upload).asset.clone().unwrap_or_default(),
+            Action::ApplyUpdate {
+                asset: AssetSource::Existing(asset),
+                ..
+            } => asset.clone(),
+            _ => String::new(),
+        };
+        run.steps[index].intent = Some(Intent {
+            call: step.id.clone(),
+            at: self.clock.now(),
+        });
+        self.commit(run)?;
+        crate::executor::failpoint::hit(&format!("after-intent:{}", step.id));
+        let result = match &step.action {
+            Action::StartRefresh => {
+                let source = run.source_id.clone().unwrap_or_default();
+                self.adapter.start_refresh(project, &source, &target).await
+            }
+            Action::StartRestore => {
+                self.adapter
+                    .start_restore(project, &target, run.point_in_time)
+                    .await
+            }
+            Action::ApplyUpdate { update_name, .. } => {
+                self.adapter
+                    .apply_update(project, &target, &asset, update_name)
+                    .await
+            }
+            _ => unreachable!("only destructive actions come here"),
+        };
+        crate::executor::failpoint::hit(&format!("after-call:{}", step.id));
+        Ok(match result {
+            Ok(activity) => {
+                run.steps[index].remote.activity = Some(activity);
+                Outcome::Done
+            }
+            // A throttled call was not made: the intent is cleared and the call waits.
+            Err(AdapterError::Throttled(wait)) => {
+                run.steps[index].intent = None;
+                Outcome::Wait(
+                    self.clock.now()
+                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
+                )
+            }
+            // The answer is lost: whether the call was made is settled from history next time.
+            Err(AdapterError::Transient(message)) => {
+                self.emit(
+                    run,
+                    EventKind::Log,
+                    Some(&step.id),
+                    format!(
+                        "no answer to the call ({message}); checking the environment's history"
+                    ),
+                    None,
+                );
+                Outcome::Wait(self.clock.now())
+            }
+            Err(error) => {
+                run.steps[index].intent = None;
+                Outcome::Fail(error.to_string())
+            }
+        })
+    }
+
+    /// An intent without an answer: adopt the operation if history shows it, else ask an
+    /// operator.
+    async fn settle(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        step: &RunStep,
+        intent: &Intent,
+    ) -> Outcome {
+        let project = self.plan.project();
+        let target = run.target_id.clone().unwrap_or_default();
+        let history = match self.adapter.history(project, &target).await {
+            Ok(history) => history,
+            Err(error) => {
+                return Outcome::NeedsAttention(format!(
+                    "`{}` may have been sent before the process stopped, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+                    step.id, run.id, run.id
+                ));
+            }
+        };
+        let matches = |name: &str| match &step.action {
+            Action::StartRefresh => name.to_lowercase().contains("refresh"),
+            Action::StartRestore => name.to_lowercase().contains("restore"),
+            Action::ApplyUpdate { update_name, .. } => name == update_name,
+            _ => false,
+        };
+        let found = history.into_iter().find(|item| {
+            item.started.is_some_and(|started| started >= intent.at) && matches(&item.name)
+        });
+        if let Some(item) = found {
+            self.emit(
+                run,
+                EventKind::Log,
+                Some(&step.id),
+                format!(
+                    "the call was made before the process stopped: operation {}",
+                    item.activity
+                ),
+                None,
+            );
+            run.steps[index].remote.activity = Some(item.activity);
+            return Outcome::Done;
+        }
+        Outcome::NeedsAttention(format!(
+            "`{}` was about to be sent when the process stopped, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+            step.id, run.id, run.id
+        ))
+    }
+
+    async fn download(&mut self, run: &mut RunRecord, index: usize, package: &str) -> Outcome {
+        let project = self.plan.project();
+        let shared = match self.adapter.find_shared_asset(package).await {
+            Ok(Some(shared)) => shared,
+            Ok(None) => {
+                return Outcome::Fail(format!("the shared asset library has no \"{package}\""));
+            }
+            Err(error) => return self.poll_error(run, index, error),
+        };
+        let directory = self.settings.cache_dir.join(&shared.id);
+        let file = directory.join(&shared.file_name);
+        run.steps[index].remote.asset = Some(shared.id.clone());
+        run.steps[index].remote.file = Some(file.display().to_string());
+        let cached = std::fs::metadata(&file).map(|metadata| metadata.len()).ok();
+        if cached.is_some() && cached == shared.size {
+            return Outcome::Done;
+        }
+        if let Err(error) = std::fs::create_dir_all(&directory) {
+            return Outcome::Fail(format!("cannot create `{}`: {error}", directory.display()));
+        }
+        let partial = directory.join(format!("{}.part", shared.file_name));
+        match self
+            .adapter
+            .download_asset(project, &shared.id, &partial)
+            .await
+        {
+            Ok(size) if shared.size.is_none_or(|expected| expected == size) => {
+                match std::fs::rename(&partial, &file) {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => Outcome::Fail(format!(
+                        "cannot move the download into `{}`: {error}",
+                        file.display()
+                    )),
+                }
+            }
+            Ok(size) => Outcome::Fail(format!(
+                "downloaded {size} bytes; the asset has {}",
+                shared.size.unwrap_or_default()
+            )),
+            Err(error) => self.poll_error(run, index, error),
+        }
+    }
+
+    async fn upload(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        file: &UploadSource,
+        name: &str,
+    ) -> Result<Outcome, ExecError> {
+        let project = self.plan.project();
+        let path = match file {
+            UploadSource::Local(file) => self.settings.plan_dir.join(file),
+            UploadSource::Downloaded(step) => {
+                PathBuf::from(remote(run, step).file.clone().unwrap_or_default())
+            }
+        };
+        let file_name = path.file_name().map_or_else(
+            || "package.zip".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        // An asset created by this run is reused; its blocks are not sent again.
+        let target = if let Some(asset) = run.steps[index].remote.asset.clone() {
+            self.adapter.upload_target(project, &asset).await
+        } else {
+            let created = self.adapter.create_asset(project, name, &file_name).await;
+            if let Ok(target) = &created {
+                run.steps[index].remote.asset = Some(target.asset.clone());
+                self.commit(run)?;
+            }
+            created
+        };
+        let target = match target {
+            Ok(target) => target,
+            Err(error) => return Ok(self.poll_error(run, index, error)),
+        };
+        // Blocks go before the first validation poll; later polls only ask for validation.
+        if run.steps[index].polls == 0
+            && let Some(outcome) = self.send_blocks(run, index, &target, &path).await?
+        {
+            return Ok(outcome);
+        }
+        match self.adapter.validation_status(project, &target.asset).await {
+            Ok(ValidationStatus::Done) => Ok(Outcome::Done),
+            Ok(ValidationStatus::Failed) => Ok(Outcome::Fail(format!(
+                "LCS rejected the package `{file_name}` in validation"
+            ))),
+            Ok(_) => Ok(Outcome::Wait(self.next_poll(run, index))),
+            Err(error) => Ok(self.poll_error(run, index, error)),
+        }
+    }
+
+    /// Sends the blocks not yet sent, then the block list, then commits the asset. Returns an
+    /// outcome when the step cannot go on now.
+    async fn send_blocks(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        target: &UploadTarget,
+        path: &Path,
+    ) -> Result<Option<Outcome>, ExecError> {
+        let project = self.plan.project();
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) => {
+                return Ok(Some(Outcome::Fail(format!(
+                    "cannot read `{}`: {error}",
+                    path.display()
+                ))));
+            }
+        };
+        let mut buffer = vec![0_u8; BLOCK_SIZE];
+        let mut blocks = Vec::new();
+        loop {
+            let mut filled = 0;
+            while filled < BLOCK_SIZE {
+                match file.read(&mut buffer[filled..]) {
+                    Ok(0) => break,
+                    Ok(read) => filled += read,
+                    Err(error) => {
+                        return Ok(Some(Outcome::Fail(format!(
+                            "cannot read `{}`: {error}",
+                            path.display()
+                        ))));
+                    }
+                }
+            }
+            if filled == 0 && !blocks.is_empty() {
+                break;
+            }
+            let block =
+                base64::engine::general_purpose::STANDARD.encode(format!("{:08}", blocks.len()));
+            if !run.steps[index].remote.blocks.contains(&block) {
+                if let Err(error) = self
+                    .adapter
+                    .upload_block(target, &block, &buffer[..filled])
+                    .await
+                {
+                    return Ok(Some(self.poll_error(run, index, error)));
+                }
+                run.steps[index].remote.blocks.push(block.clone());
+                self.commit(run)?;
+                crate::executor::failpoint::hit(&format!("after-block:{}", run.steps[index].id));
+            }
+            blocks.push(block);
+            if filled < BLOCK_SIZE {
+                break;
+            }
+        }
+        if let Err(error) = self.adapter.commit_blocks(target, &blocks).await {
+            return Ok(Some(self.poll_error(run, index, error)));
+        }
+        if let Err(error) = self.adapter.commit_asset(project, &target.asset).await {
+            return Ok(Some(self.poll_error(run, index, error)));
+        }
+        Ok(None)
+    }
+
+    async fn command(
+        &mut self,
+        run: &mut RunRecord,
+        step: &str,
+        post_step: usize,
+        arguments: usize,
+        timeout: TimeDelta,
+    ) -> Outcome {
+        let context = self.template_context(run, step);
+        let mut argv = Vec::with_capacity(arguments);
+        for position in 0..arguments {
+            match self.plan.templates().render(
+                &format!("post_steps[{post_step}].run[{position}]"),
+                &context,
+            ) {
+                Ok(argument) => argv.push(argument),
+                Err(error) => return Outcome::Fail(format!("argument {position}: {error}")),
+            }
+        }
+        let Some((program, rest)) = argv.split_first() else {
+            return Outcome::Fail("the command is empty".into());
+        };
+        let child = tokio::process::Command::new(program)
+            .args(rest)
+            .current_dir(&self.settings.plan_dir)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let limit = timeout
+            .to_std()
+            .unwrap_or(std::time::Duration::from_mins(30));
+        let output = match tokio::time::timeout(limit, child).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(error)) => return Outcome::Fail(format!("cannot run `{program}`: {error}")),
+            Err(_) => {
+                return Outcome::Fail(format!(
+                    "`{program}` ran longer than its timeout and was stopped"
+                ));
+            }
+        };
+        for line in String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&output.stderr).lines())
+        {
+            self.emit(run, EventKind::Log, Some(step), line.to_owned(), None);
+        }
+        if output.status.success() {
+            Outcome::Done
+        } else {
+            Outcome::Fail(format!("`{program}` exited with {}", output.status))
+        }
+    }
+
+    /// The template context of SPEC 5.4 for this run.
+    fn template_context(&self, run: &RunRecord, step: &str) -> serde_json::Value {
+        let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
+            json!({
+                "name": environment.name(),
+                "id": id.cloned().or_else(|| environment.id().map(str::to_owned)),
+                "type": environment.kind().map(EnvironmentType::as_str),
+                "release": environment.release().map(|release| release.text.clone()),
+            })
+        };
+        json!({
+            "plan": { "name": self.plan.name(), "description": self.plan.description(), "project": self.plan.project(), "operation": self.plan.operation() },
+            "environment": environment(self.plan.environment(), run.target_id.as_ref()),
+            "source": self.plan.source().map(|source| environment(source, run.source_id.as_ref())),
+            "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": self.plan.window().zone().name() },
+            "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
+            "run": { "id": run.id, "state": run.state.name(), "reason": run.reason },
+            "step": { "id": step, "state": "running" },
+            "event": "started",
+        })
+    }
+}
+
+fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
+    static NONE: std::sync::LazyLock<RemoteIds> = std::sync::LazyLock::new(RemoteIds::default);
+    run.steps
+        .iter()
+        .find(|record| record.id == step)
+        .map_or(&NONE, |record| &record.remote)
+}

@@ -1,0 +1,450 @@
+//! The executor on the simulator, on simulated time, with a real SQLite state file.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use refreshctl::adapter::SimulatorAdapter;
+use refreshctl::clock::Clock;
+use refreshctl::executor::{self, ApproveError, Collect, EventKind, Executor, Progress, Settings};
+use refreshctl::plan::{EnvironmentType, Plan};
+use refreshctl::rules::{Catalog, CheckSettings, check_file};
+use refreshctl::sim::{Call, Durations, Faults, Lcs};
+use refreshctl::state::{
+    Claim, Intent, LockOutcome, RunRecord, RunState, StateStore, StateUrl, StepState,
+};
+
+const PLAN: &str = "version: 1
+name: uat-refresh
+project: 1234567
+environment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}
+source: {name: contoso-prod, type: production, release: \"10.0.41\"}
+window: {start: 2026-12-05T22:00:00+01:00, duration: 6h}
+acknowledge: [target-database-erased, target-unavailable]
+post_steps:
+  - reprovision
+  - reset-financial-reporting
+  - deploy: {file: packages/build.zip, name: Build 42}
+  - command:
+      run: [\"sh\", \"-c\", \"echo anonymized {{ environment.name }} in {{ run.id }}\"]
+  - manual: {instructions: Re-activate the POS devices.}
+";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(common::NOW)
+        .expect("now")
+        .to_utc()
+}
+
+struct Rehearsal {
+    _directory: tempfile::TempDir,
+    plan: Plan,
+    plan_dir: PathBuf,
+    store: Arc<StateStore>,
+    clock: Clock,
+    adapter: SimulatorAdapter,
+}
+
+fn rehearsal(text: &str, faults: Faults) -> Rehearsal {
+    let directory = tempfile::tempdir().expect("temp");
+    let plan_dir = directory.path().to_path_buf();
+    std::fs::create_dir_all(plan_dir.join("packages")).expect("mkdir");
+    // 9 MiB: three blocks of 4 MiB at most.
+    std::fs::write(
+        plan_dir.join("packages/build.zip"),
+        vec![7_u8; 9 * 1024 * 1024],
+    )
+    .expect("package");
+    let path = plan_dir.join("plan.yaml");
+    std::fs::write(&path, text).expect("plan");
+    let settings = CheckSettings {
+        now: now(),
+        catalog: Catalog::embedded(),
+        adapter: None,
+    };
+    let plan = check_file("plan.yaml", &path, text.as_bytes(), &settings)
+        .plan
+        .expect("plan resolves");
+    let store =
+        Arc::new(StateStore::open(&StateUrl::Sqlite(plan_dir.join("state.db"))).expect("store"));
+    let clock = Clock::simulated(now());
+    let mut model = Lcs::new(Durations::default(), faults, now());
+    model.add_environment(
+        1_234_567,
+        "contoso-prod",
+        EnvironmentType::Production,
+        "10.0.41",
+        None,
+    );
+    model.add_environment(
+        1_234_567,
+        "contoso-uat",
+        EnvironmentType::Sandbox,
+        "10.0.41",
+        None,
+    );
+    let adapter = SimulatorAdapter::new(model, clock.clone(), Some(store.clone()));
+    Rehearsal {
+        _directory: directory,
+        plan,
+        plan_dir,
+        store,
+        clock,
+        adapter,
+    }
+}
+
+impl Rehearsal {
+    fn submit(&self) -> RunRecord {
+        let window = self.plan.next_window(now()).expect("window");
+        let Claim::Inserted(run) = self
+            .store
+            .insert_run(&executor::new_run(&self.plan, window, now(), None))
+            .expect("insert")
+        else {
+            panic!("new run");
+        };
+        assert_eq!(
+            self.store.lock(&run.target, &run.id, now()).expect("lock"),
+            LockOutcome::Acquired
+        );
+        run
+    }
+
+    async fn run(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
+        let mut executor = Executor {
+            plan: &self.plan,
+            adapter: &self.adapter,
+            store: &self.store,
+            clock: &self.clock,
+            sink: events,
+            settings: Settings {
+                poll_interval: TimeDelta::seconds(60),
+                cache_dir: self.plan_dir.join("cache"),
+                plan_dir: self.plan_dir.clone(),
+            },
+        };
+        executor.run_to_end(run).await.expect("no store failure")
+    }
+
+    fn calls(&self, wanted: fn(&Call) -> bool) -> usize {
+        self.adapter
+            .model()
+            .calls
+            .iter()
+            .filter(|record| wanted(&record.call))
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut events = Collect::default();
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    assert_eq!(
+        progress,
+        Progress::Blocked(RunState::AwaitingApproval {
+            step: "manual".into()
+        })
+    );
+    assert!(
+        rehearsal.clock.now() >= run.window_start,
+        "the window was waited for in simulated time"
+    );
+
+    assert!(matches!(
+        executor::approve(&rehearsal.store, &run.id, "command", rehearsal.clock.now()),
+        Err(ApproveError::OtherStep { .. })
+    ));
+    executor::approve(&rehearsal.store, &run.id, "manual", rehearsal.clock.now()).expect("approve");
+    assert!(matches!(
+        executor::approve(&rehearsal.store, &run.id, "manual", rehearsal.clock.now()),
+        Err(ApproveError::NotWaiting { .. })
+    ));
+    let mut run = rehearsal.store.run(&run.id).expect("read").expect("run");
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    assert_eq!(progress, Progress::Finished(RunState::Succeeded));
+
+    let stored = rehearsal.store.run(&run.id).expect("read").expect("run");
+    assert!(
+        stored
+            .steps
+            .iter()
+            .all(|step| matches!(step.state, StepState::Succeeded { .. })),
+        "{:#?}",
+        stored.steps
+    );
+    assert_each_change_made_once(&rehearsal);
+    let deploy_upload = stored
+        .steps
+        .iter()
+        .find(|step| step.id == "deploy.upload")
+        .expect("step");
+    assert_eq!(deploy_upload.remote.blocks.len(), 3);
+    let logged: Vec<&str> = events
+        .0
+        .iter()
+        .filter(|event| event.kind == EventKind::Log)
+        .map(|event| event.message.as_str())
+        .collect();
+    assert!(
+        logged.contains(&"anonymized contoso-uat in uat-refresh@20261205T2100Z"),
+        "{logged:?}"
+    );
+    assert!(
+        rehearsal.store.events(&run.id).expect("log").len() >= events.0.len() - 1,
+        "events are kept"
+    );
+    let states: Vec<&str> = events
+        .0
+        .iter()
+        .filter(|event| event.kind == EventKind::RunState)
+        .map(|event| event.message.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "accepted",
+            "submitted",
+            "running",
+            "awaiting-approval",
+            "succeeded"
+        ]
+    );
+    let mut next = run.clone();
+    next.id = "uat-refresh@20261212T2100Z".into();
+    rehearsal.store.insert_run(&next).expect("another run");
+    assert_eq!(
+        rehearsal
+            .store
+            .lock(&run.target, &next.id, rehearsal.clock.now())
+            .expect("lock"),
+        LockOutcome::Acquired,
+        "the finished run released its target"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_answer_is_settled_from_history_and_never_sent_again() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut events = Collect::default();
+    // Run until the refresh is being monitored, then forget its answer, as a crash between
+    // the call and the commit of its answer would.
+    rehearsal.clock.sleep_until(run.window_start).await;
+    let progress = rehearsal.advance_once(&mut run, &mut events).await;
+    assert!(
+        matches!(progress, Progress::Waiting(_)),
+        "monitoring the refresh: {progress:?}"
+    );
+    let index = run
+        .steps
+        .iter()
+        .position(|step| step.id == "start-refresh")
+        .expect("step");
+    let activity = run.steps[index].remote.activity.take().expect("answered");
+    run.steps[index].state = StepState::Running {
+        started: run.window_start,
+    };
+    rehearsal.store.update_run(&mut run).expect("write");
+
+    let mut executor_run = run.clone();
+    let progress = rehearsal.run(&mut executor_run, &mut events).await;
+    assert_eq!(
+        progress,
+        Progress::Blocked(RunState::AwaitingApproval {
+            step: "manual".into()
+        })
+    );
+    assert_eq!(
+        executor_run.steps[index].remote.activity.as_deref(),
+        Some(activity.as_str()),
+        "adopted from history"
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::StartRefresh { .. })),
+        1,
+        "not sent twice"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_intent_that_history_does_not_show_needs_an_operator() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut events = Collect::default();
+    // Before the window: preflight and submit run, then the run waits for the window.
+    let progress = rehearsal.advance_once(&mut run, &mut events).await;
+    assert_eq!(progress, Progress::Waiting(run.window_start));
+    // A crash after the intent was committed and before the call was sent leaves this.
+    rehearsal.clock.sleep_until(run.window_start).await;
+    let wait = run
+        .steps
+        .iter()
+        .position(|step| step.id == "wait-for-window")
+        .expect("step");
+    run.steps[wait].state = StepState::Succeeded {
+        started: now(),
+        finished: run.window_start,
+    };
+    run.state = RunState::Running;
+    let index = run
+        .steps
+        .iter()
+        .position(|step| step.id == "start-refresh")
+        .expect("step");
+    run.steps[index].state = StepState::Running {
+        started: rehearsal.clock.now(),
+    };
+    run.steps[index].intent = Some(Intent {
+        call: "start-refresh".into(),
+        at: rehearsal.clock.now(),
+    });
+    rehearsal.store.update_run(&mut run).expect("write");
+
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    let Progress::Blocked(RunState::NeedsAttention { step, reason }) = progress else {
+        panic!("expected needs-attention, got {progress:?}");
+    };
+    assert_eq!(step, "start-refresh");
+    assert!(
+        reason.contains("nothing is sent again automatically"),
+        "{reason}"
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::StartRefresh { .. })),
+        0
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn faults_end_in_the_right_state() {
+    for (faults, step, needle) in [
+        (
+            Faults {
+                refresh_fails: true,
+                ..Faults::default()
+            },
+            "monitor-refresh",
+            "the operation ended Failed",
+        ),
+        (
+            Faults {
+                deployment_fails: true,
+                ..Faults::default()
+            },
+            "reprovision.monitor",
+            "the deployment ended Failed",
+        ),
+        (
+            Faults {
+                asset_rejected: true,
+                ..Faults::default()
+            },
+            "reprovision.upload",
+            "rejected the package",
+        ),
+    ] {
+        let rehearsal = rehearsal(PLAN, faults);
+        let mut run = rehearsal.submit();
+        let progress = rehearsal.run(&mut run, &mut Collect::default()).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("expected failed, got {progress:?}");
+        };
+        assert!(error.starts_with(step) && error.contains(needle), "{error}");
+    }
+    let rehearsal = rehearsal(
+        PLAN,
+        Faults {
+            throttled_calls: 3,
+            ..Faults::default()
+        },
+    );
+    let mut run = rehearsal.submit();
+    let progress = rehearsal.run(&mut run, &mut Collect::default()).await;
+    assert_eq!(
+        progress,
+        Progress::Blocked(RunState::AwaitingApproval {
+            step: "manual".into()
+        }),
+        "throttling only delays"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn preflight_rejects_a_production_target() {
+    let text = PLAN.replace(
+        "environment: {name: contoso-uat, type: sandbox",
+        "environment: {name: contoso-prod2, type: sandbox",
+    );
+    let rehearsal = rehearsal(&text, Faults::default());
+    let mut model = rehearsal.adapter.model();
+    model.add_environment(
+        1_234_567,
+        "contoso-prod2",
+        EnvironmentType::Production,
+        "10.0.41",
+        None,
+    );
+    let adapter = SimulatorAdapter::new(model, rehearsal.clock.clone(), None);
+    let rehearsal = Rehearsal {
+        adapter,
+        ..rehearsal
+    };
+    let mut run = rehearsal.submit();
+    let progress = rehearsal.run(&mut run, &mut Collect::default()).await;
+    let Progress::Finished(RunState::Rejected { reason }) = progress else {
+        panic!("expected rejected, got {progress:?}");
+    };
+    assert!(reason.contains("is a production environment"), "{reason}");
+    assert_eq!(rehearsal.calls(Call::is_destructive), 0);
+}
+
+impl Rehearsal {
+    /// One `advance`: everything that can be done now, up to the first wait.
+    async fn advance_once(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
+        let mut executor = Executor {
+            plan: &self.plan,
+            adapter: &self.adapter,
+            store: &self.store,
+            clock: &self.clock,
+            sink: events,
+            settings: Settings {
+                poll_interval: TimeDelta::seconds(60),
+                cache_dir: self.plan_dir.join("cache"),
+                plan_dir: self.plan_dir.clone(),
+            },
+        };
+        executor.advance(run).await.expect("advance")
+    }
+}
+
+/// The rehearsal of `PLAN` changed each thing exactly once.
+fn assert_each_change_made_once(rehearsal: &Rehearsal) {
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::StartRefresh { .. })),
+        1
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::ApplyUpdate { .. })),
+        2,
+        "reprovision and deploy"
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::CreateFileAsset { .. })),
+        2
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::PutBlock { .. })),
+        1 + 3,
+        "the tool in one block, the build in three"
+    );
+    assert_eq!(
+        rehearsal.calls(|call| matches!(call, Call::ResetFinancialReporting { .. })),
+        1
+    );
+}
