@@ -24,6 +24,14 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Where runs are kept: `sqlite:PATH` or a path (default: the user's state directory).
+    #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
+    pub state: Option<String>,
+
+    /// How run progress is written to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +48,163 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the plan format (draft-07).
     Schema,
+    /// Submit the plan's next window and run it to the end, with progress.
+    Apply(ApplyArgs),
+    /// Record the request for the plan's next window; prints the run id.
+    Submit(SubmitArgs),
+    /// List runs.
+    Runs(RunsArgs),
+    /// Show one run with its steps.
+    Status(StatusArgs),
+    /// Move a run that has not started to another window.
+    Reschedule(RescheduleArgs),
+    /// Cancel a run that has not started.
+    Cancel(RunArg),
+    /// Approve a manual step that is waiting.
+    Approve(ApproveArgs),
+    /// Continue an interrupted run, or retry the step it needs attention for.
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How a run is executed.
+#[derive(Debug, Args)]
+pub struct RunOptions {
+    /// Do not ask for confirmation; on the simulator, also approve manual steps (a rehearsal).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// The first wait between status polls (later waits back off to ten times this).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub poll_interval: chrono::TimeDelta,
+
+    /// Simulator: inject a fault (repeatable).
+    #[arg(long, value_enum, value_name = "FAULT")]
+    pub sim_fault: Vec<SimFault>,
+
+    /// Simulator: environments to know, from a YAML file (default: from the plan's facts).
+    #[arg(long, value_name = "FILE")]
+    pub sim_inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimFault {
+    /// The refresh or restore ends `Failed`.
+    RefreshFails,
+    /// Deployments end `Failed`.
+    DeploymentFails,
+    /// Uploaded packages fail validation.
+    AssetRejected,
+    /// The first calls are throttled (429 with retry-after).
+    Throttle,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Emergency: waive the lead time and start at once (needs --reason; audited).
+    #[arg(long, requires = "reason")]
+    pub start_now: bool,
+
+    /// Why the lead time is waived; kept in the run and sent with every notification.
+    #[arg(long, value_name = "TEXT", requires = "start_now")]
+    pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub run: RunOptions,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArg {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+
+    #[arg(value_name = "STEP")]
+    pub step: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RescheduleArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+
+    /// The new window start (RFC 3339 with an offset).
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub start: DateTime<Utc>,
+
+    /// The new window length (default: the old one's).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "end")]
+    pub duration: Option<chrono::TimeDelta>,
+
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub end: Option<DateTime<Utc>>,
+
+    /// `latest`, a time, or a duration before the window such as -6h.
+    #[arg(long, value_name = "POINT")]
+    pub point_in_time: Option<String>,
+
+    /// Check the lead time as if it were this time (default: now).
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+
+    /// Send again the call of the step the run needs attention for (after checking LCS).
+    #[arg(long)]
+    pub retry_step: bool,
+
+    #[command(flatten)]
+    pub options: RunOptions,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +301,10 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+fn parse_duration(text: &str) -> Result<chrono::TimeDelta, String> {
+    crate::plan::time::parse_duration(text)
 }
 
 fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {

@@ -47,13 +47,34 @@ pub enum Error {
 
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
+
+    #[error(transparent)]
+    Store(#[from] crate::state::StoreError),
+
+    #[error("the plan `{}` has {errors} error(s); nothing was run", path.display())]
+    PlanInvalid { path: PathBuf, errors: usize },
+
+    #[error("no run `{0}`")]
+    UnknownRun(String),
+
+    /// The request is understood but not allowed now (cancel after start, a lock held, …).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("the simulator inventory `{}` is not valid: {message}", path.display())]
+    Inventory { path: PathBuf, message: String },
 }
 
 impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Output(_) | Self::Write { .. } => exit::ENVIRONMENT,
+            Self::Store(crate::state::StoreError::BadUrl { .. }) => exit::USAGE,
+            Self::Output(_) | Self::Write { .. } | Self::Store(_) => exit::ENVIRONMENT,
+            Self::PlanInvalid { .. } | Self::Refused { .. } => exit::FAILURE,
             _ => exit::USAGE,
         }
     }
@@ -64,6 +85,14 @@ impl Error {
         match self {
             Self::NoPlans { .. } => Some("pass plan files or directories that hold them".into()),
             Self::UnknownRule { hint, .. } => Some(hint.clone()),
+            Self::Refused { hint, .. } => hint.clone(),
+            Self::UnknownRun(_) => {
+                Some("`refreshctl runs` lists the runs of this state store".into())
+            }
+            Self::PlanInvalid { path, .. } => Some(format!(
+                "`refreshctl validate {}` shows every problem",
+                path.display()
+            )),
             Self::NotFound { .. } => {
                 Some("check the path; directories are searched recursively".into())
             }

@@ -1,7 +1,10 @@
 //! One file per command; each resolves its settings from the arguments and calls the core.
 
+mod apply;
 mod explain;
 mod plan;
+mod runs;
+mod runtime;
 mod schema;
 mod validate;
 
@@ -18,12 +21,26 @@ use crate::rules::{Catalog, CheckSettings};
 /// Runs a parsed command line; returns the exit code, or the error that stopped the command.
 pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
     let color = color_enabled(cli.color, std::io::stdout().is_terminal());
+    let globals = apply::Globals {
+        adapter: cli.adapter.unwrap_or(AdapterKind::Simulator),
+        state: cli.state.as_deref(),
+        log_format: cli.log_format,
+        color,
+    };
     match cli.command {
         Command::Validate(args) => validate::run(&args, cli.adapter, color, stdout),
         Command::Plan(args) => plan::run(&args, cli.adapter, stdout),
         Command::Rules(args) => explain::list(&args, stdout),
         Command::Explain(args) => explain::explain(&args, stdout),
         Command::Schema => schema::run(stdout),
+        Command::Apply(args) => apply::apply(&args, &globals, stdout),
+        Command::Submit(args) => apply::submit(&args, &globals, stdout),
+        Command::Resume(args) => apply::resume(&args, &globals, stdout),
+        Command::Runs(args) => runs::runs(&args, &globals, stdout),
+        Command::Status(args) => runs::status(&args, &globals, stdout),
+        Command::Reschedule(args) => runs::reschedule(&args, &globals, stdout),
+        Command::Cancel(args) => runs::cancel(&args, &globals, stdout),
+        Command::Approve(args) => runs::approve(&args, &globals, stdout),
     }
 }
 

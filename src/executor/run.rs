@@ -376,13 +376,13 @@ impl<A: Adapter> Executor<'_, A> {
         Ok(match &step.action {
             Action::Preflight => self.preflight(run).await,
             Action::Submit => {
-                self.emit(
-                    run,
-                    EventKind::RunState,
-                    None,
-                    RunState::Submitted.name().to_owned(),
-                    None,
+                let notice = format!(
+                    "notice given: `{}` is offline from {} to {}",
+                    self.plan.environment().name(),
+                    format_utc(run.window_start),
+                    format_utc(run.window_end)
                 );
+                self.emit(run, EventKind::Log, Some("submit"), notice, None);
                 Outcome::Done
             }
             Action::WaitForWindow => {

@@ -1,0 +1,392 @@
+//! `apply`, `submit` and `resume`: recording runs and running them.
+
+use std::io::{IsTerminal as _, Write};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::check_settings;
+use super::runtime::{
+    Progress as Reporter, cache_dir, checked_plan, open_store, save_clock, simulated_now, simulator,
+};
+use crate::adapter::{AdapterKind, SimulatorAdapter};
+use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
+use crate::clock::Clock;
+use crate::error::{Error, exit};
+use crate::executor::{self, Executor, Progress, Settings};
+use crate::plan::time::{format_duration, format_utc};
+use crate::plan::{Occurrence, Plan};
+use crate::rules::CheckSettings;
+use crate::state::{Claim, LockOutcome, RunRecord, RunState, StateStore, StepState};
+
+/// Shared by the run commands.
+pub struct Globals<'a> {
+    pub adapter: AdapterKind,
+    pub state: Option<&'a str>,
+    pub log_format: LogFormat,
+    pub color: bool,
+}
+
+pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    let settings = check_settings(&args.check, Some(globals.adapter))?;
+    let plan = checked_plan(&args.plan, &settings, globals.color)?;
+    let store = open_store(globals.state, globals.adapter)?;
+    let window = next_window(&plan, settings.now)?;
+    let run = record(&store, &plan, window, settings.now, None, globals.adapter)?;
+    writeln!(out, "{}", run.id)?;
+    Ok(exit::SUCCESS)
+}
+
+pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    let settings = check_settings(&args.check, Some(globals.adapter))?;
+    let plan = checked_plan(&args.plan, &settings, globals.color)?;
+    let store = open_store(globals.state, globals.adapter)?;
+    // A rehearsal lives in the simulated world's time, which earlier rehearsals moved on.
+    let now = if globals.adapter == AdapterKind::Simulator {
+        simulated_now(&store, settings.now)?
+    } else {
+        settings.now
+    };
+    let window = if args.start_now {
+        Occurrence {
+            start: now,
+            end: now + plan.window().duration(),
+        }
+    } else {
+        next_window(&plan, now)?
+    };
+    if globals.adapter == AdapterKind::Lcs {
+        return Err(Error::Refused {
+            message: "the lcs adapter is not available in this build yet".into(),
+            hint: Some("rehearse with the simulator (the default)".into()),
+        });
+    }
+    let run = record(
+        &store,
+        &plan,
+        window,
+        now,
+        args.reason.clone(),
+        globals.adapter,
+    )?;
+    if let Some(reason) = &args.reason {
+        store.append_event(
+            &run.id,
+            "emergency",
+            &serde_json::json!({ "reason": reason }),
+            now,
+        )?;
+    }
+    execute(&plan, &store, run, &args.run, &settings, globals, out)
+}
+
+pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    let store = open_store(globals.state, globals.adapter)?;
+    let mut run = store
+        .run(&args.run)?
+        .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
+    if args.retry_step {
+        let RunState::NeedsAttention { step, .. } = &run.state else {
+            return Err(Error::Refused {
+                message: format!(
+                    "run `{}` is {}; only a run that needs attention has a step to retry",
+                    run.id,
+                    run.state.name()
+                ),
+                hint: None,
+            });
+        };
+        let step = step.clone();
+        if let Some(record) = run.steps.iter_mut().find(|record| record.id == step) {
+            record.intent = None;
+            record.state = StepState::Pending;
+        }
+        run.state = RunState::Running;
+        store.update_run(&mut run)?;
+        store.append_event(
+            &run.id,
+            "retry-step",
+            &serde_json::json!({ "step": step }),
+            Utc::now(),
+        )?;
+    } else if let RunState::Failed { .. } = run.state {
+        // A failed post step may be retried; a failed refresh is over (submit a new window).
+        let monitor = run
+            .steps
+            .iter()
+            .position(|record| record.id == "monitor-refresh" || record.id == "monitor-restore")
+            .unwrap_or(usize::MAX);
+        let failed = run
+            .steps
+            .iter()
+            .position(|record| matches!(record.state, StepState::Failed { .. }));
+        match failed {
+            Some(index) if index > monitor => {
+                run.steps[index].state = StepState::Pending;
+                run.steps[index].polls = 0;
+                run.steps[index].intent = None;
+                run.state = RunState::Running;
+                store.update_run(&mut run)?;
+                store.lock(&run.target, &run.id, Utc::now())?;
+            }
+            _ => {
+                return Err(Error::Refused {
+                    message: format!(
+                        "run `{}` failed before its post steps; it cannot be resumed",
+                        run.id
+                    ),
+                    hint: Some("submit the plan's next window".into()),
+                });
+            }
+        }
+    }
+    let path = std::path::PathBuf::from(&run.file);
+    let settings = check_settings(
+        &crate::cli::CheckArgs {
+            now: None,
+            catalog: None,
+        },
+        Some(globals.adapter),
+    )?;
+    let plan = checked_plan(&path, &settings, globals.color)?;
+    if plan.name() != run.plan {
+        return Err(Error::Refused {
+            message: format!(
+                "`{}` now holds plan `{}`, not `{}`",
+                run.file,
+                plan.name(),
+                run.plan
+            ),
+            hint: None,
+        });
+    }
+    execute(&plan, &store, run, &args.options, &settings, globals, out)
+}
+
+fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
+    let window = plan.next_window(now).ok_or_else(|| Error::Refused {
+        message: format!("plan `{}` has no upcoming window", plan.name()),
+        hint: None,
+    })?;
+    let notice = window.start - now;
+    if notice < plan.lead_time() {
+        return Err(Error::Refused {
+            message: format!(
+                "the window starts at {}, {} from now, inside the {} lead time",
+                format_utc(window.start),
+                format_duration(notice.max(chrono::TimeDelta::zero())),
+                format_duration(plan.lead_time())
+            ),
+            hint: Some(
+                "choose a later window, or for an emergency `apply --start-now --reason TEXT`"
+                    .into(),
+            ),
+        });
+    }
+    Ok(window)
+}
+
+/// Records the run (idempotently) and takes its target's lock.
+fn record(
+    store: &StateStore,
+    plan: &Plan,
+    window: Occurrence,
+    now: DateTime<Utc>,
+    reason: Option<String>,
+    adapter: AdapterKind,
+) -> Result<RunRecord, Error> {
+    let mut fresh = executor::new_run(plan, window, now, reason);
+    let run = loop {
+        match store.insert_run(&fresh)? {
+            Claim::Inserted(run) => break run,
+            Claim::Existing(existing) if !existing.state.is_finished() => break existing,
+            // A window runs once; a rehearsal of it may be repeated, as `<id>~2`, `~3`, ….
+            Claim::Existing(existing) if adapter == AdapterKind::Simulator => {
+                let base = fresh.id.split('~').next().unwrap_or(&fresh.id).to_owned();
+                let next = existing
+                    .id
+                    .rsplit_once('~')
+                    .and_then(|(_, n)| n.parse::<u32>().ok())
+                    .unwrap_or(1)
+                    + 1;
+                fresh.id = format!("{base}~{next}");
+            }
+            Claim::Existing(existing) => {
+                return Err(Error::Refused {
+                    message: format!(
+                        "run `{}` for this window already ended {}",
+                        existing.id,
+                        existing.state.name()
+                    ),
+                    hint: Some(
+                        "`refreshctl status` shows it; the next window gets a new run".into(),
+                    ),
+                });
+            }
+        }
+    };
+    match store.lock(&run.target, &run.id, now)? {
+        LockOutcome::Acquired => {
+            if run.version == 1 {
+                store.append_event(
+                    &run.id,
+                    "run-state",
+                    &serde_json::json!({ "message": "submitted" }),
+                    now,
+                )?;
+            }
+            Ok(run)
+        }
+        LockOutcome::HeldBy(holder) => Err(Error::Refused {
+            message: format!(
+                "run `{holder}` is active on the same environment; only one runs at a time"
+            ),
+            hint: Some(format!(
+                "wait for it, or `refreshctl cancel {holder}` if it has not started"
+            )),
+        }),
+    }
+}
+
+fn execute(
+    plan: &Plan,
+    store: &Arc<StateStore>,
+    mut run: RunRecord,
+    options: &RunOptions,
+    settings: &CheckSettings,
+    globals: &Globals<'_>,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    let (adapter, clock) = simulator(
+        store,
+        plan,
+        &options.sim_fault,
+        options.sim_inventory.as_deref(),
+        settings.now,
+    )?;
+    eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Output)?;
+    let mut reporter = Reporter {
+        format: globals.log_format,
+        simulated: clock.is_simulated(),
+    };
+    let plan_dir = std::path::Path::new(plan.file())
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let progress = loop {
+        let progress = runtime.block_on(run_once(
+            plan,
+            &adapter,
+            store,
+            &clock,
+            &mut reporter,
+            &plan_dir,
+            options,
+            &mut run,
+        ))?;
+        save_clock(store, &clock)?;
+        match &progress {
+            Progress::Blocked(RunState::AwaitingApproval { step })
+                if options.yes && clock.is_simulated() =>
+            {
+                eprintln!("refreshctl: rehearsal: `{step}` approved (--yes)");
+                executor::approve(store, &run.id, step, clock.now()).map_err(|error| {
+                    Error::Refused {
+                        message: error.to_string(),
+                        hint: None,
+                    }
+                })?;
+                run = store
+                    .run(&run.id)?
+                    .ok_or_else(|| Error::UnknownRun(run.id.clone()))?;
+            }
+            Progress::Blocked(RunState::AwaitingApproval { step })
+                if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
+            {
+                eprint!("refreshctl: `{step}` waits for you; type `done` when it is done: ");
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if answer.trim() != "done" {
+                    break progress;
+                }
+                executor::approve(store, &run.id, step, clock.now()).map_err(|error| {
+                    Error::Refused {
+                        message: error.to_string(),
+                        hint: None,
+                    }
+                })?;
+                run = store
+                    .run(&run.id)?
+                    .ok_or_else(|| Error::UnknownRun(run.id.clone()))?;
+            }
+            _ => break progress,
+        }
+    };
+    writeln!(out, "{}", run.id)?;
+    Ok(match progress {
+        Progress::Finished(RunState::Succeeded) => exit::SUCCESS,
+        Progress::Blocked(RunState::AwaitingApproval { step }) => {
+            eprintln!(
+                "refreshctl: run `{}` waits for `{step}`: `refreshctl approve {} {step}`, then `refreshctl resume {}`",
+                run.id, run.id, run.id
+            );
+            exit::FAILURE
+        }
+        Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
+            eprintln!("refreshctl: run `{}` needs attention: {reason}", run.id);
+            exit::FAILURE
+        }
+        Progress::Finished(state) | Progress::Blocked(state) => {
+            eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
+            exit::FAILURE
+        }
+        Progress::Waiting(_) => exit::FAILURE,
+    })
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one execution, passed through once"
+)]
+async fn run_once(
+    plan: &Plan,
+    adapter: &SimulatorAdapter,
+    store: &StateStore,
+    clock: &Clock,
+    reporter: &mut Reporter,
+    plan_dir: &std::path::Path,
+    options: &RunOptions,
+    run: &mut RunRecord,
+) -> Result<Progress, Error> {
+    let mut executor = Executor {
+        plan,
+        adapter,
+        store,
+        clock,
+        sink: reporter,
+        settings: Settings {
+            poll_interval: options.poll_interval,
+            cache_dir: cache_dir(),
+            plan_dir: plan_dir.to_path_buf(),
+        },
+    };
+    executor.run_to_end(run).await.map_err(|error| match error {
+        executor::ExecError::Store(error) => Error::Store(error),
+        unknown @ executor::ExecError::UnknownStep(_) => Error::Refused {
+            message: unknown.to_string(),
+            hint: Some("the plan file changed since the run was submitted".into()),
+        },
+    })
+}
+
+fn describe(state: &RunState) -> String {
+    match state {
+        RunState::Failed { error } => format!("failed: {error}"),
+        RunState::Rejected { reason } => format!("rejected: {reason}"),
+        other => other.name().to_owned(),
+    }
+}

@@ -1,0 +1,252 @@
+//! What the run commands share: the state store, checked plans, the simulator and its clock,
+//! and the progress reporters.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::read;
+use crate::adapter::{AdapterKind, SimulatorAdapter};
+use crate::cli::{LogFormat, SimFault};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::executor::{Event, EventKind, EventSink};
+use crate::plan::time::format_utc;
+use crate::plan::{EnvironmentType, Plan};
+use crate::report::human;
+use crate::rules::{CheckSettings, Severity, check_file, check_set};
+use crate::sim::{Durations, Faults, Lcs};
+use crate::state::{StateStore, StateUrl};
+
+/// Where the simulator's clock is kept.
+const CLOCK_KEY: &str = "simulator/clock";
+
+/// Opens the state store: `--state`, else the default. Rehearsals on the simulator default to
+/// `rehearsal.db` beside `state.db`, so they never mix with real runs.
+pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<StateStore>, Error> {
+    let url = match state {
+        Some(url) => StateUrl::parse(url)?,
+        None => match (StateUrl::default_location(), adapter) {
+            (StateUrl::Sqlite(path), AdapterKind::Simulator) => {
+                StateUrl::Sqlite(path.with_file_name("rehearsal.db"))
+            }
+            (url, AdapterKind::Lcs) => url,
+        },
+    };
+    Ok(Arc::new(StateStore::open(&url)?))
+}
+
+/// Checks a plan and returns it; a plan with errors is refused, its diagnostics on stderr.
+pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Result<Plan, Error> {
+    let bytes = read(path)?;
+    let shown = path.display().to_string();
+    let checked = check_file(&shown, path, &bytes, settings);
+    let diagnostics = check_set(std::slice::from_ref(&checked));
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let renderer = if color {
+        annotate_snippets::Renderer::styled()
+    } else {
+        annotate_snippets::Renderer::plain()
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut stderr = std::io::stderr().lock();
+    for diagnostic in &diagnostics {
+        let _ = writeln!(
+            stderr,
+            "{}\n",
+            human::render_one(&renderer, diagnostic, Some(&text))
+        );
+    }
+    match checked.plan {
+        Some(plan) if errors == 0 => Ok(plan),
+        _ => Err(Error::PlanInvalid {
+            path: path.to_path_buf(),
+            errors: errors.max(1),
+        }),
+    }
+}
+
+/// An environment of `--sim-inventory`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryEntry {
+    project: u64,
+    name: String,
+    #[serde(rename = "type")]
+    kind: EnvironmentType,
+    release: String,
+    id: Option<String>,
+}
+
+/// The simulator for `plan`: the stored model (or a new one), knowing the plan's environments,
+/// with this invocation's faults, on a simulated clock that resumes from where it stood and
+/// never goes back.
+pub fn simulator(
+    store: &Arc<StateStore>,
+    plan: &Plan,
+    faults: &[SimFault],
+    inventory: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<(SimulatorAdapter, Clock), Error> {
+    let stored = SimulatorAdapter::load(store).map_err(|error| Error::Refused {
+        message: error.to_string(),
+        hint: None,
+    })?;
+    let clock_start = simulated_now(store, now)?;
+    let mut model =
+        stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), clock_start));
+    model.faults = Faults {
+        refresh_fails: faults.contains(&SimFault::RefreshFails),
+        deployment_fails: faults.contains(&SimFault::DeploymentFails),
+        asset_rejected: faults.contains(&SimFault::AssetRejected),
+        throttled_calls: if faults.contains(&SimFault::Throttle) {
+            3
+        } else {
+            0
+        },
+    };
+    if let Some(path) = inventory {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let entries: Vec<InventoryEntry> =
+            serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
+                path: path.to_path_buf(),
+                message: error.without_snippet().to_string(),
+            })?;
+        for entry in entries {
+            ensure_environment(
+                &mut model,
+                entry.project,
+                &entry.name,
+                entry.kind,
+                &entry.release,
+                entry.id.as_deref(),
+            );
+        }
+    }
+    // LCS reports one name per release: "1611" and "7.1" are both `7.1` there.
+    let canonical = |release: &crate::plan::Release| {
+        release
+            .known
+            .as_ref()
+            .map_or_else(|| release.text.clone(), |known| known.version.to_string())
+    };
+    let target = plan.environment();
+    let release = target
+        .release()
+        .map(canonical)
+        .or_else(|| {
+            plan.source()
+                .and_then(|source| source.release().map(canonical))
+        })
+        .unwrap_or_else(|| "10.0.41".into());
+    ensure_environment(
+        &mut model,
+        plan.project(),
+        target.name(),
+        target.kind().unwrap_or(EnvironmentType::Sandbox),
+        &release,
+        target.id(),
+    );
+    if let Some(source) = plan.source() {
+        let source_release = source.release().map_or_else(|| release.clone(), canonical);
+        ensure_environment(
+            &mut model,
+            plan.project(),
+            source.name(),
+            source.kind().unwrap_or(EnvironmentType::Production),
+            &source_release,
+            source.id(),
+        );
+    }
+    let clock = Clock::simulated(clock_start);
+    Ok((
+        SimulatorAdapter::new(model, clock.clone(), Some(store.clone())),
+        clock,
+    ))
+}
+
+fn ensure_environment(
+    model: &mut Lcs,
+    project: u64,
+    name: &str,
+    kind: EnvironmentType,
+    release: &str,
+    id: Option<&str>,
+) {
+    let known = model.environments.iter().any(|environment| {
+        environment.project == project && environment.name.eq_ignore_ascii_case(name)
+    });
+    if !known {
+        model.add_environment(project, name, kind, release, id);
+    }
+}
+
+/// The simulated world's time: where the last rehearsal left it, or `now` if that is later.
+pub fn simulated_now(store: &StateStore, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+    Ok(store
+        .load_document(CLOCK_KEY)?
+        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+        .map_or(now, |stored| stored.to_utc().max(now)))
+}
+
+/// Keeps the simulated time, so the next rehearsal starts no earlier.
+pub fn save_clock(store: &StateStore, clock: &Clock) -> Result<(), Error> {
+    if clock.is_simulated() {
+        store.save_document(CLOCK_KEY, &clock.now().to_rfc3339())?;
+    }
+    Ok(())
+}
+
+/// Where downloaded packages are kept: `$XDG_CACHE_HOME/refreshctl`, else `~/.cache/refreshctl`.
+#[must_use]
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("refreshctl")
+}
+
+/// Writes run progress to stderr: a line per event, or JSON lines.
+pub struct Progress {
+    pub format: LogFormat,
+    /// Simulated time is shown as such, so nobody mistakes a rehearsal for the real thing.
+    pub simulated: bool,
+}
+
+impl EventSink for Progress {
+    fn event(&mut self, event: &Event) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = match self.format {
+            LogFormat::Json => {
+                serde_json::to_string(event).map_or(Ok(()), |line| writeln!(stderr, "{line}"))
+            }
+            LogFormat::Text => {
+                let clock = if self.simulated { "simulated " } else { "" };
+                // Polls are quiet in text: only waits of an hour or more (a window) are shown.
+                if event.kind == EventKind::Waiting
+                    && event
+                        .until
+                        .is_some_and(|until| until - event.at < chrono::TimeDelta::hours(1))
+                {
+                    return;
+                }
+                let what = match event.kind {
+                    EventKind::RunState => format!("run {}", event.message),
+                    _ => event.message.clone(),
+                };
+                writeln!(stderr, "[{clock}{}] {what}", format_utc(event.at))
+            }
+        };
+    }
+}

@@ -1,0 +1,289 @@
+//! The run commands of the real binary on the simulator: apply, submit, runs, status, cancel,
+//! reschedule, approve, resume, with a state file of their own.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp"))
+    }
+
+    fn state(&self) -> String {
+        self.0.path().join("state.db").display().to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::cargo_bin("refreshctl")
+            .expect("binary")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.0.path().join("cache"))
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env("REFRESHCTL_STATE", self.state())
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1))
+            .output()
+            .expect("runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn status(&self, run: &str) -> serde_json::Value {
+        let (code, stdout, stderr) = self.run(&["status", run, "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).expect("json")
+    }
+}
+
+#[test]
+fn every_example_plan_rehearses_to_succeeded() {
+    for plan in [
+        "plans/contoso-uat-weekly.yaml",
+        "plans/contoso-test-restore.yaml",
+        "plans/fabrikam-1611-monthly.yaml",
+    ] {
+        let home = Home::new();
+        let (code, stdout, stderr) = home.run(&["apply", "--yes", plan]);
+        assert_eq!(code, 0, "{plan}: {stderr}");
+        assert!(
+            stderr.starts_with("refreshctl: rehearsing on the simulator"),
+            "{stderr}"
+        );
+        let run = stdout.trim();
+        let status = home.status(run);
+        assert_eq!(status["state"], "succeeded", "{plan}");
+        assert!(
+            status["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .all(|step| step["state"] == "succeeded"),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn rehearsals_follow_each_other_in_simulated_time() {
+    let home = Home::new();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let (code, stdout, stderr) = home.run(&["apply", "--yes", "plans/contoso-uat-weekly.yaml"]);
+        assert_eq!(code, 0, "{stderr}");
+        runs.push(stdout.trim().to_owned());
+    }
+    runs.dedup();
+    assert_eq!(
+        runs.len(),
+        4,
+        "each rehearsal is the simulated world's next window: {runs:?}"
+    );
+    let (_, stdout, _) = home.run(&["runs", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn faults_end_in_the_right_state_with_a_clear_message() {
+    for (fault, message) in [
+        (
+            "refresh-fails",
+            "monitor-refresh: the operation ended Failed",
+        ),
+        (
+            "deployment-fails",
+            "reprovision.monitor: the deployment ended Failed",
+        ),
+        ("asset-rejected", "LCS rejected the package"),
+    ] {
+        let home = Home::new();
+        let (code, _, stderr) = home.run(&[
+            "apply",
+            "--yes",
+            "--sim-fault",
+            fault,
+            "plans/contoso-uat-weekly.yaml",
+        ]);
+        assert_eq!(code, 1, "{fault}");
+        assert!(
+            stderr.contains("ended failed:") && stderr.contains(message),
+            "{fault}: {stderr}"
+        );
+    }
+    let home = Home::new();
+    let (code, _, stderr) = home.run(&[
+        "apply",
+        "--yes",
+        "--sim-fault",
+        "throttle",
+        "plans/contoso-uat-weekly.yaml",
+    ]);
+    assert_eq!(code, 0, "throttling only delays: {stderr}");
+}
+
+#[test]
+fn a_manual_step_waits_until_approved() {
+    let home = Home::new();
+    let (code, stdout, stderr) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
+    assert_eq!(code, 1, "{stderr}");
+    let run = stdout.trim().to_owned();
+    assert!(
+        stderr.contains(&format!("refreshctl approve {run} manual")),
+        "{stderr}"
+    );
+    assert_eq!(home.status(&run)["state"], "awaiting-approval");
+
+    let (code, _, stderr) = home.run(&["approve", &run, "command"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("waits for step `manual`, not `command`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = home.run(&["approve", &run, "manual"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = home.run(&["approve", &run, "manual"]);
+    assert_eq!(code, 1, "approving twice is refused: {stderr}");
+    let (code, _, stderr) = home.run(&["resume", &run]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(home.status(&run)["state"], "succeeded");
+}
+
+#[test]
+fn submit_is_idempotent_and_cancel_and_reschedule_work_before_the_window() {
+    let home = Home::new();
+    let plan = "plans/fabrikam-1611-monthly.yaml";
+    let (code, first, stderr) = home.run(&["submit", "--now", "2026-11-24T12:00:00Z", plan]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, second, _) = home.run(&["submit", "--now", "2026-11-24T12:00:00Z", plan]);
+    assert_eq!(first, second, "the same window makes one run");
+    let run = first.trim().to_owned();
+    assert_eq!(run, "fabrikam-training-monthly@20261201T2000Z");
+    assert_eq!(home.status(&run)["state"], "submitted");
+
+    let (code, _, stderr) = home.run(&[
+        "reschedule",
+        &run,
+        "--start",
+        "2026-11-25T20:00:00Z",
+        "--now",
+        "2026-11-24T12:00:00Z",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("inside the 3d lead time"), "{stderr}");
+    let (code, moved, stderr) = home.run(&[
+        "reschedule",
+        &run,
+        "--start",
+        "2026-12-08T20:00:00Z",
+        "--duration",
+        "5h",
+        "--now",
+        "2026-11-24T12:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let moved = moved.trim().to_owned();
+    assert_eq!(moved, "fabrikam-training-monthly@20261208T2000Z");
+    assert_eq!(home.status(&run)["state"], "canceled");
+    assert_eq!(home.status(&moved)["window"]["end"], "2026-12-09T01:00:00Z");
+
+    let (code, _, stderr) = home.run(&["cancel", &moved]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = home.run(&["cancel", &moved]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already ended canceled"), "{stderr}");
+}
+
+#[test]
+fn a_started_run_cannot_be_canceled_and_its_target_is_locked() {
+    let home = Home::new();
+    let (_, stdout, _) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
+    let run = stdout.trim().to_owned();
+    assert_eq!(home.status(&run)["state"], "awaiting-approval");
+    let (code, _, stderr) = home.run(&["cancel", &run]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("a started refresh cannot be canceled"),
+        "{stderr}"
+    );
+
+    // Another plan refreshing the same environment is refused while this run is active.
+    let directory = tempfile::tempdir().expect("temp");
+    let other = directory.path().join("other.yaml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/contoso-uat-weekly.yaml"),
+    )
+    .expect("plan")
+    .replace("name: contoso-uat-weekly", "name: contoso-uat-other")
+    .replace(
+        "../packages/",
+        &format!("{}/packages/", env!("CARGO_MANIFEST_DIR")),
+    )
+    .replace(
+        "templates/teams.json.tera",
+        &format!(
+            "{}/plans/templates/teams.json.tera",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    std::fs::write(&other, text).expect("write");
+    let (code, _, stderr) = home.run(&["apply", "--yes", other.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("run `{run}` is active on the same environment")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_state_and_unknown_runs() {
+    let home = Home::new();
+    let (code, _, stderr) = home.run(&["status", "no-such-plan@20261205T2100Z"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: no run `no-such-plan@20261205T2100Z`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        home.0.path().join("state.db"),
+        b"not a database, somebody's notes".repeat(100),
+    )
+    .expect("write");
+    let (code, _, stderr) = home.run(&["runs"]);
+    assert_eq!(code, 3, "the environment failed: {stderr}");
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+
+    let (code, _, stderr) = home.run(&["--state", "mysql://x", "runs"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn an_emergency_waives_the_lead_time_and_is_recorded() {
+    let home = Home::new();
+    let (code, _, stderr) = home.run(&[
+        "apply",
+        "--yes",
+        "--start-now",
+        "plans/contoso-uat-weekly.yaml",
+    ]);
+    assert_eq!(code, 2, "--start-now needs --reason: {stderr}");
+    let (code, stdout, stderr) = home.run(&[
+        "apply",
+        "--yes",
+        "--start-now",
+        "--reason",
+        "UAT data corrupted by a bad import",
+        "plans/contoso-uat-weekly.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let status = home.status(stdout.trim());
+    assert_eq!(status["reason"], "UAT data corrupted by a bad import");
+    assert_eq!(status["state"], "succeeded");
+}
