@@ -106,14 +106,16 @@ fn view(run: &RunRecord) -> RunView<'_> {
 
 pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let store = open_store(globals.state, globals.adapter)?;
-    let runs = store.runs()?;
+    let mut out = std::io::BufWriter::new(out);
     match args.format {
         TableFormat::Json => {
+            let runs = store.runs()?;
             let views: Vec<RunView<'_>> = runs.iter().map(view).collect();
-            serde_json::to_writer_pretty(&mut *out, &views).map_err(std::io::Error::from)?;
+            serde_json::to_writer_pretty(&mut out, &views).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         TableFormat::Table => {
+            let runs = store.run_summaries()?;
             let width = runs
                 .iter()
                 .map(|run| run.id.len())
@@ -126,13 +128,14 @@ pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
                     out,
                     "{:<width$}  {:<17}  {} to {}",
                     run.id,
-                    run.state.name(),
+                    run.state,
                     format_utc(run.window_start),
                     format_utc(run.window_end)
                 )?;
             }
         }
     }
+    out.flush()?;
     Ok(exit::SUCCESS)
 }
 

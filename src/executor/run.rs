@@ -341,16 +341,24 @@ impl<A: Adapter> Executor<'_, A> {
             message,
             until,
         };
-        // The log is best effort: a run must not fail because its log could not be written.
-        let _ = self.store.append_event(
-            &run.id,
-            &serde_json::to_value(&event.kind)
-                .ok()
-                .and_then(|kind| kind.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            &json!({ "step": event.step, "message": event.message, "until": event.until }),
-            event.at,
-        );
+        // The stored log keeps what a reader needs later; the wait before each status poll is
+        // shown live but not kept (it would be most of the log). The log is best effort: a run
+        // must not fail because its log could not be written.
+        let poll_wait = event.kind == EventKind::Waiting
+            && event
+                .until
+                .is_some_and(|until| until - event.at < TimeDelta::hours(1));
+        let _ = (!poll_wait).then(|| {
+            self.store.append_event(
+                &run.id,
+                &serde_json::to_value(&event.kind)
+                    .ok()
+                    .and_then(|kind| kind.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                &json!({ "step": event.step, "message": event.message, "until": event.until }),
+                event.at,
+            )
+        });
         self.sink.event(&event);
     }
 

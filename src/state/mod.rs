@@ -45,6 +45,17 @@ pub enum Claim {
     Existing(RunRecord),
 }
 
+/// A run in a list: what `runs` shows without reading whole records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub id: String,
+    pub plan: String,
+    /// The state's name, as SPEC 5.1 spells it.
+    pub state: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+}
+
 /// The result of taking a target environment's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockOutcome {
@@ -119,6 +130,13 @@ impl StateStore {
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         match self {
             Self::Sqlite(store) => store.runs(),
+        }
+    }
+
+    /// Every run's id, plan, state and window, by window start.
+    pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.run_summaries(),
         }
     }
 

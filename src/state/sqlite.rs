@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, RunRecord};
-use super::{Claim, LockOutcome, StoreError};
+use super::{Claim, LockOutcome, RunSummary, StoreError};
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
 const APPLICATION_ID: i64 = 0x5246_4354;
@@ -251,6 +251,45 @@ impl SqliteStore {
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(|error| self.error(&error))?;
         texts.iter().map(|text| self.decode(text)).collect()
+    }
+
+    /// Every run's id, plan, state and window, by window start, without reading whole records.
+    pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT id, plan, state, window_start, json_extract(record, '$.window_end')
+                 FROM runs ORDER BY window_start, id",
+            )
+            .map_err(|error| self.error(&error))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        rows.into_iter()
+            .map(|(id, plan, state, start, end)| {
+                let corrupt = || StoreError::Corrupt {
+                    location: self.location(),
+                    message: format!("run `{id}` has an unreadable window"),
+                };
+                Ok(RunSummary {
+                    window_start: parse_time(&start).ok_or_else(corrupt)?,
+                    window_end: parse_time(&end).ok_or_else(corrupt)?,
+                    id,
+                    plan,
+                    state,
+                })
+            })
+            .collect()
     }
 
     /// Writes `run` if the stored version is the one it was read at; bumps its version.
