@@ -124,3 +124,31 @@ fn a_state_file_held_by_another_process_is_reported_busy() {
 fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open with rusqlite")
 }
+
+/// A state file written by schema version 1 is migrated forward, its runs kept and listed.
+#[test]
+fn an_older_state_file_is_migrated_and_keeps_its_runs() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    let store = SqliteStore::open(&path).expect("create");
+    let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
+    store.insert_run(&run).expect("insert");
+    drop(store);
+    // Make it a version-1 file: drop what migration 2 added and set the version back.
+    let connection = rusqlite_open(&path);
+    connection
+        .execute_batch("ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;")
+        .expect("downgrade");
+    drop(connection);
+    let store = SqliteStore::open(&path).expect("migrates");
+    let summaries = store.run_summaries().expect("summaries");
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(
+        summaries[0].window_end, run.window_end,
+        "filled in from the records"
+    );
+    let version: i64 = rusqlite_open(&path)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+}

@@ -46,6 +46,9 @@ const MIGRATIONS: &[&str] = &[
          body TEXT NOT NULL,
          version INTEGER NOT NULL
      );",
+    // 2: the window's end as a column, so listing runs reads no records.
+    "ALTER TABLE runs ADD COLUMN window_end TEXT;
+     UPDATE runs SET window_end = json_extract(record, '$.window_end');",
 ];
 
 /// The schema version this build writes.
@@ -193,14 +196,15 @@ impl SqliteStore {
         stored.version = 1;
         transaction
             .execute(
-                "INSERT INTO runs (id, plan, target, state, window_start, version, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     stored.id,
                     stored.plan,
                     stored.target,
                     stored.state.name(),
                     time(stored.window_start),
+                    time(stored.window_end),
                     1,
                     self.encode(&stored)?
                 ],
@@ -258,8 +262,7 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT id, plan, state, window_start, json_extract(record, '$.window_end')
-                 FROM runs ORDER BY window_start, id",
+                "SELECT id, plan, state, window_start, window_end FROM runs ORDER BY window_start, id",
             )
             .map_err(|error| self.error(&error))?;
         let rows = statement
@@ -299,15 +302,16 @@ impl SqliteStore {
         let connection = self.connection();
         let changed = connection
             .execute(
-                "UPDATE runs SET state = ?1, window_start = ?2, version = ?3, record = ?4
-                 WHERE id = ?5 AND version = ?6",
+                "UPDATE runs SET state = ?1, window_start = ?2, window_end = ?7, version = ?3,
+                 record = ?4 WHERE id = ?5 AND version = ?6",
                 params![
                     next.state.name(),
                     time(next.window_start),
                     i64::try_from(next.version).unwrap_or(i64::MAX),
                     self.encode(&next)?,
                     next.id,
-                    i64::try_from(run.version).unwrap_or(i64::MAX)
+                    i64::try_from(run.version).unwrap_or(i64::MAX),
+                    time(next.window_end)
                 ],
             )
             .map_err(|error| self.error(&error))?;
