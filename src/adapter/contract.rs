@@ -27,6 +27,8 @@ pub struct AssetInfo {
     pub name: String,
     pub file_name: String,
     pub size: Option<u64>,
+    /// When it was created or last changed, where the library says.
+    pub modified: Option<DateTime<Utc>>,
 }
 
 /// A new project asset and where its bytes go.
@@ -134,6 +136,10 @@ pub trait Adapter {
         asset: &str,
         destination: &std::path::Path,
     ) -> Result<u64, AdapterError>;
+
+    /// The project's software deployable packages (to find an asset this run created before a
+    /// crash lost its id).
+    async fn project_assets(&self, project: u64) -> Result<Vec<AssetInfo>, AdapterError>;
 
     /// Creates a project asset of type software deployable package.
     async fn create_asset(

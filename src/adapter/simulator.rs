@@ -180,6 +180,7 @@ impl Adapter for SimulatorAdapter {
                     name: asset.name,
                     file_name: asset.file_name,
                     size: Some(asset.size),
+                    modified: Some(asset.modified),
                 }))
         })
     }
@@ -217,6 +218,24 @@ impl Adapter for SimulatorAdapter {
             AdapterError::State(format!("cannot write `{}`: {error}", destination.display()))
         })?;
         Ok(size)
+    }
+
+    async fn project_assets(&self, project: u64) -> Result<Vec<AssetInfo>, AdapterError> {
+        Ok(self
+            .lock()
+            .assets
+            .iter()
+            .filter(|asset| {
+                asset.project == Some(project) && asset.file_type == SOFTWARE_DEPLOYABLE_PACKAGE
+            })
+            .map(|asset| AssetInfo {
+                id: asset.id.clone(),
+                name: asset.name.clone(),
+                file_name: asset.file_name.clone(),
+                size: Some(asset.size),
+                modified: Some(asset.modified),
+            })
+            .collect())
     }
 
     async fn create_asset(

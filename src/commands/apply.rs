@@ -263,6 +263,7 @@ fn execute(
         &options.sim_fault,
         options.sim_inventory.as_deref(),
         settings.now,
+        run.updated,
     )?;
     eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -273,10 +274,7 @@ fn execute(
         format: globals.log_format,
         simulated: clock.is_simulated(),
     };
-    let plan_dir = std::path::Path::new(plan.file())
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
+    let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
     let progress = loop {
         let progress = runtime.block_on(run_once(
             plan,

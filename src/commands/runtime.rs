@@ -93,12 +93,21 @@ pub fn simulator(
     faults: &[SimFault],
     inventory: Option<&Path>,
     now: DateTime<Utc>,
+    floor: DateTime<Utc>,
 ) -> Result<(SimulatorAdapter, Clock), Error> {
     let stored = SimulatorAdapter::load(store).map_err(|error| Error::Refused {
         message: error.to_string(),
         hint: None,
     })?;
-    let clock_start = simulated_now(store, now)?;
+    // Simulated time resumes from the latest moment anything recorded, so a crash (which skips
+    // saving the clock) never sends it back: the stored clock, the run's last commit, the
+    // simulated LCS's last call.
+    let last_call = stored
+        .as_ref()
+        .and_then(|model| model.calls.last().map(|record| record.at));
+    let clock_start = simulated_now(store, now)?
+        .max(last_call.unwrap_or(now))
+        .max(floor);
     let mut model =
         stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), clock_start));
     model.faults = Faults {

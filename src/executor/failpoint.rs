@@ -1,6 +1,8 @@
 //! Test hooks for crash-safety tests: with `REFRESHCTL_FAILPOINT=NAME` set, reaching the point
 //! `NAME` stops the process at once with SIGKILL, as a crash would (no destructors, no flushing).
-//! Points: `after-intent:STEP`, `after-call:STEP`, `after-block:STEP`.
+//! Points: `after-step:STEP` (the step's success committed), `waiting:STEP` (a poll's wait
+//! committed), `after-intent:STEP` and `after-call:STEP` (around a destructive call),
+//! `after-create:STEP` (an asset created, its id not yet committed), `after-block:STEP`.
 
 /// Stops the process here when the environment names this point.
 pub fn hit(name: &str) {

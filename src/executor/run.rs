@@ -230,6 +230,7 @@ impl<A: Adapter> Executor<'_, A> {
                     run.state = state.clone();
                 }
                 self.commit(run)?;
+                crate::executor::failpoint::hit(&format!("after-step:{id}"));
                 self.emit(
                     run,
                     EventKind::StepSucceeded,
@@ -249,6 +250,7 @@ impl<A: Adapter> Executor<'_, A> {
             }
             Outcome::Wait(until) => {
                 self.commit(run)?;
+                crate::executor::failpoint::hit(&format!("waiting:{id}"));
                 return Ok(Some(until));
             }
             Outcome::Fail(error) => {
@@ -765,10 +767,35 @@ impl<A: Adapter> Executor<'_, A> {
             |name| name.to_string_lossy().into_owned(),
         );
         // An asset created by this run is reused; its blocks are not sent again.
+        // An asset created by this run is reused. Creating one is recorded as an intent first,
+        // so an asset whose id a crash lost is found again instead of created twice.
+        if run.steps[index].remote.asset.is_none()
+            && let Some(intent) = run.steps[index].intent.clone()
+        {
+            match self.adapter.project_assets(project).await {
+                Ok(assets) => {
+                    let created = assets.into_iter().find(|asset| {
+                        asset.name == name
+                            && asset.modified.is_some_and(|modified| modified >= intent.at)
+                    });
+                    if let Some(asset) = created {
+                        run.steps[index].remote.asset = Some(asset.id);
+                        self.commit(run)?;
+                    }
+                }
+                Err(error) => return Ok(self.poll_error(run, index, error)),
+            }
+        }
         let target = if let Some(asset) = run.steps[index].remote.asset.clone() {
             self.adapter.upload_target(project, &asset).await
         } else {
+            run.steps[index].intent = Some(Intent {
+                call: "create-asset".into(),
+                at: self.clock.now(),
+            });
+            self.commit(run)?;
             let created = self.adapter.create_asset(project, name, &file_name).await;
+            crate::executor::failpoint::hit(&format!("after-create:{}", run.steps[index].id));
             if let Ok(target) = &created {
                 run.steps[index].remote.asset = Some(target.asset.clone());
                 self.commit(run)?;

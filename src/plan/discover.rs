@@ -67,3 +67,27 @@ fn is_plan_name(path: &Path) -> bool {
         Some("yaml" | "yml")
     )
 }
+
+/// The directory a file is in, `.` for a bare file name (where `Path::parent` gives `""`).
+#[must_use]
+pub fn directory_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_of_a_bare_file_name_is_the_current_one() {
+        assert_eq!(directory_of(Path::new("plan.yaml")), PathBuf::from("."));
+        assert_eq!(
+            directory_of(Path::new("plans/a.yaml")),
+            PathBuf::from("plans")
+        );
+        assert_eq!(directory_of(Path::new("/a.yaml")), PathBuf::from("/"));
+    }
+}

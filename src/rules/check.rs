@@ -51,8 +51,8 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
         }
     };
     let mut findings = Findings::new(file, Some(&raw.name.value));
-    let plan_dir = path.parent().unwrap_or(Path::new("."));
-    let resolved = resolve(&raw, plan_dir, &settings.catalog, &mut findings);
+    let plan_dir = crate::plan::discover::directory_of(path);
+    let resolved = resolve(&raw, &plan_dir, &settings.catalog, &mut findings);
     let context = PlanContext {
         raw: &raw,
         resolved: &resolved,
