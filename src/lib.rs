@@ -7,6 +7,7 @@ pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod executor;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod rules;

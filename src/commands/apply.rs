@@ -13,7 +13,9 @@ use crate::adapter::{AdapterKind, SimulatorAdapter};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
-use crate::executor::{self, Executor, Progress, Settings};
+use crate::executor::{self, EventSink, Executor, Progress, Settings};
+use crate::notify::{Delivery, Notifier, Tee};
+use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
 use crate::rules::CheckSettings;
@@ -32,7 +34,15 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     let plan = checked_plan(&args.plan, &settings, globals.color)?;
     let store = open_store(globals.state, globals.adapter)?;
     let window = next_window(&plan, settings.now)?;
-    let run = record(&store, &plan, window, settings.now, None, globals.adapter)?;
+    let (run, new) = record(&store, &plan, window, settings.now, None, globals.adapter)?;
+    if new && !plan.notifications().is_empty() {
+        let runtime = runtime()?;
+        let mut notifier = Notifier::new(&plan, &run, notify_backoff());
+        runtime.block_on(async {
+            notifier.send(NotificationEvent::Submitted);
+            report_deliveries(&store, &run, notifier.finish().await);
+        });
+    }
     writeln!(out, "{}", run.id)?;
     Ok(exit::SUCCESS)
 }
@@ -61,7 +71,7 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
             hint: Some("rehearse with the simulator (the default)".into()),
         });
     }
-    let run = record(
+    let (run, new) = record(
         &store,
         &plan,
         window,
@@ -77,7 +87,7 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
             now,
         )?;
     }
-    execute(&plan, &store, run, &args.run, &settings, globals, out)
+    execute(&plan, &store, run, new, &args.run, &settings, globals, out)
 }
 
 pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
@@ -160,7 +170,16 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             hint: None,
         });
     }
-    execute(&plan, &store, run, &args.options, &settings, globals, out)
+    execute(
+        &plan,
+        &store,
+        run,
+        false,
+        &args.options,
+        &settings,
+        globals,
+        out,
+    )
 }
 
 fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
@@ -194,7 +213,7 @@ fn record(
     now: DateTime<Utc>,
     reason: Option<String>,
     adapter: AdapterKind,
-) -> Result<RunRecord, Error> {
+) -> Result<(RunRecord, bool), Error> {
     let mut fresh = executor::new_run(plan, window, now, reason);
     let run = loop {
         match store.insert_run(&fresh)? {
@@ -227,7 +246,8 @@ fn record(
     };
     match store.lock(&run.target, &run.id, now)? {
         LockOutcome::Acquired => {
-            if run.version == 1 {
+            let new = run.version == 1 && run.id == fresh.id && run.created == now;
+            if new {
                 store.append_event(
                     &run.id,
                     "run-state",
@@ -235,7 +255,7 @@ fn record(
                     now,
                 )?;
             }
-            Ok(run)
+            Ok((run, new))
         }
         LockOutcome::HeldBy(holder) => Err(Error::Refused {
             message: format!(
@@ -248,10 +268,15 @@ fn record(
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a command's settings, resolved once, passed on"
+)]
 fn execute(
     plan: &Plan,
     store: &Arc<StateStore>,
     mut run: RunRecord,
+    new: bool,
     options: &RunOptions,
     settings: &CheckSettings,
     globals: &Globals<'_>,
@@ -266,10 +291,13 @@ fn execute(
         run.updated,
     )?;
     eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Output)?;
+    let runtime = runtime()?;
+    // Notifications are sent as tasks of this runtime from the first event on.
+    let _entered = runtime.enter();
+    let mut notifier = Notifier::new(plan, &run, notify_backoff());
+    if new {
+        notifier.send(NotificationEvent::Submitted);
+    }
     let mut reporter = Reporter {
         format: globals.log_format,
         simulated: clock.is_simulated(),
@@ -281,7 +309,7 @@ fn execute(
             &adapter,
             store,
             &clock,
-            &mut reporter,
+            &mut Tee(&mut reporter, &mut notifier),
             &plan_dir,
             options,
             &mut run,
@@ -324,6 +352,8 @@ fn execute(
             _ => break progress,
         }
     };
+    let deliveries = runtime.block_on(notifier.finish());
+    report_deliveries(store, &run, deliveries);
     writeln!(out, "{}", run.id)?;
     Ok(match progress {
         Progress::Finished(RunState::Succeeded) => exit::SUCCESS,
@@ -355,7 +385,7 @@ async fn run_once(
     adapter: &SimulatorAdapter,
     store: &StateStore,
     clock: &Clock,
-    reporter: &mut Reporter,
+    sink: &mut dyn EventSink,
     plan_dir: &std::path::Path,
     options: &RunOptions,
     run: &mut RunRecord,
@@ -365,7 +395,7 @@ async fn run_once(
         adapter,
         store,
         clock,
-        sink: reporter,
+        sink,
         settings: Settings {
             poll_interval: options.poll_interval,
             cache_dir: cache_dir(),
@@ -386,5 +416,39 @@ fn describe(state: &RunState) -> String {
         RunState::Failed { error } => format!("failed: {error}"),
         RunState::Rejected { reason } => format!("rejected: {reason}"),
         other => other.name().to_owned(),
+    }
+}
+
+/// The first wait before a notification is sent again: `REFRESHCTL_NOTIFY_RETRY_WAIT` (a
+/// duration such as `500ms`), else 2 s; later waits double.
+fn notify_backoff() -> std::time::Duration {
+    std::env::var("REFRESHCTL_NOTIFY_RETRY_WAIT")
+        .ok()
+        .and_then(|text| humantime::parse_duration(&text).ok())
+        .unwrap_or(std::time::Duration::from_secs(2))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Output)
+}
+
+/// Notifications never fail a run: a failed one is a warning and an entry in the run's log.
+fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delivery>) {
+    for delivery in deliveries {
+        if let Err(error) = &delivery.outcome {
+            eprintln!(
+                "refreshctl: warning: the {:?} notification to {} was not delivered: {error}",
+                delivery.event, delivery.url
+            );
+            let _ = store.append_event(
+                &run.id,
+                "notification-failed",
+                &serde_json::json!({ "url": delivery.url, "error": error }),
+                Utc::now(),
+            );
+        }
     }
 }

@@ -1,0 +1,239 @@
+//! Plan notifications (SPEC 2 and 5.4): an HTTP POST with a JSON body for each run state a
+//! notification asks for, retried, and never able to fail the run. A notifier is an event sink:
+//! it sees the run's state changes like any reporter.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::executor::{Event, EventKind, EventSink};
+use crate::plan::time::format_utc;
+use crate::plan::{EnvironmentType, NotificationEvent, Plan};
+use crate::report::preview::redact_url;
+use crate::state::RunRecord;
+
+/// How many times a notification is sent before it is given up.
+pub const ATTEMPTS: u32 = 3;
+
+/// What happened to one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Scheme and host only: the rest of a web hook URL is often a secret.
+    pub url: String,
+    pub event: NotificationEvent,
+    pub outcome: Result<u16, String>,
+}
+
+pub struct Notifier {
+    plan: Plan,
+    run: RunRecord,
+    client: reqwest::Client,
+    backoff: Duration,
+    tasks: JoinSet<Delivery>,
+}
+
+impl Notifier {
+    /// `backoff` is the wait before the second attempt; it doubles after that.
+    #[must_use]
+    pub fn new(plan: &Plan, run: &RunRecord, backoff: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            plan: plan.clone(),
+            run: run.clone(),
+            client,
+            backoff,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Sends the notifications of `event` (in the background: `finish` waits for them).
+    pub fn send(&mut self, event: NotificationEvent) {
+        for (index, notification) in self.plan.notifications().iter().enumerate() {
+            if !notification.events().contains(&event) {
+                continue;
+            }
+            let url = notification.url().to_owned();
+            let body = match notification.template() {
+                Some(template) => self
+                    .plan
+                    .templates()
+                    .render(template, &self.context(event))
+                    .and_then(|text| {
+                        serde_json::from_str::<Value>(&text)
+                            .map_err(|error| format!("the body is not JSON: {error}"))
+                    }),
+                None => Ok(self.default_body(event)),
+            };
+            let client = self.client.clone();
+            let backoff = self.backoff;
+            let shown = redact_url(&url);
+            self.tasks.spawn(async move {
+                let outcome = match body {
+                    Ok(body) => post(&client, &url, &body, backoff).await,
+                    Err(error) => Err(format!("notification {index}: {error}")),
+                };
+                Delivery {
+                    url: shown,
+                    event,
+                    outcome,
+                }
+            });
+        }
+    }
+
+    /// Waits for every notification sent; returns what happened to each.
+    pub async fn finish(mut self) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        while let Some(result) = self.tasks.join_next().await {
+            if let Ok(delivery) = result {
+                deliveries.push(delivery);
+            }
+        }
+        deliveries
+    }
+
+    fn context(&self, event: NotificationEvent) -> Value {
+        let run = &self.run;
+        let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
+            json!({
+                "name": environment.name(),
+                "id": id.cloned().or_else(|| environment.id().map(str::to_owned)),
+                "type": environment.kind().map(EnvironmentType::as_str),
+                "release": environment.release().map(|release| release.text.clone()),
+            })
+        };
+        json!({
+            "plan": { "name": self.plan.name(), "description": self.plan.description(), "project": self.plan.project(), "operation": self.plan.operation() },
+            "environment": environment(self.plan.environment(), run.target_id.as_ref()),
+            "source": self.plan.source().map(|source| environment(source, run.source_id.as_ref())),
+            "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": self.plan.window().zone().name() },
+            "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
+            "run": { "id": run.id, "state": event_name(event), "reason": run.reason },
+            "step": Value::Null,
+            "event": event_name(event),
+        })
+    }
+
+    fn default_body(&self, event: NotificationEvent) -> Value {
+        let run = &self.run;
+        let mut text = format!(
+            "refreshctl: the refresh of {} ({}) is {} for the window {} to {}.",
+            self.plan.environment().name(),
+            self.plan.name(),
+            event_name(event),
+            format_utc(run.window_start),
+            format_utc(run.window_end)
+        );
+        if let Some(reason) = &run.reason {
+            let _ = write!(text, " Emergency refresh, lead time waived: {reason}");
+        }
+        json!({
+            "text": text,
+            "plan": self.plan.name(),
+            "run": run.id,
+            "event": event_name(event),
+            "environment": self.plan.environment().name(),
+            "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end) },
+            "reason": run.reason,
+        })
+    }
+}
+
+impl EventSink for Notifier {
+    fn event(&mut self, event: &Event) {
+        if event.kind != EventKind::RunState {
+            return;
+        }
+        if let Some(notification) = notification_event(&event.message) {
+            self.send(notification);
+        }
+    }
+}
+
+/// The notification event for a run state's name (`running` is `started`).
+#[must_use]
+pub fn notification_event(state: &str) -> Option<NotificationEvent> {
+    Some(match state {
+        "submitted" => NotificationEvent::Submitted,
+        "accepted" => NotificationEvent::Accepted,
+        "rejected" => NotificationEvent::Rejected,
+        "running" => NotificationEvent::Started,
+        "awaiting-approval" => NotificationEvent::AwaitingApproval,
+        "needs-attention" => NotificationEvent::NeedsAttention,
+        "succeeded" => NotificationEvent::Succeeded,
+        "failed" => NotificationEvent::Failed,
+        "canceled" => NotificationEvent::Canceled,
+        _ => return None,
+    })
+}
+
+fn event_name(event: NotificationEvent) -> &'static str {
+    match event {
+        NotificationEvent::Submitted => "submitted",
+        NotificationEvent::Accepted => "accepted",
+        NotificationEvent::Rejected => "rejected",
+        NotificationEvent::Started => "started",
+        NotificationEvent::AwaitingApproval => "awaiting-approval",
+        NotificationEvent::NeedsAttention => "needs-attention",
+        NotificationEvent::Succeeded => "succeeded",
+        NotificationEvent::Failed => "failed",
+        NotificationEvent::Canceled => "canceled",
+        NotificationEvent::Skipped => "skipped",
+    }
+}
+
+/// POSTs `body`, retrying connection failures, timeouts, 429 and 5xx with a doubling wait.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    backoff: Duration,
+) -> Result<u16, String> {
+    let mut wait = backoff;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match client.post(url).json(body).send().await {
+            Ok(response) if response.status().is_success() => {
+                return Ok(response.status().as_u16());
+            }
+            Ok(response) => {
+                let status = response.status();
+                last = format!("HTTP {status}");
+                if status.is_client_error() && status.as_u16() != 429 {
+                    return Err(last);
+                }
+            }
+            // reqwest's errors can carry the URL; only its kind is kept.
+            Err(error) => {
+                last = if error.is_timeout() {
+                    "timed out".to_owned()
+                } else if error.is_connect() {
+                    "cannot connect".to_owned()
+                } else {
+                    "the request failed".to_owned()
+                };
+            }
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    Err(format!("{last} after {ATTEMPTS} attempts"))
+}
+
+/// Sends events to two sinks.
+pub struct Tee<'a>(pub &'a mut dyn EventSink, pub &'a mut dyn EventSink);
+
+impl EventSink for Tee<'_> {
+    fn event(&mut self, event: &Event) {
+        self.0.event(event);
+        self.1.event(event);
+    }
+}
