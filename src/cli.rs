@@ -83,6 +83,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub poll_interval: chrono::TimeDelta,
 
+    /// Simulator: send the plan's notifications for real (a rehearsal renders them, sends none).
+    #[arg(long)]
+    pub notify: bool,
+
     /// Simulator: inject a fault (repeatable).
     #[arg(long, value_enum, value_name = "FAULT")]
     pub sim_fault: Vec<SimFault>,

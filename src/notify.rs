@@ -32,9 +32,19 @@ pub struct Notifier {
     client: reqwest::Client,
     backoff: Duration,
     tasks: JoinSet<Delivery>,
+    /// Render only (a rehearsal): what would have been sent, and nothing sent.
+    rendered_only: Option<Vec<Delivery>>,
 }
 
 impl Notifier {
+    /// A notifier that renders every body but sends nothing (a rehearsal).
+    #[must_use]
+    pub fn rendering_only(plan: &Plan, run: &RunRecord) -> Self {
+        let mut notifier = Self::new(plan, run, Duration::ZERO);
+        notifier.rendered_only = Some(Vec::new());
+        notifier
+    }
+
     /// `backoff` is the wait before the second attempt; it doubles after that.
     #[must_use]
     pub fn new(plan: &Plan, run: &RunRecord, backoff: Duration) -> Self {
@@ -49,6 +59,7 @@ impl Notifier {
             client,
             backoff,
             tasks: JoinSet::new(),
+            rendered_only: None,
         }
     }
 
@@ -70,9 +81,19 @@ impl Notifier {
                     }),
                 None => Ok(self.default_body(event)),
             };
+            let shown = redact_url(&url);
+            if let Some(rendered) = &mut self.rendered_only {
+                rendered.push(Delivery {
+                    url: shown,
+                    event,
+                    outcome: body
+                        .map(|_| 0)
+                        .map_err(|error| format!("notification {index}: {error}")),
+                });
+                continue;
+            }
             let client = self.client.clone();
             let backoff = self.backoff;
-            let shown = redact_url(&url);
             self.tasks.spawn(async move {
                 let outcome = match body {
                     Ok(body) => post(&client, &url, &body, backoff).await,
@@ -87,9 +108,10 @@ impl Notifier {
         }
     }
 
-    /// Waits for every notification sent; returns what happened to each.
+    /// Waits for every notification sent; returns what happened to each (status 0: rendered,
+    /// not sent).
     pub async fn finish(mut self) -> Vec<Delivery> {
-        let mut deliveries = Vec::new();
+        let mut deliveries = self.rendered_only.take().unwrap_or_default();
         while let Some(result) = self.tasks.join_next().await {
             if let Ok(delivery) = result {
                 deliveries.push(delivery);

@@ -129,6 +129,7 @@ fn rehearse(directory: &Path, plan: &str, extra: &[&str]) -> std::process::Outpu
         .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "0s")
         .arg("apply")
         .arg("--yes")
+        .arg("--notify")
         .args(extra)
         .arg(plan)
         .timeout(Duration::from_mins(1))
@@ -218,6 +219,32 @@ fn templates_and_the_emergency_reason_reach_every_notification() {
             .iter()
             .all(|body| body["reason"] == "bad import in UAT"),
         "{bodies:?}"
+    );
+}
+
+#[test]
+fn a_rehearsal_sends_nothing_unless_asked() {
+    let server = Server::start(0);
+    let (directory, path) = plan_with_hook(&server.url, "");
+    let output = Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .current_dir(directory.path())
+        .env("REFRESHCTL_STATE", directory.path().join("state.db"))
+        .env("XDG_CACHE_HOME", directory.path().join("cache"))
+        .env_remove("REFRESHCTL_ADAPTER")
+        .args(["apply", "--yes", &path])
+        .timeout(Duration::from_mins(1))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        server.requests.lock().expect("lock").is_empty(),
+        "nothing was sent"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("4 notification(s) rendered, none sent (`--notify` sends them)"),
+        "{stderr}"
     );
 }
 

@@ -287,3 +287,44 @@ fn an_emergency_waives_the_lead_time_and_is_recorded() {
     assert_eq!(status["reason"], "UAT data corrupted by a bad import");
     assert_eq!(status["state"], "succeeded");
 }
+
+#[test]
+fn a_terminal_gets_a_live_progress_bar() {
+    let available = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no pseudo-terminal");
+        return;
+    }
+    let home = Home::new();
+    let log = home.0.path().join("terminal.log");
+    let command = format!(
+        "REFRESHCTL_STATE={} XDG_CACHE_HOME={} {} apply --yes plans/contoso-uat-weekly.yaml",
+        home.state(),
+        home.0.path().join("cache").display(),
+        assert_cmd::cargo::cargo_bin!("refreshctl").display()
+    );
+    let status = std::process::Command::new("script")
+        .args(["-qec", &command, log.to_str().expect("utf-8")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script runs");
+    assert!(status.success());
+    let screen = String::from_utf8_lossy(&std::fs::read(&log).expect("log")).into_owned();
+    assert!(
+        screen.contains("/15 steps  reprovision.upload [simulated "),
+        "the bar names the step"
+    );
+    assert!(
+        screen.contains("run succeeded"),
+        "lines still print above the bar"
+    );
+
+    // Without a terminal: plain lines, no bar.
+    let (_, _, stderr) = Home::new().run(&["apply", "--yes", "plans/contoso-uat-weekly.yaml"]);
+    assert!(!stderr.contains("steps  "), "{stderr}");
+    assert!(stderr.contains("] reprovision.upload started"), "{stderr}");
+}

@@ -37,7 +37,12 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     let (run, new) = record(&store, &plan, window, settings.now, None, globals.adapter)?;
     if new && !plan.notifications().is_empty() {
         let runtime = runtime()?;
-        let mut notifier = Notifier::new(&plan, &run, notify_backoff());
+        // `submit` only records; on the simulator it is a rehearsal and sends nothing.
+        let mut notifier = if globals.adapter == AdapterKind::Simulator {
+            Notifier::rendering_only(&plan, &run)
+        } else {
+            Notifier::new(&plan, &run, notify_backoff())
+        };
         runtime.block_on(async {
             notifier.send(NotificationEvent::Submitted);
             report_deliveries(&store, &run, notifier.finish().await);
@@ -294,14 +299,30 @@ fn execute(
     let runtime = runtime()?;
     // Notifications are sent as tasks of this runtime from the first event on.
     let _entered = runtime.enter();
-    let mut notifier = Notifier::new(plan, &run, notify_backoff());
+    let mut notifier = if clock.is_simulated() && !options.notify {
+        Notifier::rendering_only(plan, &run)
+    } else {
+        Notifier::new(plan, &run, notify_backoff())
+    };
     if new {
         notifier.send(NotificationEvent::Submitted);
     }
-    let mut reporter = Reporter {
-        format: globals.log_format,
-        simulated: clock.is_simulated(),
-    };
+    let done = run
+        .steps
+        .iter()
+        .filter(|step| {
+            matches!(
+                step.state,
+                StepState::Succeeded { .. } | StepState::Skipped { .. }
+            )
+        })
+        .count();
+    let mut reporter = Reporter::new(
+        globals.log_format,
+        clock.is_simulated(),
+        run.steps.len(),
+        done,
+    );
     let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
     let progress = loop {
         let progress = runtime.block_on(run_once(
@@ -355,25 +376,7 @@ fn execute(
     let deliveries = runtime.block_on(notifier.finish());
     report_deliveries(store, &run, deliveries);
     writeln!(out, "{}", run.id)?;
-    Ok(match progress {
-        Progress::Finished(RunState::Succeeded) => exit::SUCCESS,
-        Progress::Blocked(RunState::AwaitingApproval { step }) => {
-            eprintln!(
-                "refreshctl: run `{}` waits for `{step}`: `refreshctl approve {} {step}`, then `refreshctl resume {}`",
-                run.id, run.id, run.id
-            );
-            exit::FAILURE
-        }
-        Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
-            eprintln!("refreshctl: run `{}` needs attention: {reason}", run.id);
-            exit::FAILURE
-        }
-        Progress::Finished(state) | Progress::Blocked(state) => {
-            eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
-            exit::FAILURE
-        }
-        Progress::Waiting(_) => exit::FAILURE,
-    })
+    Ok(exit_code(&run, progress))
 }
 
 #[expect(
@@ -437,6 +440,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Notifications never fail a run: a failed one is a warning and an entry in the run's log.
 fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delivery>) {
+    let rendered = deliveries
+        .iter()
+        .filter(|delivery| delivery.outcome == Ok(0))
+        .count();
+    if rendered > 0 {
+        eprintln!(
+            "refreshctl: rehearsal: {rendered} notification(s) rendered, none sent (`--notify` sends them)"
+        );
+    }
     for delivery in deliveries {
         if let Err(error) = &delivery.outcome {
             eprintln!(
@@ -450,5 +462,28 @@ fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delive
                 Utc::now(),
             );
         }
+    }
+}
+
+/// The exit code of a run that stopped, saying on stderr how it stands.
+fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
+    match progress {
+        Progress::Finished(RunState::Succeeded) => exit::SUCCESS,
+        Progress::Blocked(RunState::AwaitingApproval { step }) => {
+            eprintln!(
+                "refreshctl: run `{}` waits for `{step}`: `refreshctl approve {} {step}`, then `refreshctl resume {}`",
+                run.id, run.id, run.id
+            );
+            exit::FAILURE
+        }
+        Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
+            eprintln!("refreshctl: run `{}` needs attention: {reason}", run.id);
+            exit::FAILURE
+        }
+        Progress::Finished(state) | Progress::Blocked(state) => {
+            eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
+            exit::FAILURE
+        }
+        Progress::Waiting(_) => exit::FAILURE,
     }
 }

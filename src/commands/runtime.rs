@@ -226,36 +226,97 @@ pub fn cache_dir() -> PathBuf {
         .join("refreshctl")
 }
 
-/// Writes run progress to stderr: a line per event, or JSON lines.
+/// Writes run progress to stderr: a progress bar with the lines above it on a terminal, plain
+/// lines otherwise, or JSON lines.
 pub struct Progress {
-    pub format: LogFormat,
+    format: LogFormat,
     /// Simulated time is shown as such, so nobody mistakes a rehearsal for the real thing.
-    pub simulated: bool,
+    simulated: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// `done` of `steps` steps have succeeded already (a resumed run).
+    #[must_use]
+    pub fn new(format: LogFormat, simulated: bool, steps: usize, done: usize) -> Self {
+        use std::io::IsTerminal as _;
+        let live = format == LogFormat::Text && std::io::stderr().is_terminal();
+        let bar = live.then(|| {
+            let bar = indicatif::ProgressBar::new(steps as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_position(done as u64);
+            bar
+        });
+        Self {
+            format,
+            simulated,
+            bar,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl EventSink for Progress {
     fn event(&mut self, event: &Event) {
-        let mut stderr = std::io::stderr().lock();
-        let _ = match self.format {
-            LogFormat::Json => {
-                serde_json::to_string(event).map_or(Ok(()), |line| writeln!(stderr, "{line}"))
+        if self.format == LogFormat::Json {
+            if let Ok(line) = serde_json::to_string(event) {
+                self.line(&line);
             }
-            LogFormat::Text => {
-                let clock = if self.simulated { "simulated " } else { "" };
-                // Polls are quiet in text: only waits of an hour or more (a window) are shown.
-                if event.kind == EventKind::Waiting
-                    && event
-                        .until
-                        .is_some_and(|until| until - event.at < chrono::TimeDelta::hours(1))
-                {
-                    return;
-                }
-                let what = match event.kind {
-                    EventKind::RunState => format!("run {}", event.message),
-                    _ => event.message.clone(),
-                };
-                writeln!(stderr, "[{clock}{}] {what}", format_utc(event.at))
+            return;
+        }
+        let clock = if self.simulated { "simulated " } else { "" };
+        let at = format!("[{clock}{}]", format_utc(event.at));
+        if let Some(bar) = &self.bar {
+            match event.kind {
+                EventKind::StepStarted => bar.set_message(format!(
+                    "{} {at}",
+                    event.step.as_deref().unwrap_or_default()
+                )),
+                EventKind::StepSucceeded | EventKind::StepSkipped => bar.inc(1),
+                _ => {}
             }
+        }
+        // Polls are quiet in text: only waits of an hour or more (a window) are shown.
+        if event.kind == EventKind::Waiting
+            && event
+                .until
+                .is_some_and(|until| until - event.at < chrono::TimeDelta::hours(1))
+        {
+            return;
+        }
+        // On a terminal the bar shows steps starting and succeeding; the lines show the rest.
+        if self.bar.is_some()
+            && matches!(
+                event.kind,
+                EventKind::StepStarted | EventKind::StepSucceeded
+            )
+        {
+            return;
+        }
+        let what = match event.kind {
+            EventKind::RunState => format!("run {}", event.message),
+            _ => event.message.clone(),
         };
+        self.line(&format!("{at} {what}"));
     }
 }
