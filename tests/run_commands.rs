@@ -328,3 +328,49 @@ fn a_terminal_gets_a_live_progress_bar() {
     assert!(!stderr.contains("steps  "), "{stderr}");
     assert!(stderr.contains("] reprovision.upload started"), "{stderr}");
 }
+
+#[test]
+fn json_lines_carry_every_event() {
+    let home = Home::new();
+    let (code, stdout, stderr) = home.run(&[
+        "--log-format",
+        "json",
+        "apply",
+        "--yes",
+        "plans/contoso-uat-weekly.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run = stdout.trim();
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("each event line is JSON"))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .all(|event| event["run"] == run && event["at"].is_string()),
+        "{events:?}"
+    );
+    let kinds: std::collections::HashSet<&str> = events
+        .iter()
+        .filter_map(|event| event["kind"].as_str())
+        .collect();
+    for kind in [
+        "run-state",
+        "step-started",
+        "step-succeeded",
+        "waiting",
+        "log",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} event: {kinds:?}");
+    }
+    let polls = events
+        .iter()
+        .filter(|event| event["kind"] == "waiting")
+        .count();
+    assert!(
+        polls > 10,
+        "poll waits are in the JSON lines ({polls}), though not in the text view"
+    );
+}
