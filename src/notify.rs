@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::executor::{Event, EventKind, EventSink};
+use crate::executor::{Event, EventKind, EventSink, template_context};
 use crate::plan::time::format_utc;
-use crate::plan::{EnvironmentType, NotificationEvent, Plan};
+use crate::plan::{NotificationEvent, Plan};
 use crate::report::preview::redact_url;
 use crate::state::RunRecord;
 
@@ -121,25 +121,9 @@ impl Notifier {
     }
 
     fn context(&self, event: NotificationEvent) -> Value {
-        let run = &self.run;
-        let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
-            json!({
-                "name": environment.name(),
-                "id": id.cloned().or_else(|| environment.id().map(str::to_owned)),
-                "type": environment.kind().map(EnvironmentType::as_str),
-                "release": environment.release().map(|release| release.text.clone()),
-            })
-        };
-        json!({
-            "plan": { "name": self.plan.name(), "description": self.plan.description(), "project": self.plan.project(), "operation": self.plan.operation() },
-            "environment": environment(self.plan.environment(), run.target_id.as_ref()),
-            "source": self.plan.source().map(|source| environment(source, run.source_id.as_ref())),
-            "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": self.plan.window().zone().name() },
-            "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
-            "run": { "id": run.id, "state": event_name(event), "reason": run.reason },
-            "step": Value::Null,
-            "event": event_name(event),
-        })
+        let mut context = template_context(&self.plan, &self.run, None, event_name(event));
+        context["run"]["state"] = event_name(event).into();
+        context
     }
 
     fn default_body(&self, event: NotificationEvent) -> Value {

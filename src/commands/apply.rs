@@ -341,15 +341,7 @@ fn execute(
                 if options.yes && clock.is_simulated() =>
             {
                 eprintln!("refreshctl: rehearsal: `{step}` approved (--yes)");
-                executor::approve(store, &run.id, step, clock.now()).map_err(|error| {
-                    Error::Refused {
-                        message: error.to_string(),
-                        hint: None,
-                    }
-                })?;
-                run = store
-                    .run(&run.id)?
-                    .ok_or_else(|| Error::UnknownRun(run.id.clone()))?;
+                run = approve_and_reload(store, &run.id, step, clock.now())?;
             }
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
@@ -360,15 +352,7 @@ fn execute(
                 if answer.trim() != "done" {
                     break progress;
                 }
-                executor::approve(store, &run.id, step, clock.now()).map_err(|error| {
-                    Error::Refused {
-                        message: error.to_string(),
-                        hint: None,
-                    }
-                })?;
-                run = store
-                    .run(&run.id)?
-                    .ok_or_else(|| Error::UnknownRun(run.id.clone()))?;
+                run = approve_and_reload(store, &run.id, step, clock.now())?;
             }
             _ => break progress,
         }
@@ -486,4 +470,20 @@ fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
         }
         Progress::Waiting(_) => exit::FAILURE,
     }
+}
+
+/// Approves a waiting step and reads the run back.
+fn approve_and_reload(
+    store: &StateStore,
+    run: &str,
+    step: &str,
+    now: DateTime<Utc>,
+) -> Result<RunRecord, Error> {
+    executor::approve(store, run, step, now).map_err(|error| Error::Refused {
+        message: error.to_string(),
+        hint: None,
+    })?;
+    store
+        .run(run)?
+        .ok_or_else(|| Error::UnknownRun(run.to_owned()))
 }

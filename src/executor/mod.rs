@@ -8,4 +8,6 @@ mod run;
 
 pub use approve::{ApproveError, approve};
 pub use event::{Collect, Event, EventKind, EventSink};
-pub use run::{BLOCK_SIZE, ExecError, Executor, Progress, Settings, new_run, target_key};
+pub use run::{
+    BLOCK_SIZE, ExecError, Executor, Progress, Settings, new_run, target_key, template_context,
+};

@@ -896,7 +896,7 @@ impl<A: Adapter> Executor<'_, A> {
         arguments: usize,
         timeout: TimeDelta,
     ) -> Outcome {
-        let context = self.template_context(run, step);
+        let context = template_context(self.plan, run, Some(step), "started");
         let mut argv = Vec::with_capacity(arguments);
         for position in 0..arguments {
             match self.plan.templates().render(
@@ -940,28 +940,36 @@ impl<A: Adapter> Executor<'_, A> {
             Outcome::Fail(format!("`{program}` exited with {}", output.status))
         }
     }
+}
 
-    /// The template context of SPEC 5.4 for this run.
-    fn template_context(&self, run: &RunRecord, step: &str) -> serde_json::Value {
-        let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
-            json!({
-                "name": environment.name(),
-                "id": id.cloned().or_else(|| environment.id().map(str::to_owned)),
-                "type": environment.kind().map(EnvironmentType::as_str),
-                "release": environment.release().map(|release| release.text.clone()),
-            })
-        };
+/// The template context of SPEC 5.4 for a run of `plan`: `plan`, `environment`, `source`,
+/// `window`, `point_in_time`, `run`, `step` and `event`. Command arguments and notification bodies
+/// render against it; `plan::templates::sample_context` has the same shape for validation.
+#[must_use]
+pub fn template_context(
+    plan: &Plan,
+    run: &RunRecord,
+    step: Option<&str>,
+    event: &str,
+) -> serde_json::Value {
+    let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
         json!({
-            "plan": { "name": self.plan.name(), "description": self.plan.description(), "project": self.plan.project(), "operation": self.plan.operation() },
-            "environment": environment(self.plan.environment(), run.target_id.as_ref()),
-            "source": self.plan.source().map(|source| environment(source, run.source_id.as_ref())),
-            "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": self.plan.window().zone().name() },
-            "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
-            "run": { "id": run.id, "state": run.state.name(), "reason": run.reason },
-            "step": { "id": step, "state": "running" },
-            "event": "started",
+            "name": environment.name(),
+            "id": id.cloned().or_else(|| environment.id().map(str::to_owned)),
+            "type": environment.kind().map(EnvironmentType::as_str),
+            "release": environment.release().map(|release| release.text.clone()),
         })
-    }
+    };
+    json!({
+        "plan": { "name": plan.name(), "description": plan.description(), "project": plan.project(), "operation": plan.operation() },
+        "environment": environment(plan.environment(), run.target_id.as_ref()),
+        "source": plan.source().map(|source| environment(source, run.source_id.as_ref())),
+        "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": plan.window().zone().name() },
+        "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
+        "run": { "id": run.id, "state": run.state.name(), "reason": run.reason },
+        "step": step.map(|step| json!({ "id": step, "state": "running" })),
+        "event": event,
+    })
 }
 
 fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
