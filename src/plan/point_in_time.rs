@@ -39,11 +39,6 @@ impl PointInTime {
         }
     }
 
-    #[must_use]
-    pub fn is_latest(self) -> bool {
-        self == Self::Latest
-    }
-
     /// In words, for previews: "the latest state", "its state at …", "its state 6h before the
     /// window starts".
     #[must_use]

@@ -76,13 +76,6 @@ impl Findings {
     }
 
     #[must_use]
-    pub fn has_errors(&self) -> bool {
-        self.list
-            .iter()
-            .any(|diagnostic| diagnostic.severity == Severity::Error)
-    }
-
-    #[must_use]
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.list
     }
