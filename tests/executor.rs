@@ -113,8 +113,8 @@ impl Rehearsal {
         run
     }
 
-    async fn run(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
-        let mut executor = Executor {
+    fn executor<'a>(&'a self, events: &'a mut Collect) -> Executor<'a, SimulatorAdapter> {
+        Executor {
             plan: &self.plan,
             adapter: &self.adapter,
             store: &self.store,
@@ -125,7 +125,11 @@ impl Rehearsal {
                 cache_dir: self.plan_dir.join("cache"),
                 plan_dir: self.plan_dir.clone(),
             },
-        };
+        }
+    }
+
+    async fn run(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
+        let mut executor = self.executor(events);
         executor.run_to_end(run).await.expect("no store failure")
     }
 
@@ -420,18 +424,7 @@ async fn preflight_rejects_a_production_target() {
 impl Rehearsal {
     /// One `advance`: everything that can be done now, up to the first wait.
     async fn advance_once(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
-        let mut executor = Executor {
-            plan: &self.plan,
-            adapter: &self.adapter,
-            store: &self.store,
-            clock: &self.clock,
-            sink: events,
-            settings: Settings {
-                poll_interval: TimeDelta::seconds(60),
-                cache_dir: self.plan_dir.join("cache"),
-                plan_dir: self.plan_dir.clone(),
-            },
-        };
+        let mut executor = self.executor(events);
         executor.advance(run).await.expect("advance")
     }
 }

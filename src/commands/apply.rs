@@ -220,10 +220,10 @@ fn record(
     adapter: AdapterKind,
 ) -> Result<(RunRecord, bool), Error> {
     let mut fresh = executor::new_run(plan, window, now, reason);
-    let run = loop {
+    let (run, new) = loop {
         match store.insert_run(&fresh)? {
-            Claim::Inserted(run) => break run,
-            Claim::Existing(existing) if !existing.state.is_finished() => break existing,
+            Claim::Inserted(run) => break (run, true),
+            Claim::Existing(existing) if !existing.state.is_finished() => break (existing, false),
             // A window runs once; a rehearsal of it may be repeated, as `<id>~2`, `~3`, ….
             Claim::Existing(existing) if adapter == AdapterKind::Simulator => {
                 let base = fresh.id.split('~').next().unwrap_or(&fresh.id).to_owned();
@@ -251,7 +251,6 @@ fn record(
     };
     match store.lock(&run.target, &run.id, now)? {
         LockOutcome::Acquired => {
-            let new = run.version == 1 && run.id == fresh.id && run.created == now;
             if new {
                 store.append_event(
                     &run.id,
