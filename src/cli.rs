@@ -28,9 +28,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
     pub state: Option<String>,
 
-    /// How run progress is written to stderr.
+    /// How run progress and logs are written to stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// More log detail on stderr: -v every retry and sign-in, -vv every HTTP attempt.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Command,
@@ -64,6 +68,77 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Continue an interrupted run, or retry the step it needs attention for.
     Resume(ResumeArgs),
+    /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
+    /// model, for trying the lcs adapter without touching LCS.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The address to listen on (port 0 picks a free one; the first line printed says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
+    pub listen: std::net::SocketAddr,
+
+    /// How much faster than the wall clock the model's operations run (60: a 95-minute
+    /// refresh takes 95 seconds).
+    #[arg(long, value_name = "FACTOR", default_value_t = 60.0)]
+    pub speed: f64,
+
+    /// How long issued tokens live (wall time).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub token_lifetime: chrono::TimeDelta,
+
+    /// The password every user signs in with.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        env = "REFRESHCTL_EMULATOR_PASSWORD",
+        default_value = "emulator",
+        hide_env_values = true
+    )]
+    pub password: String,
+
+    /// Environments to know, from a YAML list (as for `--sim-inventory`).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+
+    /// Plan files or directories whose environments to know (from their facts).
+    #[arg(long, value_name = "PATH")]
+    pub plans: Vec<PathBuf>,
+
+    /// Faults by rate: KIND=RATE,… with kinds 429, 5xx, drop, slow, garbage.
+    #[arg(long, value_name = "RATES")]
+    pub fault: Option<String>,
+
+    /// The seed of the fault dice.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Operations end badly in the model (repeatable).
+    #[arg(long, value_enum, value_name = "FAULT")]
+    pub sim_fault: Vec<SimFault>,
+
+    /// Hand out SAS locations on this Azure Blob service (Azurite:
+    /// `http://127.0.0.1:10000/devstoreaccount1`) instead of the emulator's own.
+    #[arg(long, value_name = "URL")]
+    pub blob_endpoint: Option<String>,
+
+    /// The blob account's key (default: Azurite's well-known key).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "REFRESHCTL_EMULATOR_BLOB_KEY",
+        hide_env_values = true
+    )]
+    pub blob_key: Option<String>,
+
+    /// Environment metadata calls allowed per project per minute, as LCS (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub metadata_per_minute: usize,
+
+    /// Where uploaded blobs are kept (default: a temporary directory, removed on exit).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

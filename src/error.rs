@@ -64,6 +64,14 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    /// A flag's value is not usable.
+    #[error("{message}")]
+    Usage { message: String },
+
+    /// The adapter cannot be used: not configured, sign-in refused, unreachable.
+    #[error("{message}")]
+    Unavailable { message: String },
+
     #[error("the simulator inventory `{}` is not valid: {message}", path.display())]
     Inventory { path: PathBuf, message: String },
 }
@@ -73,7 +81,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Store(crate::state::StoreError::BadUrl { .. }) => exit::USAGE,
-            Self::Output(_) | Self::Write { .. } | Self::Store(_) => exit::ENVIRONMENT,
+            Self::Output(_) | Self::Write { .. } | Self::Store(_) | Self::Unavailable { .. } => {
+                exit::ENVIRONMENT
+            }
             Self::PlanInvalid { .. } | Self::Refused { .. } => exit::FAILURE,
             _ => exit::USAGE,
         }

@@ -5,8 +5,10 @@ pub mod adapter;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod emulator;
 pub mod error;
 pub mod executor;
+pub mod lcs;
 pub mod notify;
 pub mod plan;
 pub mod report;
@@ -20,6 +22,7 @@ use std::io::Write;
 /// are rendered here, once, to stderr.
 #[must_use]
 pub fn run(cli: cli::Cli) -> u8 {
+    init_logs(cli.verbose, cli.log_format);
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     match commands::run(cli, &mut stdout).and_then(|code| {
@@ -40,4 +43,24 @@ pub fn run(cli: cli::Cli) -> u8 {
             error.exit_code()
         }
     }
+}
+
+/// Logs (the `lcs` adapter's attempts and warnings, the emulator) go to stderr: warnings by
+/// default, `-v` info, `-vv` debug; as JSON lines with `--log-format json`.
+fn init_logs(verbose: u8, format: cli::LogFormat) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_target(false);
+    // A second call (tests run commands in one process) keeps the first subscriber.
+    let _ = match format {
+        cli::LogFormat::Text => builder.without_time().try_init(),
+        cli::LogFormat::Json => builder.json().try_init(),
+    };
 }

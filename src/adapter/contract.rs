@@ -69,6 +69,9 @@ pub enum AdapterError {
         adapter: &'static str,
         operation: &'static str,
     },
+    /// The service cannot be used at all: signing in was refused, or it cannot be configured.
+    #[error("{0}")]
+    Unavailable(String),
     /// Keeping the adapter's own state failed.
     #[error("{0}")]
     State(String),

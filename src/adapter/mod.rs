@@ -2,11 +2,13 @@
 //! they all keep (`contract`). The planner uses the capabilities for `adapter-unsupported`.
 
 mod contract;
+mod lcs;
 mod simulator;
 
 use std::fmt;
 
 pub use contract::{Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget};
+pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
 pub use simulator::{MODEL_KEY, SimulatorAdapter};
 
 /// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.

@@ -9,7 +9,7 @@ use super::check_settings;
 use super::runtime::{
     Progress as Reporter, cache_dir, checked_plan, open_store, save_clock, simulated_now, simulator,
 };
-use crate::adapter::{AdapterKind, SimulatorAdapter};
+use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
@@ -70,12 +70,18 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     } else {
         next_window(&plan, now)?
     };
-    if globals.adapter == AdapterKind::Lcs {
-        return Err(Error::Refused {
-            message: "the lcs adapter is not available in this build yet".into(),
-            hint: Some("rehearse with the simulator (the default)".into()),
-        });
-    }
+    // One runtime for the whole command: the HTTP client's connections belong to it.
+    let runtime = runtime()?;
+    // With LCS: sign in and have the operator confirm before anything is recorded.
+    let live = match globals.adapter {
+        AdapterKind::Simulator => None,
+        AdapterKind::Lcs => {
+            let adapter = lcs_adapter()?;
+            runtime.block_on(adapter.sign_in()).map_err(unavailable)?;
+            confirm(&plan, window, args.run.yes)?;
+            Some(adapter)
+        }
+    };
     let (run, new) = record(
         &store,
         &plan,
@@ -92,7 +98,56 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
             now,
         )?;
     }
-    execute(&plan, &store, run, new, &args.run, &settings, globals, out)
+    execute(
+        &runtime, &plan, &store, run, new, &args.run, &settings, globals, live, out,
+    )
+}
+
+/// The `lcs` adapter from the `LCS_*` variables, on the real clock.
+fn lcs_adapter() -> Result<LcsAdapter, Error> {
+    LcsAdapter::from_env(Clock::System).map_err(unavailable)
+}
+
+#[expect(clippy::needless_pass_by_value, reason = "used as a `map_err` function")]
+fn unavailable(error: crate::adapter::AdapterError) -> Error {
+    Error::Unavailable {
+        message: error.to_string(),
+    }
+}
+
+/// Asks the operator to type the target's name before a real refresh (SPEC 4): `--yes` skips
+/// it; without a terminal to ask on, `--yes` is required.
+fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    let target = plan.environment().name();
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Refused {
+            message: format!(
+                "applying `{}` with the lcs adapter erases the database of `{target}`, and there is no terminal to confirm on",
+                plan.name()
+            ),
+            hint: Some("pass --yes to confirm from a script".into()),
+        });
+    }
+    eprintln!(
+        "refreshctl: this erases the database of `{target}` (project {}) in the window {} to {}.",
+        plan.project(),
+        format_utc(window.start),
+        format_utc(window.end)
+    );
+    eprint!("refreshctl: type the target's name to go on: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() == target {
+        Ok(())
+    } else {
+        Err(Error::Refused {
+            message: format!("`{}` is not `{target}`; nothing was done", answer.trim()),
+            hint: None,
+        })
+    }
 }
 
 pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
@@ -175,7 +230,12 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             hint: None,
         });
     }
+    let live = match globals.adapter {
+        AdapterKind::Simulator => None,
+        AdapterKind::Lcs => Some(lcs_adapter()?),
+    };
     execute(
+        &runtime()?,
         &plan,
         &store,
         run,
@@ -183,6 +243,7 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         &args.options,
         &settings,
         globals,
+        live,
         out,
     )
 }
@@ -277,15 +338,31 @@ fn record(
     reason = "a command's settings, resolved once, passed on"
 )]
 fn execute(
+    runtime: &tokio::runtime::Runtime,
     plan: &Plan,
     store: &Arc<StateStore>,
-    mut run: RunRecord,
+    run: RunRecord,
     new: bool,
     options: &RunOptions,
     settings: &CheckSettings,
     globals: &Globals<'_>,
+    live: Option<LcsAdapter>,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
+    if let Some(adapter) = live {
+        return drive(
+            runtime,
+            plan,
+            store,
+            run,
+            new,
+            options,
+            globals,
+            &adapter,
+            &Clock::System,
+            out,
+        );
+    }
     let (adapter, clock) = simulator(
         store,
         plan,
@@ -295,7 +372,29 @@ fn execute(
         run.updated,
     )?;
     eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
-    let runtime = runtime()?;
+    drive(
+        runtime, plan, store, run, new, options, globals, &adapter, &clock, out,
+    )
+}
+
+/// Runs `run` through `adapter` until it ends or waits for an operator, with progress,
+/// notifications and (on a terminal) the manual steps' prompts.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one execution, passed through once"
+)]
+fn drive<A: Adapter>(
+    runtime: &tokio::runtime::Runtime,
+    plan: &Plan,
+    store: &Arc<StateStore>,
+    mut run: RunRecord,
+    new: bool,
+    options: &RunOptions,
+    globals: &Globals<'_>,
+    adapter: &A,
+    clock: &Clock,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     // Notifications are sent as tasks of this runtime from the first event on.
     let _entered = runtime.enter();
     let mut notifier = if clock.is_simulated() && !options.notify {
@@ -326,15 +425,15 @@ fn execute(
     let progress = loop {
         let progress = runtime.block_on(run_once(
             plan,
-            &adapter,
+            adapter,
             store,
-            &clock,
+            clock,
             &mut Tee(&mut reporter, &mut notifier),
             &plan_dir,
             options,
             &mut run,
         ))?;
-        save_clock(store, &clock)?;
+        save_clock(store, clock)?;
         match &progress {
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if options.yes && clock.is_simulated() =>
@@ -366,9 +465,9 @@ fn execute(
     clippy::too_many_arguments,
     reason = "the pieces of one execution, passed through once"
 )]
-async fn run_once(
+async fn run_once<A: Adapter>(
     plan: &Plan,
-    adapter: &SimulatorAdapter,
+    adapter: &A,
     store: &StateStore,
     clock: &Clock,
     sink: &mut dyn EventSink,

@@ -1,6 +1,7 @@
 //! One file per command; each resolves its settings from the arguments and calls the core.
 
 mod apply;
+mod emulator;
 mod explain;
 mod plan;
 mod runs;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Reschedule(args) => runs::reschedule(&args, &globals, stdout),
         Command::Cancel(args) => runs::cancel(&args, &globals, stdout),
         Command::Approve(args) => runs::approve(&args, &globals, stdout),
+        Command::Emulator(args) => emulator::run(&args, stdout),
     }
 }
 

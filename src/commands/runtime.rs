@@ -110,7 +110,22 @@ pub fn simulator(
         .max(floor);
     let mut model =
         stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), clock_start));
-    model.faults = Faults {
+    model.faults = sim_faults(faults);
+    if let Some(path) = inventory {
+        load_inventory(&mut model, path)?;
+    }
+    seed(&mut model, plan);
+    let clock = Clock::simulated(clock_start);
+    Ok((
+        SimulatorAdapter::new(model, clock.clone(), Some(store.clone())),
+        clock,
+    ))
+}
+
+/// The model's faults for `--sim-fault`.
+#[must_use]
+pub fn sim_faults(faults: &[SimFault]) -> Faults {
+    Faults {
         refresh_fails: faults.contains(&SimFault::RefreshFails),
         deployment_fails: faults.contains(&SimFault::DeploymentFails),
         asset_rejected: faults.contains(&SimFault::AssetRejected),
@@ -119,28 +134,36 @@ pub fn simulator(
         } else {
             0
         },
-    };
-    if let Some(path) = inventory {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let entries: Vec<InventoryEntry> =
-            serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
-                path: path.to_path_buf(),
-                message: error.without_snippet().to_string(),
-            })?;
-        for entry in entries {
-            ensure_environment(
-                &mut model,
-                entry.project,
-                &entry.name,
-                entry.kind,
-                &entry.release,
-                entry.id.as_deref(),
-            );
-        }
     }
+}
+
+/// Adds the environments of an inventory file (a YAML list of `project`, `name`, `type`,
+/// `release` and optionally `id`).
+pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let entries: Vec<InventoryEntry> =
+        serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
+            path: path.to_path_buf(),
+            message: error.without_snippet().to_string(),
+        })?;
+    for entry in entries {
+        ensure_environment(
+            model,
+            entry.project,
+            &entry.name,
+            entry.kind,
+            &entry.release,
+            entry.id.as_deref(),
+        );
+    }
+    Ok(())
+}
+
+/// Adds the plan's environments, from its facts, where the model does not know them yet.
+pub fn seed(model: &mut Lcs, plan: &Plan) {
     // LCS reports one name per release: "1611" and "7.1" are both `7.1` there.
     let canonical = |release: &crate::plan::Release| {
         release
@@ -158,7 +181,7 @@ pub fn simulator(
         })
         .unwrap_or_else(|| "10.0.41".into());
     ensure_environment(
-        &mut model,
+        model,
         plan.project(),
         target.name(),
         target.kind().unwrap_or(EnvironmentType::Sandbox),
@@ -168,7 +191,7 @@ pub fn simulator(
     if let Some(source) = plan.source() {
         let source_release = source.release().map_or_else(|| release.clone(), canonical);
         ensure_environment(
-            &mut model,
+            model,
             plan.project(),
             source.name(),
             source.kind().unwrap_or(EnvironmentType::Production),
@@ -176,11 +199,6 @@ pub fn simulator(
             source.id(),
         );
     }
-    let clock = Clock::simulated(clock_start);
-    Ok((
-        SimulatorAdapter::new(model, clock.clone(), Some(store.clone())),
-        clock,
-    ))
 }
 
 fn ensure_environment(

@@ -14,6 +14,8 @@ pub enum DatabaseStatus {
     RollbackInProgress,
     RollbackFailed,
     RollbackCompleted,
+    /// A value refreshctl does not know (the `lcs` adapter warns once); treated as running.
+    Unrecognized,
 }
 
 impl DatabaseStatus {
@@ -29,6 +31,7 @@ impl DatabaseStatus {
             Self::RollbackInProgress => "RollbackInProgress",
             Self::RollbackFailed => "RollbackFailed",
             Self::RollbackCompleted => "RollbackCompleted",
+            Self::Unrecognized => "Unrecognized",
         }
     }
 
@@ -38,7 +41,7 @@ impl DatabaseStatus {
     pub const fn is_terminal(self) -> bool {
         !matches!(
             self,
-            Self::NotStarted | Self::InProgress | Self::RollbackInProgress
+            Self::NotStarted | Self::InProgress | Self::RollbackInProgress | Self::Unrecognized
         )
     }
 
@@ -58,6 +61,8 @@ pub enum DeploymentStatus {
     SignedOff,
     Failed,
     PreparationFailed,
+    /// A value refreshctl does not know (the `lcs` adapter warns once); treated as running.
+    Unrecognized,
 }
 
 impl DeploymentStatus {
@@ -71,6 +76,7 @@ impl DeploymentStatus {
             Self::SignedOff => "SignedOff",
             Self::Failed => "Failed",
             Self::PreparationFailed => "PreparationFailed",
+            Self::Unrecognized => "Unrecognized",
         }
     }
 
@@ -78,7 +84,7 @@ impl DeploymentStatus {
     pub const fn is_terminal(self) -> bool {
         !matches!(
             self,
-            Self::NotStarted | Self::PreparingEnvironment | Self::InProgress
+            Self::NotStarted | Self::PreparingEnvironment | Self::InProgress | Self::Unrecognized
         )
     }
 
