@@ -158,6 +158,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub poll_interval: chrono::TimeDelta,
 
+    /// How long one step may wait on LCS before it fails (LCS says operations can take 24 h).
+    #[arg(long, value_name = "DURATION", default_value = "30h", value_parser = parse_duration)]
+    pub step_deadline: chrono::TimeDelta,
+
     /// Simulator: send the plan's notifications for real (a rehearsal renders them, sends none).
     #[arg(long)]
     pub notify: bool,

@@ -121,6 +121,7 @@ impl Rehearsal {
             clock: &self.clock,
             sink: events,
             settings: Settings {
+                step_deadline: TimeDelta::hours(30),
                 poll_interval: TimeDelta::seconds(60),
                 cache_dir: self.plan_dir.join("cache"),
                 plan_dir: self.plan_dir.clone(),

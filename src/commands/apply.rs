@@ -108,7 +108,10 @@ fn lcs_adapter() -> Result<LcsAdapter, Error> {
     LcsAdapter::from_env(Clock::System).map_err(unavailable)
 }
 
-#[expect(clippy::needless_pass_by_value, reason = "used as a `map_err` function")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "used as a `map_err` function"
+)]
 fn unavailable(error: crate::adapter::AdapterError) -> Error {
     Error::Unavailable {
         message: error.to_string(),
@@ -485,6 +488,7 @@ async fn run_once<A: Adapter>(
             poll_interval: options.poll_interval,
             cache_dir: cache_dir(),
             plan_dir: plan_dir.to_path_buf(),
+            step_deadline: options.step_deadline,
         },
     };
     executor.run_to_end(run).await.map_err(|error| match error {

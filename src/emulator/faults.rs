@@ -21,6 +21,8 @@ pub enum Fault {
     Garbage,
     /// Answers 401 as for an expired token, and forgets every issued access token.
     ExpireToken,
+    /// Answers 200 with this JSON instead (a status value LCS may add, say); no effect.
+    Json { body: serde_json::Value },
 }
 
 impl Fault {
@@ -32,6 +34,7 @@ impl Fault {
             Self::Slow { millis } => format!("slow {millis}ms"),
             Self::Garbage => "garbage".into(),
             Self::ExpireToken => "expire-token".into(),
+            Self::Json { .. } => "json".into(),
         }
     }
 }

@@ -110,6 +110,7 @@ async fn gate(State(emulator): Shared, request: Request, next: Next) -> Response
             "<html><body>Service Unavailable</body></html>",
         )
             .into_response(),
+        Some(Fault::Json { body }) => axum::Json(body).into_response(),
         Some(Fault::ExpireToken) => {
             emulator.revoke_tokens();
             unauthorized()

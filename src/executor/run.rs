@@ -35,6 +35,9 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// The plan file's directory: relative files and commands start there.
     pub plan_dir: PathBuf,
+    /// How long a step may wait on LCS (polls, retries, a status refreshctl does not know)
+    /// before it fails; the wait for the window is not counted.
+    pub step_deadline: TimeDelta,
 }
 
 /// Why the executor stopped without a run state to show for it.
@@ -175,9 +178,26 @@ impl<A: Adapter> Executor<'_, A> {
                 .clone();
             let started = self.start_step(run, index)?;
             let outcome = self.perform(run, index, &step).await?;
+            let outcome = self.within_deadline(&step, started, outcome);
             if let Some(until) = self.apply_outcome(run, index, &step, started, outcome)? {
                 return Ok(Progress::Waiting(until));
             }
+        }
+    }
+
+    /// A wait that would end past the step's deadline fails the step instead.
+    fn within_deadline(&self, step: &RunStep, started: DateTime<Utc>, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Wait(until)
+                if step.action != Action::WaitForWindow
+                    && until - started > self.settings.step_deadline =>
+            {
+                Outcome::Fail(format!(
+                    "no result within the step's deadline of {}; LCS may still be working on it: check the environment in LCS",
+                    crate::plan::time::format_duration(self.settings.step_deadline)
+                ))
+            }
+            other => other,
         }
     }
 

@@ -205,6 +205,18 @@ impl Http {
                 Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => {
                     Failure::Throttled(answer.retry_after)
                 }
+                Ok(answer)
+                    if answer.status.is_success()
+                        && request.bearer
+                        && !answer.body.is_empty()
+                        && serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body)
+                            .is_err() =>
+                {
+                    Failure::Lost(format!(
+                        "LCS answered HTTP {} with a body that is not JSON",
+                        answer.status
+                    ))
+                }
                 Ok(answer) if answer.status.is_server_error() => {
                     Failure::Lost(format!("HTTP {}", answer.status))
                 }

@@ -1,0 +1,707 @@
+//! The `lcs` adapter against the emulator over real HTTP on loopback, on one simulated clock
+//! that the adapter, the emulator's model and its tokens share: long waits take no time, and
+//! every retry, poll and token expiry happens in a repeatable order.
+
+#[path = "common/adapter_conformance.rs"]
+mod adapter_conformance;
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use refreshctl::adapter::{Adapter, AdapterError, Credentials, LcsAdapter, RetryPolicy};
+use refreshctl::clock::Clock;
+use refreshctl::emulator::{self, Config, Fault, FaultRule, RequestRecord, Running, Time};
+use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
+use refreshctl::plan::{EnvironmentType, Plan};
+use refreshctl::rules::{Catalog, CheckSettings, check_file};
+use refreshctl::sim::{Call, DatabaseStatus, Durations, Faults, Lcs};
+use refreshctl::state::{Claim, RunState, StateStore, StateUrl};
+
+const PROJECT: u64 = 1_234_567;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-05T21:00:00Z")
+        .expect("time")
+        .to_utc()
+}
+
+struct Lab {
+    clock: Clock,
+    running: Running,
+    adapter: LcsAdapter,
+}
+
+fn model() -> Lcs {
+    let mut model = Lcs::new(
+        Durations::default(),
+        Faults::default(),
+        start() - TimeDelta::days(1),
+    );
+    model.add_environment(
+        PROJECT,
+        "contoso-prod",
+        EnvironmentType::Production,
+        "10.0.41",
+        None,
+    );
+    model.add_environment(
+        PROJECT,
+        "contoso-uat",
+        EnvironmentType::Sandbox,
+        "10.0.41",
+        None,
+    );
+    model
+}
+
+fn credentials(running: &Running, v2: bool) -> Credentials {
+    Credentials {
+        auth_url: if v2 {
+            format!("{}/organizations/oauth2/v2.0/token", running.url())
+        } else {
+            format!("{}/common/oauth2/token", running.url())
+        },
+        client_id: Some("00000000-0000-0000-0000-00000000c11e".into()),
+        username: Some("ops@contoso.com".into()),
+        password: Some("emulator".into()),
+        access_token: None,
+        refresh_token: None,
+    }
+}
+
+async fn lab_with(edit: impl FnOnce(&mut Config), v2: bool) -> Lab {
+    let clock = Clock::simulated(start());
+    let mut config = Config {
+        time: Time::Shared(clock.clone()),
+        ..Config::default()
+    };
+    edit(&mut config);
+    let running = emulator::start(model(), config).await.expect("emulator");
+    let adapter = LcsAdapter::new(
+        &running.url(),
+        credentials(&running, v2),
+        RetryPolicy::default(),
+        clock.clone(),
+    )
+    .expect("adapter");
+    Lab {
+        clock,
+        running,
+        adapter,
+    }
+}
+
+async fn lab() -> Lab {
+    lab_with(|_| {}, false).await
+}
+
+impl Lab {
+    fn requests(&self) -> Vec<RequestRecord> {
+        self.running.emulator.requests()
+    }
+
+    fn count(&self, method: &str, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|request| request.method == method && request.path.contains(path))
+            .count()
+    }
+
+    fn script(&self, path: &str, times: u32, fault: Fault) {
+        self.running.emulator.script(vec![FaultRule {
+            path: path.into(),
+            method: None,
+            skip: 0,
+            times,
+            fault,
+        }]);
+    }
+
+    async fn ids(&self) -> (String, String) {
+        let source = self
+            .adapter
+            .environment(PROJECT, "contoso-prod")
+            .await
+            .expect("source");
+        let target = self
+            .adapter
+            .environment(PROJECT, "contoso-uat")
+            .await
+            .expect("target");
+        (source.id, target.id)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_lcs_adapter_passes_the_conformance_suite_against_the_emulator() {
+    let lab = lab().await;
+    adapter_conformance::run_all(&adapter_conformance::World {
+        adapter: &lab.adapter,
+        clock: &lab.clock,
+        project: PROJECT,
+        source: "contoso-prod",
+        target: "contoso-uat",
+        poll: TimeDelta::minutes(1),
+    })
+    .await;
+    let model = lab.running.emulator.model();
+    let destructive: Vec<_> = model
+        .destructive_calls()
+        .map(|record| &record.call)
+        .collect();
+    assert_eq!(
+        destructive.len(),
+        2,
+        "one refresh, one deployment: {destructive:?}"
+    );
+    assert_eq!(
+        lab.count("POST", "/databasemovement/v1/refresh/"),
+        3,
+        "one refused, one made, one busy"
+    );
+    assert_eq!(
+        lab.count("POST", "/environment/v2/applyupdate/"),
+        2,
+        "one without a name, one made"
+    );
+    // The block upload went to the emulator's blob endpoint, not to LCS.
+    assert_eq!(lab.count("PUT", "/blob/packages/"), 4);
+    assert!(
+        lab.requests().iter().all(
+            |request| !request.query.contains("sig=") || request.query.contains("sig=REDACTED")
+        ),
+        "the log never keeps a SAS signature"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_v2_endpoint_signs_in_with_a_scope_and_bad_credentials_are_unavailable() {
+    let lab = lab_with(|_| {}, true).await;
+    lab.adapter.sign_in().await.expect("v2 password grant");
+    assert_eq!(lab.count("POST", "/organizations/oauth2/v2.0/token"), 1);
+
+    let mut wrong = credentials(&lab.running, false);
+    wrong.password = Some("hunter2-not-it".into());
+    let adapter = LcsAdapter::new(
+        &lab.running.url(),
+        wrong,
+        RetryPolicy::default(),
+        lab.clock.clone(),
+    )
+    .expect("adapter");
+    let error = adapter.sign_in().await.expect_err("refused");
+    let message = error.to_string();
+    assert!(matches!(error, AdapterError::Unavailable(_)), "{error:?}");
+    assert!(message.contains("AADSTS50126"), "{message}");
+    assert!(
+        !message.contains("hunter2"),
+        "no secret in errors: {message}"
+    );
+
+    // A given token that LCS refuses, with nothing to renew it: a clear error, no loop.
+    let given = Credentials {
+        access_token: Some("emu-at-made-up".into()),
+        username: None,
+        password: None,
+        ..credentials(&lab.running, false)
+    };
+    let adapter = LcsAdapter::new(
+        &lab.running.url(),
+        given,
+        RetryPolicy::default(),
+        lab.clock.clone(),
+    )
+    .expect("adapter");
+    let error = adapter
+        .environment(PROJECT, "contoso-uat")
+        .await
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("no refresh token or password"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("emu-at-made-up"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_token_expiring_during_a_long_wait_is_renewed_before_it_expires() {
+    let lab = lab().await;
+    let (source, target) = lab.ids().await;
+    let activity = lab
+        .adapter
+        .start_refresh(PROJECT, &source, &target)
+        .await
+        .expect("start");
+    // Five simulated hours of polls every ten minutes on one-hour tokens.
+    for _ in 0..30 {
+        lab.clock
+            .sleep_until(lab.clock.now() + TimeDelta::minutes(10))
+            .await;
+        lab.adapter
+            .database_status(PROJECT, &target, &activity)
+            .await
+            .expect("every poll succeeds");
+    }
+    let tokens = lab.count("POST", "/oauth2/token");
+    assert!((5..=7).contains(&tokens), "renewed about hourly: {tokens}");
+    assert!(
+        lab.requests().iter().all(|request| request.status != 401),
+        "renewed before expiry, never refused"
+    );
+
+    // A token revoked early (as when LCS expires it sooner): one 401, renewed, and on.
+    lab.running.emulator.revoke_tokens();
+    let status = lab
+        .adapter
+        .database_status(PROJECT, &target, &activity)
+        .await
+        .expect("renewed");
+    assert_eq!(status, DatabaseStatus::Completed);
+    assert_eq!(
+        lab.requests()
+            .iter()
+            .filter(|request| request.status == 401)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_429_storm_waits_for_each_retry_after_in_seconds_or_as_a_date() {
+    let lab = lab().await;
+    let (_, target) = lab.ids().await;
+    lab.script(
+        "/environmentinfo/v1/history/",
+        4,
+        Fault::Status {
+            status: 429,
+            retry_after: Some("30".into()),
+        },
+    );
+    let before = lab.clock.now();
+    lab.adapter
+        .history(PROJECT, &target)
+        .await
+        .expect("history after the storm");
+    assert_eq!(
+        lab.clock.now() - before,
+        TimeDelta::seconds(120),
+        "4 waits of 30 s"
+    );
+
+    let at = (lab.clock.now() + TimeDelta::seconds(90))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    lab.script(
+        "/environmentinfo/v1/history/",
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(at),
+        },
+    );
+    let before = lab.clock.now();
+    lab.adapter
+        .history(PROJECT, &target)
+        .await
+        .expect("history");
+    assert_eq!(lab.clock.now() - before, TimeDelta::seconds(90));
+
+    // Throttled past the call's deadline: the executor gets the wait, not an endless loop.
+    lab.script(
+        "/environmentinfo/v1/history/",
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some("3600".into()),
+        },
+    );
+    let error = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect_err("too long");
+    assert_eq!(
+        error,
+        AdapterError::Throttled(std::time::Duration::from_hours(1))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_errors_are_retried_with_capped_backoff_until_the_deadline() {
+    let lab = lab().await;
+    let (_, target) = lab.ids().await;
+    lab.script(
+        "/environmentinfo/v1/history/",
+        3,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+    );
+    let before = lab.clock.now();
+    lab.adapter
+        .history(PROJECT, &target)
+        .await
+        .expect("after a burst of 503s");
+    let waited = lab.clock.now() - before;
+    // 1 s, 2 s and 4 s, each less up to half by jitter.
+    assert!(
+        waited >= TimeDelta::milliseconds(3500) && waited <= TimeDelta::seconds(7),
+        "{waited}"
+    );
+
+    lab.script(
+        "/environmentinfo/v1/history/",
+        10_000,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+    );
+    let before = lab.clock.now();
+    let error = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect_err("gives up");
+    assert!(
+        matches!(&error, AdapterError::Transient(message) if message.contains("attempts")),
+        "{error:?}"
+    );
+    let waited = lab.clock.now() - before;
+    assert!(
+        waited <= TimeDelta::minutes(10),
+        "bounded by the deadline: {waited}"
+    );
+    let attempts = lab
+        .requests()
+        .iter()
+        .filter(|request| request.fault.as_deref() == Some("500"))
+        .count();
+    assert!(
+        (8..=30).contains(&attempts),
+        "backoff, not a hot loop: {attempts}"
+    );
+
+    // A permanent error (404) is not retried.
+    let before = lab.count("GET", "/box/fileasset/GetFileAsset/");
+    lab.script(
+        "/box/fileasset/GetFileAsset/",
+        1,
+        Fault::Status {
+            status: 404,
+            retry_after: None,
+        },
+    );
+    let error = lab
+        .adapter
+        .upload_target(PROJECT, "nope")
+        .await
+        .expect_err("404");
+    assert!(matches!(error, AdapterError::Refused(_)), "{error:?}");
+    assert_eq!(lab.count("GET", "/box/fileasset/GetFileAsset/") - before, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_that_changes_an_environment_is_never_sent_twice() {
+    let lab = lab().await;
+    let (source, target) = lab.ids().await;
+
+    // IsSuccess false: LCS's message, no retry.
+    lab.script(
+        "/databasemovement/v1/refresh/",
+        1,
+        Fault::Json {
+            body: serde_json::json!({
+                "IsSuccess": false, "OperationActivityId": "x", "VersionEOL": "9999-12-31T23:59:59.9999999",
+                "ErrorMessage": "Refresh is not allowed: the target is locked by a package deployment."
+            }),
+        },
+    );
+    let error = lab
+        .adapter
+        .start_refresh(PROJECT, &source, &target)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&error, AdapterError::Refused(message) if message.contains("locked by a package deployment")),
+        "{error:?}"
+    );
+    assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+
+    // A lost answer (dropped connection, 5xx, garbage): handed back, not resent.
+    for fault in [
+        Fault::Drop,
+        Fault::Status {
+            status: 502,
+            retry_after: None,
+        },
+        Fault::Garbage,
+    ] {
+        let sent = lab.count("POST", "/databasemovement/v1/refresh/");
+        lab.script("/databasemovement/v1/refresh/", 1, fault.clone());
+        let error = lab
+            .adapter
+            .start_refresh(PROJECT, &source, &target)
+            .await
+            .expect_err("lost");
+        assert!(
+            matches!(error, AdapterError::Transient(_)),
+            "{fault:?}: {error:?}"
+        );
+        assert_eq!(
+            lab.count("POST", "/databasemovement/v1/refresh/"),
+            sent + 1,
+            "{fault:?}"
+        );
+    }
+    // A 429 proves the call was not taken: that one is retried.
+    lab.script(
+        "/databasemovement/v1/refresh/",
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some("5".into()),
+        },
+    );
+    lab.adapter
+        .start_refresh(PROJECT, &source, &target)
+        .await
+        .expect("started after the wait");
+    assert_eq!(lab.running.emulator.model().destructive_calls().count(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_operation_limit_is_recognised_from_lcs_message() {
+    let lab = lab().await;
+    let (source, target) = lab.ids().await;
+    for _ in 0..3 {
+        lab.adapter
+            .start_refresh(PROJECT, &source, &target)
+            .await
+            .expect("start");
+        lab.clock
+            .sleep_until(lab.clock.now() + TimeDelta::hours(2))
+            .await;
+    }
+    let error = lab
+        .adapter
+        .start_refresh(PROJECT, &source, &target)
+        .await
+        .expect_err("limit");
+    assert!(
+        matches!(&error, AdapterError::OperationLimit(message) if message.starts_with("Maximum allowed API operations are 3 from ")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn garbage_answers_to_reads_are_retried() {
+    let lab = lab().await;
+    let (_, target) = lab.ids().await;
+    lab.script("/environmentinfo/v1/history/", 2, Fault::Garbage);
+    lab.adapter
+        .history(PROJECT, &target)
+        .await
+        .expect("after two garbage bodies");
+    assert_eq!(lab.count("GET", "/environmentinfo/v1/history/"), 3);
+}
+
+// The executor over the lcs adapter: whole runs on simulated time.
+
+const PLAN: &str = "version: 1
+name: uat-refresh
+project: 1234567
+environment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}
+source: {name: contoso-prod, type: production, release: \"10.0.41\"}
+window: {start: 2026-12-05T22:00:00+01:00, duration: 6h}
+acknowledge: [target-database-erased, target-unavailable]
+post_steps:
+  - reprovision
+  - deploy: {file: packages/build.zip, name: Build 42}
+";
+
+struct Run {
+    _directory: tempfile::TempDir,
+    plan: Plan,
+    plan_dir: PathBuf,
+    store: Arc<StateStore>,
+}
+
+fn prepared() -> Run {
+    let directory = tempfile::tempdir().expect("temp");
+    let plan_dir = directory.path().to_path_buf();
+    std::fs::create_dir_all(plan_dir.join("packages")).expect("mkdir");
+    // 9 MiB: three blocks.
+    std::fs::write(
+        plan_dir.join("packages/build.zip"),
+        vec![7_u8; 9 * 1024 * 1024],
+    )
+    .expect("package");
+    let path = plan_dir.join("plan.yaml");
+    std::fs::write(&path, PLAN).expect("plan");
+    let settings = CheckSettings {
+        now: start() - TimeDelta::days(2),
+        catalog: Catalog::embedded(),
+        adapter: None,
+    };
+    let plan = check_file("plan.yaml", &path, PLAN.as_bytes(), &settings)
+        .plan
+        .expect("plan");
+    let store =
+        Arc::new(StateStore::open(&StateUrl::Sqlite(plan_dir.join("state.db"))).expect("store"));
+    Run {
+        _directory: directory,
+        plan,
+        plan_dir,
+        store,
+    }
+}
+
+async fn execute(
+    lab: &Lab,
+    prepared: &Run,
+    deadline: TimeDelta,
+) -> (Progress, refreshctl::state::RunRecord) {
+    let window = prepared.plan.next_window(lab.clock.now()).expect("window");
+    let Claim::Inserted(mut run) = prepared
+        .store
+        .insert_run(&executor::new_run(
+            &prepared.plan,
+            window,
+            lab.clock.now(),
+            None,
+        ))
+        .expect("insert")
+    else {
+        panic!("a new run");
+    };
+    let mut events = Collect::default();
+    let mut executor = Executor {
+        plan: &prepared.plan,
+        adapter: &lab.adapter,
+        store: &prepared.store,
+        clock: &lab.clock,
+        sink: &mut events,
+        settings: Settings {
+            poll_interval: TimeDelta::seconds(60),
+            cache_dir: prepared.plan_dir.join("cache"),
+            plan_dir: prepared.plan_dir.clone(),
+            step_deadline: deadline,
+        },
+    };
+    let progress = executor
+        .run_to_end(&mut run)
+        .await
+        .expect("no store failure");
+    (progress, run)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_connection_mid_upload_resends_only_that_block() {
+    let lab = lab().await;
+    let prepared = prepared();
+    // The second block of the build package is cut off once.
+    lab.running.emulator.script(vec![FaultRule {
+        path: "/blob/packages/".into(),
+        method: Some("PUT".into()),
+        skip: 2,
+        times: 1,
+        fault: Fault::Drop,
+    }]);
+    let (progress, run) = execute(&lab, &prepared, TimeDelta::hours(30)).await;
+    assert_eq!(
+        progress,
+        Progress::Finished(RunState::Succeeded),
+        "{run:#?}"
+    );
+    let model = lab.running.emulator.model();
+    let puts = |wanted: fn(&Call) -> bool| {
+        model
+            .calls
+            .iter()
+            .filter(|record| wanted(&record.call))
+            .count()
+    };
+    // The reprovisioning tool is one block, the build three; each reached the blob store once.
+    assert_eq!(puts(|call| matches!(call, Call::PutBlock { .. })), 4);
+    assert_eq!(puts(|call| matches!(call, Call::CreateFileAsset { .. })), 2);
+    let block_requests = lab
+        .requests()
+        .iter()
+        .filter(|request| request.method == "PUT" && request.query.contains("comp=block&"))
+        .count();
+    assert_eq!(block_requests, 5, "the dropped block was sent again, alone");
+    let upload = run
+        .steps
+        .iter()
+        .find(|step| step.id == "deploy.upload")
+        .expect("step");
+    assert_eq!(upload.remote.blocks.len(), 3);
+    assert_eq!(
+        model.destructive_calls().count(),
+        3,
+        "one refresh, two deployments"
+    );
+}
+
+/// Captures the adapter's warnings.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_deployment_status_counts_as_running_with_one_warning_until_the_deadline() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let unknown = || Fault::Json {
+        body: serde_json::json!({
+            "IsSuccess": true, "OperationActivityId": "x", "VersionEOL": "9999-12-31T23:59:59.9999999",
+            "OperationStatus": "Rollbacked", "ActivityId": "y"
+        }),
+    };
+
+    // A few unknown answers, then LCS's own: the run goes on and succeeds.
+    let recovering = lab().await;
+    recovering.script("/environment/v2/fetchstatus/", 4, unknown());
+    let (progress, _) = execute(&recovering, &prepared(), TimeDelta::hours(30)).await;
+    assert_eq!(progress, Progress::Finished(RunState::Succeeded));
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    assert_eq!(
+        text.matches("does not know").count(),
+        1,
+        "one warning: {text}"
+    );
+    assert!(text.contains("Rollbacked"), "{text}");
+
+    // Only unknown answers: the step fails at its deadline, not never.
+    let stuck = lab().await;
+    stuck.script("/environment/v2/fetchstatus/", 100_000, unknown());
+    let (progress, run) = execute(&stuck, &prepared(), TimeDelta::hours(3)).await;
+    let Progress::Finished(RunState::Failed { error }) = progress else {
+        panic!("{progress:?}");
+    };
+    assert!(
+        error.starts_with("reprovision.monitor: no result within the step's deadline of 3h"),
+        "{error}"
+    );
+    assert!(run.state.is_finished());
+}
