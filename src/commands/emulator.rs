@@ -89,18 +89,14 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         let running = emulator::serve(listener, emulator).map_err(Error::Output)?;
         let url = running.url();
         writeln!(out, "refreshctl emulator listening on {url}")?;
-        writeln!(
-            out,
-            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:",
-            args.speed
-        )?;
-        writeln!(out, "  export LCS_API_URL={url}")?;
-        writeln!(out, "  export LCS_AUTH_URL={url}/common/oauth2/token")?;
-        writeln!(
-            out,
-            "  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD=<--password>"
-        )?;
         out.flush()?;
+        // The rest is for people; a reader gone after the first line stops nothing.
+        let _ = writeln!(
+            out,
+            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:\n  export LCS_API_URL={url}\n  export LCS_AUTH_URL={url}/common/oauth2/token\n  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD=<--password>",
+            args.speed
+        )
+        .and_then(|()| out.flush());
         stopped().await;
         running.task.abort();
         Ok::<_, Error>(())

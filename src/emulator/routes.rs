@@ -604,7 +604,12 @@ async fn file_asset(
         .cloned();
     match found {
         Some(asset) => {
-            let location = location(&emulator, &asset.id, false);
+            // An asset of the project not committed yet can still be written: a resumed upload
+            // asks for its location again (the first one is never stored). LCS documents no way
+            // to get a write location again; this is the emulator's assumption, and the lcs
+            // adapter fails the upload clearly (HTTP 403) where LCS does not allow it.
+            let writable = asset.project == Some(project) && asset.committed.is_none();
+            let location = location(&emulator, &asset.id, writable);
             json(&asset_json(&asset, Some(location)))
         }
         None => json(&Envelope::failure(format!("The asset {id} was not found."))),

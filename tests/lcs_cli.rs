@@ -1,0 +1,476 @@
+//! The real binary with `--adapter lcs` against `refreshctl emulator` in another process: the
+//! example plans to `succeeded` with the exact calls LCS gets, the operator's confirmation,
+//! sign-in failures, and SIGKILL at every step boundary and inside the upload while the emulator
+//! keeps running, after which its log proves each change happened exactly once.
+
+#[path = "common/emulator_process.rs"]
+mod emulator_process;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use emulator_process::EmulatorProcess;
+use refreshctl::sim::Call;
+
+/// Model time runs 100,000 times faster: a 95-minute refresh takes 57 ms.
+const SPEED: &str = "100000";
+
+fn emulator(plans: &str) -> EmulatorProcess {
+    EmulatorProcess::start(&[
+        "--speed",
+        SPEED,
+        "--plans",
+        plans,
+        "--metadata-per-minute",
+        "0",
+    ])
+}
+
+struct Dir {
+    directory: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Self {
+            directory: tempfile::tempdir().expect("temp"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.directory.path()
+    }
+
+    fn refreshctl(
+        &self,
+        emulator: &EmulatorProcess,
+        failpoint: Option<&str>,
+        cwd: &Path,
+        args: &[&str],
+    ) -> std::process::Output {
+        let mut command = Command::cargo_bin("refreshctl").expect("binary");
+        command
+            .current_dir(cwd)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("REFRESHCTL_ADAPTER", "lcs")
+            .env("REFRESHCTL_STATE", self.path().join("state.db"))
+            .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "1ms")
+            .envs(emulator.env())
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1));
+        match failpoint {
+            Some(point) => command.env("REFRESHCTL_FAILPOINT", point),
+            None => command.env_remove("REFRESHCTL_FAILPOINT"),
+        };
+        command.output().expect("runs")
+    }
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn run_id(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The calls LCS got, each as `METHOD path-kind`, polls of the same thing in a row shown once.
+fn sequence(emulator: &EmulatorProcess) -> Vec<String> {
+    let mut calls: Vec<String> = Vec::new();
+    for request in emulator.requests() {
+        let path = &request.path;
+        let kind = [
+            ("/oauth2/token", "token"),
+            ("/environmentinfo/v1/detail/", "environment"),
+            ("/environmentinfo/v1/history/", "history"),
+            ("/databasemovement/v1/refresh/", "start refresh"),
+            ("/databasemovement/v1/fetchstatus/", "refresh status"),
+            ("/environment/v2/applyupdate/", "apply update"),
+            ("/environment/v2/fetchstatus/", "deployment status"),
+            ("/GetSharedAssets", "shared assets"),
+            ("/GetFileAsset/", "file asset"),
+            ("/CreateFileAsset/", "create asset"),
+            ("/CommitFileAsset/", "commit asset"),
+            ("/GetFileAssetValidationStatus/", "validation status"),
+            ("/GetAssets/", "project assets"),
+        ]
+        .iter()
+        .find(|(part, _)| path.contains(part))
+        .map_or_else(
+            || {
+                if request.query.contains("comp=blocklist") {
+                    "put block list".to_owned()
+                } else if request.query.contains("comp=block") {
+                    "put block".to_owned()
+                } else {
+                    "blob".to_owned()
+                }
+            },
+            |(_, kind)| (*kind).to_owned(),
+        );
+        let line = format!("{} {kind}", request.method);
+        let poll = kind.ends_with("status");
+        if !(poll && calls.last() == Some(&line)) {
+            calls.push(line);
+        }
+    }
+    calls
+}
+
+#[test]
+fn the_example_plans_apply_to_succeeded_through_the_lcs_api() {
+    let emulator = emulator("plans");
+    let dir = Dir::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let apply = |plan: &str| {
+        dir.refreshctl(
+            &emulator,
+            None,
+            root,
+            &[
+                "apply",
+                "--yes",
+                "--start-now",
+                "--reason",
+                "e2e test",
+                "--poll-interval",
+                "20ms",
+                plan,
+            ],
+        )
+    };
+
+    // contoso-uat-weekly: refresh, reprovisioning, a manual Financial reporting reset (LCS has
+    // no call for it), a deployment, a command and a manual step.
+    let applied = apply("plans/contoso-uat-weekly.yaml");
+    assert_eq!(applied.status.code(), Some(1), "{}", stderr(&applied));
+    let id = run_id(&applied);
+    assert!(
+        stderr(&applied).contains("waits for `reset-financial-reporting`"),
+        "{}",
+        stderr(&applied)
+    );
+    for step in ["reset-financial-reporting", "manual"] {
+        let approved = dir.refreshctl(&emulator, None, root, &["approve", &id, step]);
+        assert_eq!(approved.status.code(), Some(0), "{}", stderr(&approved));
+        let resumed = dir.refreshctl(
+            &emulator,
+            None,
+            root,
+            &["resume", "--poll-interval", "20ms", &id],
+        );
+        let expected = if step == "manual" { 0 } else { 1 };
+        assert_eq!(
+            resumed.status.code(),
+            Some(expected),
+            "{step}: {}",
+            stderr(&resumed)
+        );
+    }
+    let status = dir.refreshctl(&emulator, None, root, &["status", &id, "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["state"], "succeeded", "{status}");
+
+    let expected = [
+        "POST token",
+        // preflight: target, source
+        "GET environment",
+        "GET environment",
+        // start-refresh: the target's type checked live, then the call
+        "GET environment",
+        "POST start refresh",
+        "GET refresh status",
+        // reprovision.download
+        "GET shared assets",
+        "GET file asset",
+        "GET blob",
+        // reprovision.upload: create, one block, block list, commit, validation
+        "POST create asset",
+        "PUT put block",
+        "PUT put block list",
+        "POST commit asset",
+        "GET validation status",
+        "GET environment",
+        "POST apply update",
+        "GET deployment status",
+        // resumed after the reset was approved: a new process signs in again
+        "POST token",
+        "POST create asset",
+        "PUT put block",
+        "PUT put block list",
+        "POST commit asset",
+        "GET validation status",
+        "GET environment",
+        "POST apply update",
+        "GET deployment status",
+    ];
+    assert_eq!(sequence(&emulator), expected);
+    let model = emulator.model();
+    assert_eq!(
+        model.destructive_calls().count(),
+        3,
+        "one refresh, two deployments"
+    );
+
+    // fabrikam-training-monthly, 1611: refresh and reprovisioning, then the manual reset.
+    let applied = apply("plans/fabrikam-1611-monthly.yaml");
+    assert_eq!(applied.status.code(), Some(1), "{}", stderr(&applied));
+    let id = run_id(&applied);
+    let approved = dir.refreshctl(
+        &emulator,
+        None,
+        root,
+        &["approve", &id, "reset-financial-reporting"],
+    );
+    assert_eq!(approved.status.code(), Some(0));
+    let resumed = dir.refreshctl(&emulator, None, root, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(emulator.model().destructive_calls().count(), 5);
+
+    // contoso-test-restore is a point-in-time restore: the LCS API has none.
+    let validated = dir.refreshctl(
+        &emulator,
+        None,
+        root,
+        &["validate", "plans/contoso-test-restore.yaml"],
+    );
+    assert_eq!(validated.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&validated.stdout).contains("adapter-unsupported"));
+
+    // No secret in anything the runs left: state, output, logs.
+    let state = std::fs::read(dir.path().join("state.db")).expect("state");
+    let state = String::from_utf8_lossy(&state);
+    for secret in ["emulator", "sig=", "emu-at-", "emu-rt-"] {
+        assert!(!state.contains(secret), "`{secret}` in the state file");
+    }
+}
+
+#[test]
+fn lcs_asks_for_the_target_name_and_stops_on_refused_credentials() {
+    let emulator = emulator("plans");
+    let dir = Dir::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args = [
+        "apply",
+        "--start-now",
+        "--reason",
+        "test",
+        "plans/contoso-uat-weekly.yaml",
+    ];
+    let unconfirmed = dir.refreshctl(&emulator, None, root, &args);
+    assert_eq!(unconfirmed.status.code(), Some(1));
+    assert!(
+        stderr(&unconfirmed).contains("pass --yes to confirm"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+
+    let mut command = Command::cargo_bin("refreshctl").expect("binary");
+    let refused = command
+        .current_dir(root)
+        .env("REFRESHCTL_STATE", dir.path().join("state.db"))
+        .envs(emulator.env())
+        .env("LCS_PASSWORD", "wrong-password-42")
+        .args(["--adapter", "lcs", "apply", "--yes"])
+        .args(&args[1..])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("AADSTS50126"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!stderr(&refused).contains("wrong-password-42"));
+    let runs = dir.refreshctl(&emulator, None, root, &["runs", "--format", "json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&runs.stdout).trim(),
+        "[]",
+        "nothing was recorded"
+    );
+    assert_eq!(emulator.model().destructive_calls().count(), 0);
+}
+
+const CRASH_PLAN: &str = "version: 1
+name: crash-uat
+project: 1234567
+environment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}
+source: {name: contoso-prod, type: production, release: \"10.0.41\"}
+window: {cron: \"0 22 * * SAT\", timezone: Europe/Amsterdam, duration: 6h}
+acknowledge: [target-database-erased, target-unavailable]
+post_steps:
+  - reprovision
+  - deploy: {file: build.zip, name: Build 42}
+  - command: {run: [\"true\"]}
+";
+
+fn killed(output: &std::process::Output) -> bool {
+    use std::os::unix::process::ExitStatusExt as _;
+    output.status.signal() == Some(9)
+}
+
+fn count(calls: &[Call], wanted: fn(&Call) -> bool) -> usize {
+    calls.iter().filter(|call| wanted(call)).count()
+}
+
+/// Crashes refreshctl at `point` while the emulator keeps running, resumes, and checks the
+/// emulator's own record.
+fn crash_and_resume(point: &str) {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("plan.yaml"), CRASH_PLAN).expect("plan");
+    std::fs::write(dir.path().join("build.zip"), vec![3_u8; 9 * 1024 * 1024]).expect("package");
+    let plan = dir.path().join("plan.yaml");
+    let emulator = emulator(plan.to_str().expect("utf-8"));
+    let cwd = dir.path().to_path_buf();
+    let crashed = dir.refreshctl(
+        &emulator,
+        Some(point),
+        &cwd,
+        &[
+            "apply",
+            "--yes",
+            "--start-now",
+            "--reason",
+            "crash test",
+            "--poll-interval",
+            "20ms",
+            "plan.yaml",
+        ],
+    );
+    assert!(
+        killed(&crashed),
+        "{point}: the failpoint was not reached: {}",
+        stderr(&crashed)
+    );
+    let runs = dir.refreshctl(&emulator, None, &cwd, &["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+    let id = runs[0]["id"].as_str().expect("one run").to_owned();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["resume", "--poll-interval", "20ms"];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        dir.refreshctl(&emulator, None, &cwd, &args)
+    };
+    let resumed = resume(&[]);
+    if point.starts_with("after-intent:start-refresh")
+        || point.starts_with("after-intent:reprovision.apply")
+    {
+        assert_eq!(
+            resumed.status.code(),
+            Some(1),
+            "{point}: {}",
+            stderr(&resumed)
+        );
+        assert!(
+            stderr(&resumed).contains("needs attention"),
+            "{point}: {}",
+            stderr(&resumed)
+        );
+        let retried = resume(&["--retry-step"]);
+        assert_eq!(
+            retried.status.code(),
+            Some(0),
+            "{point}: {}",
+            stderr(&retried)
+        );
+    } else {
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            stderr(&resumed)
+        );
+    }
+    let calls: Vec<Call> = emulator
+        .model()
+        .calls
+        .into_iter()
+        .map(|record| record.call)
+        .collect();
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::StartRefresh { .. })),
+        1,
+        "{point}: refresh"
+    );
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::ApplyUpdate { .. })),
+        2,
+        "{point}: updates"
+    );
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::CreateFileAsset { .. })),
+        2,
+        "{point}: assets"
+    );
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::PutBlockList { .. })),
+        2,
+        "{point}: block lists"
+    );
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::CommitFileAsset { .. })),
+        2,
+        "{point}: commits"
+    );
+    assert_eq!(
+        count(&calls, |call| matches!(call, Call::PutBlock { .. })),
+        1 + 3,
+        "{point}: blocks, none resent"
+    );
+    let requests = emulator.requests();
+    let posts = |part: &str| {
+        requests
+            .iter()
+            .filter(|request| request.method == "POST" && request.path.contains(part))
+            .count()
+    };
+    assert_eq!(
+        posts("/databasemovement/v1/refresh/"),
+        1,
+        "{point}: refresh requests"
+    );
+    assert_eq!(
+        posts("/environment/v2/applyupdate/"),
+        2,
+        "{point}: apply requests"
+    );
+}
+
+#[test]
+fn sigkill_at_every_step_boundary_with_the_emulator_running() {
+    for step in [
+        "preflight",
+        "submit",
+        "wait-for-window",
+        "start-refresh",
+        "monitor-refresh",
+        "reprovision.download",
+        "reprovision.upload",
+        "reprovision.apply",
+        "reprovision.monitor",
+        "deploy.upload",
+        "deploy.apply",
+        "deploy.monitor",
+    ] {
+        crash_and_resume(&format!("after-step:{step}"));
+    }
+}
+
+#[test]
+fn sigkill_inside_uploads_polls_and_destructive_calls_with_the_emulator_running() {
+    for point in [
+        "waiting:monitor-refresh",
+        "after-create:reprovision.upload",
+        "after-create:deploy.upload",
+        "after-block:deploy.upload",
+        "waiting:deploy.monitor",
+        "after-intent:start-refresh",
+        "after-call:start-refresh",
+        "after-intent:reprovision.apply",
+        "after-call:reprovision.apply",
+        "after-call:deploy.apply",
+    ] {
+        crash_and_resume(point);
+    }
+}
