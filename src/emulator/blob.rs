@@ -12,7 +12,7 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body::Frame;
 
-/// The container the emulator keeps packages in.
+/// The container the emulator keeps packages in (with a random suffix on Azure).
 pub const CONTAINER: &str = "packages";
 
 /// The SAS version the emulator signs with (supported by every Azurite release).
@@ -79,6 +79,8 @@ pub enum Blobs {
         url: String,
         account: String,
         key: Vec<u8>,
+        /// One container per emulator, so emulators sharing a blob service never collide.
+        container: String,
     },
 }
 
@@ -113,6 +115,18 @@ impl Blobs {
                     key: base64::engine::general_purpose::STANDARD
                         .decode(key)
                         .map_err(|error| error.to_string())?,
+                    container: {
+                        let mut bytes = [0_u8; 6];
+                        aws_lc_rs::rand::fill(&mut bytes)
+                            .map_err(|_| "no randomness for the container name".to_owned())?;
+                        bytes
+                            .iter()
+                            .fold(format!("{CONTAINER}-"), |mut name, byte| {
+                                use std::fmt::Write as _;
+                                let _ = write!(name, "{byte:02x}");
+                                name
+                            })
+                    },
                 };
                 blobs.create_container().await?;
                 Ok(blobs)
@@ -141,14 +155,18 @@ impl Blobs {
                 )
             }
             Self::Azure {
-                url, account, key, ..
+                url,
+                account,
+                key,
+                container,
+                ..
             } => {
-                let resource = format!("/blob/{account}/{CONTAINER}/{asset}");
+                let resource = format!("/blob/{account}/{container}/{asset}");
                 let to_sign = format!(
                     "{permissions}\n\n{expiry}\n{resource}\n\n\n\n{SAS_VERSION}\nb\n\n\n\n\n\n"
                 );
                 format!(
-                    "{url}/{CONTAINER}/{asset}?sv={SAS_VERSION}&sr=b&sp={permissions}&se={}&sig={}",
+                    "{url}/{container}/{asset}?sv={SAS_VERSION}&sr=b&sp={permissions}&se={}&sig={}",
                     encode(&expiry),
                     encode(&sign(key, &to_sign))
                 )
@@ -175,13 +193,14 @@ impl Blobs {
             url,
             account,
             key,
+            container,
         } = self
         else {
             return Ok(());
         };
         let sas = Self::account_sas(account, key);
         let response = client
-            .put(format!("{url}/{CONTAINER}?restype=container&{sas}"))
+            .put(format!("{url}/{container}?restype=container&{sas}"))
             .header("x-ms-version", SAS_VERSION)
             .header("content-length", "0")
             .send()
@@ -223,11 +242,12 @@ impl Blobs {
                 url,
                 account,
                 key,
+                container,
             } => {
                 let body = vec![0x5a_u8; usize::try_from(size).unwrap_or(0)];
                 let sas = Self::account_sas(account, key);
                 let response = client
-                    .put(format!("{url}/{CONTAINER}/{asset}?{sas}"))
+                    .put(format!("{url}/{container}/{asset}?{sas}"))
                     .header("x-ms-version", SAS_VERSION)
                     .header("x-ms-blob-type", "BlockBlob")
                     .body(body)
@@ -269,20 +289,27 @@ impl Blobs {
                 url,
                 account,
                 key,
+                container,
             } => {
                 let sas = Self::account_sas(account, key);
                 let response = client
                     .get(format!(
-                        "{url}/{CONTAINER}/{asset}?comp=blocklist&blocklisttype=committed&{sas}"
+                        "{url}/{container}/{asset}?comp=blocklist&blocklisttype=committed&{sas}"
                     ))
                     .header("x-ms-version", SAS_VERSION)
                     .send()
                     .await
                     .map_err(|error| error.to_string())?;
-                if response.status().as_u16() == 404 {
+                let status = response.status();
+                if status.as_u16() == 404 {
                     return Ok(None);
                 }
                 let text = response.text().await.map_err(|error| error.to_string())?;
+                if !status.is_success() {
+                    return Err(format!(
+                        "the blob service answered HTTP {status} to Get Block List: {text}"
+                    ));
+                }
                 let names = tag_values(&text, "Name");
                 let size = tag_values(&text, "Size")
                     .iter()

@@ -290,9 +290,6 @@ impl Http {
             Some(RequestBody::Text(text)) => builder.body(text.clone()),
             None => builder.header("content-length", "0"),
         };
-        if !request.bearer {
-            builder = builder.header("x-ms-blob-type", "BlockBlob");
-        }
         let response = builder.send().await.map_err(|error| {
             let connect = error.is_connect();
             let message = error.without_url().to_string();
