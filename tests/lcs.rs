@@ -532,6 +532,10 @@ struct Run {
 }
 
 fn prepared() -> Run {
+    prepared_with(PLAN)
+}
+
+fn prepared_with(text: &str) -> Run {
     let directory = tempfile::tempdir().expect("temp");
     let plan_dir = directory.path().to_path_buf();
     std::fs::create_dir_all(plan_dir.join("packages")).expect("mkdir");
@@ -542,13 +546,13 @@ fn prepared() -> Run {
     )
     .expect("package");
     let path = plan_dir.join("plan.yaml");
-    std::fs::write(&path, PLAN).expect("plan");
+    std::fs::write(&path, text).expect("plan");
     let settings = CheckSettings {
         now: start() - TimeDelta::days(2),
         catalog: Catalog::embedded(),
         adapter: None,
     };
-    let plan = check_file("plan.yaml", &path, PLAN.as_bytes(), &settings)
+    let plan = check_file("plan.yaml", &path, text.as_bytes(), &settings)
         .plan
         .expect("plan");
     let store =
@@ -704,4 +708,33 @@ async fn an_unknown_deployment_status_counts_as_running_with_one_warning_until_t
         "{error}"
     );
     assert!(run.state.is_finished());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn preflight_rejects_a_plan_whose_facts_lcs_contradicts() {
+    let lab = lab().await;
+    let stale = PLAN
+        .replace(
+            "environment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}",
+            "environment: {name: contoso-uat, type: sandbox, release: \"10.0.40\"}",
+        )
+        .replace(
+            "source: {name: contoso-prod, type: production, release: \"10.0.41\"}",
+            "source: {name: contoso-prod, type: production, release: \"10.0.40\"}",
+        );
+    let (progress, run) = execute(&lab, &prepared_with(&stale), TimeDelta::hours(30)).await;
+    let Progress::Finished(RunState::Rejected { reason }) = progress else {
+        panic!("{progress:?}");
+    };
+    assert_eq!(
+        reason,
+        "the plan says `contoso-uat` is on release 10.0.40; LCS says 10.0.41: update the plan's facts and validate it again"
+    );
+    assert_eq!(run.steps[0].id, "preflight");
+    assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
+
+    // `10.0` says less than `10.0.41`: it agrees.
+    let vague = PLAN.replace("release: \"10.0.41\"", "release: \"10.0\"");
+    let (progress, _) = execute(&lab, &prepared_with(&vague), TimeDelta::hours(30)).await;
+    assert_eq!(progress, Progress::Finished(RunState::Succeeded));
 }

@@ -553,6 +553,9 @@ impl<A: Adapter> Executor<'_, A> {
                 target.name
             ));
         }
+        if let Some(stale) = stale_facts(self.plan.environment(), &target) {
+            return Outcome::Reject(stale);
+        }
         if target.busy == Some(true) {
             return Outcome::Reject(format!(
                 "the target `{}` is busy with another operation",
@@ -563,6 +566,19 @@ impl<A: Adapter> Executor<'_, A> {
             let source_key = source.id().unwrap_or(source.name()).to_owned();
             match self.adapter.environment(project, &source_key).await {
                 Ok(facts) => {
+                    if let Some(stale) = stale_facts(source, &facts) {
+                        return Outcome::Reject(stale);
+                    }
+                    if matches!(
+                        facts.kind,
+                        Some(EnvironmentType::Development | EnvironmentType::Build)
+                    ) {
+                        return Outcome::Reject(format!(
+                            "the source `{}` is a {} environment; LCS copies databases only from production or a sandbox",
+                            facts.name,
+                            facts.kind.map_or("", EnvironmentType::as_str)
+                        ));
+                    }
                     if let (Some(a), Some(b)) = (&facts.release, &target.release)
                         && a != b
                     {
@@ -990,6 +1006,52 @@ pub fn template_context(
         "step": step.map(|step| json!({ "id": step, "state": "running" })),
         "event": event,
     })
+}
+
+/// Where the plan's facts about an environment disagree with what the adapter reports: the
+/// rules (prerequisites, production targets, same release) were checked against stale facts.
+fn stale_facts(
+    declared: &crate::plan::Environment,
+    live: &crate::adapter::EnvironmentFacts,
+) -> Option<String> {
+    let fix = "update the plan's facts and validate it again";
+    if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind)
+        && declared != live_kind
+    {
+        return Some(format!(
+            "the plan says `{}` is a {} environment; LCS says {}: {fix}",
+            live.name,
+            declared.as_str(),
+            live_kind.as_str()
+        ));
+    }
+    if let (Some(release), Some(live_release)) = (declared.release(), &live.release)
+        && !same_release(release, live_release)
+    {
+        return Some(format!(
+            "the plan says `{}` is on release {}; LCS says {live_release}: {fix}",
+            live.name, release.text
+        ));
+    }
+    None
+}
+
+/// Whether a declared release and the one LCS reports agree, at the precision both give
+/// (`10.0` agrees with `10.0.41`; `1611` is `7.1` in LCS).
+fn same_release(declared: &crate::plan::Release, live: &str) -> bool {
+    let canonical = declared
+        .known
+        .as_ref()
+        .map_or_else(|| declared.text.clone(), |known| known.version.to_string());
+    let parts = |text: &str| -> Vec<String> {
+        text.trim()
+            .split('.')
+            .map(|part| part.trim_start_matches('0').to_owned())
+            .collect()
+    };
+    let (a, b) = (parts(&canonical), parts(live));
+    let shared = a.len().min(b.len());
+    shared > 0 && a[..shared] == b[..shared]
 }
 
 fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
