@@ -117,7 +117,7 @@ async fn a_block_upload_to_azurite_reads_back_byte_for_byte() {
     for (index, chunk) in content.chunks(4 * 1024 * 1024).enumerate() {
         let block = base64_id(index);
         adapter
-            .upload_block(&upload, &block, chunk)
+            .upload_block(&upload, &block, chunk.to_vec().into())
             .await
             .expect("put block");
         blocks.push(block);
@@ -158,7 +158,9 @@ async fn a_block_upload_to_azurite_reads_back_byte_for_byte() {
     // A location whose signature was tampered with is refused by Azurite itself.
     let mut forged = upload.clone();
     forged.location = forged.location.replace("sig=", "sig=AAAA");
-    let refused = adapter.upload_block(&forged, &base64_id(9), b"x").await;
+    let refused = adapter
+        .upload_block(&forged, &base64_id(9), vec![1].into())
+        .await;
     assert!(
         matches!(&refused, Err(refreshctl::adapter::AdapterError::Refused(message)) if message.contains("403")),
         "{refused:?}"

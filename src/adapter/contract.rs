@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::plan::EnvironmentType;
@@ -156,11 +157,12 @@ pub trait Adapter {
     /// never kept in the state store, so a resumed upload asks for it anew.
     async fn upload_target(&self, project: u64, asset: &str) -> Result<UploadTarget, AdapterError>;
 
+    /// Puts one block (shared, not copied: retries resend the same bytes).
     async fn upload_block(
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: &[u8],
+        bytes: Bytes,
     ) -> Result<(), AdapterError>;
 
     async fn commit_blocks(

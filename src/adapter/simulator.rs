@@ -286,7 +286,7 @@ impl Adapter for SimulatorAdapter {
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
     ) -> Result<(), AdapterError> {
         self.call(|model, now| model.put_block(&target.location, block, bytes.len() as u64, now))
     }

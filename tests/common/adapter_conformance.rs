@@ -145,15 +145,15 @@ async fn upload_validate_and_deploy<A: Adapter>(world: &World<'_, A>, target: &s
         .expect("create");
     let blocks = ["AAAAAA==".to_owned(), "AAAAAQ==".to_owned()];
     adapter
-        .upload_block(&upload, &blocks[0], &[1; 1024])
+        .upload_block(&upload, &blocks[0], vec![1; 1024].into())
         .await
         .expect("block");
     adapter
-        .upload_block(&upload, &blocks[1], &[2; 10])
+        .upload_block(&upload, &blocks[1], vec![2; 10].into())
         .await
         .expect("block");
     adapter
-        .upload_block(&upload, &blocks[1], &[2; 10])
+        .upload_block(&upload, &blocks[1], vec![2; 10].into())
         .await
         .expect("a block may be sent again");
     adapter

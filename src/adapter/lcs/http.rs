@@ -54,7 +54,7 @@ pub struct Answer {
 }
 
 /// A request to send; built again for every attempt.
-pub struct Request<'a> {
+pub struct Request {
     pub method: Method,
     pub url: reqwest::Url,
     /// What the call is, for events and errors (`start refresh`, `put block`).
@@ -62,12 +62,12 @@ pub struct Request<'a> {
     pub kind: Kind,
     /// Whether to send the LCS bearer token (not to blob SAS locations).
     pub bearer: bool,
-    pub body: Option<RequestBody<'a>>,
+    pub body: Option<RequestBody>,
 }
 
-pub enum RequestBody<'a> {
+pub enum RequestBody {
     Json(serde_json::Value),
-    Bytes(&'a [u8]),
+    Bytes(bytes::Bytes),
     Text(String),
 }
 
@@ -178,7 +178,7 @@ impl Http {
     }
 
     /// Sends a request until it has an answer worth returning; see the module's notes.
-    pub async fn send(&self, request: &Request<'_>) -> Result<Answer, AdapterError> {
+    pub async fn send(&self, request: &Request) -> Result<Answer, AdapterError> {
         let started = self.clock.now();
         let deadline =
             started + TimeDelta::from_std(self.policy.deadline).unwrap_or(TimeDelta::hours(1));
@@ -266,7 +266,7 @@ impl Http {
         }
     }
 
-    async fn attempt(&self, request: &Request<'_>, refused_token: bool) -> Result<Raw, Failure> {
+    async fn attempt(&self, request: &Request, refused_token: bool) -> Result<Raw, Failure> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -286,7 +286,7 @@ impl Http {
         }
         builder = match &request.body {
             Some(RequestBody::Json(value)) => builder.json(value),
-            Some(RequestBody::Bytes(bytes)) => builder.body(bytes.to_vec()),
+            Some(RequestBody::Bytes(bytes)) => builder.body(bytes.clone()),
             Some(RequestBody::Text(text)) => builder.body(text.clone()),
             None => builder.header("content-length", "0"),
         };

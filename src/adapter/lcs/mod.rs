@@ -109,7 +109,7 @@ impl LcsAdapter {
         url: reqwest::Url,
         what: &'static str,
         kind: Kind,
-        body: Option<RequestBody<'_>>,
+        body: Option<RequestBody>,
     ) -> Result<T, AdapterError> {
         let answer = self
             .http
@@ -178,7 +178,7 @@ impl LcsAdapter {
         &self,
         url: reqwest::Url,
         what: &'static str,
-        body: RequestBody<'_>,
+        body: RequestBody,
     ) -> Result<(), AdapterError> {
         let answer = self
             .http
@@ -580,7 +580,7 @@ impl Adapter for LcsAdapter {
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
     ) -> Result<(), AdapterError> {
         let mut url = reqwest::Url::parse(&target.location)
             .map_err(|_| AdapterError::Refused("the upload location is not a URL".into()))?;
