@@ -164,6 +164,7 @@ fn the_example_plans_apply_to_succeeded_through_the_lcs_api() {
             None,
             root,
             &[
+                "-vv",
                 "apply",
                 "--yes",
                 "--start-now",
@@ -181,6 +182,21 @@ fn the_example_plans_apply_to_succeeded_through_the_lcs_api() {
     let applied = apply("plans/contoso-uat-weekly.yaml");
     assert_eq!(applied.status.code(), Some(1), "{}", stderr(&applied));
     let id = run_id(&applied);
+    // Every HTTP attempt is logged with -vv, and no token, password or SAS signature with it.
+    let log = stderr(&applied);
+    assert!(
+        log.contains("answered") && log.contains("start refresh"),
+        "{log}"
+    );
+    for secret in [
+        "emu-at-",
+        "emu-rt-",
+        "sig=",
+        "LCS_PASSWORD",
+        "password=emulator",
+    ] {
+        assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
+    }
     assert!(
         stderr(&applied).contains("waits for `reset-financial-reporting`"),
         "{}",
