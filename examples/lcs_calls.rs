@@ -162,6 +162,15 @@ async fn count(label: &str, refresh: TimeDelta, deployment: TimeDelta) {
             .entry(kind(&request.method, &request.path, &request.query))
             .or_default() += 1;
     }
+    print_table(label, refresh, deployment, &counts);
+}
+
+fn print_table(
+    label: &str,
+    refresh: TimeDelta,
+    deployment: TimeDelta,
+    counts: &BTreeMap<&str, usize>,
+) {
     let total: usize = counts.values().sum();
     let minimum: usize = MINIMUM.iter().map(|(_, n)| n).sum();
     println!(
