@@ -53,6 +53,14 @@ fn model() -> Lcs {
         "10.0.41",
         None,
     );
+    model.add_environment(
+        PROJECT,
+        "legacy-prod",
+        EnvironmentType::Production,
+        "7.2",
+        None,
+    );
+    model.add_environment(PROJECT, "legacy-uat", EnvironmentType::Sandbox, "7.2", None);
     model
 }
 
@@ -136,7 +144,8 @@ impl Lab {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_lcs_adapter_passes_the_conformance_suite_against_the_emulator() {
-    let lab = lab().await;
+    // One item per page, so every paged answer is read across pages.
+    let lab = lab_with(|config| config.page_size = 1, false).await;
     adapter_conformance::run_all(&adapter_conformance::World {
         adapter: &lab.adapter,
         clock: &lab.clock,
@@ -146,6 +155,18 @@ async fn the_lcs_adapter_passes_the_conformance_suite_against_the_emulator() {
         poll: TimeDelta::minutes(1),
     })
     .await;
+    let (_, target) = lab.ids().await;
+    let history = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect("history");
+    assert_eq!(
+        history.len(),
+        2,
+        "the refresh and the deployment, from two pages"
+    );
+    assert!(history[0].started >= history[1].started, "newest first");
     let model = lab.running.emulator.model();
     let destructive: Vec<_> = model
         .destructive_calls()
@@ -737,4 +758,28 @@ async fn preflight_rejects_a_plan_whose_facts_lcs_contradicts() {
     let vague = PLAN.replace("release: \"10.0.41\"", "release: \"10.0\"");
     let (progress, _) = execute(&lab, &prepared_with(&vague), TimeDelta::hours(30)).await;
     assert_eq!(progress, Progress::Finished(RunState::Succeeded));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn preflight_checks_prerequisites_on_the_live_release_the_plan_did_not_declare() {
+    let lab = lab().await;
+    let undeclared = "version: 1
+name: legacy-refresh
+project: 1234567
+environment: {name: legacy-uat}
+source: {name: legacy-prod}
+window: {start: 2026-12-05T22:00:00+01:00, duration: 6h}
+acknowledge: [target-database-erased, target-unavailable]
+post_steps:
+  - reprovision
+";
+    let (progress, _) = execute(&lab, &prepared_with(undeclared), TimeDelta::hours(30)).await;
+    let Progress::Finished(RunState::Rejected { reason }) = progress else {
+        panic!("{progress:?}");
+    };
+    assert!(
+        reason.starts_with("LCS says `legacy-uat` is on release 7.2, which needs KB4035399"),
+        "{reason}"
+    );
+    assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
 }

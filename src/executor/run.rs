@@ -589,6 +589,9 @@ impl<A: Adapter> Executor<'_, A> {
         if let Some(stale) = stale_facts(self.plan.environment(), &target) {
             return Outcome::Reject(stale);
         }
+        if let Some(missing) = self.missing_hotfixes(&target) {
+            return Outcome::Reject(missing);
+        }
         if target.busy == Some(true) {
             return Outcome::Reject(format!(
                 "the target `{}` is busy with another operation",
@@ -628,6 +631,36 @@ impl<A: Adapter> Executor<'_, A> {
         }
         run.target_id = Some(target.id);
         Outcome::Done
+    }
+
+    /// The prerequisite rule on the live release, where the plan did not declare one (so
+    /// `validate` could not check it): the reprovisioning tool needs the release's hotfixes.
+    fn missing_hotfixes(&self, target: &crate::adapter::EnvironmentFacts) -> Option<String> {
+        let declared = self.plan.environment();
+        let reprovisions = self
+            .plan
+            .run_steps()
+            .iter()
+            .any(|step| step.id.starts_with("reprovision."));
+        if declared.release().is_some() || !reprovisions {
+            return None;
+        }
+        let catalog = crate::rules::Catalog::embedded();
+        let known = catalog.lookup(target.release.as_deref()?)?;
+        let missing: Vec<&str> = catalog
+            .requirements(&known)
+            .iter()
+            .filter(|kb| !declared.hotfixes().contains(kb))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "LCS says `{}` is on release {}, which needs {} before the reprovisioning tool, and the plan's `hotfixes` does not list them: apply them, declare the release and hotfixes in the plan, and validate it again",
+                target.name,
+                target.release.as_deref().unwrap_or_default(),
+                missing.join(", ")
+            )
+        })
     }
 
     /// Start refresh, start restore, apply update: recorded as an intent before being sent,
