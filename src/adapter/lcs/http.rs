@@ -183,10 +183,13 @@ impl Http {
         let deadline =
             started + TimeDelta::from_std(self.policy.deadline).unwrap_or(TimeDelta::hours(1));
         let mut attempt: u32 = 0;
+        // A 401 renews the token once for the next attempt; a second 401 is final.
         let mut refused_token = false;
+        let mut renew = false;
         loop {
             attempt += 1;
-            let failure = match self.attempt(request, refused_token).await {
+            let result = self.attempt(request, std::mem::take(&mut renew)).await;
+            let failure = match result {
                 Ok(answer)
                     if answer.status == StatusCode::UNAUTHORIZED
                         && request.bearer
@@ -194,6 +197,7 @@ impl Http {
                 {
                     tracing::info!(target: "refreshctl::lcs", call = request.what, attempt, status = 401, "the token was refused; signing in again");
                     refused_token = true;
+                    renew = true;
                     continue;
                 }
                 Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && request.bearer => {
@@ -266,7 +270,7 @@ impl Http {
         }
     }
 
-    async fn attempt(&self, request: &Request, refused_token: bool) -> Result<Raw, Failure> {
+    async fn attempt(&self, request: &Request, renew: bool) -> Result<Raw, Failure> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -279,7 +283,7 @@ impl Http {
                 },
             );
         if request.bearer {
-            let token = self.bearer(refused_token).await.map_err(Failure::Auth)?;
+            let token = self.bearer(renew).await.map_err(Failure::Auth)?;
             builder = builder
                 .bearer_auth(token)
                 .header("accept", "application/json");
