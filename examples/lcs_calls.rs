@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::{Credentials, LcsAdapter, RetryPolicy};
+use refreshctl::adapter::{LcsAdapter, RetryPolicy};
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Time};
 use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
@@ -107,14 +107,7 @@ async fn count(label: &str, refresh: TimeDelta, deployment: TimeDelta) {
     .expect("emulator");
     let adapter = LcsAdapter::new(
         &running.url(),
-        Credentials {
-            auth_url: format!("{}/common/oauth2/token", running.url()),
-            client_id: Some("bench".into()),
-            username: Some("bench@contoso.com".into()),
-            password: Some("emulator".into()),
-            access_token: None,
-            refresh_token: None,
-        },
+        running.credentials(),
         RetryPolicy::default(),
         clock.clone(),
     )

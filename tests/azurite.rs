@@ -8,7 +8,7 @@
 mod adapter_conformance;
 
 use chrono::{DateTime, TimeDelta};
-use refreshctl::adapter::{Adapter, Credentials, LcsAdapter, RetryPolicy};
+use refreshctl::adapter::{Adapter, LcsAdapter, RetryPolicy};
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, BlobEndpoint, Config, Running, Time};
 use refreshctl::plan::EnvironmentType;
@@ -62,14 +62,7 @@ async fn lab(url: &str) -> (Clock, Running, LcsAdapter) {
     .expect("the emulator reaches Azurite");
     let adapter = LcsAdapter::new(
         &running.url(),
-        Credentials {
-            auth_url: format!("{}/common/oauth2/token", running.url()),
-            client_id: Some("c11e".into()),
-            username: Some("ops@contoso.com".into()),
-            password: Some("emulator".into()),
-            access_token: None,
-            refresh_token: None,
-        },
+        running.credentials(),
         RetryPolicy::default(),
         clock.clone(),
     )

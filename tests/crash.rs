@@ -2,9 +2,13 @@
 //! uploads, and around every destructive call; then resume. The simulator's own record (its
 //! call log, kept in the state file) proves that every change happened exactly once.
 
+#[path = "common/changes.rs"]
+mod changes;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use changes::count;
 use refreshctl::adapter::SimulatorAdapter;
 use refreshctl::sim::Call;
 use refreshctl::state::{StateStore, StateUrl};
@@ -79,10 +83,6 @@ impl World {
     }
 }
 
-fn count(calls: &[Call], wanted: fn(&Call) -> bool) -> usize {
-    calls.iter().filter(|call| wanted(call)).count()
-}
-
 fn killed(output: &std::process::Output) -> bool {
     use std::os::unix::process::ExitStatusExt as _;
     output.status.signal() == Some(9)
@@ -135,31 +135,7 @@ fn crash_and_resume(point: &str) {
     }
     assert_eq!(world.only_run()["state"], "succeeded", "{point}");
     let calls = world.calls();
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::StartRefresh { .. })),
-        1,
-        "{point}: refresh"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::ApplyUpdate { .. })),
-        2,
-        "{point}: updates"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::CreateFileAsset { .. })),
-        2,
-        "{point}: assets"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::PutBlockList { .. })),
-        2,
-        "{point}: block lists"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::CommitFileAsset { .. })),
-        2,
-        "{point}: commits"
-    );
+    changes::assert_each_change_once(&calls, point);
     assert_eq!(
         count(&calls, |call| matches!(call, Call::PutBlock { .. })),
         1 + 3,

@@ -65,18 +65,11 @@ fn model() -> Lcs {
 }
 
 fn credentials(running: &Running, v2: bool) -> Credentials {
-    Credentials {
-        auth_url: if v2 {
-            format!("{}/organizations/oauth2/v2.0/token", running.url())
-        } else {
-            format!("{}/common/oauth2/token", running.url())
-        },
-        client_id: Some("00000000-0000-0000-0000-00000000c11e".into()),
-        username: Some("ops@contoso.com".into()),
-        password: Some("emulator".into()),
-        access_token: None,
-        refresh_token: None,
+    let mut credentials = running.credentials();
+    if v2 {
+        credentials.auth_url = format!("{}/organizations/oauth2/v2.0/token", running.url());
     }
+    credentials
 }
 
 async fn lab_with(edit: impl FnOnce(&mut Config), v2: bool) -> Lab {

@@ -3,12 +3,15 @@
 //! sign-in failures, and SIGKILL at every step boundary and inside the upload while the emulator
 //! keeps running, after which its log proves each change happened exactly once.
 
+#[path = "common/changes.rs"]
+mod changes;
 #[path = "common/emulator_process.rs"]
 mod emulator_process;
 
 use std::path::Path;
 
 use assert_cmd::Command;
+use changes::count;
 use emulator_process::EmulatorProcess;
 use refreshctl::sim::Call;
 
@@ -328,10 +331,6 @@ fn killed(output: &std::process::Output) -> bool {
     output.status.signal() == Some(9)
 }
 
-fn count(calls: &[Call], wanted: fn(&Call) -> bool) -> usize {
-    calls.iter().filter(|call| wanted(call)).count()
-}
-
 /// Crashes refreshctl at `point` while the emulator keeps running, resumes, and checks the
 /// emulator's own record.
 fn crash_and_resume(point: &str) {
@@ -437,31 +436,7 @@ fn assert_each_change_once(
         .into_iter()
         .map(|record| record.call)
         .collect();
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::StartRefresh { .. })),
-        1,
-        "{point}: refresh"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::ApplyUpdate { .. })),
-        2,
-        "{point}: updates"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::CreateFileAsset { .. })),
-        2,
-        "{point}: assets"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::PutBlockList { .. })),
-        2,
-        "{point}: block lists"
-    );
-    assert_eq!(
-        count(&calls, |call| matches!(call, Call::CommitFileAsset { .. })),
-        2,
-        "{point}: commits"
-    );
+    changes::assert_each_change_once(&calls, point);
     // Blocks go up to four at a time: those in flight when the process died (never
     // acknowledged, so not recorded) are sent again; acknowledged ones never are.
     let puts = count(&calls, |call| matches!(call, Call::PutBlock { .. }));

@@ -88,7 +88,6 @@ pub struct RequestRecord {
 struct Tokens {
     access: std::collections::HashMap<String, DateTime<Utc>>,
     refresh: std::collections::HashSet<String>,
-    issued: u64,
 }
 
 /// The emulator's state, shared by every request.
@@ -215,6 +214,19 @@ impl Running {
     #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Credentials that sign in to this emulator with the v1 password grant.
+    #[must_use]
+    pub fn credentials(&self) -> crate::adapter::Credentials {
+        crate::adapter::Credentials {
+            auth_url: format!("{}/common/oauth2/token", self.url()),
+            client_id: Some("00000000-0000-0000-0000-00000000c11e".into()),
+            username: Some("ops@contoso.com".into()),
+            password: Some(self.emulator.config.password.clone()),
+            access_token: None,
+            refresh_token: None,
+        }
     }
 }
 

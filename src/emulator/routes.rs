@@ -252,7 +252,6 @@ fn issue(emulator: &Emulator) -> (String, String, i64) {
     let refresh = random_token("emu-rt-");
     let lifetime = emulator.config.token_lifetime;
     let mut tokens = lock(&emulator.tokens);
-    tokens.issued += 1;
     tokens
         .access
         .insert(access.clone(), emulator.wall_now() + lifetime);
@@ -487,16 +486,32 @@ async fn database_status(
     State(emulator): Shared,
     Path((project, environment, activity)): Path<(u64, String, String)>,
 ) -> Response {
-    match model_call(&emulator, |model, now| {
+    let status = model_call(&emulator, |model, now| {
         model.database_status(&environment, &activity, now)
-    }) {
+    });
+    operation_status(
+        project,
+        environment,
+        activity,
+        status.map(crate::sim::DatabaseStatus::as_str),
+    )
+}
+
+/// The answer of both fetch status endpoints.
+fn operation_status(
+    project: u64,
+    environment: String,
+    activity: String,
+    status: Result<&str, SimError>,
+) -> Response {
+    match status {
         Ok(status) => json(&OperationStatus {
             envelope: Envelope::success(Some(random_token(""))),
             project_id: Some(project),
             environment_id: Some(environment),
             activity_id: Some(activity),
             completion_date: None,
-            operation_status: Some(status.as_str().into()),
+            operation_status: Some(status.into()),
         }),
         Err(error) => sim_error(error),
     }
@@ -519,19 +534,15 @@ async fn deployment_status(
     State(emulator): Shared,
     Path((project, environment, activity)): Path<(u64, String, String)>,
 ) -> Response {
-    match model_call(&emulator, |model, now| {
+    let status = model_call(&emulator, |model, now| {
         model.deployment_status_of(&environment, &activity, now)
-    }) {
-        Ok(status) => json(&OperationStatus {
-            envelope: Envelope::success(Some(random_token(""))),
-            project_id: Some(project),
-            environment_id: Some(environment),
-            activity_id: Some(activity),
-            completion_date: None,
-            operation_status: Some(status.as_str().into()),
-        }),
-        Err(error) => sim_error(error),
-    }
+    });
+    operation_status(
+        project,
+        environment,
+        activity,
+        status.map(crate::sim::DeploymentStatus::as_str),
+    )
 }
 
 fn asset_json(asset: &crate::sim::Asset, location: Option<String>) -> FileAsset {
