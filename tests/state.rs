@@ -134,10 +134,15 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
     store.insert_run(&run).expect("insert");
     drop(store);
-    // Make it a version-1 file: drop what migration 2 added and set the version back.
+    // Make it a version-1 file: drop what migrations 2 and 3 added and set the version back.
     let connection = rusqlite_open(&path);
     connection
-        .execute_batch("ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;")
+        .execute_batch(
+            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+             ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
+             ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
+             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+        )
         .expect("downgrade");
     drop(connection);
     let store = SqliteStore::open(&path).expect("migrates");
@@ -151,4 +156,8 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
     assert_eq!(version, SCHEMA_VERSION);
+    let due = store
+        .claim_due("replica", run.window_start, chrono::TimeDelta::minutes(1), 10)
+        .expect("claim after migration");
+    assert_eq!(due.len(), 1, "a migrated run is due and can be claimed");
 }

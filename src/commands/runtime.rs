@@ -33,7 +33,7 @@ pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<State
             (StateUrl::Sqlite(path), AdapterKind::Simulator) => {
                 StateUrl::Sqlite(path.with_file_name("rehearsal.db"))
             }
-            (url, AdapterKind::Lcs) => url,
+            (url, _) => url,
         },
     };
     Ok(Arc::new(StateStore::open(&url)?))

@@ -148,6 +148,7 @@ pub fn new_run(
         created: now,
         updated: now,
         version: 0,
+        fence: 0,
     }
 }
 
@@ -404,8 +405,8 @@ impl<A: Adapter> Executor<'_, A> {
                 .until
                 .is_some_and(|until| until - event.at < TimeDelta::hours(1));
         let _ = (!poll_wait).then(|| {
-            self.store.append_event(
-                &run.id,
+            self.store.append_fenced_event(
+                run,
                 &serde_json::to_value(&event.kind)
                     .ok()
                     .and_then(|kind| kind.as_str().map(str::to_owned))

@@ -1,16 +1,55 @@
 //! The state store (SPEC 8): runs, steps, events, locks (one active run per target
 //! environment) and the simulator's model, behind one contract that every store passes (the
-//! conformance suite in `tests/`). SQLite is the embedded default; PostgreSQL comes later.
+//! conformance suite in `tests/`). SQLite is the embedded default; PostgreSQL lets several
+//! `tick`/`daemon` replicas share the work, with leases and fencing (SPEC 8).
 
+mod postgres;
 pub mod record;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-pub use record::{EventRecord, Intent, RemoteIds, RunRecord, RunState, StepRecord, StepState};
+pub use postgres::PostgresStore;
+pub use record::{
+    EventRecord, Intent, OccurrenceRecord, RemoteIds, RunRecord, RunState, StepRecord, StepState,
+};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+/// The states of a run that a tick advances (the others are over or wait for an operator), as
+/// an SQL list.
+const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
+
+/// The result of claiming a run's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The run, read with its new fence: writes with it succeed until someone else claims it.
+    Claimed(RunRecord),
+    /// Another owner's lease runs until `until`.
+    Held { owner: String, until: DateTime<Utc> },
+    NotFound,
+}
+
+/// Where a plan's schedule stands: when it was first seen and its latest decided occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanMark {
+    pub first_seen: DateTime<Utc>,
+    pub latest_decided: Option<DateTime<Utc>>,
+}
+
+/// The earliest moment one of these runs can be worked on: each is due at its due time (none:
+/// at once), but not before a lease on it ends. `None` when there are no runs.
+fn earliest_due(
+    runs: impl Iterator<Item = (Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+) -> Option<DateTime<Utc>> {
+    runs.map(|(due, lease)| match (due, lease) {
+        (Some(due), Some(lease)) => due.max(lease),
+        (due, lease) => due.or(lease).unwrap_or(DateTime::<Utc>::MIN_UTC),
+    })
+    .min()
+}
 
 /// Why the store could not do what was asked. Every variant says where.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +103,11 @@ pub enum LockOutcome {
     HeldBy(String),
 }
 
-/// Where the state lives: `sqlite:PATH`, or a bare path.
+/// Where the state lives: `sqlite:PATH`, a bare path, or `postgres://…` (`postgresql://…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateUrl {
     Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl StateUrl {
@@ -80,6 +120,9 @@ impl StateUrl {
                 });
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
         }
         if url.contains("://") {
             return Err(StoreError::BadUrl {
@@ -101,52 +144,71 @@ impl StateUrl {
     }
 }
 
+pub(crate) fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Times are stored as RFC 3339 UTC with fixed width, so they sort as text.
+pub(crate) fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.to_utc())
+}
+
 /// The stores, chosen by URL.
 pub enum StateStore {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+/// Calls the same method on whichever store this is.
+macro_rules! each {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Self::Sqlite($store) => $call,
+            Self::Postgres($store) => $call,
+        }
+    };
 }
 
 impl StateStore {
     pub fn open(url: &StateUrl) -> Result<Self, StoreError> {
         match url {
             StateUrl::Sqlite(path) => SqliteStore::open(path).map(Self::Sqlite),
+            StateUrl::Postgres(url) => PostgresStore::open(url).map(Self::Postgres),
         }
     }
 
     /// Records a run unless one with its id exists.
     pub fn insert_run(&self, run: &RunRecord) -> Result<Claim, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.insert_run(run),
-        }
+        each!(self, store => store.insert_run(run))
     }
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.run(id),
-        }
+        each!(self, store => store.run(id))
     }
 
     /// Every run, by window start.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.runs(),
-        }
+        each!(self, store => store.runs())
     }
 
     /// Every run's id, plan, state and window, by window start.
     pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.run_summaries(),
-        }
+        each!(self, store => store.run_summaries())
     }
 
-    /// Writes a run read at `run.version`; refused with `Conflict` if it changed since.
+    /// Writes a run read at `run.version` and `run.fence`; refused with `Conflict` if it changed
+    /// or was claimed since. The run becomes due at once until its lease is released.
     pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(store) => store.update_run(run),
-        }
+        each!(self, store => store.update_run(run))
     }
 
+    /// Appends to a run's log, whoever holds its lease.
     pub fn append_event(
         &self,
         run: &str,
@@ -154,15 +216,22 @@ impl StateStore {
         detail: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<EventRecord, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.append_event(run, kind, detail, at),
-        }
+        each!(self, store => store.append_event(run, None, kind, detail, at))
+    }
+
+    /// Appends to a run's log if `run`'s fence is still the current one (`Conflict` if not).
+    pub fn append_fenced_event(
+        &self,
+        run: &RunRecord,
+        kind: &str,
+        detail: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<EventRecord, StoreError> {
+        each!(self, store => store.append_event(&run.id, Some(run.fence), kind, detail, at))
     }
 
     pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.events(run),
-        }
+        each!(self, store => store.events(run))
     }
 
     pub fn lock(
@@ -171,26 +240,90 @@ impl StateStore {
         run: &str,
         at: DateTime<Utc>,
     ) -> Result<LockOutcome, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.lock(target, run, at),
-        }
+        each!(self, store => store.lock(target, run, at))
     }
 
     pub fn unlock(&self, target: &str, run: &str) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(store) => store.unlock(target, run),
-        }
+        each!(self, store => store.unlock(target, run))
     }
 
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
-        match self {
-            Self::Sqlite(store) => store.load_document(key),
-        }
+        each!(self, store => store.load_document(key))
     }
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(store) => store.save_document(key, body),
-        }
+        each!(self, store => store.save_document(key, body))
+    }
+
+    /// Claims up to `limit` due runs that no one else holds, for `owner` until `now + lease`.
+    pub fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        each!(self, store => store.claim_due(owner, now, lease, limit))
+    }
+
+    /// Claims one run for `owner`, unless another owner's lease on it still runs.
+    pub fn claim_run(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<LeaseOutcome, StoreError> {
+        each!(self, store => store.claim_run(id, owner, now, lease))
+    }
+
+    /// Extends a claimed run's lease; false when someone else has claimed it since.
+    pub fn heartbeat(
+        &self,
+        run: &RunRecord,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<bool, StoreError> {
+        each!(self, store => store.heartbeat(run, owner, now, lease))
+    }
+
+    /// Gives a claimed run's lease up, saying when it is next due.
+    pub fn release(
+        &self,
+        run: &RunRecord,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        each!(self, store => store.release(run, next_due))
+    }
+
+    /// When the earliest active run can next be worked on (`None`: there are none).
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        each!(self, store => store.next_due())
+    }
+
+    /// Decides an occurrence once (unique plan and window start), inserting its run if it is
+    /// submitted; returns whether this call decided it.
+    pub fn decide_occurrence(
+        &self,
+        occurrence: &OccurrenceRecord,
+        run: Option<&RunRecord>,
+    ) -> Result<bool, StoreError> {
+        each!(self, store => store.decide_occurrence(occurrence, run))
+    }
+
+    /// Every decided occurrence, by plan and start.
+    pub fn occurrences(&self) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        each!(self, store => store.occurrences())
+    }
+
+    /// Notes plans as seen (first sightings are kept) and returns where each plan's schedule
+    /// stands.
+    pub fn see_plans(
+        &self,
+        names: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, PlanMark>, StoreError> {
+        each!(self, store => store.see_plans(names, now))
     }
 }

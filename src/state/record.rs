@@ -155,6 +155,10 @@ pub struct RunRecord {
     /// Bumped by every write; a write that read an older version is refused.
     #[serde(default)]
     pub version: u64,
+    /// The lease's fencing counter when this record was read: bumped by every claim, so a write
+    /// from a replica whose lease was taken over is refused. Kept in its own column, not here.
+    #[serde(skip)]
+    pub fence: u64,
 }
 
 impl RunRecord {
@@ -163,6 +167,18 @@ impl RunRecord {
     pub fn id_for(plan: &str, window_start: DateTime<Utc>) -> String {
         format!("{plan}@{}", window_start.format("%Y%m%dT%H%MZ"))
     }
+}
+
+/// What became of one occurrence of a plan's window: submitted as a run, or skipped because
+/// 24 hours' notice could no longer be given. Each is decided once (unique plan and start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccurrenceRecord {
+    pub plan: String,
+    pub window_start: DateTime<Utc>,
+    /// The run's id (for a skipped occurrence, the id it would have had).
+    pub run: String,
+    pub skipped: Option<String>,
+    pub decided: DateTime<Utc>,
 }
 
 /// Something that happened to a run, kept in order.

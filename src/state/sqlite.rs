@@ -1,15 +1,19 @@
 //! The embedded state store: one SQLite file (WAL), created on first use, migrated forward,
 //! never rewritten when it belongs to something else or to a newer refreshctl.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::record::{EventRecord, RunRecord};
-use super::{Claim, LockOutcome, RunSummary, StoreError};
+use super::record::{EventRecord, OccurrenceRecord, RunRecord};
+use super::{
+    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError,
+    earliest_due, int, parse_time, time,
+};
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
 const APPLICATION_ID: i64 = 0x5246_4354;
@@ -49,6 +53,25 @@ const MIGRATIONS: &[&str] = &[
     // 2: the window's end as a column, so listing runs reads no records.
     "ALTER TABLE runs ADD COLUMN window_end TEXT;
      UPDATE runs SET window_end = json_extract(record, '$.window_end');",
+    // 3: scheduling (SPEC 5.5, 8): leases with a fencing counter, when each run is next due,
+    // each occurrence decided once, and when each plan was first seen.
+    "ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+     ALTER TABLE runs ADD COLUMN lease_until TEXT;
+     ALTER TABLE runs ADD COLUMN next_due TEXT;
+     CREATE INDEX runs_due ON runs (state, next_due);
+     CREATE TABLE occurrences (
+         plan TEXT NOT NULL,
+         window_start TEXT NOT NULL,
+         run TEXT NOT NULL,
+         skipped TEXT,
+         decided TEXT NOT NULL,
+         PRIMARY KEY (plan, window_start)
+     );
+     CREATE TABLE plans (
+         name TEXT PRIMARY KEY,
+         first_seen TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.
@@ -187,14 +210,20 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        if let Some(existing) =
-            Self::read_run(&transaction, &run.id).map_err(|error| self.error(&error))?
-        {
-            return Ok(Claim::Existing(self.decode(&existing)?));
+        if let Some(existing) = self.read_run(&transaction, &run.id)? {
+            return Ok(Claim::Existing(existing));
         }
+        let stored = self.insert_new(&transaction, run)?;
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(Claim::Inserted(stored))
+    }
+
+    /// Inserts a run known to be new, at version 1 and fence 0, due at once.
+    fn insert_new(&self, connection: &Connection, run: &RunRecord) -> Result<RunRecord, StoreError> {
         let mut stored = run.clone();
         stored.version = 1;
-        transaction
+        stored.fence = 0;
+        connection
             .execute(
                 "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -210,16 +239,20 @@ impl SqliteStore {
                 ],
             )
             .map_err(|error| self.error(&error))?;
-        transaction.commit().map_err(|error| self.error(&error))?;
-        Ok(Claim::Inserted(stored))
+        Ok(stored)
     }
 
-    fn read_run(connection: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    fn read_run(&self, connection: &Connection, id: &str) -> Result<Option<RunRecord>, StoreError> {
         connection
-            .query_row("SELECT record FROM runs WHERE id = ?1", [id], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT record, fence FROM runs WHERE id = ?1",
+                [id],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
             .optional()
+            .map_err(|error| self.error(&error))?
+            .map(|(text, fence)| self.decode(&text, fence))
+            .transpose()
     }
 
     fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
@@ -229,32 +262,34 @@ impl SqliteStore {
         })
     }
 
-    fn decode(&self, text: &str) -> Result<RunRecord, StoreError> {
-        serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+    fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
+        let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
             location: self.location(),
             message: format!("a run record cannot be read: {error}"),
-        })
+        })?;
+        run.fence = u64::try_from(fence).unwrap_or_default();
+        Ok(run)
     }
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         let connection = self.connection();
-        Self::read_run(&connection, id)
-            .map_err(|error| self.error(&error))?
-            .map(|text| self.decode(&text))
-            .transpose()
+        self.read_run(&connection, id)
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let connection = self.connection();
         let mut statement = connection
-            .prepare_cached("SELECT record FROM runs ORDER BY window_start, id")
+            .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
             .map_err(|error| self.error(&error))?;
         let texts = statement
-            .query_map([], |row| row.get::<_, String>(0))
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
             .map_err(|error| self.error(&error))?
-            .collect::<rusqlite::Result<Vec<String>>>()
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
-        texts.iter().map(|text| self.decode(text)).collect()
+        texts
+            .iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
     }
 
     /// Every run's id, plan, state and window, by window start, without reading whole records.
@@ -295,7 +330,8 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Writes `run` if the stored version is the one it was read at; bumps its version.
+    /// Writes `run` if the stored version and fence are the ones it was read at; bumps its
+    /// version and makes it due (whoever holds its lease says when next, on release).
     pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
         let mut next = run.clone();
         next.version = run.version + 1;
@@ -303,15 +339,16 @@ impl SqliteStore {
         let changed = connection
             .execute(
                 "UPDATE runs SET state = ?1, window_start = ?2, window_end = ?7, version = ?3,
-                 record = ?4 WHERE id = ?5 AND version = ?6",
+                 record = ?4, next_due = NULL WHERE id = ?5 AND version = ?6 AND fence = ?8",
                 params![
                     next.state.name(),
                     time(next.window_start),
-                    i64::try_from(next.version).unwrap_or(i64::MAX),
+                    int(next.version),
                     self.encode(&next)?,
                     next.id,
-                    i64::try_from(run.version).unwrap_or(i64::MAX),
-                    time(next.window_end)
+                    int(run.version),
+                    time(next.window_end),
+                    int(run.fence)
                 ],
             )
             .map_err(|error| self.error(&error))?;
@@ -324,9 +361,288 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Claims up to `limit` runs that are due and not leased by anyone else, for `owner` until
+    /// `now + lease`; each claim bumps the run's fence.
+    pub fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let ids: Vec<String> = {
+            let mut statement = transaction
+                .prepare_cached(&format!(
+                    "SELECT id FROM runs WHERE state IN ({ACTIVE_STATES})
+                     AND (next_due IS NULL OR next_due <= ?1)
+                     AND (lease_until IS NULL OR lease_until <= ?1)
+                     ORDER BY next_due IS NOT NULL, next_due, id LIMIT ?2"
+                ))
+                .map_err(|error| self.error(&error))?;
+            statement
+                .query_map(params![time(now), int(limit as u64)], |row| row.get(0))
+                .map_err(|error| self.error(&error))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|error| self.error(&error))?
+        };
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let LeaseOutcome::Claimed(run) = self.take_lease(&transaction, &id, owner, now, lease)? {
+                claimed.push(run);
+            }
+        }
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(claimed)
+    }
+
+    /// Claims one run for `owner` unless another owner's lease on it is still running.
+    pub fn claim_run(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let outcome = self.take_lease(&transaction, id, owner, now, lease)?;
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(outcome)
+    }
+
+    fn take_lease(
+        &self,
+        connection: &Connection,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let holder: Option<(Option<String>, Option<String>)> = connection
+            .query_row(
+                "SELECT lease_owner, lease_until FROM runs WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|error| self.error(&error))?;
+        let Some((holder, until)) = holder else {
+            return Ok(LeaseOutcome::NotFound);
+        };
+        if let (Some(holder), Some(until)) = (holder, until.as_deref().and_then(parse_time))
+            && holder != owner
+            && until > now
+        {
+            return Ok(LeaseOutcome::Held { owner: holder, until });
+        }
+        connection
+            .execute(
+                "UPDATE runs SET lease_owner = ?2, lease_until = ?3, fence = fence + 1 WHERE id = ?1",
+                params![id, owner, time(now + lease)],
+            )
+            .map_err(|error| self.error(&error))?;
+        self.read_run(connection, id)?
+            .map_or(Ok(LeaseOutcome::NotFound), |run| Ok(LeaseOutcome::Claimed(run)))
+    }
+
+    /// Extends `run`'s lease; false when the lease was taken over (its fence moved on).
+    pub fn heartbeat(
+        &self,
+        run: &RunRecord,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND fence = ?2 AND lease_owner = ?4",
+                params![run.id, int(run.fence), time(now + lease), owner],
+            )
+            .map_err(|error| self.error(&error))?;
+        Ok(changed == 1)
+    }
+
+    /// Gives `run`'s lease up, saying when it is next due (`None`: at once, or never for a
+    /// run that is over or waits for an operator). Fenced: a lease taken over is not touched.
+    pub fn release(
+        &self,
+        run: &RunRecord,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "UPDATE runs SET lease_owner = NULL, lease_until = NULL, next_due = ?3
+                 WHERE id = ?1 AND fence = ?2",
+                params![run.id, int(run.fence), next_due.map(time)],
+            )
+            .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
+    /// When the next active run is due: the later of its due time and any lease on it.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})"
+            ))
+            .map_err(|error| self.error(&error))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        Ok(earliest_due(rows.iter().map(|(due, lease)| {
+            (due.as_deref().and_then(parse_time), lease.as_deref().and_then(parse_time))
+        })))
+    }
+
+    /// Decides an occurrence once: records it (and inserts its run, unless skipped) if no one
+    /// decided it before. Returns whether this call decided it.
+    pub fn decide_occurrence(
+        &self,
+        occurrence: &OccurrenceRecord,
+        run: Option<&RunRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let inserted = transaction
+            .execute(
+                "INSERT INTO occurrences (plan, window_start, run, skipped, decided)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![
+                    occurrence.plan,
+                    time(occurrence.window_start),
+                    occurrence.run,
+                    occurrence.skipped,
+                    time(occurrence.decided)
+                ],
+            )
+            .map_err(|error| self.error(&error))?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some(run) = run
+            && self.read_run(&transaction, &run.id)?.is_none()
+        {
+            self.insert_new(&transaction, run)?;
+        }
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(true)
+    }
+
+    /// The occurrences decided, by plan and start.
+    pub fn occurrences(&self) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT plan, window_start, run, skipped, decided FROM occurrences
+                 ORDER BY plan, window_start",
+            )
+            .map_err(|error| self.error(&error))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        rows.into_iter()
+            .map(|(plan, start, run, skipped, decided)| {
+                let corrupt = || StoreError::Corrupt {
+                    location: self.location(),
+                    message: format!("occurrence `{run}` has an unreadable time"),
+                };
+                Ok(OccurrenceRecord {
+                    window_start: parse_time(&start).ok_or_else(corrupt)?,
+                    decided: parse_time(&decided).ok_or_else(corrupt)?,
+                    plan,
+                    run,
+                    skipped,
+                })
+            })
+            .collect()
+    }
+
+    /// Records `names` as seen at `now` (those seen before keep their time), and returns every
+    /// plan's first sighting and latest decided occurrence.
+    pub fn see_plans(
+        &self,
+        names: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, PlanMark>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO plans (name, first_seen) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .map_err(|error| self.error(&error))?;
+            let seen = time(now);
+            for name in names {
+                insert
+                    .execute(params![name, seen])
+                    .map_err(|error| self.error(&error))?;
+            }
+        }
+        let rows = {
+            let mut statement = transaction
+                .prepare_cached(
+                    "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
+                     WHERE occurrences.plan = plans.name) FROM plans",
+                )
+                .map_err(|error| self.error(&error))?;
+            statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(|error| self.error(&error))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|error| self.error(&error))?
+        };
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, first, latest)| {
+                Some((
+                    name,
+                    PlanMark {
+                        first_seen: parse_time(&first)?,
+                        latest_decided: latest.as_deref().and_then(parse_time),
+                    },
+                ))
+            })
+            .collect())
+    }
+
     pub fn append_event(
         &self,
         run: &str,
+        fence: Option<u64>,
         kind: &str,
         detail: &serde_json::Value,
         at: DateTime<Utc>,
@@ -335,6 +651,17 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
+        if let Some(fence) = fence {
+            let current: Option<i64> = transaction
+                .query_row("SELECT fence FROM runs WHERE id = ?1", [run], |row| row.get(0))
+                .optional()
+                .map_err(|error| self.error(&error))?;
+            if current != Some(int(fence)) {
+                return Err(StoreError::Conflict {
+                    run: run.to_owned(),
+                });
+            }
+        }
         let sequence: i64 = transaction
             .query_row(
                 "SELECT coalesce(max(sequence), 0) + 1 FROM events WHERE run = ?1",
@@ -457,15 +784,4 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         Ok(())
     }
-}
-
-/// Times are stored as RFC 3339 UTC with fixed width, so they sort as text.
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|time| time.to_utc())
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::state::{
-    Claim, Intent, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState,
-    StoreError,
+    Claim, Intent, LeaseOutcome, LockOutcome, OccurrenceRecord, RemoteIds, RunRecord, RunState,
+    StateStore, StepRecord, StepState, StoreError,
 };
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -39,6 +39,7 @@ pub fn run(plan: &str, start: &str) -> RunRecord {
         created: start - TimeDelta::days(2),
         updated: start - TimeDelta::days(2),
         version: 0,
+        fence: 0,
     }
 }
 
@@ -49,6 +50,9 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     events_keep_their_order(open);
     one_active_run_per_target(open);
     documents_round_trip(open);
+    leases_are_exclusive_and_fenced(open);
+    occurrences_are_decided_once(open);
+    plans_are_first_seen_once(open);
 }
 
 fn inserting_a_run_is_idempotent(open: &dyn Fn() -> StateStore) {
@@ -226,4 +230,172 @@ fn documents_round_trip(open: &dyn Fn() -> StateStore) {
             .as_deref(),
         Some("{\"a\":2}")
     );
+}
+
+fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let other = open();
+    // Runs the earlier checks left active are ended, so only this check's runs are due.
+    for mut earlier in store.runs().expect("runs") {
+        if !earlier.state.is_finished() {
+            earlier.state = RunState::Canceled;
+            store.update_run(&mut earlier).expect("cancel");
+        }
+    }
+    let now = at("2027-03-06T21:00:00Z");
+    let lease = TimeDelta::minutes(2);
+    let mut due = Vec::new();
+    for plan in ["lease-a", "lease-b", "lease-c"] {
+        let Claim::Inserted(record) = store
+            .insert_run(&run(plan, "2027-03-06T21:00:00Z"))
+            .expect("insert")
+        else {
+            panic!("new run");
+        };
+        due.push(record.id);
+    }
+    // Runs that are over or wait for an operator are never claimed.
+    let Claim::Inserted(mut blocked) = store
+        .insert_run(&run("lease-blocked", "2027-03-06T21:00:00Z"))
+        .expect("insert")
+    else {
+        panic!("new run");
+    };
+    blocked.state = RunState::AwaitingApproval {
+        step: "start-refresh".into(),
+    };
+    store.update_run(&mut blocked).expect("update");
+    let first = store.claim_due("replica-1", now, lease, 2).expect("claim");
+    assert_eq!(first.len(), 2, "at most the limit");
+    let second = other.claim_due("replica-2", now, lease, 10).expect("claim");
+    let mine: Vec<&str> = first.iter().map(|run| run.id.as_str()).collect();
+    let theirs: Vec<&str> = second
+        .iter()
+        .map(|run| run.id.as_str())
+        .filter(|id| id.starts_with("lease-"))
+        .collect();
+    assert_eq!(theirs.len(), 1, "the one left: {theirs:?}");
+    assert!(mine.iter().all(|id| !theirs.contains(id)), "no run claimed twice");
+    assert!(!mine.contains(&blocked.id.as_str()) && !theirs.contains(&blocked.id.as_str()));
+    assert!(
+        other
+            .claim_due("replica-2", now + TimeDelta::seconds(30), lease, 10)
+            .expect("claim")
+            .iter()
+            .all(|run| !mine.contains(&run.id.as_str())),
+        "a lease that still runs keeps others away"
+    );
+    assert!(matches!(
+        other.claim_run(&first[0].id, "replica-2", now, lease).expect("claim"),
+        LeaseOutcome::Held { owner, .. } if owner == "replica-1"
+    ));
+    assert!(store.heartbeat(&first[0], "replica-1", now + TimeDelta::minutes(1), lease).expect("beat"));
+    // replica-1 stalls; its lease (extended to 21:03) runs out and replica-2 takes the run.
+    let later = now + TimeDelta::minutes(4);
+    let LeaseOutcome::Claimed(mut taken) = other
+        .claim_run(&first[0].id, "replica-2", later, lease)
+        .expect("claim")
+    else {
+        panic!("an expired lease is taken over");
+    };
+    assert!(taken.fence > first[0].fence, "a claim moves the fence on");
+    let mut stalled = first[0].clone();
+    stalled.state = RunState::Running;
+    assert!(
+        matches!(store.update_run(&mut stalled), Err(StoreError::Conflict { .. })),
+        "the stalled replica cannot commit"
+    );
+    assert!(matches!(
+        store.append_fenced_event(&first[0], "log", &serde_json::json!({}), later),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(!store.heartbeat(&first[0], "replica-1", later, lease).expect("beat"), "nor extend");
+    store.release(&first[0], None).expect("a stale release changes nothing");
+    taken.state = RunState::Accepted;
+    other.update_run(&mut taken).expect("the new holder commits");
+    other
+        .append_fenced_event(&taken, "log", &serde_json::json!({ "by": "replica-2" }), later)
+        .expect("and logs");
+    let window = at("2027-03-06T21:00:00Z");
+    other.release(&taken, Some(window + TimeDelta::hours(1))).expect("release");
+    assert!(
+        store
+            .claim_due("replica-1", later, lease, 10)
+            .expect("claim")
+            .iter()
+            .all(|run| run.id != taken.id),
+        "a released run is not due before its time"
+    );
+    let next = store.next_due().expect("next due");
+    assert!(next.is_some_and(|next| next <= later + lease), "{next:?}");
+    let due_later = store
+        .claim_due("replica-1", window + TimeDelta::hours(1), lease, 10)
+        .expect("claim");
+    assert!(due_later.iter().any(|run| run.id == taken.id), "due at its time");
+    assert_eq!(
+        open().claim_run("no-such-run@20270306T2100Z", "x", now, lease).expect("claim"),
+        LeaseOutcome::NotFound
+    );
+    assert_eq!(due.len(), 3);
+}
+
+fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let start = at("2027-04-03T21:00:00Z");
+    let record = run("scheduled", "2027-04-03T21:00:00Z");
+    let occurrence = OccurrenceRecord {
+        plan: "scheduled".into(),
+        window_start: start,
+        run: record.id.clone(),
+        skipped: None,
+        decided: start - TimeDelta::days(2),
+    };
+    assert!(store.decide_occurrence(&occurrence, Some(&record)).expect("decide"));
+    assert!(
+        !open().decide_occurrence(&occurrence, Some(&record)).expect("decide"),
+        "a second replica finds it decided"
+    );
+    let stored = store.run(&record.id).expect("read").expect("the run was inserted with it");
+    assert_eq!(stored.version, 1);
+    let skipped = OccurrenceRecord {
+        plan: "scheduled".into(),
+        window_start: start + TimeDelta::days(7),
+        run: RunRecord::id_for("scheduled", start + TimeDelta::days(7)),
+        skipped: Some("submission missed".into()),
+        decided: start + TimeDelta::days(6) + TimeDelta::hours(2),
+    };
+    assert!(store.decide_occurrence(&skipped, None).expect("decide"));
+    assert_eq!(store.run(&skipped.run).expect("read"), None, "a skipped occurrence has no run");
+    let decided: Vec<OccurrenceRecord> = open()
+        .occurrences()
+        .expect("list")
+        .into_iter()
+        .filter(|item| item.plan == "scheduled")
+        .collect();
+    assert_eq!(decided, [occurrence, skipped]);
+}
+
+fn plans_are_first_seen_once(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let first = at("2027-05-01T00:00:00Z");
+    let marks = store.see_plans(&["seen-a", "seen-b"], first).expect("see");
+    assert_eq!(marks["seen-a"].first_seen, first);
+    assert_eq!(marks["seen-a"].latest_decided, None);
+    let later = first + TimeDelta::days(1);
+    store
+        .decide_occurrence(
+            &OccurrenceRecord {
+                plan: "seen-b".into(),
+                window_start: later,
+                run: RunRecord::id_for("seen-b", later),
+                skipped: Some("missed".into()),
+                decided: later,
+            },
+            None,
+        )
+        .expect("decide");
+    let marks = open().see_plans(&["seen-a", "seen-c"], later).expect("see");
+    assert_eq!(marks["seen-a"].first_seen, first, "the first sighting stays");
+    assert_eq!(marks["seen-c"].first_seen, later);
+    assert_eq!(marks["seen-b"].latest_decided, Some(later));
 }

@@ -1,0 +1,883 @@
+//! The shared state store: PostgreSQL, for several `tick`/`daemon` replicas on several machines.
+//!
+//! The same tables and columns as the SQLite store (times as fixed-width RFC 3339 text, run
+//! records as JSON text), so one conformance suite holds both to one behaviour. Due runs are
+//! claimed with `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other's claims; every
+//! claim bumps the run's fencing counter and every write checks it, so a replica that stalled
+//! past its lease cannot commit. Occurrences are decided once by their primary key.
+//!
+//! The client is the synchronous `postgres` crate on a thread of its own: the store's contract
+//! is synchronous (as SQLite's is), and that crate must not block inside the async executor.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use postgres::{Client, NoTls, Transaction};
+
+use super::record::{EventRecord, OccurrenceRecord, RunRecord};
+use super::{
+    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError,
+    earliest_due, int, parse_time, time,
+};
+
+/// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
+/// the whole of SQLite's migrations 1 to 3.
+const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+         id TEXT PRIMARY KEY,
+         plan TEXT NOT NULL,
+         target TEXT NOT NULL,
+         state TEXT NOT NULL,
+         window_start TEXT NOT NULL,
+         window_end TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         record TEXT NOT NULL,
+         fence BIGINT NOT NULL DEFAULT 0,
+         lease_owner TEXT,
+         lease_until TEXT,
+         next_due TEXT
+     );
+     CREATE INDEX runs_by_window ON runs (window_start, id);
+     CREATE INDEX runs_by_target ON runs (target, state);
+     CREATE INDEX runs_due ON runs (state, next_due);
+     CREATE TABLE events (
+         run TEXT NOT NULL REFERENCES runs (id),
+         sequence BIGINT NOT NULL,
+         at TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         detail TEXT NOT NULL,
+         PRIMARY KEY (run, sequence)
+     );
+     CREATE TABLE locks (
+         target TEXT PRIMARY KEY,
+         run TEXT NOT NULL REFERENCES runs (id),
+         acquired TEXT NOT NULL
+     );
+     CREATE TABLE documents (
+         key TEXT PRIMARY KEY,
+         body TEXT NOT NULL,
+         version BIGINT NOT NULL
+     );
+     CREATE TABLE occurrences (
+         plan TEXT NOT NULL,
+         window_start TEXT NOT NULL,
+         run TEXT NOT NULL,
+         skipped TEXT,
+         decided TEXT NOT NULL,
+         PRIMARY KEY (plan, window_start)
+     );
+     CREATE TABLE plans (
+         name TEXT PRIMARY KEY,
+         first_seen TEXT NOT NULL
+     );"];
+
+/// The advisory lock replicas take while migrating ("RFCT").
+const MIGRATION_LOCK: i64 = 0x5246_4354;
+
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// The connection's thread: connects (again, after a lost connection) on demand.
+struct Worker {
+    config: postgres::Config,
+    schema: Option<String>,
+    client: Option<Client>,
+}
+
+impl Worker {
+    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let mut client = self.config.connect(NoTls)?;
+            if let Some(schema) = &self.schema {
+                client.batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+                ))?;
+            }
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected just above"))
+    }
+}
+
+pub struct PostgresStore {
+    /// The URL without its password, for messages.
+    location: String,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread, which closes the connection.
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(thread) = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Splits refreshctl's own `schema=NAME` parameter off a PostgreSQL URL.
+fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
+    let bad = || StoreError::BadUrl {
+        url: redact(url),
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut schema = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.strip_prefix("schema=") {
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_') =>
+            {
+                schema = Some(name.to_owned());
+            }
+            Some(_) => return Err(bad()),
+            None => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, schema))
+}
+
+/// The URL with its password replaced.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PostgresStore {
+    /// Connects and migrates (replicas starting together migrate once, under an advisory
+    /// lock). `?schema=NAME` keeps refreshctl's tables in that schema, created if missing.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let location = redact(url);
+        let (url, schema) = split_schema(url)?;
+        let config: postgres::Config = url.parse().map_err(|error| StoreError::Open {
+            location: location.clone(),
+            message: format!("the URL cannot be read: {error}"),
+        })?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("refreshctl-postgres".into())
+            .spawn(move || {
+                let mut worker = Worker {
+                    config,
+                    schema,
+                    client: None,
+                };
+                while let Ok(job) = receiver.recv() {
+                    job(&mut worker);
+                }
+            })
+            .map_err(|error| StoreError::Open {
+                location: location.clone(),
+                message: error.to_string(),
+            })?;
+        let store = Self {
+            location,
+            jobs: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        };
+        store
+            .with(|client| {
+                client.client()?;
+                Ok(())
+            })
+            .map_err(|error| match error {
+                StoreError::Io { location, message } => StoreError::Open { location, message },
+                other => other,
+            })?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs `job` on the connection's thread and waits for its answer.
+    fn with<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Worker) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|jobs| {
+                jobs.send(Box::new(move |worker: &mut Worker| {
+                    let _ = reply.send(job(worker));
+                }))
+                .is_ok()
+            });
+        let gone = || StoreError::Io {
+            location: self.location.clone(),
+            message: "the connection's thread has stopped".into(),
+        };
+        if !sent {
+            return Err(gone());
+        }
+        answer
+            .recv()
+            .map_err(|_| gone())?
+            .map_err(|error| self.error(&error))
+    }
+
+    /// Runs `job` in one transaction (read committed; claims lock rows explicitly).
+    fn transaction<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Transaction<'_>) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.with(move |worker| {
+            let mut transaction = worker.client()?.transaction()?;
+            let value = job(&mut transaction)?;
+            transaction.commit()?;
+            Ok(value)
+        })
+    }
+
+    fn error(&self, error: &postgres::Error) -> StoreError {
+        // The server's own message (never the URL or password), else the client's.
+        let message = error
+            .as_db_error()
+            .map_or_else(|| error.to_string(), |db| db.message().to_owned());
+        StoreError::Io {
+            location: self.location.clone(),
+            message,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version = self.transaction(|transaction| {
+            transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+            transaction.batch_execute(
+                "CREATE TABLE IF NOT EXISTS refreshctl_schema (version BIGINT NOT NULL);
+                 INSERT INTO refreshctl_schema (version)
+                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM refreshctl_schema)",
+            )?;
+            let version: i64 = transaction
+                .query_one("SELECT version FROM refreshctl_schema", &[])?
+                .get(0);
+            let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+            if version > supported {
+                return Ok(version);
+            }
+            for (index, migration) in MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(version).unwrap_or(0))
+            {
+                transaction.batch_execute(migration)?;
+                let applied = i64::try_from(index + 1).unwrap_or(i64::MAX);
+                transaction.execute("UPDATE refreshctl_schema SET version = $1", &[&applied])?;
+            }
+            Ok(version)
+        })?;
+        let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if version > supported {
+            return Err(StoreError::NewerSchema {
+                location: self.location.clone(),
+                found: version,
+                supported,
+            });
+        }
+        Ok(())
+    }
+
+    fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
+        serde_json::to_string(run).map_err(|error| StoreError::Corrupt {
+            location: self.location.clone(),
+            message: error.to_string(),
+        })
+    }
+
+    fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
+        let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+            location: self.location.clone(),
+            message: format!("a run record cannot be read: {error}"),
+        })?;
+        run.fence = u64::try_from(fence).unwrap_or_default();
+        Ok(run)
+    }
+
+    fn unreadable_time(&self, what: &str) -> StoreError {
+        StoreError::Corrupt {
+            location: self.location.clone(),
+            message: format!("{what} has an unreadable time"),
+        }
+    }
+
+    pub fn insert_run(&self, run: &RunRecord) -> Result<Claim, StoreError> {
+        let mut stored = run.clone();
+        stored.version = 1;
+        stored.fence = 0;
+        let text = self.encode(&stored)?;
+        let id = run.id.clone();
+        let inserted = self.transaction(move |transaction| {
+            let inserted = insert_new(transaction, &stored, &text)?;
+            if inserted {
+                return Ok(None);
+            }
+            let row = transaction.query_one("SELECT record, fence FROM runs WHERE id = $1", &[&id])?;
+            Ok(Some((row.get::<_, String>(0), row.get::<_, i64>(1))))
+        })?;
+        match inserted {
+            None => {
+                let mut stored = run.clone();
+                stored.version = 1;
+                stored.fence = 0;
+                Ok(Claim::Inserted(stored))
+            }
+            Some((text, fence)) => Ok(Claim::Existing(self.decode(&text, fence)?)),
+        }
+    }
+
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query_opt("SELECT record, fence FROM runs WHERE id = $1", &[&id])?
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1))))
+        })?
+        .map(|(text, fence)| self.decode(&text, fence))
+        .transpose()
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query("SELECT record, fence FROM runs ORDER BY window_start, id", &[])?
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
+    }
+
+    pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT id, plan, state, window_start, window_end FROM runs
+                     ORDER BY window_start, id",
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.get::<_, String>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, String>(2),
+                        row.get::<_, String>(3),
+                        row.get::<_, String>(4),
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(id, plan, state, start, end)| {
+                Ok(RunSummary {
+                    window_start: parse_time(&start)
+                        .ok_or_else(|| self.unreadable_time(&format!("run `{id}`")))?,
+                    window_end: parse_time(&end)
+                        .ok_or_else(|| self.unreadable_time(&format!("run `{id}`")))?,
+                    id,
+                    plan,
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
+        let mut next = run.clone();
+        next.version = run.version + 1;
+        let text = self.encode(&next)?;
+        let (id, state) = (next.id.clone(), next.state.name());
+        let (start, end) = (time(next.window_start), time(next.window_end));
+        let (version, read_version, fence) = (int(next.version), int(run.version), int(run.fence));
+        let changed = self.with(move |worker| {
+            worker.client()?.execute(
+                "UPDATE runs SET state = $1, window_start = $2, window_end = $3, version = $4,
+                 record = $5, next_due = NULL WHERE id = $6 AND version = $7 AND fence = $8",
+                &[&state, &start, &end, &version, &text, &id, &read_version, &fence],
+            )
+        })?;
+        if changed == 0 {
+            return Err(StoreError::Conflict {
+                run: run.id.clone(),
+            });
+        }
+        *run = next;
+        Ok(())
+    }
+
+    pub fn append_event(
+        &self,
+        run: &str,
+        fence: Option<u64>,
+        kind: &str,
+        detail: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<EventRecord, StoreError> {
+        let (id, kind_text, detail_text, at_text) =
+            (run.to_owned(), kind.to_owned(), detail.to_string(), time(at));
+        let fence = fence.map(int);
+        let sequence = self.transaction(move |transaction| {
+            // The run's row serialises appends to its log, and carries the fence.
+            let current: Option<i64> = transaction
+                .query_opt("SELECT fence FROM runs WHERE id = $1 FOR UPDATE", &[&id])?
+                .map(|row| row.get(0));
+            if fence.is_some() && current != fence {
+                return Ok(None);
+            }
+            let sequence: i64 = transaction
+                .query_one(
+                    "SELECT coalesce(max(sequence), 0) + 1 FROM events WHERE run = $1",
+                    &[&id],
+                )?
+                .get(0);
+            transaction.execute(
+                "INSERT INTO events (run, sequence, at, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &sequence, &at_text, &kind_text, &detail_text],
+            )?;
+            Ok(Some(sequence))
+        })?;
+        let Some(sequence) = sequence else {
+            return Err(StoreError::Conflict {
+                run: run.to_owned(),
+            });
+        };
+        Ok(EventRecord {
+            run: run.to_owned(),
+            sequence: u64::try_from(sequence).unwrap_or_default(),
+            at,
+            kind: kind.to_owned(),
+            detail: detail.clone(),
+        })
+    }
+
+    pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let id = run.to_owned();
+        let rows = self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT sequence, at, kind, detail FROM events WHERE run = $1 ORDER BY sequence",
+                    &[&id],
+                )?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.get::<_, i64>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, String>(2),
+                        row.get::<_, String>(3),
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(sequence, at, kind, detail)| {
+                Ok(EventRecord {
+                    run: run.to_owned(),
+                    sequence: u64::try_from(sequence).unwrap_or_default(),
+                    at: parse_time(&at).ok_or_else(|| self.unreadable_time("an event"))?,
+                    kind,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    pub fn lock(
+        &self,
+        target: &str,
+        run: &str,
+        at: DateTime<Utc>,
+    ) -> Result<LockOutcome, StoreError> {
+        let (target, id, at) = (target.to_owned(), run.to_owned(), time(at));
+        let holder = self.transaction(move |transaction| {
+            transaction.execute(
+                "INSERT INTO locks (target, run, acquired) VALUES ($1, $2, $3)
+                 ON CONFLICT (target) DO NOTHING",
+                &[&target, &id, &at],
+            )?;
+            Ok(transaction
+                .query_one("SELECT run FROM locks WHERE target = $1", &[&target])?
+                .get::<_, String>(0))
+        })?;
+        Ok(if holder == run {
+            LockOutcome::Acquired
+        } else {
+            LockOutcome::HeldBy(holder)
+        })
+    }
+
+    pub fn unlock(&self, target: &str, run: &str) -> Result<(), StoreError> {
+        let (target, id) = (target.to_owned(), run.to_owned());
+        self.with(move |worker| {
+            worker.client()?.execute(
+                "DELETE FROM locks WHERE target = $1 AND run = $2",
+                &[&target, &id],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query_opt("SELECT body FROM documents WHERE key = $1", &[&key])?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        let (key, body) = (key.to_owned(), body.to_owned());
+        self.with(move |worker| {
+            worker.client()?.execute(
+                "INSERT INTO documents (key, body, version) VALUES ($1, $2, 1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body,
+                 version = documents.version + 1",
+                &[&key, &body],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let (owner, now_text, until) = (owner.to_owned(), time(now), time(now + lease));
+        let limit = int(limit as u64);
+        let rows = self.transaction(move |transaction| {
+            // Rows another replica is claiming right now are skipped, not waited for.
+            let rows = transaction.query(
+                &format!(
+                    "UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
+                     WHERE id IN (
+                         SELECT id FROM runs WHERE state IN ({ACTIVE_STATES})
+                         AND (next_due IS NULL OR next_due <= $3)
+                         AND (lease_until IS NULL OR lease_until <= $3)
+                         ORDER BY next_due NULLS FIRST, id LIMIT $4
+                         FOR UPDATE SKIP LOCKED)
+                     RETURNING record, fence"
+                ),
+                &[&owner, &until, &now_text, &limit],
+            )?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        let mut runs = rows
+            .iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect::<Result<Vec<_>, _>>()?;
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(runs)
+    }
+
+    pub fn claim_run(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let (id, owner, now_text, until) =
+            (id.to_owned(), owner.to_owned(), time(now), time(now + lease));
+        let answer = self.transaction(move |transaction| {
+            let Some(row) = transaction.query_opt(
+                "SELECT lease_owner, lease_until FROM runs WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )?
+            else {
+                return Ok(None);
+            };
+            let (holder, held_until): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+            if let (Some(holder), Some(held_until)) = (holder, held_until)
+                && holder != owner
+                && held_until > now_text
+            {
+                return Ok(Some(Err((holder, held_until))));
+            }
+            let row = transaction.query_one(
+                "UPDATE runs SET lease_owner = $2, lease_until = $3, fence = fence + 1
+                 WHERE id = $1 RETURNING record, fence",
+                &[&id, &owner, &until],
+            )?;
+            Ok(Some(Ok((row.get::<_, String>(0), row.get::<_, i64>(1)))))
+        })?;
+        match answer {
+            None => Ok(LeaseOutcome::NotFound),
+            Some(Ok((text, fence))) => Ok(LeaseOutcome::Claimed(self.decode(&text, fence)?)),
+            Some(Err((owner, until))) => Ok(LeaseOutcome::Held {
+                until: parse_time(&until).ok_or_else(|| self.unreadable_time("a lease"))?,
+                owner,
+            }),
+        }
+    }
+
+    pub fn heartbeat(
+        &self,
+        run: &RunRecord,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<bool, StoreError> {
+        let (id, fence, owner, until) =
+            (run.id.clone(), int(run.fence), owner.to_owned(), time(now + lease));
+        let changed = self.with(move |worker| {
+            worker.client()?.execute(
+                "UPDATE runs SET lease_until = $3 WHERE id = $1 AND fence = $2 AND lease_owner = $4",
+                &[&id, &fence, &until, &owner],
+            )
+        })?;
+        Ok(changed == 1)
+    }
+
+    pub fn release(
+        &self,
+        run: &RunRecord,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let (id, fence, due) = (run.id.clone(), int(run.fence), next_due.map(time));
+        self.with(move |worker| {
+            worker.client()?.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_until = NULL, next_due = $3
+                 WHERE id = $1 AND fence = $2",
+                &[&id, &fence, &due],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    &format!(
+                        "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})"
+                    ),
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        Ok(earliest_due(rows.iter().map(|(due, lease)| {
+            (
+                due.as_deref().and_then(parse_time),
+                lease.as_deref().and_then(parse_time),
+            )
+        })))
+    }
+
+    pub fn decide_occurrence(
+        &self,
+        occurrence: &OccurrenceRecord,
+        run: Option<&RunRecord>,
+    ) -> Result<bool, StoreError> {
+        let run = run
+            .map(|run| {
+                let mut stored = run.clone();
+                stored.version = 1;
+                stored.fence = 0;
+                self.encode(&stored).map(|text| (stored, text))
+            })
+            .transpose()?;
+        let (plan, start, id, skipped, decided) = (
+            occurrence.plan.clone(),
+            time(occurrence.window_start),
+            occurrence.run.clone(),
+            occurrence.skipped.clone(),
+            time(occurrence.decided),
+        );
+        self.transaction(move |transaction| {
+            let inserted = transaction.execute(
+                "INSERT INTO occurrences (plan, window_start, run, skipped, decided)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&plan, &start, &id, &skipped, &decided],
+            )?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            if let Some((run, text)) = run {
+                insert_new(transaction, &run, &text)?;
+            }
+            Ok(true)
+        })
+    }
+
+    pub fn occurrences(&self) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT plan, window_start, run, skipped, decided FROM occurrences
+                     ORDER BY plan, window_start",
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.get::<_, String>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, String>(2),
+                        row.get::<_, Option<String>>(3),
+                        row.get::<_, String>(4),
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(plan, start, run, skipped, decided)| {
+                Ok(OccurrenceRecord {
+                    window_start: parse_time(&start)
+                        .ok_or_else(|| self.unreadable_time("an occurrence"))?,
+                    decided: parse_time(&decided)
+                        .ok_or_else(|| self.unreadable_time("an occurrence"))?,
+                    plan,
+                    run,
+                    skipped,
+                })
+            })
+            .collect()
+    }
+
+    pub fn see_plans(
+        &self,
+        names: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, PlanMark>, StoreError> {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let seen = time(now);
+        let rows = self.transaction(move |transaction| {
+            transaction.execute(
+                "INSERT INTO plans (name, first_seen) SELECT unnest($1::text[]), $2
+                 ON CONFLICT DO NOTHING",
+                &[&names, &seen],
+            )?;
+            Ok(transaction
+                .query(
+                    "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
+                     WHERE occurrences.plan = plans.name) FROM plans",
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.get::<_, String>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, Option<String>>(2),
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, first, latest)| {
+                Some((
+                    name,
+                    PlanMark {
+                        first_seen: parse_time(&first)?,
+                        latest_decided: latest.as_deref().and_then(parse_time),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+/// Inserts a run unless its id exists; returns whether it did.
+fn insert_new(
+    transaction: &mut Transaction<'_>,
+    run: &RunRecord,
+    text: &str,
+) -> Result<bool, postgres::Error> {
+    let inserted = transaction.execute(
+        "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record)
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) ON CONFLICT (id) DO NOTHING",
+        &[
+            &run.id,
+            &run.plan,
+            &run.target,
+            &run.state.name(),
+            &time(run.window_start),
+            &time(run.window_end),
+            &text,
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_locations() {
+        assert_eq!(
+            redact("postgres://refresh:s3cret@db.example.com:5432/state?sslmode=disable"),
+            "postgres://refresh:***@db.example.com:5432/state?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+    }
+
+    #[test]
+    fn the_schema_parameter_is_refreshctls_own() {
+        assert_eq!(
+            split_schema("postgres://h/db?schema=ops_1&application_name=x").expect("url"),
+            ("postgres://h/db?application_name=x".into(), Some("ops_1".into()))
+        );
+        assert_eq!(
+            split_schema("postgres://h/db").expect("url"),
+            ("postgres://h/db".into(), None)
+        );
+        assert!(split_schema("postgres://h/db?schema=Robert'); DROP TABLE runs").is_err());
+    }
+}
