@@ -68,6 +68,12 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Continue an interrupted run, or retry the step it needs attention for.
     Resume(ResumeArgs),
+    /// One reconcile pass over all plans and runs, then exit: submit what is due, advance
+    /// runs, never wait (for cron, Kubernetes `CronJob`s, CI schedules).
+    Tick(TickArgs),
+    /// Tick forever, sleeping until the next thing is due; stops cleanly on SIGTERM/SIGINT and
+    /// reloads plans on SIGHUP or when the directory changes.
+    Daemon(DaemonArgs),
     /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
     /// model, for trying the lcs adapter without touching LCS.
     Emulator(EmulatorArgs),
@@ -139,6 +145,60 @@ pub struct EmulatorArgs {
     /// Where uploaded blobs are kept (default: a temporary directory, removed on exit).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// What `tick` and `daemon` share.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Where the plans are: directories (searched for *.yaml and *.yml) or files.
+    #[arg(long, value_name = "DIR", default_value = "plans")]
+    pub plans: Vec<PathBuf>,
+
+    /// This replica's name in run leases (default: HOST:PID).
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+
+    /// How long a claim on a run lasts without a heartbeat (another replica takes the run
+    /// over after that).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub lease: chrono::TimeDelta,
+
+    /// What each pass did, on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+
+    /// Use this prerequisite catalog instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+
+    /// Simulator only: tick as if it were this time (simulated time never goes back).
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+
+    /// Simulator only: tick again at every due time until this time, to rehearse a season of
+    /// the schedule in seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+
+    /// Between due times, how often to look whether plans changed or a run became due
+    /// (approved, submitted by hand, left by a stopped replica).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub recheck: chrono::TimeDelta,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,7 +10,17 @@ pub enum Clock {
     System,
     /// Shared, so the adapter and the executor see the same simulated time.
     Simulated(Arc<Mutex<DateTime<Utc>>>),
+    /// The wall clock sped up `speed` times from `origin` (where both agree). Only for tests
+    /// of separate processes (replicas, the emulator) that must share one fast world: set by
+    /// `REFRESHCTL_TEST_CLOCK=ORIGIN,SPEED`.
+    Scaled {
+        origin: DateTime<Utc>,
+        speed: f64,
+    },
 }
+
+/// The variable that makes [`Clock::wall`] a scaled clock (tests only).
+pub const TEST_CLOCK: &str = "REFRESHCTL_TEST_CLOCK";
 
 impl Clock {
     #[must_use]
@@ -18,11 +28,52 @@ impl Clock {
         Self::Simulated(Arc::new(Mutex::new(start)))
     }
 
+    /// The clock of things that touch the world: the system's, or a scaled one when
+    /// `REFRESHCTL_TEST_CLOCK=ORIGIN,SPEED` (RFC 3339, factor) is set, for multi-process tests.
+    #[must_use]
+    pub fn wall() -> Self {
+        std::env::var(TEST_CLOCK)
+            .ok()
+            .and_then(|text| {
+                let (origin, speed) = text.split_once(',')?;
+                Some(Self::Scaled {
+                    origin: DateTime::parse_from_rfc3339(origin.trim()).ok()?.to_utc(),
+                    speed: speed
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|speed: &f64| *speed >= 1.0)?,
+                })
+            })
+            .unwrap_or(Self::System)
+    }
+
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Self::System => Utc::now(),
             Self::Simulated(now) => *now.lock().unwrap_or_else(PoisonError::into_inner),
+            Self::Scaled { origin, speed } => {
+                let real = (Utc::now() - *origin).as_seconds_f64() * speed;
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "a test's scaled milliseconds fit in i64"
+                )]
+                let millis = (real * 1000.0) as i64;
+                *origin + chrono::TimeDelta::milliseconds(millis)
+            }
+        }
+    }
+
+    /// How long in wall time until `until`, on this clock (zero if it has passed; simulated
+    /// time never waits).
+    #[must_use]
+    pub fn wall_wait(&self, until: DateTime<Utc>) -> std::time::Duration {
+        let left = (until - self.now()).to_std().unwrap_or_default();
+        match self {
+            Self::System => left,
+            Self::Simulated(_) => std::time::Duration::ZERO,
+            Self::Scaled { speed, .. } => left.div_f64(*speed),
         }
     }
 
@@ -34,8 +85,9 @@ impl Clock {
     /// Waits until `until`: really, or by moving simulated time forward (never backward).
     pub async fn sleep_until(&self, until: DateTime<Utc>) {
         match self {
-            Self::System => {
-                if let Ok(wait) = (until - Utc::now()).to_std() {
+            Self::System | Self::Scaled { .. } => {
+                let wait = self.wall_wait(until);
+                if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -70,5 +122,22 @@ mod tests {
         clock.sleep_until(start).await;
         assert_eq!(clock.now(), start + TimeDelta::days(3));
         assert!(clock.is_simulated() && !Clock::System.is_simulated());
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_fast_from_its_origin() {
+        let origin = Utc::now() - TimeDelta::seconds(10);
+        let clock = Clock::Scaled {
+            origin,
+            speed: 3600.0,
+        };
+        let elapsed = clock.now() - origin;
+        assert!(
+            elapsed >= TimeDelta::hours(10) && elapsed < TimeDelta::hours(11),
+            "{elapsed}"
+        );
+        let wait = clock.wall_wait(clock.now() + TimeDelta::hours(1));
+        assert!(wait <= std::time::Duration::from_secs(1), "{wait:?}");
+        assert!(wait >= std::time::Duration::from_millis(900), "{wait:?}");
     }
 }

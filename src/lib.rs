@@ -13,6 +13,7 @@ pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod schedule;
 pub mod sim;
 pub mod state;
 

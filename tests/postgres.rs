@@ -42,19 +42,27 @@ fn replicas_opening_together_migrate_once() {
         let handles: Vec<_> = (0..4)
             .map(|_| scope.spawn(|| StateStore::open(&parsed).is_ok()))
             .collect();
-        handles.into_iter().map(|handle| handle.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("thread"))
+            .collect()
     });
     assert_eq!(opened, [true; 4]);
     let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
     let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
     let schema = format!("migrate_{}", std::process::id());
     let version: i64 = client
-        .query_one(&format!("SELECT version FROM {schema}.refreshctl_schema"), &[])
+        .query_one(
+            &format!("SELECT version FROM {schema}.refreshctl_schema"),
+            &[],
+        )
         .expect("version")
         .get(0);
     assert_eq!(version, 1);
     client
-        .batch_execute(&format!("UPDATE {schema}.refreshctl_schema SET version = 99"))
+        .batch_execute(&format!(
+            "UPDATE {schema}.refreshctl_schema SET version = 99"
+        ))
         .expect("from the future");
     match StateStore::open(&parsed) {
         Err(StoreError::NewerSchema { found: 99, .. }) => {}
@@ -71,6 +79,9 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
         Ok(_) => panic!("nothing listens on port 1"),
     };
     assert!(error.contains("cannot open the state store"), "{error}");
-    assert!(error.contains("postgres://refresh:***@127.0.0.1:1/state"), "{error}");
+    assert!(
+        error.contains("postgres://refresh:***@127.0.0.1:1/state"),
+        "{error}"
+    );
     assert!(!error.contains("s3cret"), "{error}");
 }

@@ -157,7 +157,12 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
         .expect("version");
     assert_eq!(version, SCHEMA_VERSION);
     let due = store
-        .claim_due("replica", run.window_start, chrono::TimeDelta::minutes(1), 10)
+        .claim_due(
+            "replica",
+            run.window_start,
+            chrono::TimeDelta::minutes(1),
+            10,
+        )
         .expect("claim after migration");
     assert_eq!(due.len(), 1, "a migrated run is due and can be claimed");
 }

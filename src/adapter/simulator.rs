@@ -59,6 +59,20 @@ impl SimulatorAdapter {
         self.lock().clone()
     }
 
+    /// Changes the model in place (the scheduler adds the environments of plans it loads).
+    pub fn with_model(&self, change: impl FnOnce(&mut Lcs)) {
+        change(&mut self.lock());
+    }
+
+    /// Saves the model to `store` (an adapter made without a store saves nothing by itself).
+    pub fn persist(&self, store: &StateStore) -> Result<(), AdapterError> {
+        let text = serde_json::to_string(&*self.lock())
+            .map_err(|error| AdapterError::State(error.to_string()))?;
+        store
+            .save_document(MODEL_KEY, &text)
+            .map_err(|error| AdapterError::State(error.to_string()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Lcs> {
         self.model.lock().unwrap_or_else(PoisonError::into_inner)
     }

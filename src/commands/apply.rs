@@ -105,7 +105,7 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
 
 /// The `lcs` adapter from the `LCS_*` variables, on the real clock.
 fn lcs_adapter() -> Result<LcsAdapter, Error> {
-    LcsAdapter::from_env(Clock::System).map_err(unavailable)
+    LcsAdapter::from_env(Clock::wall()).map_err(unavailable)
 }
 
 #[expect(
@@ -362,7 +362,7 @@ fn execute(
             options,
             globals,
             &adapter,
-            &Clock::System,
+            &Clock::wall(),
             out,
         );
     }
@@ -510,14 +510,14 @@ fn describe(state: &RunState) -> String {
 
 /// The first wait before a notification is sent again: `REFRESHCTL_NOTIFY_RETRY_WAIT` (a
 /// duration such as `500ms`), else 2 s; later waits double.
-fn notify_backoff() -> std::time::Duration {
+pub fn notify_backoff() -> std::time::Duration {
     std::env::var("REFRESHCTL_NOTIFY_RETRY_WAIT")
         .ok()
         .and_then(|text| humantime::parse_duration(&text).ok())
         .unwrap_or(std::time::Duration::from_secs(2))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,6 +7,7 @@ use chrono::Utc;
 use super::runtime::{load_inventory, seed, sim_faults};
 use super::{check_settings, read};
 use crate::cli::{CheckArgs, EmulatorArgs};
+use crate::clock::Clock;
 use crate::emulator::{self, BlobEndpoint, Config, Rates, Time};
 use crate::error::{Error, exit};
 use crate::plan::discover::{DiscoverError, discover};
@@ -61,7 +62,11 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         }
     }
     let config = Config {
-        time: Time::Real { speed: args.speed },
+        // Tests of separate processes share one scaled clock with the replicas they run.
+        time: match Clock::wall() {
+            Clock::System => Time::Real { speed: args.speed },
+            shared => Time::Shared(shared),
+        },
         token_lifetime: args.token_lifetime,
         password: args.password.clone(),
         metadata_per_minute: args.metadata_per_minute,

@@ -6,6 +6,7 @@ mod explain;
 mod plan;
 mod runs;
 mod runtime;
+mod schedule;
 mod schema;
 mod validate;
 
@@ -42,6 +43,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Reschedule(args) => runs::reschedule(&args, &globals, stdout),
         Command::Cancel(args) => runs::cancel(&args, &globals, stdout),
         Command::Approve(args) => runs::approve(&args, &globals, stdout),
+        Command::Tick(args) => schedule::tick(&args, &globals, stdout),
+        Command::Daemon(args) => schedule::daemon(&args, &globals, stdout),
         Command::Emulator(args) => emulator::run(&args, stdout),
     }
 }

@@ -225,6 +225,14 @@ pub fn simulated_now(store: &StateStore, now: DateTime<Utc>) -> Result<DateTime<
         .map_or(now, |stored| stored.to_utc().max(now)))
 }
 
+/// Where the last rehearsal left simulated time, if one did.
+pub fn stored_clock(store: &StateStore) -> Result<Option<DateTime<Utc>>, Error> {
+    Ok(store
+        .load_document(CLOCK_KEY)?
+        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+        .map(|stored| stored.to_utc()))
+}
+
 /// Keeps the simulated time, so the next rehearsal starts no earlier.
 pub fn save_clock(store: &StateStore, clock: &Clock) -> Result<(), Error> {
     if clock.is_simulated() {

@@ -36,7 +36,7 @@ pub fn run(
     if files.is_empty() {
         return Err(Error::NoPlans { paths });
     }
-    let checked = check_all(&files, &settings)?;
+    let checked = check_files(&files, &settings, false)?;
     let diagnostics = check_set(&checked);
     // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
     // than keeping every file's text while thousands are checked. A file that cannot be read
@@ -90,10 +90,14 @@ pub fn run(
     )
 }
 
-/// Reads and checks every file on all cores; returns the checked files in order. The checked
-/// plans themselves are dropped as soon as their diagnostics are known: validation keeps only
-/// what the cross-plan rules and the report need.
-fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<CheckedFile>, Error> {
+/// Reads and checks every file on all cores; returns the checked files in order. Unless
+/// `keep_plans` (the scheduler runs them), the checked plans are dropped as soon as their
+/// diagnostics are known: validation keeps only what the cross-plan rules and the report need.
+pub fn check_files(
+    files: &[PlanFile],
+    settings: &CheckSettings,
+    keep_plans: bool,
+) -> Result<Vec<CheckedFile>, Error> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(files.len()));
     let workers = std::thread::available_parallelism()
@@ -109,7 +113,9 @@ fn check_all(files: &[PlanFile], settings: &CheckSettings) -> Result<Vec<Checked
                     let Some(file) = files.get(index) else { break };
                     let checked = read(&file.path).map(|bytes| {
                         let mut checked = check_file(&file.shown, &file.path, &bytes, settings);
-                        checked.plan = None;
+                        if !keep_plans {
+                            checked.plan = None;
+                        }
                         checked
                     });
                     local.push((index, checked));

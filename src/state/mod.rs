@@ -26,9 +26,12 @@ const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
     /// The run, read with its new fence: writes with it succeed until someone else claims it.
-    Claimed(RunRecord),
+    Claimed(Box<RunRecord>),
     /// Another owner's lease runs until `until`.
-    Held { owner: String, until: DateTime<Utc> },
+    Held {
+        owner: String,
+        until: DateTime<Utc>,
+    },
     NotFound,
 }
 

@@ -128,9 +128,7 @@ impl Drop for PostgresStore {
 
 /// Splits refreshctl's own `schema=NAME` parameter off a PostgreSQL URL.
 fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
-    let bad = || StoreError::BadUrl {
-        url: redact(url),
-    };
+    let bad = || StoreError::BadUrl { url: redact(url) };
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), None));
     };
@@ -140,9 +138,9 @@ fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
         match pair.strip_prefix("schema=") {
             Some(name)
                 if !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_') =>
+                    && name.bytes().all(|byte| {
+                        byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_'
+                    }) =>
             {
                 schema = Some(name.to_owned());
             }
@@ -319,10 +317,11 @@ impl PostgresStore {
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
-            location: self.location.clone(),
-            message: format!("a run record cannot be read: {error}"),
-        })?;
+        let mut run: RunRecord =
+            serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+                location: self.location.clone(),
+                message: format!("a run record cannot be read: {error}"),
+            })?;
         run.fence = u64::try_from(fence).unwrap_or_default();
         Ok(run)
     }
@@ -345,7 +344,8 @@ impl PostgresStore {
             if inserted {
                 return Ok(None);
             }
-            let row = transaction.query_one("SELECT record, fence FROM runs WHERE id = $1", &[&id])?;
+            let row =
+                transaction.query_one("SELECT record, fence FROM runs WHERE id = $1", &[&id])?;
             Ok(Some((row.get::<_, String>(0), row.get::<_, i64>(1))))
         })?;
         match inserted {
@@ -375,7 +375,10 @@ impl PostgresStore {
         let rows = self.with(|worker| {
             Ok(worker
                 .client()?
-                .query("SELECT record, fence FROM runs ORDER BY window_start, id", &[])?
+                .query(
+                    "SELECT record, fence FROM runs ORDER BY window_start, id",
+                    &[],
+                )?
                 .into_iter()
                 .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
                 .collect::<Vec<_>>())
@@ -432,7 +435,16 @@ impl PostgresStore {
             worker.client()?.execute(
                 "UPDATE runs SET state = $1, window_start = $2, window_end = $3, version = $4,
                  record = $5, next_due = NULL WHERE id = $6 AND version = $7 AND fence = $8",
-                &[&state, &start, &end, &version, &text, &id, &read_version, &fence],
+                &[
+                    &state,
+                    &start,
+                    &end,
+                    &version,
+                    &text,
+                    &id,
+                    &read_version,
+                    &fence,
+                ],
             )
         })?;
         if changed == 0 {
@@ -452,8 +464,12 @@ impl PostgresStore {
         detail: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<EventRecord, StoreError> {
-        let (id, kind_text, detail_text, at_text) =
-            (run.to_owned(), kind.to_owned(), detail.to_string(), time(at));
+        let (id, kind_text, detail_text, at_text) = (
+            run.to_owned(),
+            kind.to_owned(),
+            detail.to_string(),
+            time(at),
+        );
         let fence = fence.map(int);
         let sequence = self.transaction(move |transaction| {
             // The run's row serialises appends to its log, and carries the fence.
@@ -624,8 +640,12 @@ impl PostgresStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
     ) -> Result<LeaseOutcome, StoreError> {
-        let (id, owner, now_text, until) =
-            (id.to_owned(), owner.to_owned(), time(now), time(now + lease));
+        let (id, owner, now_text, until) = (
+            id.to_owned(),
+            owner.to_owned(),
+            time(now),
+            time(now + lease),
+        );
         let answer = self.transaction(move |transaction| {
             let Some(row) = transaction.query_opt(
                 "SELECT lease_owner, lease_until FROM runs WHERE id = $1 FOR UPDATE",
@@ -650,7 +670,9 @@ impl PostgresStore {
         })?;
         match answer {
             None => Ok(LeaseOutcome::NotFound),
-            Some(Ok((text, fence))) => Ok(LeaseOutcome::Claimed(self.decode(&text, fence)?)),
+            Some(Ok((text, fence))) => {
+                Ok(LeaseOutcome::Claimed(Box::new(self.decode(&text, fence)?)))
+            }
             Some(Err((owner, until))) => Ok(LeaseOutcome::Held {
                 until: parse_time(&until).ok_or_else(|| self.unreadable_time("a lease"))?,
                 owner,
@@ -665,8 +687,12 @@ impl PostgresStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
     ) -> Result<bool, StoreError> {
-        let (id, fence, owner, until) =
-            (run.id.clone(), int(run.fence), owner.to_owned(), time(now + lease));
+        let (id, fence, owner, until) = (
+            run.id.clone(),
+            int(run.fence),
+            owner.to_owned(),
+            time(now + lease),
+        );
         let changed = self.with(move |worker| {
             worker.client()?.execute(
                 "UPDATE runs SET lease_until = $3 WHERE id = $1 AND fence = $2 AND lease_owner = $4",
@@ -693,8 +719,9 @@ impl PostgresStore {
     }
 
     pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let rows = self.with(|worker| {
-            Ok(worker
+        let rows =
+            self.with(|worker| {
+                Ok(worker
                 .client()?
                 .query(
                     &format!(
@@ -705,7 +732,7 @@ impl PostgresStore {
                 .into_iter()
                 .map(|row| (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)))
                 .collect::<Vec<_>>())
-        })?;
+            })?;
         Ok(earliest_due(rows.iter().map(|(due, lease)| {
             (
                 due.as_deref().and_then(parse_time),
@@ -872,7 +899,10 @@ mod tests {
     fn the_schema_parameter_is_refreshctls_own() {
         assert_eq!(
             split_schema("postgres://h/db?schema=ops_1&application_name=x").expect("url"),
-            ("postgres://h/db?application_name=x".into(), Some("ops_1".into()))
+            (
+                "postgres://h/db?application_name=x".into(),
+                Some("ops_1".into())
+            )
         );
         assert_eq!(
             split_schema("postgres://h/db").expect("url"),

@@ -219,7 +219,11 @@ impl SqliteStore {
     }
 
     /// Inserts a run known to be new, at version 1 and fence 0, due at once.
-    fn insert_new(&self, connection: &Connection, run: &RunRecord) -> Result<RunRecord, StoreError> {
+    fn insert_new(
+        &self,
+        connection: &Connection,
+        run: &RunRecord,
+    ) -> Result<RunRecord, StoreError> {
         let mut stored = run.clone();
         stored.version = 1;
         stored.fence = 0;
@@ -263,10 +267,11 @@ impl SqliteStore {
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
-            location: self.location(),
-            message: format!("a run record cannot be read: {error}"),
-        })?;
+        let mut run: RunRecord =
+            serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+                location: self.location(),
+                message: format!("a run record cannot be read: {error}"),
+            })?;
         run.fence = u64::try_from(fence).unwrap_or_default();
         Ok(run)
     }
@@ -282,7 +287,9 @@ impl SqliteStore {
             .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
             .map_err(|error| self.error(&error))?;
         let texts = statement
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
@@ -391,8 +398,10 @@ impl SqliteStore {
         };
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            if let LeaseOutcome::Claimed(run) = self.take_lease(&transaction, &id, owner, now, lease)? {
-                claimed.push(run);
+            if let LeaseOutcome::Claimed(run) =
+                self.take_lease(&transaction, &id, owner, now, lease)?
+            {
+                claimed.push(*run);
             }
         }
         transaction.commit().map_err(|error| self.error(&error))?;
@@ -439,7 +448,10 @@ impl SqliteStore {
             && holder != owner
             && until > now
         {
-            return Ok(LeaseOutcome::Held { owner: holder, until });
+            return Ok(LeaseOutcome::Held {
+                owner: holder,
+                until,
+            });
         }
         connection
             .execute(
@@ -448,7 +460,9 @@ impl SqliteStore {
             )
             .map_err(|error| self.error(&error))?;
         self.read_run(connection, id)?
-            .map_or(Ok(LeaseOutcome::NotFound), |run| Ok(LeaseOutcome::Claimed(run)))
+            .map_or(Ok(LeaseOutcome::NotFound), |run| {
+                Ok(LeaseOutcome::Claimed(Box::new(run)))
+            })
     }
 
     /// Extends `run`'s lease; false when the lease was taken over (its fence moved on).
@@ -496,13 +510,19 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         let rows = statement
             .query_map([], |row| {
-                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?))
+                Ok((
+                    row.get::<_, Option<String>>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                ))
             })
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
         Ok(earliest_due(rows.iter().map(|(due, lease)| {
-            (due.as_deref().and_then(parse_time), lease.as_deref().and_then(parse_time))
+            (
+                due.as_deref().and_then(parse_time),
+                lease.as_deref().and_then(parse_time),
+            )
         })))
     }
 
@@ -653,7 +673,9 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         if let Some(fence) = fence {
             let current: Option<i64> = transaction
-                .query_row("SELECT fence FROM runs WHERE id = ?1", [run], |row| row.get(0))
+                .query_row("SELECT fence FROM runs WHERE id = ?1", [run], |row| {
+                    row.get(0)
+                })
                 .optional()
                 .map_err(|error| self.error(&error))?;
             if current != Some(int(fence)) {

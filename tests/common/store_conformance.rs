@@ -275,7 +275,10 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
         .filter(|id| id.starts_with("lease-"))
         .collect();
     assert_eq!(theirs.len(), 1, "the one left: {theirs:?}");
-    assert!(mine.iter().all(|id| !theirs.contains(id)), "no run claimed twice");
+    assert!(
+        mine.iter().all(|id| !theirs.contains(id)),
+        "no run claimed twice"
+    );
     assert!(!mine.contains(&blocked.id.as_str()) && !theirs.contains(&blocked.id.as_str()));
     assert!(
         other
@@ -289,7 +292,11 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
         other.claim_run(&first[0].id, "replica-2", now, lease).expect("claim"),
         LeaseOutcome::Held { owner, .. } if owner == "replica-1"
     ));
-    assert!(store.heartbeat(&first[0], "replica-1", now + TimeDelta::minutes(1), lease).expect("beat"));
+    assert!(
+        store
+            .heartbeat(&first[0], "replica-1", now + TimeDelta::minutes(1), lease)
+            .expect("beat")
+    );
     // replica-1 stalls; its lease (extended to 21:03) runs out and replica-2 takes the run.
     let later = now + TimeDelta::minutes(4);
     let LeaseOutcome::Claimed(mut taken) = other
@@ -302,22 +309,41 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     let mut stalled = first[0].clone();
     stalled.state = RunState::Running;
     assert!(
-        matches!(store.update_run(&mut stalled), Err(StoreError::Conflict { .. })),
+        matches!(
+            store.update_run(&mut stalled),
+            Err(StoreError::Conflict { .. })
+        ),
         "the stalled replica cannot commit"
     );
     assert!(matches!(
         store.append_fenced_event(&first[0], "log", &serde_json::json!({}), later),
         Err(StoreError::Conflict { .. })
     ));
-    assert!(!store.heartbeat(&first[0], "replica-1", later, lease).expect("beat"), "nor extend");
-    store.release(&first[0], None).expect("a stale release changes nothing");
+    assert!(
+        !store
+            .heartbeat(&first[0], "replica-1", later, lease)
+            .expect("beat"),
+        "nor extend"
+    );
+    store
+        .release(&first[0], None)
+        .expect("a stale release changes nothing");
     taken.state = RunState::Accepted;
-    other.update_run(&mut taken).expect("the new holder commits");
     other
-        .append_fenced_event(&taken, "log", &serde_json::json!({ "by": "replica-2" }), later)
+        .update_run(&mut taken)
+        .expect("the new holder commits");
+    other
+        .append_fenced_event(
+            &taken,
+            "log",
+            &serde_json::json!({ "by": "replica-2" }),
+            later,
+        )
         .expect("and logs");
     let window = at("2027-03-06T21:00:00Z");
-    other.release(&taken, Some(window + TimeDelta::hours(1))).expect("release");
+    other
+        .release(&taken, Some(window + TimeDelta::hours(1)))
+        .expect("release");
     assert!(
         store
             .claim_due("replica-1", later, lease, 10)
@@ -331,9 +357,14 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     let due_later = store
         .claim_due("replica-1", window + TimeDelta::hours(1), lease, 10)
         .expect("claim");
-    assert!(due_later.iter().any(|run| run.id == taken.id), "due at its time");
+    assert!(
+        due_later.iter().any(|run| run.id == taken.id),
+        "due at its time"
+    );
     assert_eq!(
-        open().claim_run("no-such-run@20270306T2100Z", "x", now, lease).expect("claim"),
+        open()
+            .claim_run("no-such-run@20270306T2100Z", "x", now, lease)
+            .expect("claim"),
         LeaseOutcome::NotFound
     );
     assert_eq!(due.len(), 3);
@@ -350,12 +381,21 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
         skipped: None,
         decided: start - TimeDelta::days(2),
     };
-    assert!(store.decide_occurrence(&occurrence, Some(&record)).expect("decide"));
     assert!(
-        !open().decide_occurrence(&occurrence, Some(&record)).expect("decide"),
+        store
+            .decide_occurrence(&occurrence, Some(&record))
+            .expect("decide")
+    );
+    assert!(
+        !open()
+            .decide_occurrence(&occurrence, Some(&record))
+            .expect("decide"),
         "a second replica finds it decided"
     );
-    let stored = store.run(&record.id).expect("read").expect("the run was inserted with it");
+    let stored = store
+        .run(&record.id)
+        .expect("read")
+        .expect("the run was inserted with it");
     assert_eq!(stored.version, 1);
     let skipped = OccurrenceRecord {
         plan: "scheduled".into(),
@@ -365,7 +405,11 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
         decided: start + TimeDelta::days(6) + TimeDelta::hours(2),
     };
     assert!(store.decide_occurrence(&skipped, None).expect("decide"));
-    assert_eq!(store.run(&skipped.run).expect("read"), None, "a skipped occurrence has no run");
+    assert_eq!(
+        store.run(&skipped.run).expect("read"),
+        None,
+        "a skipped occurrence has no run"
+    );
     let decided: Vec<OccurrenceRecord> = open()
         .occurrences()
         .expect("list")
@@ -395,7 +439,10 @@ fn plans_are_first_seen_once(open: &dyn Fn() -> StateStore) {
         )
         .expect("decide");
     let marks = open().see_plans(&["seen-a", "seen-c"], later).expect("see");
-    assert_eq!(marks["seen-a"].first_seen, first, "the first sighting stays");
+    assert_eq!(
+        marks["seen-a"].first_seen, first,
+        "the first sighting stays"
+    );
     assert_eq!(marks["seen-c"].first_seen, later);
     assert_eq!(marks["seen-b"].latest_decided, Some(later));
 }

@@ -1,0 +1,639 @@
+//! `tick` and `daemon` (SPEC 5.5): the scheduler over a directory of plans, once or forever.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use super::apply::Globals;
+use super::runtime::{cache_dir, load_inventory, save_clock, seed, sim_faults, stored_clock};
+use super::validate::check_files;
+use crate::adapter::{Adapter, AdapterKind, LcsAdapter, SimulatorAdapter};
+use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
+use crate::clock::Clock;
+use crate::error::{Error, exit};
+use crate::executor::{Event, EventKind, EventSink, Progress};
+use crate::plan::Plan;
+use crate::plan::discover::{DiscoverError, discover};
+use crate::plan::time::format_utc;
+use crate::rules::{CheckSettings, Severity, check_set};
+use crate::schedule::{NOTICE, Scheduler, TickReport, TickSettings, release_all};
+use crate::sim::{Durations, Faults, Lcs};
+use crate::state::{RunState, StateStore};
+
+/// The plans a pass schedules, and what could not be scheduled.
+struct Loaded {
+    plans: Vec<Plan>,
+    /// Files left out, with why.
+    refused: Vec<(String, String)>,
+    fingerprint: u64,
+}
+
+/// Reads and checks every plan; a plan with errors is left out (and said so). The `lead-time`
+/// rule is the scheduler's own business: it decides each occurrence itself, and a fixed window
+/// already submitted must stay schedulable as it comes near.
+fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error> {
+    let catalog = match &args.catalog {
+        None => crate::rules::Catalog::embedded(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            crate::rules::Catalog::parse(&text).map_err(|error| Error::Catalog {
+                path: path.clone(),
+                place: error.place,
+                message: error.message,
+            })?
+        }
+    };
+    let settings = CheckSettings {
+        now: Utc::now(),
+        catalog,
+        adapter: Some(adapter),
+    };
+    let files = discover(&args.plans).map_err(|error| match error {
+        DiscoverError::NotFound(path) => Error::NotFound { path },
+        DiscoverError::Read(path, source) => Error::Read { path, source },
+    })?;
+    let fingerprint = fingerprint(&args.plans);
+    let checked = check_files(&files, &settings, true)?;
+    let diagnostics = check_set(&checked);
+    let mut errors: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for diagnostic in &diagnostics {
+        if diagnostic.severity == Severity::Error && diagnostic.rule != crate::rules::Rule::LeadTime
+        {
+            *errors.entry(diagnostic.file.as_str()).or_default() += 1;
+        }
+    }
+    let mut plans = Vec::with_capacity(checked.len());
+    let mut refused = Vec::new();
+    for file in checked {
+        let count = errors.get(file.file.as_str()).copied().unwrap_or_default();
+        match file.plan {
+            Some(plan) if count == 0 && plan.lead_time() >= NOTICE => plans.push(plan),
+            Some(_) if count == 0 => {
+                refused.push((file.file, "its lead time is under 24 hours".to_owned()))
+            }
+            _ => refused.push((
+                file.file,
+                format!(
+                    "{} error(s); `refreshctl validate` shows them",
+                    count.max(1)
+                ),
+            )),
+        }
+    }
+    for (file, why) in &refused {
+        eprintln!("refreshctl: warning: `{file}` is not scheduled: {why}");
+    }
+    Ok(Loaded {
+        plans,
+        refused,
+        fingerprint,
+    })
+}
+
+/// A cheap fingerprint of the plan directories: every file's name, size and modification time.
+/// It changes when a plan is added, removed, renamed or edited.
+fn fingerprint(paths: &[PathBuf]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if let Ok(files) = discover(paths) {
+        for file in files {
+            file.path.hash(&mut hasher);
+            if let Ok(metadata) = std::fs::metadata(&file.path) {
+                metadata.len().hash(&mut hasher);
+                metadata.modified().ok().hash(&mut hasher);
+            }
+        }
+    }
+    hasher.finish()
+}
+
+/// The adapter a schedule runs through, with its clock.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per process, made once; boxing would only add an indirection"
+)]
+enum World {
+    Simulator(SimulatorAdapter, Clock),
+    Lcs(LcsAdapter, Clock),
+}
+
+impl World {
+    fn clock(&self) -> &Clock {
+        match self {
+            Self::Simulator(_, clock) | Self::Lcs(_, clock) => clock,
+        }
+    }
+
+    /// The simulated LCS, knowing every plan's environments, at `start`. Its model is saved
+    /// after each pass (not after each call: a pass over thousands of runs would write the
+    /// whole model thousands of times).
+    fn simulator(
+        store: &StateStore,
+        plans: &[Plan],
+        args: &ScheduleArgs,
+        start: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        let stored = SimulatorAdapter::load(store).map_err(|error| Error::Refused {
+            message: error.to_string(),
+            hint: None,
+        })?;
+        let mut model =
+            stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), start));
+        model.faults = sim_faults(&args.run.sim_fault);
+        if let Some(path) = &args.run.sim_inventory {
+            load_inventory(&mut model, path)?;
+        }
+        for plan in plans {
+            seed(&mut model, plan);
+        }
+        let clock = Clock::simulated(start);
+        Ok(Self::Simulator(
+            SimulatorAdapter::new(model, clock.clone(), None),
+            clock,
+        ))
+    }
+
+    fn reseed(&self, plans: &[Plan]) {
+        if let Self::Simulator(adapter, _) = self {
+            adapter.with_model(|model| {
+                for plan in plans {
+                    seed(model, plan);
+                }
+            });
+        }
+    }
+
+    /// Keeps the simulated world (model and clock) for the next pass.
+    fn save(&self, store: &StateStore) -> Result<(), Error> {
+        if let Self::Simulator(adapter, clock) = self {
+            adapter.persist(store).map_err(|error| Error::Refused {
+                message: error.to_string(),
+                hint: None,
+            })?;
+            save_clock(store, clock)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets up the store, the adapter and the settings of a schedule.
+fn prepare(
+    args: &ScheduleArgs,
+    globals: &Globals<'_>,
+    now: Option<DateTime<Utc>>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Arc<StateStore>, Loaded, World, TickSettings), Error> {
+    let loaded = load_plans(args, globals.adapter)?;
+    let store = super::runtime::open_store(globals.state, globals.adapter)?;
+    let world = match globals.adapter {
+        AdapterKind::Simulator => {
+            let stored = stored_clock(&store)?;
+            let start = match (now, stored) {
+                (Some(now), Some(stored)) if now < stored => {
+                    return Err(Error::Refused {
+                        message: format!(
+                            "the rehearsal's simulated time is already {}; --now cannot go back to {}",
+                            format_utc(stored),
+                            format_utc(now)
+                        ),
+                        hint: Some(
+                            "use a later --now, or a fresh --state for a new rehearsal".into(),
+                        ),
+                    });
+                }
+                (Some(now), _) => now,
+                (None, stored) => stored.map_or_else(Utc::now, |stored| stored.max(Utc::now())),
+            };
+            World::simulator(&store, &loaded.plans, args, start)?
+        }
+        AdapterKind::Lcs => {
+            let clock = Clock::wall();
+            let adapter = LcsAdapter::from_env(clock.clone()).map_err(unavailable)?;
+            runtime.block_on(adapter.sign_in()).map_err(unavailable)?;
+            World::Lcs(adapter, clock)
+        }
+    };
+    let settings = TickSettings {
+        owner: args.owner.clone().unwrap_or_else(default_owner),
+        lease: args.lease.max(TimeDelta::seconds(1)),
+        poll_interval: args.run.poll_interval,
+        step_deadline: args.run.step_deadline,
+        cache_dir: cache_dir(),
+        send_notifications: globals.adapter == AdapterKind::Lcs || args.run.notify,
+        notify_backoff: super::apply::notify_backoff(),
+    };
+    Ok((store, loaded, world, settings))
+}
+
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "used as a `map_err` function"
+)]
+fn unavailable(error: crate::adapter::AdapterError) -> Error {
+    Error::Unavailable {
+        message: error.to_string(),
+    }
+}
+
+/// `HOST:PID`: unique among replicas, and says where a lease holder runs.
+fn default_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines).
+struct LogSink;
+
+impl EventSink for LogSink {
+    fn event(&mut self, event: &Event) {
+        if event.kind == EventKind::Waiting {
+            return;
+        }
+        let step = event.step.as_deref().unwrap_or("-");
+        if event.kind == EventKind::StepFailed {
+            tracing::warn!(run = %event.run, step, "{}", event.message);
+        } else {
+            tracing::info!(run = %event.run, step, "{}", event.message);
+        }
+    }
+}
+
+/// One pass.
+async fn pass(
+    world: &World,
+    plans: &[Plan],
+    store: &StateStore,
+    settings: &TickSettings,
+    claimed: &RefCell<Vec<crate::state::RunRecord>>,
+) -> Result<TickReport, Error> {
+    let sink = RefCell::new(LogSink);
+    match world {
+        World::Simulator(adapter, clock) => {
+            run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
+        }
+        World::Lcs(adapter, clock) => {
+            run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
+        }
+    }
+}
+
+async fn run_pass<A: Adapter>(
+    adapter: &A,
+    clock: &Clock,
+    plans: &[Plan],
+    store: &StateStore,
+    settings: &TickSettings,
+    sink: &RefCell<dyn EventSink>,
+    claimed: &RefCell<Vec<crate::state::RunRecord>>,
+) -> Result<TickReport, Error> {
+    let scheduler = Scheduler {
+        plans,
+        adapter,
+        store,
+        clock,
+        settings,
+        sink,
+        claimed,
+    };
+    Ok(scheduler.tick().await?)
+}
+
+pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    if globals.adapter == AdapterKind::Lcs && (args.now.is_some() || args.until.is_some()) {
+        return Err(Error::Usage {
+            message: "--now and --until rehearse on the simulator; with the lcs adapter a tick is always now".into(),
+        });
+    }
+    let runtime = super::apply::runtime()?;
+    let (store, loaded, world, settings) = prepare(&args.schedule, globals, args.now, &runtime)?;
+    let claimed = RefCell::new(Vec::new());
+    let _entered = runtime.enter();
+    let mut problems = 0;
+    loop {
+        let report = runtime.block_on(pass(&world, &loaded.plans, &store, &settings, &claimed));
+        release_all(&store, &claimed);
+        let report = report?;
+        let now = world.clock().now();
+        problems += report.problems.len();
+        print_report(out, args.schedule.format, now, &report)?;
+        world.save(&store)?;
+        let approved = approve_rehearsal(&store, &args.schedule, &world, &report)?;
+        let Some(until) = args.until else { break };
+        let next = match report.next_due {
+            Some(next) if approved => next.min(now),
+            Some(next) => next,
+            None if approved => now,
+            None => break,
+        };
+        if next > until {
+            break;
+        }
+        // Simulated time jumps to what is due next (at least a minute on, so a run that is
+        // due again at once cannot hold the rehearsal in place).
+        let at = if next <= now && !approved {
+            now + TimeDelta::minutes(1)
+        } else {
+            next
+        };
+        runtime.block_on(world.clock().sleep_until(at));
+    }
+    if let Some(until) = args.until {
+        runtime.block_on(world.clock().sleep_until(until));
+        world.save(&store)?;
+    }
+    Ok(if loaded.refused.is_empty() && problems == 0 {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// On the simulator with `--yes`, manual steps are approved (a rehearsal); returns whether any
+/// was.
+fn approve_rehearsal(
+    store: &StateStore,
+    args: &ScheduleArgs,
+    world: &World,
+    report: &TickReport,
+) -> Result<bool, Error> {
+    if !args.run.yes || !matches!(world, World::Simulator(..)) {
+        return Ok(false);
+    }
+    let mut approved = false;
+    for advanced in &report.advanced {
+        if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
+            eprintln!(
+                "refreshctl: rehearsal: `{step}` of `{}` approved (--yes)",
+                advanced.run
+            );
+            crate::executor::approve(store, &advanced.run, step, world.clock().now()).map_err(
+                |error| Error::Refused {
+                    message: error.to_string(),
+                    hint: None,
+                },
+            )?;
+            approved = true;
+        }
+    }
+    Ok(approved)
+}
+
+fn print_report(
+    out: &mut dyn Write,
+    format: ListFormat,
+    now: DateTime<Utc>,
+    report: &TickReport,
+) -> Result<(), Error> {
+    for (run, delivery) in &report.deliveries {
+        if let Err(error) = &delivery.outcome {
+            eprintln!(
+                "refreshctl: warning: the {:?} notification of `{run}` to {} was not delivered: {error}",
+                delivery.event, delivery.url
+            );
+        }
+    }
+    if format == ListFormat::Json {
+        let pairs = |items: &[(String, String)], key: &str| -> Vec<serde_json::Value> {
+            items
+                .iter()
+                .map(|(run, text)| json!({ "run": run, key: text }))
+                .collect()
+        };
+        let advanced: Vec<serde_json::Value> = report
+            .advanced
+            .iter()
+            .map(|advanced| {
+                let (state, until) = describe(&advanced.progress);
+                json!({ "run": advanced.run, "state": state, "waiting_until": until.map(format_utc) })
+            })
+            .collect();
+        let line = json!({
+            "now": format_utc(now),
+            "submitted": report.submitted,
+            "skipped": pairs(&report.skipped, "reason"),
+            "rejected": pairs(&report.rejected, "reason"),
+            "advanced": advanced,
+            "problems": pairs(&report.problems, "error"),
+            "next_due": report.next_due.map(format_utc),
+        });
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    let at = format_utc(now);
+    for run in &report.submitted {
+        writeln!(out, "{at} submitted {run}")?;
+    }
+    for (run, reason) in &report.skipped {
+        writeln!(out, "{at} skipped {run}: {reason}")?;
+    }
+    for (run, reason) in &report.rejected {
+        writeln!(out, "{at} rejected {run}: {reason}")?;
+    }
+    // Text shows what changed; a run still waiting (a poll, the window) is quiet.
+    for advanced in report
+        .advanced
+        .iter()
+        .filter(|advanced| advanced.before != advanced.after)
+    {
+        match describe(&advanced.progress) {
+            (_, Some(until)) => writeln!(
+                out,
+                "{at} {}: {}, next at {}",
+                advanced.run,
+                advanced.after,
+                format_utc(until)
+            )?,
+            (state, None) => writeln!(out, "{at} {}: {state}", advanced.run)?,
+        }
+    }
+    for (run, error) in &report.problems {
+        writeln!(out, "{at} problem with {run}: {error}")?;
+    }
+    Ok(())
+}
+
+/// A run's state after a pass, and when it is next due.
+fn describe(progress: &Progress) -> (String, Option<DateTime<Utc>>) {
+    match progress {
+        Progress::Finished(RunState::Failed { error }) => (format!("failed: {error}"), None),
+        Progress::Finished(RunState::Rejected { reason }) => (format!("rejected: {reason}"), None),
+        Progress::Blocked(RunState::AwaitingApproval { step }) => {
+            (format!("awaiting-approval of `{step}`"), None)
+        }
+        Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
+            (format!("needs-attention: {reason}"), None)
+        }
+        Progress::Finished(state) | Progress::Blocked(state) => (state.name().to_owned(), None),
+        Progress::Waiting(until) => ("waiting".to_owned(), Some(*until)),
+    }
+}
+
+pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = super::apply::runtime()?;
+    let (store, mut loaded, world, settings) = prepare(&args.schedule, globals, None, &runtime)?;
+    let _entered = runtime.enter();
+    let signals = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = signals else {
+        return Err(Error::Usage {
+            message: "cannot listen for signals".into(),
+        });
+    };
+    eprintln!(
+        "refreshctl: daemon `{}` scheduling {} plan(s) from {}",
+        settings.owner,
+        loaded.plans.len(),
+        args.schedule
+            .plans
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let claimed = RefCell::new(Vec::new());
+    let recheck = args
+        .recheck
+        .to_std()
+        .unwrap_or(std::time::Duration::from_mins(1))
+        .max(std::time::Duration::from_millis(100));
+    loop {
+        if let World::Simulator(_, clock) = &world {
+            // A daemon on the simulator lives in real time.
+            runtime.block_on(clock.sleep_until(Utc::now()));
+        }
+        let report = runtime.block_on(async {
+            tokio::select! {
+                report = pass(&world, &loaded.plans, &store, &settings, &claimed) => Some(report),
+                _ = terminate.recv() => None,
+                _ = interrupt.recv() => None,
+            }
+        });
+        release_all(&store, &claimed);
+        let Some(report) = report else {
+            eprintln!("refreshctl: stopped during a pass; every run is left to resume");
+            return Ok(exit::SUCCESS);
+        };
+        match report {
+            Ok(report) => {
+                print_report(out, args.schedule.format, world.clock().now(), &report)?;
+                out.flush()?;
+                world.save(&store)?;
+                let wake = runtime.block_on(sleep(
+                    &world,
+                    &store,
+                    report.next_due,
+                    recheck,
+                    loaded.fingerprint,
+                    &args.schedule.plans,
+                    (&mut hangup, &mut terminate, &mut interrupt),
+                ));
+                match wake {
+                    Wake::Stop => {
+                        eprintln!("refreshctl: stopped; every run is left to resume");
+                        return Ok(exit::SUCCESS);
+                    }
+                    Wake::Reload => match load_plans(&args.schedule, globals.adapter) {
+                        Ok(fresh) => {
+                            eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
+                            world.reseed(&fresh.plans);
+                            loaded = fresh;
+                        }
+                        Err(error) => {
+                            eprintln!("refreshctl: the plans were not reloaded: {error}");
+                            loaded.fingerprint = fingerprint(&args.schedule.plans);
+                        }
+                    },
+                    Wake::Due => {}
+                }
+            }
+            Err(error) => {
+                // A store that is down for a moment must not end a daemon: try again later.
+                eprintln!("refreshctl: the pass failed: {error}; trying again in {recheck:?}");
+                let stop = runtime.block_on(async {
+                    tokio::select! {
+                        () = tokio::time::sleep(recheck) => false,
+                        _ = terminate.recv() => true,
+                        _ = interrupt.recv() => true,
+                    }
+                });
+                if stop {
+                    return Ok(exit::SUCCESS);
+                }
+            }
+        }
+    }
+}
+
+/// Why the daemon woke up.
+enum Wake {
+    Due,
+    Reload,
+    Stop,
+}
+
+type Signals<'a> = (
+    &'a mut tokio::signal::unix::Signal,
+    &'a mut tokio::signal::unix::Signal,
+    &'a mut tokio::signal::unix::Signal,
+);
+
+/// Sleeps until `next_due`, looking every `recheck` whether the plans changed or a run became
+/// due; a signal ends the sleep at once. No work is done while nothing is due.
+async fn sleep(
+    world: &World,
+    store: &StateStore,
+    next_due: Option<DateTime<Utc>>,
+    recheck: std::time::Duration,
+    fingerprint: u64,
+    plans: &[PathBuf],
+    (hangup, terminate, interrupt): Signals<'_>,
+) -> Wake {
+    let clock = world.clock();
+    loop {
+        let until_due = next_due.map_or(recheck, |next| match clock {
+            Clock::Simulated(_) => (next - Utc::now()).to_std().unwrap_or_default(),
+            other => other.wall_wait(next),
+        });
+        let due = until_due <= recheck;
+        tokio::select! {
+            () = tokio::time::sleep(until_due.min(recheck)) => {}
+            _ = hangup.recv() => return Wake::Reload,
+            _ = terminate.recv() => return Wake::Stop,
+            _ = interrupt.recv() => return Wake::Stop,
+        }
+        if due {
+            return Wake::Due;
+        }
+        if self::fingerprint(plans) != fingerprint {
+            return Wake::Reload;
+        }
+        let now = match clock {
+            Clock::Simulated(_) => Utc::now(),
+            other => other.now(),
+        };
+        if store
+            .next_due()
+            .ok()
+            .flatten()
+            .is_some_and(|due| due <= now)
+        {
+            return Wake::Due;
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Scheduling (SPEC 5.5): which occurrences of each plan's window are due for submission, and
+//! one reconcile pass (`tick`) over plans and runs.
+//!
+//! Each occurrence is submitted exactly `lead_time` before it starts. One whose submission was
+//! missed is still submitted while 24 hours' notice can be given (the slack between the lead
+//! time and 24 hours); later than that it is skipped, logged and notified, never run late. A
+//! plan's schedule starts when it is first seen, so adding a plan never dredges up the past,
+//! and every occurrence is decided once in the state store (unique plan and window start),
+//! however many replicas tick at once.
+//!
+//! A pass then claims the runs that are due with a lease, advances each as far as it goes
+//! without waiting, and releases it saying when it is next due. A pass never waits on LCS:
+//! `daemon` sleeps between passes, until the earliest due time.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::adapter::Adapter;
+use crate::clock::Clock;
+use crate::executor::{self, Event, EventSink, ExecError, Executor, Progress, Settings};
+use crate::notify::{Delivery, Notifier, Tee};
+use crate::plan::time::format_utc;
+use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
+use crate::state::{
+    LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState, StateStore, StoreError,
+};
+
+/// The notice LCS users must always get: a request at least 24 hours before the downtime.
+pub const NOTICE: TimeDelta = TimeDelta::hours(24);
+
+/// Occurrences one plan may decide in one pass (a minutely cron unseen for a year would
+/// otherwise decide half a million at once); the rest are decided by the next passes.
+const DECISIONS_PER_PASS: usize = 1000;
+
+/// Runs claimed (and advanced side by side) at a time.
+const BATCH: usize = 8;
+
+/// What to do with one occurrence whose submit time has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Submit(Occurrence),
+    /// Too late for 24 hours' notice.
+    Skip(Occurrence),
+}
+
+/// The occurrences of a plan due now, and when its next submit time comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub decisions: Vec<Decision>,
+    pub next_submit: Option<DateTime<Utc>>,
+}
+
+/// Which occurrences of `window` are due at `now`: those after the plan's latest decided
+/// occurrence (or from when it was first seen) whose submit time, `lead_time` before the start,
+/// has come.
+#[must_use]
+pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<Utc>) -> Due {
+    let from = mark
+        .latest_decided
+        .map_or(mark.first_seen, |latest| latest + TimeDelta::seconds(1));
+    let mut decisions = Vec::new();
+    let mut next_submit = None;
+    for occurrence in window.occurrences_from(from) {
+        let submit_at = occurrence.start - lead_time;
+        if submit_at > now {
+            next_submit = Some(submit_at);
+            break;
+        }
+        if decisions.len() == DECISIONS_PER_PASS {
+            next_submit = Some(now);
+            break;
+        }
+        decisions.push(if occurrence.start - now >= NOTICE {
+            Decision::Submit(occurrence)
+        } else {
+            Decision::Skip(occurrence)
+        });
+    }
+    Due {
+        decisions,
+        next_submit,
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub submitted: Vec<String>,
+    /// Run ids that would have been, with why not.
+    pub skipped: Vec<(String, String)>,
+    /// Submitted, then rejected at once because another run holds the target.
+    pub rejected: Vec<(String, String)>,
+    /// Runs advanced, with where each stands.
+    pub advanced: Vec<Advanced>,
+    /// Runs that could not be advanced (a lease taken over, a plan no longer loaded, a store
+    /// error), with why.
+    pub problems: Vec<(String, String)>,
+    pub deliveries: Vec<(String, Delivery)>,
+    /// When the next thing is due: a submit time or a run (`None`: nothing is scheduled).
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// One run a pass advanced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advanced {
+    pub run: String,
+    /// Its state's name before the pass and after it.
+    pub before: &'static str,
+    pub after: &'static str,
+    pub progress: Progress,
+}
+
+/// How a pass works: who it is, how long its leases last, how runs are executed.
+#[derive(Debug, Clone)]
+pub struct TickSettings {
+    /// This replica's name in leases (`host:pid` by default).
+    pub owner: String,
+    pub lease: TimeDelta,
+    pub poll_interval: TimeDelta,
+    pub step_deadline: TimeDelta,
+    pub cache_dir: PathBuf,
+    /// Send notifications (false: a rehearsal renders them and sends nothing).
+    pub send_notifications: bool,
+    pub notify_backoff: std::time::Duration,
+}
+
+/// One reconcile pass over `plans` and the runs in `store`.
+pub struct Scheduler<'a, A: Adapter> {
+    pub plans: &'a [Plan],
+    pub adapter: &'a A,
+    pub store: &'a StateStore,
+    pub clock: &'a Clock,
+    pub settings: &'a TickSettings,
+    /// Receives the events of every run advanced.
+    pub sink: &'a RefCell<dyn EventSink + 'a>,
+    /// Runs claimed and not yet released, so a stopped pass can give their leases back.
+    pub claimed: &'a RefCell<Vec<RunRecord>>,
+}
+
+/// Events from several runs at once into one sink (futures of one thread take turns, and none
+/// holds the sink across an await).
+struct Shared<'a, 'b>(&'a RefCell<dyn EventSink + 'b>);
+
+impl EventSink for Shared<'_, '_> {
+    fn event(&mut self, event: &Event) {
+        self.0.borrow_mut().event(event);
+    }
+}
+
+/// A run being advanced: it comes back with where it stands and its notifications.
+type RunFuture<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    RunRecord,
+                    Result<(&'static str, Progress), ExecError>,
+                    Notifier,
+                ),
+            > + 'a,
+    >,
+>;
+
+impl<A: Adapter> Scheduler<'_, A> {
+    /// Submits what is due, then advances every due run once; never waits on a long wait.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = TickReport::default();
+        let mut notifiers = Vec::new();
+        let next_submit = self.submit_due(now, &mut report, &mut notifiers)?;
+        let by_name: HashMap<&str, &Plan> =
+            self.plans.iter().map(|plan| (plan.name(), plan)).collect();
+        let mut seen = HashSet::new();
+        loop {
+            let batch =
+                self.store
+                    .claim_due(&self.settings.owner, now, self.settings.lease, BATCH)?;
+            if batch.is_empty() {
+                break;
+            }
+            self.claimed.borrow_mut().extend(batch.iter().cloned());
+            let mut work: Vec<RunFuture<'_>> = Vec::new();
+            for run in batch {
+                let plan = by_name.get(run.plan.as_str()).copied();
+                match plan {
+                    // Each run is advanced once a pass: a run due again at once (a lost
+                    // answer to settle) waits for the next pass.
+                    Some(plan) if seen.insert(run.id.clone()) => {
+                        let mut notifier = self.notifier(plan, &run);
+                        work.push(Box::pin(async move {
+                            let mut run = run;
+                            let before = run.state.name();
+                            let result = self.advance(plan, &mut run, &mut notifier).await;
+                            (run, result.map(|progress| (before, progress)), notifier)
+                        }));
+                    }
+                    Some(_) => self.release(&run, Some(now + TimeDelta::seconds(1)), &mut report),
+                    None => {
+                        report.problems.push((
+                            run.id.clone(),
+                            format!(
+                                "plan `{}` is not among the plans loaded; the run is left alone for an hour",
+                                run.plan
+                            ),
+                        ));
+                        self.release(&run, Some(now + TimeDelta::hours(1)), &mut report);
+                    }
+                }
+            }
+            for (run, result, notifier) in self.with_heartbeat(work).await {
+                notifiers.push((run.id.clone(), notifier));
+                match result {
+                    Ok((before, progress)) => {
+                        let after = run.state.name();
+                        let next = match &progress {
+                            Progress::Waiting(until) => {
+                                Some((*until).max(now + TimeDelta::seconds(1)))
+                            }
+                            Progress::Finished(_) | Progress::Blocked(_) => None,
+                        };
+                        self.release(&run, next, &mut report);
+                        report.advanced.push(Advanced {
+                            run: run.id.clone(),
+                            before,
+                            after,
+                            progress,
+                        });
+                    }
+                    Err(error) => {
+                        report.problems.push((run.id.clone(), error.to_string()));
+                        self.release(&run, Some(now + TimeDelta::minutes(1)), &mut report);
+                    }
+                }
+            }
+        }
+        for (run, notifier) in std::mem::take(&mut notifiers) {
+            for delivery in notifier.finish().await {
+                report.deliveries.push((run.clone(), delivery));
+            }
+        }
+        let runs_due = self.store.next_due()?;
+        report.next_due = match (next_submit, runs_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(report)
+    }
+
+    /// Decides every occurrence whose submit time has come; returns the next submit time.
+    fn submit_due(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+        notifiers: &mut Vec<(String, Notifier)>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let names: Vec<&str> = self.plans.iter().map(Plan::name).collect();
+        let marks = self.store.see_plans(&names, now)?;
+        let mut next_submit: Option<DateTime<Utc>> = None;
+        for plan in self.plans {
+            let Some(mark) = marks.get(plan.name()) else {
+                continue;
+            };
+            let due = due(plan.window(), plan.lead_time(), *mark, now);
+            next_submit = match (next_submit, due.next_submit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            for decision in due.decisions {
+                match decision {
+                    Decision::Submit(occurrence) => {
+                        self.submit(plan, occurrence, now, report, notifiers)?;
+                    }
+                    Decision::Skip(occurrence) => {
+                        self.skip(plan, occurrence, now, report, notifiers)?;
+                    }
+                }
+            }
+        }
+        Ok(next_submit)
+    }
+
+    fn submit(
+        &self,
+        plan: &Plan,
+        occurrence: Occurrence,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+        notifiers: &mut Vec<(String, Notifier)>,
+    ) -> Result<(), StoreError> {
+        let run = executor::new_run(plan, occurrence, now, None);
+        let record = OccurrenceRecord {
+            plan: plan.name().to_owned(),
+            window_start: occurrence.start,
+            run: run.id.clone(),
+            skipped: None,
+            decided: now,
+        };
+        if !self.store.decide_occurrence(&record, Some(&run))? {
+            return Ok(());
+        }
+        let mut notifier = self.notifier(plan, &run);
+        match self.store.lock(&run.target, &run.id, now)? {
+            LockOutcome::Acquired => {
+                self.store.append_event(
+                    &run.id,
+                    "run-state",
+                    &serde_json::json!({ "message": "submitted" }),
+                    now,
+                )?;
+                notifier.send(NotificationEvent::Submitted);
+                report.submitted.push(run.id.clone());
+            }
+            LockOutcome::HeldBy(holder) => {
+                let reason = format!(
+                    "run `{holder}` is still active on the same environment; only one runs at a time"
+                );
+                if let Some(mut stored) = self.store.run(&run.id)? {
+                    stored.state = RunState::Rejected {
+                        reason: reason.clone(),
+                    };
+                    self.store.update_run(&mut stored)?;
+                    self.store.append_event(
+                        &run.id,
+                        "run-state",
+                        &serde_json::json!({ "message": "rejected", "reason": reason }),
+                        now,
+                    )?;
+                }
+                notifier.send(NotificationEvent::Rejected);
+                report.rejected.push((run.id.clone(), reason));
+            }
+        }
+        notifiers.push((run.id, notifier));
+        Ok(())
+    }
+
+    fn skip(
+        &self,
+        plan: &Plan,
+        occurrence: Occurrence,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+        notifiers: &mut Vec<(String, Notifier)>,
+    ) -> Result<(), StoreError> {
+        let run = executor::new_run(plan, occurrence, now, None);
+        let reason = format!(
+            "its submission was due at {} and 24 hours' notice before {} can no longer be given",
+            format_utc(occurrence.start - plan.lead_time()),
+            format_utc(occurrence.start)
+        );
+        let record = OccurrenceRecord {
+            plan: plan.name().to_owned(),
+            window_start: occurrence.start,
+            run: run.id.clone(),
+            skipped: Some(reason.clone()),
+            decided: now,
+        };
+        if !self.store.decide_occurrence(&record, None)? {
+            return Ok(());
+        }
+        tracing::warn!(run = %run.id, "occurrence skipped: {reason}");
+        let mut notifier = self.notifier(plan, &run);
+        notifier.send(NotificationEvent::Skipped);
+        notifiers.push((run.id.clone(), notifier));
+        report.skipped.push((run.id, reason));
+        Ok(())
+    }
+
+    fn notifier(&self, plan: &Plan, run: &RunRecord) -> Notifier {
+        if self.settings.send_notifications {
+            Notifier::new(plan, run, self.settings.notify_backoff)
+        } else {
+            Notifier::rendering_only(plan, run)
+        }
+    }
+
+    /// Advances one claimed run as far as it goes now.
+    async fn advance(
+        &self,
+        plan: &Plan,
+        run: &mut RunRecord,
+        notifier: &mut Notifier,
+    ) -> Result<Progress, ExecError> {
+        let mut shared = Shared(self.sink);
+        let mut sink = Tee(&mut shared, notifier);
+        let mut executor = Executor {
+            plan,
+            adapter: self.adapter,
+            store: self.store,
+            clock: self.clock,
+            sink: &mut sink,
+            settings: Settings {
+                poll_interval: self.settings.poll_interval,
+                cache_dir: self.settings.cache_dir.clone(),
+                plan_dir: crate::plan::discover::directory_of(std::path::Path::new(plan.file())),
+                step_deadline: self.settings.step_deadline,
+            },
+        };
+        executor.advance(run).await
+    }
+
+    /// Runs `work` side by side while extending the leases of the runs claimed, every third of
+    /// a lease (wall time: a rehearsal's simulated time does not pass while it works).
+    async fn with_heartbeat(
+        &self,
+        work: Vec<RunFuture<'_>>,
+    ) -> Vec<(
+        RunRecord,
+        Result<(&'static str, Progress), ExecError>,
+        Notifier,
+    )> {
+        let beat = (self.settings.lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(100));
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(beat).await;
+                let claimed = self.claimed.borrow().clone();
+                for run in claimed {
+                    let kept = self.store.heartbeat(
+                        &run,
+                        &self.settings.owner,
+                        self.clock.now(),
+                        self.settings.lease,
+                    );
+                    if !matches!(kept, Ok(true)) {
+                        tracing::warn!(run = %run.id, "the lease on the run was lost; its writes will be refused");
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            done = join_all(work) => done,
+            () = heartbeat => unreachable!("the heartbeat never ends"),
+        }
+    }
+
+    fn release(&self, run: &RunRecord, next: Option<DateTime<Utc>>, report: &mut TickReport) {
+        self.claimed
+            .borrow_mut()
+            .retain(|claimed| claimed.id != run.id);
+        // The fence the run was claimed with: a write during the pass does not change it.
+        if let Err(error) = self.store.release(run, next) {
+            report.problems.push((run.id.clone(), error.to_string()));
+        }
+    }
+}
+
+/// Gives back every lease a stopped pass still held: the runs are due at once for whoever
+/// ticks next.
+pub fn release_all(store: &StateStore, claimed: &RefCell<Vec<RunRecord>>) {
+    for run in claimed.borrow_mut().drain(..) {
+        let _ = store.release(&run, None);
+    }
+}
+
+type Work<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Polls every future to the end, side by side; results in the order given.
+async fn join_all<T>(work: Vec<Work<'_, T>>) -> Vec<T> {
+    let mut slots: Vec<(Work<'_, T>, Option<T>)> =
+        work.into_iter().map(|future| (future, None)).collect();
+    std::future::poll_fn(|context| {
+        let mut pending = false;
+        for (future, slot) in &mut slots {
+            if slot.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *slot = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    slots.into_iter().filter_map(|(_, slot)| slot).collect()
+}
