@@ -6,22 +6,11 @@ mod common;
 #[path = "common/store_conformance.rs"]
 mod store_conformance;
 
-use refreshctl::state::{StateStore, StateUrl, StoreError};
+#[path = "common/postgres.rs"]
+mod postgres_server;
 
-/// A URL for a fresh schema on the test server, or `None` (with a note) when there is none.
-pub fn fresh_schema(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("REFRESHCTL_TEST_POSTGRES") else {
-        eprintln!("skipped: REFRESHCTL_TEST_POSTGRES is not set (.ci/run sets it)");
-        return None;
-    };
-    let schema = format!("{name}_{}", std::process::id());
-    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("test server");
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .expect("drop schema");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{separator}schema={schema}"))
-}
+use postgres_server::fresh_schema;
+use refreshctl::state::{StateStore, StateUrl, StoreError};
 
 #[test]
 fn postgres_passes_the_conformance_suite() {

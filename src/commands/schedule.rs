@@ -76,7 +76,7 @@ fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error
         match file.plan {
             Some(plan) if count == 0 && plan.lead_time() >= NOTICE => plans.push(plan),
             Some(_) if count == 0 => {
-                refused.push((file.file, "its lead time is under 24 hours".to_owned()))
+                refused.push((file.file, "its lead time is under 24 hours".to_owned()));
             }
             _ => refused.push((
                 file.file,

@@ -89,8 +89,11 @@ impl Worker {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let mut client = self.config.connect(NoTls)?;
             if let Some(schema) = &self.schema {
+                // Replicas starting together would race to create the schema: one at a time.
                 client.batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+                    "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+                     CREATE SCHEMA IF NOT EXISTS \"{schema}\"; COMMIT;
+                     SET search_path TO \"{schema}\""
                 ))?;
             }
             self.client = Some(client);

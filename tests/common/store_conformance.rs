@@ -299,7 +299,7 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     );
     // replica-1 stalls; its lease (extended to 21:03) runs out and replica-2 takes the run.
     let later = now + TimeDelta::minutes(4);
-    let LeaseOutcome::Claimed(mut taken) = other
+    let LeaseOutcome::Claimed(taken) = other
         .claim_run(&first[0].id, "replica-2", later, lease)
         .expect("claim")
     else {
@@ -328,6 +328,19 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     store
         .release(&first[0], None)
         .expect("a stale release changes nothing");
+    taken_over_runs_are_released_with_a_due_time(open, &store, *taken, later, lease);
+    assert_eq!(due.len(), 3);
+}
+
+fn taken_over_runs_are_released_with_a_due_time(
+    open: &dyn Fn() -> StateStore,
+    store: &StateStore,
+    mut taken: RunRecord,
+    later: DateTime<Utc>,
+    lease: TimeDelta,
+) {
+    let other = open();
+    let now = at("2027-03-06T21:00:00Z");
     taken.state = RunState::Accepted;
     other
         .update_run(&mut taken)
@@ -367,7 +380,6 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
             .expect("claim"),
         LeaseOutcome::NotFound
     );
-    assert_eq!(due.len(), 3);
 }
 
 fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
