@@ -29,7 +29,8 @@ pub struct Delivery {
 pub struct Notifier {
     plan: Plan,
     run: RunRecord,
-    client: reqwest::Client,
+    /// `None` while rendering only: making a client reads the system's certificates.
+    client: Option<reqwest::Client>,
     backoff: Duration,
     tasks: JoinSet<Delivery>,
     /// Render only (a rehearsal): what would have been sent, and nothing sent.
@@ -40,27 +41,48 @@ impl Notifier {
     /// A notifier that renders every body but sends nothing (a rehearsal).
     #[must_use]
     pub fn rendering_only(plan: &Plan, run: &RunRecord) -> Self {
-        let mut notifier = Self::new(plan, run, Duration::ZERO);
-        notifier.rendered_only = Some(Vec::new());
-        notifier
+        Self {
+            plan: plan.clone(),
+            run: run.clone(),
+            client: None,
+            backoff: Duration::ZERO,
+            tasks: JoinSet::new(),
+            rendered_only: Some(Vec::new()),
+        }
+    }
+
+    /// The HTTP client notifications are sent with; one can be shared by many notifiers.
+    #[must_use]
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default()
+    }
+
+    /// A notifier sending with `client` (see [`Self::client`]).
+    #[must_use]
+    pub fn with_client(
+        plan: &Plan,
+        run: &RunRecord,
+        client: reqwest::Client,
+        backoff: Duration,
+    ) -> Self {
+        Self {
+            plan: plan.clone(),
+            run: run.clone(),
+            client: Some(client),
+            backoff,
+            tasks: JoinSet::new(),
+            rendered_only: None,
+        }
     }
 
     /// `backoff` is the wait before the second attempt; it doubles after that.
     #[must_use]
     pub fn new(plan: &Plan, run: &RunRecord, backoff: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
-        Self {
-            plan: plan.clone(),
-            run: run.clone(),
-            client,
-            backoff,
-            tasks: JoinSet::new(),
-            rendered_only: None,
-        }
+        Self::with_client(plan, run, Self::client(), backoff)
     }
 
     /// Sends the notifications of `event` (in the background: `finish` waits for them).
@@ -92,7 +114,7 @@ impl Notifier {
                 });
                 continue;
             }
-            let client = self.client.clone();
+            let client = self.client.clone().unwrap_or_default();
             let backoff = self.backoff;
             self.tasks.spawn(async move {
                 let outcome = match body {

@@ -140,6 +140,8 @@ pub struct Scheduler<'a, A: Adapter> {
     pub sink: &'a RefCell<dyn EventSink + 'a>,
     /// Runs claimed and not yet released, so a stopped pass can give their leases back.
     pub claimed: &'a RefCell<Vec<RunRecord>>,
+    /// The notifications' HTTP client, made on first use and shared.
+    pub client: std::cell::OnceCell<reqwest::Client>,
 }
 
 /// Events from several runs at once into one sink (futures of one thread take turns, and none
@@ -372,7 +374,8 @@ impl<A: Adapter> Scheduler<'_, A> {
 
     fn notifier(&self, plan: &Plan, run: &RunRecord) -> Notifier {
         if self.settings.send_notifications {
-            Notifier::new(plan, run, self.settings.notify_backoff)
+            let client = self.client.get_or_init(Notifier::client).clone();
+            Notifier::with_client(plan, run, client, self.settings.notify_backoff)
         } else {
             Notifier::rendering_only(plan, run)
         }
@@ -483,4 +486,207 @@ async fn join_all<T>(work: Vec<Work<'_, T>>) -> Vec<T> {
     })
     .await;
     slots.into_iter().filter_map(|(_, slot)| slot).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{parse_cron, parse_zone};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).expect("time").to_utc()
+    }
+
+    fn weekly(pattern: &str, zone: &str) -> Window {
+        Window::Recurring {
+            cron: Box::new(parse_cron(pattern).expect("cron")),
+            pattern: pattern.to_owned(),
+            zone: parse_zone(zone).expect("zone"),
+            duration: TimeDelta::hours(6),
+        }
+    }
+
+    fn mark(first_seen: &str, latest: Option<&str>) -> PlanMark {
+        PlanMark {
+            first_seen: utc(first_seen),
+            latest_decided: latest.map(utc),
+        }
+    }
+
+    fn submitted(due: &Due) -> Vec<String> {
+        due.decisions
+            .iter()
+            .map(|decision| match decision {
+                Decision::Submit(occurrence) => format!("submit {}", format_utc(occurrence.start)),
+                Decision::Skip(occurrence) => format!("skip {}", format_utc(occurrence.start)),
+            })
+            .collect()
+    }
+
+    /// Walks a plan's schedule as a tick every `step` would, from `from` to `to`; returns each
+    /// decision with the time it was made.
+    fn walk(
+        window: &Window,
+        lead: TimeDelta,
+        from: &str,
+        to: &str,
+        step: TimeDelta,
+    ) -> Vec<String> {
+        let mut mark = mark(from, None);
+        let mut now = utc(from);
+        let mut seen = Vec::new();
+        while now <= utc(to) {
+            let due = due(window, lead, mark, now);
+            for decision in &due.decisions {
+                let (Decision::Submit(occurrence) | Decision::Skip(occurrence)) = decision;
+                mark.latest_decided = Some(occurrence.start);
+            }
+            seen.extend(
+                submitted(&due)
+                    .into_iter()
+                    .map(|text| format!("{} {text}", format_utc(now))),
+            );
+            now = due
+                .next_submit
+                .unwrap_or(now + step)
+                .max(now + TimeDelta::seconds(1))
+                .min(now + step);
+        }
+        seen
+    }
+
+    #[test]
+    fn submissions_keep_local_time_across_autumn_dst_in_amsterdam() {
+        // Amsterdam leaves summer time on 2026-10-25: 22:00 is 20:00Z before, 21:00Z after,
+        // and each submission is exactly 48 hours before its start.
+        let window = weekly("0 22 * * SAT", "Europe/Amsterdam");
+        let seen = walk(
+            &window,
+            TimeDelta::hours(48),
+            "2026-10-10T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+            TimeDelta::hours(1),
+        );
+        assert_eq!(
+            seen,
+            [
+                // First seen that day: 24 hours' notice is impossible, so it is skipped.
+                "2026-10-10T00:00:00Z skip 2026-10-10T20:00:00Z",
+                "2026-10-15T20:00:00Z submit 2026-10-17T20:00:00Z",
+                "2026-10-22T20:00:00Z submit 2026-10-24T20:00:00Z",
+                "2026-10-29T21:00:00Z submit 2026-10-31T21:00:00Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn submissions_follow_the_spring_gap_in_new_york() {
+        // New York skips 02:00-03:00 on 2027-03-14: a 02:30 start runs at 03:00 EDT (07:00Z);
+        // with a 24 h lead it is submitted at 07:00Z the day before.
+        let window = weekly("30 2 * * SUN", "America/New_York");
+        let seen = walk(
+            &window,
+            TimeDelta::hours(24),
+            "2027-03-01T00:00:00Z",
+            "2027-03-22T00:00:00Z",
+            TimeDelta::hours(1),
+        );
+        assert_eq!(
+            seen,
+            [
+                "2027-03-06T07:30:00Z submit 2027-03-07T07:30:00Z",
+                "2027-03-13T07:00:00Z submit 2027-03-14T07:00:00Z",
+                "2027-03-20T06:30:00Z submit 2027-03-21T06:30:00Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_hour_runs_once_in_new_york() {
+        // New York repeats 01:00-02:00 on 2026-11-01: 01:30 happens twice, runs once.
+        let window = weekly("30 1 * * SUN", "America/New_York");
+        let due = due(
+            &window,
+            TimeDelta::hours(24),
+            mark("2026-10-26T00:00:00Z", None),
+            utc("2026-10-31T05:30:00Z"),
+        );
+        assert_eq!(
+            submitted(&due),
+            ["submit 2026-11-01T05:30:00Z"],
+            "the first pass only"
+        );
+        assert_eq!(
+            due.next_submit,
+            Some(utc("2026-11-07T06:30:00Z")),
+            "then next week, in standard time"
+        );
+    }
+
+    #[test]
+    fn a_missed_submission_is_made_late_while_24_hours_notice_remains_else_skipped() {
+        let window = weekly("0 22 * * SAT", "Europe/Amsterdam");
+        let lead = TimeDelta::hours(72);
+        let seen = mark("2026-11-01T00:00:00Z", None);
+        // Submit time 2026-12-02T21:00Z; the window starts 2026-12-05T21:00Z.
+        let on_time = due(&window, lead, seen, utc("2026-12-02T21:00:00Z"));
+        assert_eq!(
+            submitted(&on_time).last().map(String::as_str),
+            Some("submit 2026-12-05T21:00:00Z")
+        );
+        let late = due(
+            &window,
+            lead,
+            mark("2026-11-01T00:00:00Z", Some("2026-11-28T21:00:00Z")),
+            utc("2026-12-04T21:00:00Z"),
+        );
+        assert_eq!(
+            submitted(&late),
+            ["submit 2026-12-05T21:00:00Z"],
+            "exactly 24 h left"
+        );
+        let too_late = due(
+            &window,
+            lead,
+            mark("2026-11-01T00:00:00Z", Some("2026-11-28T21:00:00Z")),
+            utc("2026-12-04T21:00:01Z"),
+        );
+        assert_eq!(submitted(&too_late), ["skip 2026-12-05T21:00:00Z"]);
+        assert_eq!(too_late.next_submit, Some(utc("2026-12-09T21:00:00Z")));
+    }
+
+    #[test]
+    fn a_new_plan_starts_from_its_first_sighting() {
+        let window = weekly("0 22 * * SAT", "UTC");
+        let due = due(
+            &window,
+            TimeDelta::hours(48),
+            mark("2026-11-24T12:00:00Z", None),
+            utc("2026-11-24T12:00:00Z"),
+        );
+        assert!(due.decisions.is_empty(), "nothing from before it was seen");
+        assert_eq!(due.next_submit, Some(utc("2026-11-26T22:00:00Z")));
+    }
+
+    #[test]
+    fn a_long_outage_is_decided_in_bounded_passes() {
+        let window = Window::Recurring {
+            cron: Box::new(parse_cron("* * * * *").expect("cron")),
+            pattern: "* * * * *".into(),
+            zone: parse_zone("UTC").expect("zone"),
+            duration: TimeDelta::minutes(1),
+        };
+        let due = due(
+            &window,
+            TimeDelta::hours(24),
+            mark("2026-01-01T00:00:00Z", None),
+            utc("2026-06-01T00:00:00Z"),
+        );
+        assert_eq!(due.decisions.len(), DECISIONS_PER_PASS);
+        assert_eq!(
+            due.next_submit,
+            Some(utc("2026-06-01T00:00:00Z")),
+            "more next pass"
+        );
+    }
 }

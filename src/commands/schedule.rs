@@ -306,6 +306,7 @@ async fn run_pass<A: Adapter>(
         settings,
         sink,
         claimed,
+        client: std::cell::OnceCell::new(),
     };
     Ok(scheduler.tick().await?)
 }
@@ -328,7 +329,6 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
         let now = world.clock().now();
         problems += report.problems.len();
         print_report(out, args.schedule.format, now, &report)?;
-        world.save(&store)?;
         let approved = approve_rehearsal(&store, &args.schedule, &world, &report)?;
         let Some(until) = args.until else { break };
         let next = match report.next_due {
@@ -351,8 +351,9 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     }
     if let Some(until) = args.until {
         runtime.block_on(world.clock().sleep_until(until));
-        world.save(&store)?;
     }
+    // Once, at the end: a rehearsal of a season makes thousands of passes.
+    world.save(&store)?;
     Ok(if loaded.refused.is_empty() && problems == 0 {
         exit::SUCCESS
     } else {
