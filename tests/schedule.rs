@@ -1,0 +1,292 @@
+//! `tick` on simulated time: a year of the example plans' schedules, the skip rule, two ticks at
+//! once on one state file, and `tick` refusing what only a rehearsal may do.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::refreshctl;
+use serde_json::Value;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).expect("time").to_utc()
+}
+
+fn field(value: &Value, key: &str) -> DateTime<Utc> {
+    at(value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {value}")))
+}
+
+/// Each example plan's lead time, from its preview (`window.start - submit_by`).
+fn lead_times() -> HashMap<String, TimeDelta> {
+    let mut leads = HashMap::new();
+    for file in [
+        "plans/contoso-uat-weekly.yaml",
+        "plans/contoso-test-restore.yaml",
+        "plans/fabrikam-1611-monthly.yaml",
+    ] {
+        let output = refreshctl(&["plan", file, "--format", "json", "--now", common::NOW]);
+        let preview: Value = serde_json::from_str(&output.stdout).expect("preview JSON");
+        let lead = field(&preview["window"], "start") - field(&preview, "submit_by");
+        leads.insert(preview["plan"].as_str().expect("name").to_owned(), lead);
+    }
+    leads
+}
+
+fn tick(state: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["--state", state, "tick", "--yes", "--format", "json"];
+    all.extend_from_slice(args);
+    let output = refreshctl(&all);
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line per pass"))
+        .collect()
+}
+
+#[test]
+fn a_year_of_the_example_schedules_on_simulated_time() {
+    let directory = tempfile::tempdir().expect("temp");
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    // First sight of the plans; then a year of passes, each at the next due time.
+    assert!(
+        tick(state, &["--now", "2026-11-24T10:00:00Z"])[0]["submitted"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    let passes = tick(
+        state,
+        &[
+            "--now",
+            "2026-11-24T10:00:01Z",
+            "--until",
+            "2027-11-24T10:00:00Z",
+        ],
+    );
+    let leads = lead_times();
+    let mut submitted_at = HashMap::new();
+    for pass in &passes {
+        let now = field(pass, "now");
+        for run in pass["submitted"].as_array().expect("submitted") {
+            let run = run.as_str().expect("id");
+            assert!(
+                submitted_at.insert(run.to_owned(), now).is_none(),
+                "{run} submitted twice"
+            );
+        }
+        assert!(
+            pass["problems"].as_array().is_some_and(Vec::is_empty),
+            "{pass}"
+        );
+        assert!(
+            pass["skipped"].as_array().is_some_and(Vec::is_empty),
+            "{pass}"
+        );
+    }
+    let runs: Vec<Value> =
+        serde_json::from_str(&refreshctl(&["--state", state, "runs", "--format", "json"]).stdout)
+            .expect("runs JSON");
+    assert_eq!(runs.len(), submitted_at.len());
+    let mut per_plan: HashMap<&str, usize> = HashMap::new();
+    for run in &runs {
+        let id = run["id"].as_str().expect("id");
+        let plan = run["plan"].as_str().expect("plan");
+        *per_plan.entry(plan).or_default() += 1;
+        let start = field(&run["window"], "start");
+        // Submitted exactly `lead_time` before the window, by the pass at that very time.
+        assert_eq!(submitted_at[id], start - leads[plan], "{id}");
+        let steps = run["steps"].as_array().expect("steps");
+        assert_eq!(
+            field(&steps[0], "started"),
+            start - leads[plan],
+            "{id}: preflight"
+        );
+        if start + TimeDelta::hours(12) > at("2027-11-24T10:00:00Z") {
+            continue;
+        }
+        assert_eq!(run["state"], "succeeded", "{run}");
+        let operation = steps
+            .iter()
+            .find(|step| step["id"] == "start-refresh" || step["id"] == "start-restore")
+            .expect("the refresh or restore step");
+        assert_eq!(
+            field(operation, "started"),
+            start,
+            "{id}: started with the window"
+        );
+        let last = steps.last().expect("steps");
+        let finished = field(last, "finished");
+        assert!(
+            finished > start && finished <= field(&run["window"], "end"),
+            "{id}: finished within the window at {finished}"
+        );
+    }
+    // Weekly plans: 52 or 53 windows in a year; the monthly one: 12.
+    assert!(
+        (52..=53).contains(&per_plan["contoso-uat-weekly"]),
+        "{per_plan:?}"
+    );
+    assert!(
+        (52..=53).contains(&per_plan["contoso-test-restore"]),
+        "{per_plan:?}"
+    );
+    assert_eq!(per_plan["fabrikam-training-monthly"], 12, "{per_plan:?}");
+}
+
+#[test]
+fn missed_submissions_are_made_late_or_skipped_never_run_late() {
+    let directory = tempfile::tempdir().expect("temp");
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    tick(state, &["--now", "2026-11-24T10:00:00Z"]);
+    // No tick for ten days: contoso-uat-weekly (Saturdays 22:00 Amsterdam, 48 h lead) missed
+    // its submissions for 28 November and 5 December; the first can no longer get 24 hours'
+    // notice at 4 December 22:00Z, the second (starting 5 December 21:00Z) can.
+    let pass = &tick(state, &["--now", "2026-12-04T20:00:00Z"])[0];
+    let skipped: Vec<&str> = pass["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|item| item["run"].as_str().expect("run"))
+        .collect();
+    assert!(
+        skipped.contains(&"contoso-uat-weekly@20261128T2100Z"),
+        "{pass}"
+    );
+    let submitted: Vec<&str> = pass["submitted"]
+        .as_array()
+        .expect("submitted")
+        .iter()
+        .map(|run| run.as_str().expect("id"))
+        .collect();
+    assert!(
+        submitted.contains(&"contoso-uat-weekly@20261205T2100Z"),
+        "{pass}"
+    );
+    let runs = refreshctl(&["--state", state, "runs", "--format", "json"]).stdout;
+    assert!(
+        !runs.contains("20261128T2100Z"),
+        "a skipped occurrence never runs: {runs}"
+    );
+    // Skips are decided once: the next pass does not skip (or notify) them again.
+    let again = &tick(state, &["--now", "2026-12-04T20:05:00Z"])[0];
+    assert!(
+        again["skipped"].as_array().is_some_and(Vec::is_empty),
+        "{again}"
+    );
+    assert!(
+        again["submitted"].as_array().is_some_and(Vec::is_empty),
+        "{again}"
+    );
+}
+
+#[test]
+fn two_ticks_at_once_submit_each_occurrence_once() {
+    let directory = tempfile::tempdir().expect("temp");
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    tick(state, &["--now", "2026-11-24T10:00:00Z"]);
+    let runs: Vec<Vec<Value>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|owner| {
+                scope.spawn(move || {
+                    tick(state, &["--owner", owner, "--now", "2026-12-30T00:00:00Z"])
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("tick"))
+            .collect()
+    });
+    let mut submitted = Vec::new();
+    let mut advanced = Vec::new();
+    for pass in runs.iter().flatten() {
+        submitted.extend(
+            pass["submitted"]
+                .as_array()
+                .expect("submitted")
+                .iter()
+                .map(|run| run.as_str().expect("id").to_owned()),
+        );
+        advanced.extend(
+            pass["advanced"]
+                .as_array()
+                .expect("advanced")
+                .iter()
+                .map(|item| item["run"].as_str().expect("id").to_owned()),
+        );
+    }
+    let unique: HashSet<&String> = submitted.iter().collect();
+    assert_eq!(unique.len(), submitted.len(), "{submitted:?}");
+    assert!(!submitted.is_empty());
+    let advanced_once: HashSet<&String> = advanced.iter().collect();
+    assert_eq!(
+        advanced_once.len(),
+        advanced.len(),
+        "a run is advanced by one tick: {advanced:?}"
+    );
+}
+
+#[test]
+fn tick_refuses_to_go_back_in_time_and_now_with_lcs() {
+    let directory = tempfile::tempdir().expect("temp");
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    tick(state, &["--now", "2026-12-01T00:00:00Z"]);
+    let back = refreshctl(&["--state", state, "tick", "--now", "2026-11-01T00:00:00Z"]);
+    assert_eq!(back.code, 1, "{}", back.stderr);
+    assert!(back.stderr.contains("cannot go back"), "{}", back.stderr);
+    let lcs = refreshctl(&[
+        "--adapter",
+        "lcs",
+        "--state",
+        state,
+        "tick",
+        "--now",
+        "2026-12-01T00:00:00Z",
+    ]);
+    assert_eq!(lcs.code, 2, "{}", lcs.stderr);
+    assert!(
+        lcs.stderr.contains("rehearse on the simulator"),
+        "{}",
+        lcs.stderr
+    );
+}
+
+#[test]
+fn a_plan_with_errors_is_left_out_and_said_so() {
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = directory.path().join("plans");
+    std::fs::create_dir(&plans).expect("dir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/contoso-test-restore.yaml"
+        ),
+        plans.join("good.yaml"),
+    )
+    .expect("copy");
+    std::fs::write(plans.join("broken.yaml"), "version: 1\nname: [").expect("write");
+    let state = directory.path().join("state.db");
+    let output = refreshctl(&[
+        "--state",
+        state.to_str().expect("utf-8"),
+        "tick",
+        "--plans",
+        plans.to_str().expect("utf-8"),
+        "--now",
+        "2026-11-24T10:00:00Z",
+    ]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("broken.yaml` is not scheduled"),
+        "{}",
+        output.stderr
+    );
+}
