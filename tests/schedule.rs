@@ -290,3 +290,77 @@ fn a_plan_with_errors_is_left_out_and_said_so() {
         output.stderr
     );
 }
+
+/// The daemon on the simulator, in real time: it submits what is due at once, picks up a plan
+/// added to its directory on SIGHUP, and stops at once and cleanly on SIGTERM.
+#[test]
+fn the_daemon_reloads_on_sighup_and_stops_on_sigterm() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = directory.path().join("plans");
+    std::fs::create_dir(&plans).expect("dir");
+    let state = directory.path().join("state.db");
+    // A fixed window 30 hours from now with a 48-hour lead: due for submission at once, with
+    // more than 24 hours' notice left.
+    let plan = |name: &str| {
+        let start = (Utc::now() + TimeDelta::hours(30)).format("%Y-%m-%dT%H:00:00Z");
+        format!(
+            "version: 1\nname: {name}\nproject: 1234567\nenvironment:\n  name: {name}-env\n  type: sandbox\n  release: \"10.0.41\"\nsource:\n  name: contoso-prod\n  type: production\n  release: \"10.0.41\"\nwindow:\n  start: {start}\n  duration: 4h\nlead_time: 48h\nacknowledge:\n  - target-database-erased\n  - target-unavailable\n"
+        )
+    };
+    std::fs::write(plans.join("first.yaml"), plan("daemon-first")).expect("write");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_refreshctl"))
+        .args([
+            "--state",
+            state.to_str().expect("utf-8"),
+            "daemon",
+            "--plans",
+        ])
+        .arg(&plans)
+        .args(["--recheck", "1h"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daemon");
+    let mut lines = BufReader::new(daemon.stdout.take().expect("stdout")).lines();
+    let mut next_line = || lines.next().expect("a line").expect("text");
+    assert!(next_line().contains("submitted daemon-first@"));
+    // The first run is now accepted and waits for its window; the daemon sleeps.
+    assert!(next_line().contains(": accepted, next at"));
+    std::fs::write(plans.join("second.yaml"), plan("daemon-second")).expect("write");
+    let pid = daemon.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args(["-s", name, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("HUP");
+    assert!(next_line().contains("submitted daemon-second@"));
+    signal("TERM");
+    let status = daemon.wait().expect("exit");
+    assert!(status.success(), "a clean stop: {status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(stderr.contains("reloaded 2 plan(s)"), "{stderr}");
+    assert!(
+        stderr.contains("stopped; every run is left to resume"),
+        "{stderr}"
+    );
+    let runs = refreshctl(&[
+        "--state",
+        state.to_str().expect("utf-8"),
+        "runs",
+        "--format",
+        "json",
+    ]);
+    let runs: Vec<Value> = serde_json::from_str(&runs.stdout).expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter().all(|run| run["state"] == "accepted"),
+        "{runs:?}"
+    );
+}
