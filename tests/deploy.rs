@@ -1,0 +1,152 @@
+//! The deployment examples in `deploy/` are checked for syntax: systemd units by
+//! `systemd-analyze verify` (when the machine has it), the Kubernetes `CronJob` and the GitHub
+//! Actions workflow as YAML of the right shape, and every refreshctl command line in them by
+//! refreshctl's own argument parser.
+
+use clap::Parser as _;
+use refreshctl::cli::Cli;
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/{path}")).expect("the example exists")
+}
+
+fn yaml(path: &str) -> Value {
+    serde_saphyr::from_str(&read(path)).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// A refreshctl command line, as refreshctl would parse it.
+fn parses(words: &[&str]) {
+    let mut argv = vec!["refreshctl"];
+    argv.extend_from_slice(words);
+    if let Err(error) = Cli::try_parse_from(&argv) {
+        panic!("`{}` does not parse: {error}", words.join(" "));
+    }
+}
+
+fn cron_parses(pattern: &str) {
+    refreshctl::plan::parse_cron(pattern).unwrap_or_else(|error| panic!("{error}"));
+}
+
+#[test]
+fn systemd_units_verify() {
+    let units = [
+        "refreshctl-tick.service",
+        "refreshctl-tick.timer",
+        "refreshctl-daemon.service",
+    ];
+    for unit in units {
+        let text = read(&format!("deploy/systemd/{unit}"));
+        for line in text.lines().filter(|line| line.starts_with("ExecStart=")) {
+            let words: Vec<&str> = line["ExecStart=".len()..].split_whitespace().collect();
+            assert_eq!(words[0], "/usr/local/bin/refreshctl");
+            parses(&words[1..]);
+        }
+    }
+    let Ok(_) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped `systemd-analyze verify`: not installed");
+        return;
+    };
+    // verify needs the binary to exist: point the units at the one cargo built.
+    let directory = tempfile::tempdir().expect("temp");
+    let mut paths = Vec::new();
+    for unit in units {
+        let text = read(&format!("deploy/systemd/{unit}")).replace(
+            "/usr/local/bin/refreshctl",
+            env!("CARGO_BIN_EXE_refreshctl"),
+        );
+        let path = directory.path().join(unit);
+        std::fs::write(&path, text).expect("write");
+        paths.push(path);
+    }
+    let output = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_kubernetes_cronjob_runs_tick_against_postgresql() {
+    let job = yaml("deploy/kubernetes/cronjob.yaml");
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "CronJob");
+    cron_parses(job["spec"]["schedule"].as_str().expect("schedule"));
+    let pod = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|arg| arg.as_str().expect("text"))
+        .collect();
+    assert!(args.contains(&"tick"));
+    parses(&args);
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|item| item["name"].as_str().expect("name"))
+        .collect();
+    assert!(env.contains(&"REFRESHCTL_STATE") && env.contains(&"LCS_PASSWORD"));
+    let mounts = container["volumeMounts"].as_array().expect("mounts");
+    let volumes: Vec<&str> = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .map(|volume| volume["name"].as_str().expect("name"))
+        .collect();
+    for mount in mounts {
+        assert!(
+            volumes.contains(&mount["name"].as_str().expect("name")),
+            "{mount}"
+        );
+    }
+}
+
+#[test]
+fn the_github_workflow_validates_and_ticks_on_a_schedule() {
+    let workflow = yaml("deploy/github/refresh-schedule.yml");
+    let on = &workflow["on"];
+    cron_parses(on["schedule"][0]["cron"].as_str().expect("cron"));
+    let jobs = workflow["jobs"].as_object().expect("jobs");
+    assert!(jobs.contains_key("validate") && jobs.contains_key("tick"));
+    let mut commands = Vec::new();
+    for job in jobs.values() {
+        assert!(job["runs-on"].is_string(), "{job}");
+        for step in job["steps"].as_array().expect("steps") {
+            assert!(
+                step["uses"].is_string() || step["run"].is_string(),
+                "{step}"
+            );
+            if let Some(run) = step["run"].as_str()
+                && let Some(line) = run.trim().strip_prefix("refreshctl ")
+            {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                parses(&words);
+                commands.push(line.to_owned());
+            }
+        }
+    }
+    assert!(
+        commands
+            .iter()
+            .any(|command| command.starts_with("validate ")),
+        "{commands:?}"
+    );
+    assert!(
+        commands.iter().any(|command| command.contains(" tick ")),
+        "{commands:?}"
+    );
+}
