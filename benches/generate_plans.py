@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes N varied, valid refresh plans into a directory (for benches/validate.sh).
+"""Writes N varied, valid refresh plans into a directory (for benches/validate.sh; with a third
+argument `recurring`, every window is recurring, for benches/tick.sh).
 
 Plans vary in window kind (fixed or recurring, several zones), operation (refresh or restore),
 releases (with and without the hotfix prerequisites of older ones), post steps and notifications,
@@ -20,7 +21,7 @@ RELEASES = [
 ]
 
 
-def plan(index: int, rng: random.Random) -> str:
+def plan(index: int, rng: random.Random, recurring: bool = False) -> str:
     release, hotfixes = rng.choice(RELEASES)
     project = 1_000_000 + index // 50
     lines = [
@@ -42,7 +43,7 @@ def plan(index: int, rng: random.Random) -> str:
         lines += ["source:", f"  name: prod-{index // 50:04d}", "  type: production", f'  release: "{release}"']
     else:
         lines.append(f"point_in_time: -{rng.randint(1, 120)}h")
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and not recurring:
         day = rng.randint(1, 28)
         month = rng.randint(1, 12)
         lines += [
@@ -74,11 +75,12 @@ def plan(index: int, rng: random.Random) -> str:
 
 def main() -> None:
     directory, count = sys.argv[1], int(sys.argv[2])
+    recurring = len(sys.argv) > 3 and sys.argv[3] == "recurring"
     os.makedirs(directory, exist_ok=True)
     rng = random.Random(20261124)
     for index in range(count):
         with open(os.path.join(directory, f"plan-{index:05d}.yaml"), "w", encoding="utf-8") as handle:
-            handle.write(plan(index, rng))
+            handle.write(plan(index, rng, recurring))
 
 
 if __name__ == "__main__":
