@@ -112,7 +112,7 @@ fn lcs_adapter() -> Result<LcsAdapter, Error> {
     clippy::needless_pass_by_value,
     reason = "used as a `map_err` function"
 )]
-fn unavailable(error: crate::adapter::AdapterError) -> Error {
+pub fn unavailable(error: crate::adapter::AdapterError) -> Error {
     Error::Unavailable {
         message: error.to_string(),
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-use super::apply::Globals;
+use super::apply::{Globals, unavailable};
 use super::runtime::{cache_dir, load_inventory, save_clock, seed, sim_faults, stored_clock};
 use super::validate::check_files;
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter, SimulatorAdapter};
@@ -19,7 +19,7 @@ use crate::executor::{Event, EventKind, EventSink, Progress};
 use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
-use crate::rules::{CheckSettings, Severity, check_set};
+use crate::rules::{Severity, check_set};
 use crate::schedule::{NOTICE, Scheduler, TickReport, TickSettings, release_all};
 use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{RunState, StateStore};
@@ -36,30 +36,18 @@ struct Loaded {
 /// rule is the scheduler's own business: it decides each occurrence itself, and a fixed window
 /// already submitted must stay schedulable as it comes near.
 fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error> {
-    let catalog = match &args.catalog {
-        None => crate::rules::Catalog::embedded(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
-            crate::rules::Catalog::parse(&text).map_err(|error| Error::Catalog {
-                path: path.clone(),
-                place: error.place,
-                message: error.message,
-            })?
-        }
-    };
-    let settings = CheckSettings {
-        now: Utc::now(),
-        catalog,
-        adapter: Some(adapter),
-    };
+    let settings = super::check_settings(
+        &crate::cli::CheckArgs {
+            now: None,
+            catalog: args.catalog.clone(),
+        },
+        Some(adapter),
+    )?;
     let files = discover(&args.plans).map_err(|error| match error {
         DiscoverError::NotFound(path) => Error::NotFound { path },
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
-    let fingerprint = fingerprint(&args.plans);
+    let fingerprint = fingerprint_of(&files);
     let checked = check_files(&files, &settings, true)?;
     let diagnostics = check_set(&checked);
     let mut errors: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -100,15 +88,17 @@ fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error
 /// A cheap fingerprint of the plan directories: every file's name, size and modification time.
 /// It changes when a plan is added, removed, renamed or edited.
 fn fingerprint(paths: &[PathBuf]) -> u64 {
+    discover(paths).map_or(0, |files| fingerprint_of(&files))
+}
+
+fn fingerprint_of(files: &[crate::plan::discover::PlanFile]) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    if let Ok(files) = discover(paths) {
-        for file in files {
-            file.path.hash(&mut hasher);
-            if let Ok(metadata) = std::fs::metadata(&file.path) {
-                metadata.len().hash(&mut hasher);
-                metadata.modified().ok().hash(&mut hasher);
-            }
+    for file in files {
+        file.path.hash(&mut hasher);
+        if let Ok(metadata) = std::fs::metadata(&file.path) {
+            metadata.len().hash(&mut hasher);
+            metadata.modified().ok().hash(&mut hasher);
         }
     }
     hasher.finish()
@@ -230,16 +220,6 @@ fn prepare(
         notify_backoff: super::apply::notify_backoff(),
     };
     Ok((store, loaded, world, settings))
-}
-
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "used as a `map_err` function"
-)]
-fn unavailable(error: crate::adapter::AdapterError) -> Error {
-    Error::Unavailable {
-        message: error.to_string(),
-    }
 }
 
 /// `HOST:PID`: unique among replicas, and says where a lease holder runs.

@@ -162,6 +162,76 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|time| time.to_utc())
 }
 
+/// A run's summary row as both stores keep it: id, plan, state, window start and end.
+type SummaryRow = (String, String, String, String, String);
+/// An occurrence row: plan, window start, run, why skipped, when decided.
+type OccurrenceRow = (String, String, String, Option<String>, String);
+/// A plan row: name, first sighting, latest decided occurrence.
+type MarkRow = (String, String, Option<String>);
+
+/// A run record from its stored JSON and fence column.
+fn decode_run(location: &str, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
+    let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        location: location.to_owned(),
+        message: format!("a run record cannot be read: {error}"),
+    })?;
+    run.fence = u64::try_from(fence).unwrap_or_default();
+    Ok(run)
+}
+
+fn summaries(location: &str, rows: Vec<SummaryRow>) -> Result<Vec<RunSummary>, StoreError> {
+    rows.into_iter()
+        .map(|(id, plan, state, start, end)| {
+            let corrupt = || StoreError::Corrupt {
+                location: location.to_owned(),
+                message: format!("run `{id}` has an unreadable window"),
+            };
+            Ok(RunSummary {
+                window_start: parse_time(&start).ok_or_else(corrupt)?,
+                window_end: parse_time(&end).ok_or_else(corrupt)?,
+                id,
+                plan,
+                state,
+            })
+        })
+        .collect()
+}
+
+fn occurrence_records(
+    location: &str,
+    rows: Vec<OccurrenceRow>,
+) -> Result<Vec<OccurrenceRecord>, StoreError> {
+    rows.into_iter()
+        .map(|(plan, start, run, skipped, decided)| {
+            let corrupt = || StoreError::Corrupt {
+                location: location.to_owned(),
+                message: format!("occurrence `{run}` has an unreadable time"),
+            };
+            Ok(OccurrenceRecord {
+                window_start: parse_time(&start).ok_or_else(corrupt)?,
+                decided: parse_time(&decided).ok_or_else(corrupt)?,
+                plan,
+                run,
+                skipped,
+            })
+        })
+        .collect()
+}
+
+fn plan_marks(rows: Vec<MarkRow>) -> HashMap<String, PlanMark> {
+    rows.into_iter()
+        .filter_map(|(name, first, latest)| {
+            Some((
+                name,
+                PlanMark {
+                    first_seen: parse_time(&first)?,
+                    latest_decided: latest.as_deref().and_then(parse_time),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The stores, chosen by URL.
 pub enum StateStore {
     Sqlite(SqliteStore),

@@ -18,8 +18,8 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError,
-    earliest_due, int, parse_time, time,
+    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError, decode_run,
+    earliest_due, int, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -320,13 +320,7 @@ impl PostgresStore {
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        let mut run: RunRecord =
-            serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
-                location: self.location.clone(),
-                message: format!("a run record cannot be read: {error}"),
-            })?;
-        run.fence = u64::try_from(fence).unwrap_or_default();
-        Ok(run)
+        decode_run(&self.location, text, fence)
     }
 
     fn unreadable_time(&self, what: &str) -> StoreError {
@@ -412,19 +406,7 @@ impl PostgresStore {
                 })
                 .collect::<Vec<_>>())
         })?;
-        rows.into_iter()
-            .map(|(id, plan, state, start, end)| {
-                Ok(RunSummary {
-                    window_start: parse_time(&start)
-                        .ok_or_else(|| self.unreadable_time(&format!("run `{id}`")))?,
-                    window_end: parse_time(&end)
-                        .ok_or_else(|| self.unreadable_time(&format!("run `{id}`")))?,
-                    id,
-                    plan,
-                    state,
-                })
-            })
-            .collect()
+        summaries(&self.location, rows)
     }
 
     pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
@@ -801,19 +783,7 @@ impl PostgresStore {
                 })
                 .collect::<Vec<_>>())
         })?;
-        rows.into_iter()
-            .map(|(plan, start, run, skipped, decided)| {
-                Ok(OccurrenceRecord {
-                    window_start: parse_time(&start)
-                        .ok_or_else(|| self.unreadable_time("an occurrence"))?,
-                    decided: parse_time(&decided)
-                        .ok_or_else(|| self.unreadable_time("an occurrence"))?,
-                    plan,
-                    run,
-                    skipped,
-                })
-            })
-            .collect()
+        occurrence_records(&self.location, rows)
     }
 
     pub fn see_plans(
@@ -845,18 +815,7 @@ impl PostgresStore {
                 })
                 .collect::<Vec<_>>())
         })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(name, first, latest)| {
-                Some((
-                    name,
-                    PlanMark {
-                        first_seen: parse_time(&first)?,
-                        latest_decided: latest.as_deref().and_then(parse_time),
-                    },
-                ))
-            })
-            .collect())
+        Ok(plan_marks(rows))
     }
 }
 

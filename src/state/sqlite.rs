@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError,
-    earliest_due, int, parse_time, time,
+    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError, decode_run,
+    earliest_due, int, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -267,13 +267,7 @@ impl SqliteStore {
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        let mut run: RunRecord =
-            serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
-                location: self.location(),
-                message: format!("a run record cannot be read: {error}"),
-            })?;
-        run.fence = u64::try_from(fence).unwrap_or_default();
-        Ok(run)
+        decode_run(&self.location(), text, fence)
     }
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -320,21 +314,7 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
-        rows.into_iter()
-            .map(|(id, plan, state, start, end)| {
-                let corrupt = || StoreError::Corrupt {
-                    location: self.location(),
-                    message: format!("run `{id}` has an unreadable window"),
-                };
-                Ok(RunSummary {
-                    window_start: parse_time(&start).ok_or_else(corrupt)?,
-                    window_end: parse_time(&end).ok_or_else(corrupt)?,
-                    id,
-                    plan,
-                    state,
-                })
-            })
-            .collect()
+        summaries(&self.location(), rows)
     }
 
     /// Writes `run` if the stored version and fence are the ones it was read at; bumps its
@@ -584,21 +564,7 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
-        rows.into_iter()
-            .map(|(plan, start, run, skipped, decided)| {
-                let corrupt = || StoreError::Corrupt {
-                    location: self.location(),
-                    message: format!("occurrence `{run}` has an unreadable time"),
-                };
-                Ok(OccurrenceRecord {
-                    window_start: parse_time(&start).ok_or_else(corrupt)?,
-                    decided: parse_time(&decided).ok_or_else(corrupt)?,
-                    plan,
-                    run,
-                    skipped,
-                })
-            })
-            .collect()
+        occurrence_records(&self.location(), rows)
     }
 
     /// Records `names` as seen at `now` (those seen before keep their time), and returns every
@@ -645,18 +611,7 @@ impl SqliteStore {
                 .map_err(|error| self.error(&error))?
         };
         transaction.commit().map_err(|error| self.error(&error))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(name, first, latest)| {
-                Some((
-                    name,
-                    PlanMark {
-                        first_seen: parse_time(&first)?,
-                        latest_decided: latest.as_deref().and_then(parse_time),
-                    },
-                ))
-            })
-            .collect())
+        Ok(plan_marks(rows))
     }
 
     pub fn append_event(
