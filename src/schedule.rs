@@ -27,7 +27,8 @@ use crate::notify::{Delivery, Notifier, Tee};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
-    LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState, StateStore, StoreError,
+    Claimed, Lease, LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState, StateStore,
+    StoreError,
 };
 
 /// The notice LCS users must always get: a request at least 24 hours before the downtime.
@@ -95,6 +96,9 @@ pub struct TickReport {
     pub skipped: Vec<(String, String)>,
     /// Submitted, then rejected at once because another run holds the target.
     pub rejected: Vec<(String, String)>,
+    /// Runs whose lease this pass took over from another replica (its lease had run out: it
+    /// stopped or stalled mid-run).
+    pub taken_over: Vec<(String, Lease)>,
     /// Runs advanced, with where each stands.
     pub advanced: Vec<Advanced>,
     /// Runs that could not be advanced (a lease taken over, a plan no longer loaded, a store
@@ -184,9 +188,14 @@ impl<A: Adapter> Scheduler<'_, A> {
             if batch.is_empty() {
                 break;
             }
-            self.claimed.borrow_mut().extend(batch.iter().cloned());
+            self.claimed
+                .borrow_mut()
+                .extend(batch.iter().map(|claim| claim.run.clone()));
             let mut work: Vec<RunFuture<'_>> = Vec::new();
-            for run in batch {
+            for Claimed { run, taken_over } in batch {
+                if let Some(lease) = taken_over {
+                    self.note_takeover(&run, lease, now, &mut report);
+                }
                 let plan = by_name.get(run.plan.as_str()).copied();
                 match plan {
                     // Each run is advanced once a pass: a run due again at once (a lost
@@ -250,6 +259,31 @@ impl<A: Adapter> Scheduler<'_, A> {
             (a, b) => a.or(b),
         };
         Ok(report)
+    }
+
+    /// Says in the run's log (and the report) that this replica took the run over from one whose
+    /// lease ran out. The log is best effort, as the executor's is.
+    fn note_takeover(
+        &self,
+        run: &RunRecord,
+        lease: Lease,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) {
+        let message = format!(
+            "`{}` took the run over: the lease of `{}` ran out at {} (that replica stopped or stalled)",
+            self.settings.owner,
+            lease.owner,
+            format_utc(lease.until)
+        );
+        tracing::warn!(run = %run.id, "{message}");
+        let _ = self.store.append_fenced_event(
+            run,
+            "log",
+            &serde_json::json!({ "step": null, "message": message, "until": null }),
+            now,
+        );
+        report.taken_over.push((run.id.clone(), lease));
     }
 
     /// Decides every occurrence whose submit time has come; returns the next submit time.

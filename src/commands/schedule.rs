@@ -405,6 +405,11 @@ fn print_report(
             "submitted": report.submitted,
             "skipped": pairs(&report.skipped, "reason"),
             "rejected": pairs(&report.rejected, "reason"),
+            "taken_over": report
+                .taken_over
+                .iter()
+                .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
+                .collect::<Vec<_>>(),
             "advanced": advanced,
             "problems": pairs(&report.problems, "error"),
             "next_due": report.next_due.map(format_utc),
@@ -421,6 +426,14 @@ fn print_report(
     }
     for (run, reason) in &report.rejected {
         writeln!(out, "{at} rejected {run}: {reason}")?;
+    }
+    for (run, lease) in &report.taken_over {
+        writeln!(
+            out,
+            "{at} took {run} over from `{}` (its lease ran out at {})",
+            lease.owner,
+            format_utc(lease.until)
+        )?;
     }
     // Text shows what changed; a run still waiting (a poll, the window) is quiet.
     for advanced in report

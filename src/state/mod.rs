@@ -22,16 +22,29 @@ pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 /// an SQL list.
 const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
 
+/// A replica's lease on a run: who holds it, and until when without a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+/// A run claimed by a replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The run, read with its new fence: writes with it succeed until someone else claims it.
+    pub run: RunRecord,
+    /// Another replica's lease that had run out and was taken over: that replica stopped or
+    /// stalled in the middle of the run.
+    pub taken_over: Option<Lease>,
+}
+
 /// The result of claiming a run's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
-    /// The run, read with its new fence: writes with it succeed until someone else claims it.
-    Claimed(Box<RunRecord>),
-    /// Another owner's lease runs until `until`.
-    Held {
-        owner: String,
-        until: DateTime<Utc>,
-    },
+    Claimed(Box<Claimed>),
+    /// Another owner's lease still runs.
+    Held(Lease),
     NotFound,
 }
 
@@ -335,7 +348,7 @@ impl StateStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
-    ) -> Result<Vec<RunRecord>, StoreError> {
+    ) -> Result<Vec<Claimed>, StoreError> {
         each!(self, store => store.claim_due(owner, now, lease, limit))
     }
 

@@ -18,8 +18,9 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError, decode_run,
-    earliest_due, int, occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
+    StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
+    summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -587,35 +588,67 @@ impl PostgresStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
-    ) -> Result<Vec<RunRecord>, StoreError> {
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let owner_name = owner;
         let (owner, now_text, until) = (owner.to_owned(), time(now), time(now + lease));
         let limit = int(limit as u64);
         let rows = self.transaction(move |transaction| {
-            // Rows another replica is claiming right now are skipped, not waited for.
+            // Rows another replica is claiming right now are skipped, not waited for. The
+            // lease each row had is returned with it: one that ran out was taken over.
             let rows = transaction.query(
                 &format!(
-                    "UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
-                     WHERE id IN (
-                         SELECT id FROM runs WHERE state IN ({ACTIVE_STATES})
+                    "WITH due AS (
+                         SELECT id, lease_owner, lease_until FROM runs
+                         WHERE state IN ({ACTIVE_STATES})
                          AND (next_due IS NULL OR next_due <= $3)
                          AND (lease_until IS NULL OR lease_until <= $3)
                          ORDER BY next_due NULLS FIRST, id LIMIT $4
                          FOR UPDATE SKIP LOCKED)
-                     RETURNING record, fence"
+                     UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
+                     FROM due WHERE runs.id = due.id
+                     RETURNING runs.record, runs.fence, due.lease_owner, due.lease_until"
                 ),
                 &[&owner, &until, &now_text, &limit],
             )?;
             Ok(rows
                 .into_iter()
-                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .map(|row| {
+                    let lease: (Option<String>, Option<String>) = (row.get(2), row.get(3));
+                    (row.get::<_, String>(0), row.get::<_, i64>(1), lease)
+                })
                 .collect::<Vec<_>>())
         })?;
         let mut runs = rows
             .iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect::<Result<Vec<_>, _>>()?;
-        runs.sort_by(|a, b| a.id.cmp(&b.id));
+            .map(|(text, fence, (holder, held_until))| {
+                Ok(Claimed {
+                    run: self.decode(text, *fence)?,
+                    taken_over: self.previous_lease(
+                        holder.as_deref(),
+                        held_until.as_deref(),
+                        owner_name,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        runs.sort_by(|a, b| a.run.id.cmp(&b.run.id));
         Ok(runs)
+    }
+
+    /// Another owner's lease that a claim replaced (it had run out).
+    fn previous_lease(
+        &self,
+        holder: Option<&str>,
+        until: Option<&str>,
+        owner: &str,
+    ) -> Result<Option<Lease>, StoreError> {
+        match (holder, until) {
+            (Some(holder), Some(until)) if holder != owner => Ok(Some(Lease {
+                owner: holder.to_owned(),
+                until: parse_time(until).ok_or_else(|| self.unreadable_time("a lease"))?,
+            })),
+            _ => Ok(None),
+        }
     }
 
     pub fn claim_run(
@@ -625,6 +658,7 @@ impl PostgresStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
     ) -> Result<LeaseOutcome, StoreError> {
+        let owner_name = owner;
         let (id, owner, now_text, until) = (
             id.to_owned(),
             owner.to_owned(),
@@ -640,28 +674,39 @@ impl PostgresStore {
                 return Ok(None);
             };
             let (holder, held_until): (Option<String>, Option<String>) = (row.get(0), row.get(1));
-            if let (Some(holder), Some(held_until)) = (holder, held_until)
-                && holder != owner
-                && held_until > now_text
+            if let (Some(holder), Some(held_until)) = (&holder, &held_until)
+                && *holder != owner
+                && *held_until > now_text
             {
-                return Ok(Some(Err((holder, held_until))));
+                return Ok(Some(Err((holder.clone(), held_until.clone()))));
             }
             let row = transaction.query_one(
                 "UPDATE runs SET lease_owner = $2, lease_until = $3, fence = fence + 1
                  WHERE id = $1 RETURNING record, fence",
                 &[&id, &owner, &until],
             )?;
-            Ok(Some(Ok((row.get::<_, String>(0), row.get::<_, i64>(1)))))
+            Ok(Some(Ok((
+                row.get::<_, String>(0),
+                row.get::<_, i64>(1),
+                (holder, held_until),
+            ))))
         })?;
         match answer {
             None => Ok(LeaseOutcome::NotFound),
-            Some(Ok((text, fence))) => {
-                Ok(LeaseOutcome::Claimed(Box::new(self.decode(&text, fence)?)))
+            Some(Ok((text, fence, (holder, held_until)))) => {
+                Ok(LeaseOutcome::Claimed(Box::new(Claimed {
+                    run: self.decode(&text, fence)?,
+                    taken_over: self.previous_lease(
+                        holder.as_deref(),
+                        held_until.as_deref(),
+                        owner_name,
+                    )?,
+                })))
             }
-            Some(Err((owner, until))) => Ok(LeaseOutcome::Held {
+            Some(Err((owner, until))) => Ok(LeaseOutcome::Held(Lease {
                 until: parse_time(&until).ok_or_else(|| self.unreadable_time("a lease"))?,
                 owner,
-            }),
+            })),
         }
     }
 

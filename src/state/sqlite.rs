@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, LeaseOutcome, LockOutcome, PlanMark, RunSummary, StoreError, decode_run,
-    earliest_due, int, occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
+    StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
+    summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -356,7 +357,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
-    ) -> Result<Vec<RunRecord>, StoreError> {
+    ) -> Result<Vec<Claimed>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -378,10 +379,10 @@ impl SqliteStore {
         };
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            if let LeaseOutcome::Claimed(run) =
+            if let LeaseOutcome::Claimed(claim) =
                 self.take_lease(&transaction, &id, owner, now, lease)?
             {
-                claimed.push(*run);
+                claimed.push(*claim);
             }
         }
         transaction.commit().map_err(|error| self.error(&error))?;
@@ -424,14 +425,15 @@ impl SqliteStore {
         let Some((holder, until)) = holder else {
             return Ok(LeaseOutcome::NotFound);
         };
-        if let (Some(holder), Some(until)) = (holder, until.as_deref().and_then(parse_time))
-            && holder != owner
-            && until > now
-        {
-            return Ok(LeaseOutcome::Held {
+        let previous = match (holder, until.as_deref().and_then(parse_time)) {
+            (Some(holder), Some(until)) if holder != owner => Some(Lease {
                 owner: holder,
                 until,
-            });
+            }),
+            _ => None,
+        };
+        if let Some(held) = previous.as_ref().filter(|held| held.until > now) {
+            return Ok(LeaseOutcome::Held(held.clone()));
         }
         connection
             .execute(
@@ -441,7 +443,10 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         self.read_run(connection, id)?
             .map_or(Ok(LeaseOutcome::NotFound), |run| {
-                Ok(LeaseOutcome::Claimed(Box::new(run)))
+                Ok(LeaseOutcome::Claimed(Box::new(Claimed {
+                    run,
+                    taken_over: previous,
+                })))
             })
     }
 

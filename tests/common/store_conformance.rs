@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::state::{
-    Claim, Intent, LeaseOutcome, LockOutcome, OccurrenceRecord, RemoteIds, RunRecord, RunState,
-    StateStore, StepRecord, StepState, StoreError,
+    Claim, Intent, Lease, LeaseOutcome, LockOutcome, OccurrenceRecord, RemoteIds, RunRecord,
+    RunState, StateStore, StepRecord, StepState, StoreError,
 };
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -268,10 +268,18 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     let first = store.claim_due("replica-1", now, lease, 2).expect("claim");
     assert_eq!(first.len(), 2, "at most the limit");
     let second = other.claim_due("replica-2", now, lease, 10).expect("claim");
+    assert!(
+        first
+            .iter()
+            .chain(&second)
+            .all(|claim| claim.taken_over.is_none()),
+        "no lease was taken over"
+    );
+    let first: Vec<RunRecord> = first.into_iter().map(|claim| claim.run).collect();
     let mine: Vec<&str> = first.iter().map(|run| run.id.as_str()).collect();
     let theirs: Vec<&str> = second
         .iter()
-        .map(|run| run.id.as_str())
+        .map(|claim| claim.run.id.as_str())
         .filter(|id| id.starts_with("lease-"))
         .collect();
     assert_eq!(theirs.len(), 1, "the one left: {theirs:?}");
@@ -285,12 +293,12 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
             .claim_due("replica-2", now + TimeDelta::seconds(30), lease, 10)
             .expect("claim")
             .iter()
-            .all(|run| !mine.contains(&run.id.as_str())),
+            .all(|claim| !mine.contains(&claim.run.id.as_str())),
         "a lease that still runs keeps others away"
     );
     assert!(matches!(
         other.claim_run(&first[0].id, "replica-2", now, lease).expect("claim"),
-        LeaseOutcome::Held { owner, .. } if owner == "replica-1"
+        LeaseOutcome::Held(Lease { owner, until }) if owner == "replica-1" && until == now + lease
     ));
     assert!(
         store
@@ -305,6 +313,15 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     else {
         panic!("an expired lease is taken over");
     };
+    assert_eq!(
+        taken.taken_over,
+        Some(Lease {
+            owner: "replica-1".into(),
+            until: now + TimeDelta::minutes(1) + lease
+        }),
+        "the claim says whose lease ran out, and when"
+    );
+    let taken = taken.run;
     assert!(taken.fence > first[0].fence, "a claim moves the fence on");
     let mut stalled = first[0].clone();
     stalled.state = RunState::Running;
@@ -328,7 +345,7 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     store
         .release(&first[0], None)
         .expect("a stale release changes nothing");
-    taken_over_runs_are_released_with_a_due_time(open, &store, *taken, later, lease);
+    taken_over_runs_are_released_with_a_due_time(open, &store, taken, later, lease);
     assert_eq!(due.len(), 3);
 }
 
@@ -362,7 +379,7 @@ fn taken_over_runs_are_released_with_a_due_time(
             .claim_due("replica-1", later, lease, 10)
             .expect("claim")
             .iter()
-            .all(|run| run.id != taken.id),
+            .all(|claim| claim.run.id != taken.id),
         "a released run is not due before its time"
     );
     let next = store.next_due().expect("next due");
@@ -371,7 +388,9 @@ fn taken_over_runs_are_released_with_a_due_time(
         .claim_due("replica-1", window + TimeDelta::hours(1), lease, 10)
         .expect("claim");
     assert!(
-        due_later.iter().any(|run| run.id == taken.id),
+        due_later
+            .iter()
+            .any(|claim| claim.run.id == taken.id && claim.taken_over.is_none()),
         "due at its time"
     );
     assert_eq!(
