@@ -305,10 +305,23 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
             .heartbeat(&first[0], "replica-1", now + TimeDelta::minutes(1), lease)
             .expect("beat")
     );
-    // replica-1 stalls; its lease (extended to 21:03) runs out and replica-2 takes the run.
+    let (taken, later) = a_stalled_holder_is_taken_over(&store, &other, &first[0], now, lease);
+    taken_over_runs_are_released_with_a_due_time(open, &store, taken, later, lease);
+    assert_eq!(due.len(), 3);
+}
+
+/// replica-1 (holding `held` since `now`, extended once a minute later) stalls; its lease runs
+/// out and replica-2 takes the run; replica-1 can no longer write, log, extend or release.
+fn a_stalled_holder_is_taken_over(
+    store: &StateStore,
+    other: &StateStore,
+    held: &RunRecord,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+) -> (RunRecord, DateTime<Utc>) {
     let later = now + TimeDelta::minutes(4);
     let LeaseOutcome::Claimed(taken) = other
-        .claim_run(&first[0].id, "replica-2", later, lease)
+        .claim_run(&held.id, "replica-2", later, lease)
         .expect("claim")
     else {
         panic!("an expired lease is taken over");
@@ -322,8 +335,8 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
         "the claim says whose lease ran out, and when"
     );
     let taken = taken.run;
-    assert!(taken.fence > first[0].fence, "a claim moves the fence on");
-    let mut stalled = first[0].clone();
+    assert!(taken.fence > held.fence, "a claim moves the fence on");
+    let mut stalled = held.clone();
     stalled.state = RunState::Running;
     assert!(
         matches!(
@@ -333,20 +346,19 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
         "the stalled replica cannot commit"
     );
     assert!(matches!(
-        store.append_fenced_event(&first[0], "log", &serde_json::json!({}), later),
+        store.append_fenced_event(held, "log", &serde_json::json!({}), later),
         Err(StoreError::Conflict { .. })
     ));
     assert!(
         !store
-            .heartbeat(&first[0], "replica-1", later, lease)
+            .heartbeat(held, "replica-1", later, lease)
             .expect("beat"),
         "nor extend"
     );
     store
-        .release(&first[0], None)
+        .release(held, None)
         .expect("a stale release changes nothing");
-    taken_over_runs_are_released_with_a_due_time(open, &store, taken, later, lease);
-    assert_eq!(due.len(), 3);
+    (taken, later)
 }
 
 fn taken_over_runs_are_released_with_a_due_time(
