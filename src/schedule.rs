@@ -34,6 +34,11 @@ use crate::state::{
 /// The notice LCS users must always get: a request at least 24 hours before the downtime.
 pub const NOTICE: TimeDelta = TimeDelta::hours(24);
 
+/// How late a submission may come and still count as on time, whatever notice is left: cron
+/// ticks once a minute and its jobs start seconds late, so with the default lead time of exactly
+/// 24 hours any lateness at all would otherwise skip every occurrence.
+pub const ON_TIME: TimeDelta = TimeDelta::minutes(5);
+
 /// Occurrences one plan may decide in one pass (a minutely cron unseen for a year would
 /// otherwise decide half a million at once); the rest are decided by the next passes.
 const DECISIONS_PER_PASS: usize = 1000;
@@ -58,7 +63,8 @@ pub struct Due {
 
 /// Which occurrences of `window` are due at `now`: those after the plan's latest decided
 /// occurrence (or from when it was first seen) whose submit time, `lead_time` before the start,
-/// has come.
+/// has come. Each is submitted, unless it is more than [`ON_TIME`] late and 24 hours' notice
+/// can no longer be given: then it is skipped.
 #[must_use]
 pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<Utc>) -> Due {
     let from = mark
@@ -76,11 +82,13 @@ pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<
             next_submit = Some(now);
             break;
         }
-        decisions.push(if occurrence.start - now >= NOTICE {
-            Decision::Submit(occurrence)
-        } else {
-            Decision::Skip(occurrence)
-        });
+        decisions.push(
+            if occurrence.start - now >= NOTICE || now - submit_at <= ON_TIME {
+                Decision::Submit(occurrence)
+            } else {
+                Decision::Skip(occurrence)
+            },
+        );
     }
     Due {
         decisions,
@@ -687,6 +695,25 @@ mod tests {
         );
         assert_eq!(submitted(&too_late), ["skip 2026-12-05T21:00:00Z"]);
         assert_eq!(too_late.next_submit, Some(utc("2026-12-09T21:00:00Z")));
+    }
+
+    #[test]
+    fn with_a_24_hour_lead_a_tick_a_few_minutes_late_still_submits() {
+        let window = weekly("0 22 * * SAT", "UTC");
+        let lead = TimeDelta::hours(24);
+        let seen = || mark("2026-11-01T00:00:00Z", Some("2026-11-28T22:00:00Z"));
+        // Submit time 2026-12-04T22:00Z: a cron tick seconds later, or a timer minutes late.
+        for now in ["2026-12-04T22:00:07Z", "2026-12-04T22:05:00Z"] {
+            assert_eq!(
+                submitted(&due(&window, lead, seen(), utc(now))),
+                ["submit 2026-12-05T22:00:00Z"],
+                "{now}"
+            );
+        }
+        assert_eq!(
+            submitted(&due(&window, lead, seen(), utc("2026-12-04T22:05:01Z"))),
+            ["skip 2026-12-05T22:00:00Z"]
+        );
     }
 
     #[test]
