@@ -15,8 +15,14 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Starts the emulator with these extra arguments (after `--listen 127.0.0.1:0`).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts the emulator with these extra arguments and environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_refreshctl"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .envs(env.iter().copied())
             .args(["emulator", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
