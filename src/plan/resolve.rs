@@ -394,7 +394,7 @@ fn resolve_recurring(
         return None;
     }
     let window = Window::Recurring {
-        cron: Box::new(cron?),
+        cron: cron?,
         pattern: cron_text.value.trim().to_owned(),
         zone: match zone {
             ZoneChoice::Unset => chrono_tz::UTC,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -62,8 +62,9 @@ pub enum Window {
         zone: Zone,
     },
     Recurring {
-        /// Boxed: a parsed cron expression is large and fixed windows are common.
-        cron: Box<Cron>,
+        /// Shared: a parsed cron expression takes 5 KB (croner keeps a byte per year of its
+        /// range), and a plan's window is copied into its checks and summaries.
+        cron: Arc<Cron>,
         /// The cron expression as the plan wrote it (croner normalises its own copy).
         pattern: String,
         zone: Tz,
@@ -172,10 +173,11 @@ pub const CRON_YEARS: &str = "1970-2199";
 
 /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week).
 ///
-/// Parsed expressions are also kept for the life of the process, by text: plan sets repeat a few
-/// patterns, and `tick` and `daemon` check the same plans again and again. Errors are not kept.
-pub fn parse_cron(pattern: &str) -> Result<Cron, String> {
-    static PARSED: LazyLock<Mutex<HashMap<String, Cron>>> = LazyLock::new(Mutex::default);
+/// Parsed expressions are also kept for the life of the process, by text, and shared: plan sets
+/// repeat a few patterns, and `tick` and `daemon` check the same plans again and again. Errors
+/// are not kept.
+pub fn parse_cron(pattern: &str) -> Result<Arc<Cron>, String> {
+    static PARSED: LazyLock<Mutex<HashMap<String, Arc<Cron>>>> = LazyLock::new(Mutex::default);
     let pattern = pattern.trim();
     let fields = pattern.split_whitespace().count();
     if fields != 5 {
@@ -196,13 +198,15 @@ pub fn parse_cron(pattern: &str) -> Result<Cron, String> {
         .seconds(Seconds::Required)
         .year(Year::Required)
         .build();
-    let cron = parser
-        .parse(&format!("0 {pattern} {CRON_YEARS}"))
-        .map_err(|error| format!("`{pattern}` is not a valid cron expression: {error}"))?;
+    let cron = Arc::new(
+        parser
+            .parse(&format!("0 {pattern} {CRON_YEARS}"))
+            .map_err(|error| format!("`{pattern}` is not a valid cron expression: {error}"))?,
+    );
     PARSED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(pattern.to_owned(), cron.clone());
+        .insert(pattern.to_owned(), Arc::clone(&cron));
     Ok(cron)
 }
 
@@ -223,7 +227,7 @@ mod tests {
 
     fn recurring(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: Box::new(parse_cron(pattern).expect("cron")),
+            cron: parse_cron(pattern).expect("cron"),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(3),
