@@ -37,6 +37,26 @@ pub struct Notifier {
     rendered_only: Option<Vec<Delivery>>,
 }
 
+/// Notifications sent (or rendered) and not yet waited for.
+pub struct Pending {
+    tasks: JoinSet<Delivery>,
+    rendered_only: Option<Vec<Delivery>>,
+}
+
+impl Pending {
+    /// Waits for every notification sent; returns what happened to each (status 0: rendered,
+    /// not sent).
+    pub async fn finish(mut self) -> Vec<Delivery> {
+        let mut deliveries = self.rendered_only.take().unwrap_or_default();
+        while let Some(result) = self.tasks.join_next().await {
+            if let Ok(delivery) = result {
+                deliveries.push(delivery);
+            }
+        }
+        deliveries
+    }
+}
+
 impl Notifier {
     /// A notifier that renders every body but sends nothing (a rehearsal).
     #[must_use]
@@ -130,16 +150,20 @@ impl Notifier {
         }
     }
 
+    /// What is still to be delivered, without the plan and run the bodies were rendered from:
+    /// a pass keeps this for each of its thousands of runs until the end.
+    #[must_use]
+    pub fn pending(self) -> Pending {
+        Pending {
+            tasks: self.tasks,
+            rendered_only: self.rendered_only,
+        }
+    }
+
     /// Waits for every notification sent; returns what happened to each (status 0: rendered,
     /// not sent).
-    pub async fn finish(mut self) -> Vec<Delivery> {
-        let mut deliveries = self.rendered_only.take().unwrap_or_default();
-        while let Some(result) = self.tasks.join_next().await {
-            if let Ok(delivery) = result {
-                deliveries.push(delivery);
-            }
-        }
-        deliveries
+    pub async fn finish(self) -> Vec<Delivery> {
+        self.pending().finish().await
     }
 
     fn context(&self, event: NotificationEvent) -> Value {

@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::adapter::Adapter;
 use crate::clock::Clock;
 use crate::executor::{self, Event, EventSink, ExecError, Executor, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Tee};
+use crate::notify::{Delivery, Notifier, Pending, Tee};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
@@ -231,7 +231,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                 }
             }
             for (run, result, notifier) in self.with_heartbeat(work).await {
-                notifiers.push((run.id.clone(), notifier));
+                notifiers.push((run.id.clone(), notifier.pending()));
                 match result {
                     Ok((before, progress)) => {
                         let after = run.state.name();
@@ -299,7 +299,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         &self,
         now: DateTime<Utc>,
         report: &mut TickReport,
-        notifiers: &mut Vec<(String, Notifier)>,
+        notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let names: Vec<&str> = self.plans.iter().map(Plan::name).collect();
         let marks = self.store.see_plans(&names, now)?;
@@ -333,7 +333,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         occurrence: Occurrence,
         now: DateTime<Utc>,
         report: &mut TickReport,
-        notifiers: &mut Vec<(String, Notifier)>,
+        notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<(), StoreError> {
         let run = executor::new_run(plan, occurrence, now, None);
         let record = OccurrenceRecord {
@@ -378,7 +378,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                 report.rejected.push((run.id.clone(), reason));
             }
         }
-        notifiers.push((run.id, notifier));
+        notifiers.push((run.id, notifier.pending()));
         Ok(())
     }
 
@@ -388,7 +388,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         occurrence: Occurrence,
         now: DateTime<Utc>,
         report: &mut TickReport,
-        notifiers: &mut Vec<(String, Notifier)>,
+        notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<(), StoreError> {
         let run = executor::new_run(plan, occurrence, now, None);
         let reason = format!(
@@ -409,7 +409,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         tracing::warn!(run = %run.id, "occurrence skipped: {reason}");
         let mut notifier = self.notifier(plan, &run);
         notifier.send(NotificationEvent::Skipped);
-        notifiers.push((run.id.clone(), notifier));
+        notifiers.push((run.id.clone(), notifier.pending()));
         report.skipped.push((run.id, reason));
         Ok(())
     }
@@ -541,7 +541,7 @@ mod tests {
 
     fn weekly(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: Box::new(parse_cron(pattern).expect("cron")),
+            cron: parse_cron(pattern).expect("cron"),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(6),
@@ -732,7 +732,7 @@ mod tests {
     #[test]
     fn a_long_outage_is_decided_in_bounded_passes() {
         let window = Window::Recurring {
-            cron: Box::new(parse_cron("* * * * *").expect("cron")),
+            cron: parse_cron("* * * * *").expect("cron"),
             pattern: "* * * * *".into(),
             zone: parse_zone("UTC").expect("zone"),
             duration: TimeDelta::minutes(1),
