@@ -8,22 +8,37 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::{Value, json};
 
-/// Compiled templates, each under a name such as `post_steps[2].run[1]`; no engine at all for a
-/// plan without templates.
+/// A plan's templates, each under a name such as `post_steps[2].run[1]`. They were compiled and
+/// tried while the plan was checked; only their text is kept (an engine with its compiled
+/// templates takes about 8 KB, and `tick` holds thousands of plans), and a template is compiled
+/// again when it is rendered, which happens once per command or notification.
 #[derive(Clone, Default)]
 pub struct Templates {
-    tera: Option<Arc<tera::Tera>>,
+    sources: Option<Arc<[(String, String)]>>,
 }
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self
-            .tera
+            .sources
             .iter()
-            .flat_map(|tera| tera.get_template_names())
+            .flat_map(|sources| sources.iter().map(|(name, _)| name.as_str()))
             .collect();
         f.debug_struct("Templates").field("names", &names).finish()
     }
+}
+
+/// The tera engine with refreshctl's filters, made once. A plan's checks clone it (cloning a
+/// prepared engine copies its filter table; building one hashes every filter's name again).
+fn engine() -> &'static tera::Tera {
+    static BASE: LazyLock<tera::Tera> = LazyLock::new(|| {
+        let mut tera = tera::Tera::new();
+        // Notification bodies are JSON and arguments are argv items: nothing is HTML.
+        tera.autoescape_on(Vec::<&str>::new());
+        tera.register_filter("json", json_filter);
+        tera
+    });
+    &BASE
 }
 
 /// Collects templates while a plan is checked. The tera engine and the sample context are made
@@ -32,6 +47,7 @@ impl fmt::Debug for Templates {
 pub struct TemplateBuilder<'a> {
     sample: &'a dyn Fn() -> Value,
     started: Option<(tera::Tera, tera::Context)>,
+    sources: Vec<(String, String)>,
 }
 
 impl<'a> TemplateBuilder<'a> {
@@ -41,6 +57,7 @@ impl<'a> TemplateBuilder<'a> {
         Self {
             sample,
             started: None,
+            sources: Vec::new(),
         }
     }
 
@@ -49,22 +66,14 @@ impl<'a> TemplateBuilder<'a> {
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
         let sample = self.sample;
         let (tera, context) = self.started.get_or_insert_with(|| {
-            // Cloning a prepared engine copies its filter table; building one hashes every
-            // built-in filter's name again.
-            static BASE: LazyLock<tera::Tera> = LazyLock::new(|| {
-                let mut tera = tera::Tera::new();
-                // Notification bodies are JSON and arguments are argv items: nothing is HTML.
-                tera.autoescape_on(Vec::<&str>::new());
-                tera.register_filter("json", json_filter);
-                tera
-            });
             (
-                BASE.clone(),
+                engine().clone(),
                 tera::Context::from_serialize(&sample()).unwrap_or_default(),
             )
         });
         tera.add_raw_template(name, source)
             .map_err(|error| describe(&error))?;
+        self.sources.push((name.to_owned(), source.to_owned()));
         tera.render(name, context)
             .map(drop)
             .map_err(|error| describe(&error))
@@ -73,20 +82,23 @@ impl<'a> TemplateBuilder<'a> {
     #[must_use]
     pub fn finish(self) -> Templates {
         Templates {
-            tera: self.started.map(|(tera, _)| Arc::new(tera)),
+            sources: (!self.sources.is_empty()).then(|| self.sources.into()),
         }
     }
 }
 
 impl Templates {
-    /// Renders a compiled template.
+    /// Renders a template of the plan.
     pub fn render(&self, name: &str, context: &Value) -> Result<String, String> {
-        let tera = self
-            .tera
-            .as_ref()
+        let source = self
+            .sources
+            .iter()
+            .flat_map(|sources| sources.iter())
+            .find_map(|(known, source)| (known == name).then_some(source))
             .ok_or_else(|| format!("the plan has no template `{name}`"))?;
         let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
-        tera.render(name, &context)
+        engine()
+            .render_str(source, &context, false)
             .map_err(|error| describe(&error))
     }
 }
