@@ -74,3 +74,87 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
     );
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+/// The server's certificate file, when it has TLS on (Debian's PostgreSQL does, with a
+/// self-signed "snakeoil" certificate for `localhost`).
+fn server_certificate(client: &mut postgres::Client) -> Option<String> {
+    let show = |client: &mut postgres::Client, what: &str| -> String {
+        client
+            .query_one(&format!("SHOW {what}"), &[])
+            .expect("show")
+            .get(0)
+    };
+    if show(client, "ssl") != "on" {
+        return None;
+    }
+    let file = show(client, "ssl_cert_file");
+    std::fs::metadata(&file).is_ok().then_some(file)
+}
+
+/// Opens the store with `extra` parameters; says whether its session uses TLS, or why it could
+/// not open.
+fn opens_with_tls(
+    client: &mut postgres::Client,
+    url: &str,
+    case: usize,
+    extra: &str,
+) -> Result<bool, String> {
+    let name = format!("refreshctl_tls_{}_{case}", std::process::id());
+    let url = format!("{url}&application_name={name}&{extra}");
+    let store = StateStore::open(&StateUrl::parse(&url).map_err(|error| error.to_string())?)
+        .map_err(|error| error.to_string())?;
+    let ssl: bool = client
+        .query_one(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = $1",
+            &[&name],
+        )
+        .expect("the store's session")
+        .get(0);
+    drop(store);
+    Ok(ssl)
+}
+
+#[test]
+fn tls_follows_libpqs_sslmode() {
+    let Some(url) = fresh_schema("tls") else {
+        return;
+    };
+    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
+    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
+    let Some(certificate) = server_certificate(&mut client) else {
+        eprintln!("skipped: the test server has TLS off");
+        return;
+    };
+    let mut case = 0;
+    let mut open = |extra: &str| {
+        case += 1;
+        opens_with_tls(&mut client, &url, case, extra)
+    };
+    assert_eq!(open("sslmode=disable"), Ok(false));
+    assert_eq!(open("sslmode=require"), Ok(true), "encrypted, not checked");
+    assert_eq!(open("sslmode=prefer"), Ok(true), "the default, as libpq's");
+    // With the system's roots the self-signed certificate is refused: for its issuer, or (where
+    // the system trusts it, as Debian's certificate directory does) for its name.
+    let system = open("sslmode=verify-full").expect_err("127.0.0.1 with a self-signed certificate");
+    assert!(system.contains("invalid peer certificate"), "{system}");
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    if std::fs::metadata(bundle).is_ok() {
+        let unknown = open(&format!("sslmode=verify-ca&sslrootcert={bundle}"))
+            .expect_err("not issued by a public authority");
+        assert!(unknown.contains("UnknownIssuer"), "{unknown}");
+    }
+    // The server's own certificate as the only root: it names `localhost`, not 127.0.0.1.
+    let root = format!("sslrootcert={certificate}");
+    assert_eq!(open(&format!("sslmode=verify-ca&{root}")), Ok(true));
+    let other_name = open(&format!("sslmode=verify-full&{root}")).expect_err("127.0.0.1");
+    assert!(
+        other_name.contains("certificate not valid for name \"127.0.0.1\""),
+        "{other_name}"
+    );
+    let missing = open("sslmode=verify-ca&sslrootcert=/no/such/root.pem").expect_err("missing");
+    assert!(
+        missing.contains("sslrootcert `/no/such/root.pem` cannot be read"),
+        "{missing}"
+    );
+}

@@ -10,12 +10,15 @@
 //! is synchronous (as SQLite's is), and that crate must not block inside the async executor.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use postgres::{Client, NoTls, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::postgres_tls::{SslMode, TlsSettings, connector};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
@@ -81,6 +84,8 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 /// The connection's thread: connects (again, after a lost connection) on demand.
 struct Worker {
     config: postgres::Config,
+    /// `None`: `sslmode=disable`.
+    tls: Option<MakeRustlsConnect>,
     schema: Option<String>,
     client: Option<Client>,
 }
@@ -88,7 +93,10 @@ struct Worker {
 impl Worker {
     fn client(&mut self) -> Result<&mut Client, postgres::Error> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let mut client = self.config.connect(NoTls)?;
+            let mut client = match &self.tls {
+                Some(tls) => self.config.connect(tls.clone())?,
+                None => self.config.connect(NoTls)?,
+            };
             if let Some(schema) = &self.schema {
                 // Replicas starting together would race to create the schema: one at a time.
                 client.batch_execute(&format!(
@@ -130,34 +138,55 @@ impl Drop for PostgresStore {
     }
 }
 
-/// Splits refreshctl's own `schema=NAME` parameter off a PostgreSQL URL.
-fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
+/// What refreshctl reads from a PostgreSQL URL itself: the rest of the URL (for tokio-postgres),
+/// its own `schema=NAME`, and `sslmode` and `sslrootcert` with libpq's meanings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Parts {
+    url: String,
+    schema: Option<String>,
+    tls: TlsSettings,
+}
+
+/// Splits refreshctl's own parameters off a PostgreSQL URL.
+fn split_params(url: &str) -> Result<Parts, StoreError> {
     let bad = || StoreError::BadUrl { url: redact(url) };
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), None));
+    let mut parts = Parts {
+        url: url.to_owned(),
+        schema: None,
+        tls: TlsSettings::default(),
     };
-    let mut schema = None;
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(parts);
+    };
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.strip_prefix("schema=") {
-            Some(name)
-                if !name.is_empty()
-                    && name.bytes().all(|byte| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "schema"
+                if !value.is_empty()
+                    && value.bytes().all(|byte| {
                         byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_'
                     }) =>
             {
-                schema = Some(name.to_owned());
+                parts.schema = Some(value.to_owned());
             }
-            Some(_) => return Err(bad()),
-            None => kept.push(pair),
+            "sslmode" => parts.tls.mode = SslMode::parse(value).ok_or_else(bad)?,
+            "sslrootcert" if !value.is_empty() => {
+                let path = percent_encoding::percent_decode_str(value)
+                    .decode_utf8()
+                    .map_err(|_| bad())?;
+                parts.tls.root_cert = Some(PathBuf::from(path.as_ref()));
+            }
+            "schema" | "sslrootcert" => return Err(bad()),
+            _ => kept.push(pair),
         }
     }
-    let url = if kept.is_empty() {
+    parts.url = if kept.is_empty() {
         base.to_owned()
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    Ok((url, schema))
+    Ok(parts)
 }
 
 /// The URL with its password replaced.
@@ -182,10 +211,15 @@ impl PostgresStore {
     /// lock). `?schema=NAME` keeps refreshctl's tables in that schema, created if missing.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let location = redact(url);
-        let (url, schema) = split_schema(url)?;
-        let config: postgres::Config = url.parse().map_err(|error| StoreError::Open {
+        let Parts { url, schema, tls } = split_params(url)?;
+        let mut config: postgres::Config = url.parse().map_err(|error| StoreError::Open {
             location: location.clone(),
             message: format!("the URL cannot be read: {error}"),
+        })?;
+        config.ssl_mode(tls.mode.for_client());
+        let tls = connector(&tls).map_err(|message| StoreError::Open {
+            location: location.clone(),
+            message,
         })?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -193,6 +227,7 @@ impl PostgresStore {
             .spawn(move || {
                 let mut worker = Worker {
                     config,
+                    tls,
                     schema,
                     client: None,
                 };
@@ -266,10 +301,23 @@ impl PostgresStore {
     }
 
     fn error(&self, error: &postgres::Error) -> StoreError {
-        // The server's own message (never the URL or password), else the client's.
-        let message = error
-            .as_db_error()
-            .map_or_else(|| error.to_string(), |db| db.message().to_owned());
+        // The server's own message (never the URL or password), else the client's with what
+        // caused it (tokio-postgres leaves a TLS handshake's reason to its source).
+        let message = error.as_db_error().map_or_else(
+            || {
+                let mut message = error.to_string();
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    let text = cause.to_string();
+                    if !message.contains(&text) {
+                        message = format!("{message}: {text}");
+                    }
+                    source = cause.source();
+                }
+                message
+            },
+            |db| db.message().to_owned(),
+        );
         StoreError::Io {
             location: self.location.clone(),
             message,
@@ -903,18 +951,40 @@ mod tests {
     }
 
     #[test]
-    fn the_schema_parameter_is_refreshctls_own() {
+    fn schema_and_tls_parameters_are_read_by_refreshctl() {
+        let parts = |url: &str| split_params(url).expect("url");
         assert_eq!(
-            split_schema("postgres://h/db?schema=ops_1&application_name=x").expect("url"),
-            (
-                "postgres://h/db?application_name=x".into(),
-                Some("ops_1".into())
-            )
+            parts("postgres://h/db?schema=ops_1&application_name=x"),
+            Parts {
+                url: "postgres://h/db?application_name=x".into(),
+                schema: Some("ops_1".into()),
+                tls: TlsSettings::default(),
+            }
         );
         assert_eq!(
-            split_schema("postgres://h/db").expect("url"),
-            ("postgres://h/db".into(), None)
+            parts("postgres://h/db"),
+            Parts {
+                url: "postgres://h/db".into(),
+                schema: None,
+                tls: TlsSettings {
+                    mode: SslMode::Prefer,
+                    root_cert: None
+                },
+            }
         );
-        assert!(split_schema("postgres://h/db?schema=Robert'); DROP TABLE runs").is_err());
+        assert_eq!(
+            parts("postgres://h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20s.pem").tls,
+            TlsSettings {
+                mode: SslMode::VerifyFull,
+                root_cert: Some("/etc/ca s.pem".into())
+            }
+        );
+        assert_eq!(
+            parts("postgres://h/db?sslmode=disable").url,
+            "postgres://h/db"
+        );
+        assert!(split_params("postgres://h/db?schema=Robert'); DROP TABLE runs").is_err());
+        assert!(split_params("postgres://h/db?sslmode=always").is_err());
+        assert!(split_params("postgres://h/db?sslrootcert=").is_err());
     }
 }
