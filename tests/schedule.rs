@@ -364,3 +364,54 @@ fn the_daemon_reloads_on_sighup_and_stops_on_sigterm() {
         "{runs:?}"
     );
 }
+
+/// A notification `tick` could not deliver is in the run's log, as `status` shows it.
+#[test]
+fn an_undelivered_notification_is_in_the_runs_log() {
+    let directory = tempfile::tempdir().expect("temp");
+    let plan = directory.path().join("hooked.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: hooked\nproject: 1234567\nenvironment:\n  name: hooked-env\n  type: sandbox\n  release: \"10.0.41\"\nsource:\n  name: contoso-prod\n  type: production\n  release: \"10.0.41\"\nwindow:\n  start: 2026-11-26T10:00:00Z\n  duration: 4h\nlead_time: 48h\nacknowledge:\n  - target-database-erased\n  - target-unavailable\nnotifications:\n  - url: http://127.0.0.1:9/hook\n    on: [submitted]\n",
+    )
+    .expect("write");
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    let output = assert_cmd::Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "0s")
+        .env("NO_COLOR", "1")
+        .args(["--state", state, "tick", "--notify", "--plans"])
+        .arg(&plan)
+        .args(["--now", "2026-11-24T10:00:00Z"])
+        .timeout(std::time::Duration::from_mins(1))
+        .output()
+        .expect("tick");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("was not delivered"), "{stderr}");
+    let status = refreshctl(&[
+        "--state",
+        state,
+        "status",
+        "hooked@20261126T1000Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let failed: Vec<&Value> = status["log"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["kind"] == "notification-failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{status}");
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            // Only the scheme and host of a hook's URL are shown: its path is often a secret.
+            .is_some_and(|text| text
+                .starts_with("the notification to http://127.0.0.1:9/… was not delivered: ")),
+        "{status}"
+    );
+}

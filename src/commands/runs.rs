@@ -15,7 +15,9 @@ use crate::error::{Error, exit};
 use crate::executor::{self, ApproveError};
 use crate::plan::PointInTime;
 use crate::plan::time::{format_duration, format_utc};
-use crate::state::{Claim, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState};
+use crate::state::{
+    Claim, EventRecord, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState,
+};
 
 /// A run as `status --format json` shows it (SPEC 4).
 #[derive(Serialize)]
@@ -30,6 +32,48 @@ struct RunView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     steps: Vec<StepView<'a>>,
+    /// The run's log, oldest first (`status` only; `runs` leaves it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<Vec<LogView>>,
+}
+
+/// One entry of a run's log: what the executor, the scheduler or an operator recorded.
+#[derive(Serialize)]
+struct LogView {
+    at: String,
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<String>,
+    message: String,
+}
+
+impl LogView {
+    fn new(event: &EventRecord) -> Self {
+        let text = |key: &str| event.detail[key].as_str().map(str::to_owned);
+        let message = match event.kind.as_str() {
+            "notification-failed" => format!(
+                "the notification to {} was not delivered: {}",
+                text("url").unwrap_or_default(),
+                text("error").unwrap_or_default()
+            ),
+            _ => match (text("message"), text("reason")) {
+                (Some(message), Some(reason)) => format!("{message}: {reason}"),
+                (Some(message), None) => message,
+                (None, _) => event.detail.to_string(),
+            },
+        };
+        let message = if event.kind == "run-state" {
+            format!("run {message}")
+        } else {
+            message
+        };
+        Self {
+            at: format_utc(event.at),
+            kind: event.kind.clone(),
+            step: text("step"),
+            message,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -101,6 +145,7 @@ fn view(run: &RunRecord) -> RunView<'_> {
                 }
             })
             .collect(),
+        log: None,
     }
 }
 
@@ -144,7 +189,8 @@ pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     let run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
-    let view = view(&run);
+    let mut view = view(&run);
+    view.log = Some(store.events(&run.id)?.iter().map(LogView::new).collect());
     match args.format {
         TableFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &view).map_err(std::io::Error::from)?;
@@ -204,6 +250,20 @@ pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                     step.started.as_deref().unwrap_or("-"),
                     step.finished.as_deref().unwrap_or("-")
                 )?;
+            }
+            let log = view.log.as_deref().unwrap_or_default();
+            if !log.is_empty() {
+                writeln!(out, "\nLOG")?;
+            }
+            for entry in log {
+                // "preflight started" names its step already.
+                let step = entry
+                    .step
+                    .as_deref()
+                    .filter(|step| !entry.message.starts_with(step))
+                    .map(|step| format!("{step}: "))
+                    .unwrap_or_default();
+                writeln!(out, "{}  {step}{}", entry.at, entry.message)?;
             }
         }
     }
