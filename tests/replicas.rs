@@ -292,6 +292,11 @@ fn check_each_occurrence_decided_once(store: &StateStore, said: &Said, starts: &
         "nothing rejected: {:?}",
         said.rejected
     );
+    assert!(
+        said.problems.is_empty(),
+        "every run advanced without error: {:?}",
+        said.problems
+    );
     for (run, by) in &said.submitted {
         assert_eq!(by.len(), 1, "{run} submitted by {by:?}");
     }
