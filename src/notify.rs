@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -12,7 +13,7 @@ use crate::executor::{Event, EventKind, EventSink, template_context};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Plan};
 use crate::report::preview::redact_url;
-use crate::state::RunRecord;
+use crate::state::{RunRecord, StateStore};
 
 /// How many times a notification is sent before it is given up.
 pub const ATTEMPTS: u32 = 3;
@@ -24,6 +25,21 @@ pub struct Delivery {
     pub url: String,
     pub event: NotificationEvent,
     pub outcome: Result<u16, String>,
+}
+
+impl Delivery {
+    /// Writes a notification that was not delivered into the run's log (`notification-failed`),
+    /// where people look later. Best effort: a run's log must not fail a run.
+    pub fn log_if_failed(&self, store: &StateStore, run: &str, at: DateTime<Utc>) {
+        if let Err(error) = &self.outcome {
+            let _ = store.append_event(
+                run,
+                "notification-failed",
+                &json!({ "url": self.url, "error": error }),
+                at,
+            );
+        }
+    }
 }
 
 pub struct Notifier {

@@ -258,15 +258,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         }
         for (run, notifier) in std::mem::take(&mut notifiers) {
             for delivery in notifier.finish().await {
-                // Kept in the run's log, as `apply` does: the log is what people read later.
-                if let Err(error) = &delivery.outcome {
-                    let _ = self.store.append_event(
-                        &run,
-                        "notification-failed",
-                        &serde_json::json!({ "url": delivery.url, "error": error }),
-                        self.clock.now(),
-                    );
-                }
+                delivery.log_if_failed(self.store, &run, self.clock.now());
                 report.deliveries.push((run.clone(), delivery));
             }
         }

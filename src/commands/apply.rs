@@ -541,12 +541,7 @@ fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delive
                 "refreshctl: warning: the {:?} notification to {} was not delivered: {error}",
                 delivery.event, delivery.url
             );
-            let _ = store.append_event(
-                &run.id,
-                "notification-failed",
-                &serde_json::json!({ "url": delivery.url, "error": error }),
-                Utc::now(),
-            );
+            delivery.log_if_failed(store, &run.id, Utc::now());
         }
     }
 }
