@@ -52,6 +52,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the plan format (draft-07).
     Schema,
+    /// Write a commented starter plan from a few flags (asked for on a terminal when missing).
+    Init(InitArgs),
     /// Submit the plan's next window and run it to the end, with progress.
     Apply(ApplyArgs),
     /// Record the request for the plan's next window; prints the run id.
@@ -77,6 +79,54 @@ pub enum Command {
     /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
     /// model, for trying the lcs adapter without touching LCS.
     Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  refreshctl init --name uat-weekly --project 1234567 \\\n    \
+                        --environment contoso-uat --source contoso-prod --cron '0 22 * * SAT' \\\n    \
+                        --timezone Europe/Amsterdam"
+)]
+pub struct InitArgs {
+    /// Where to write the plan (`-`: standard output; default `plans/NAME.yaml`).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The plan's name: a-z, 0-9 and `-`, at most 63 characters.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The LCS project id.
+    #[arg(long, value_name = "ID")]
+    pub project: Option<String>,
+
+    /// The target environment, whose database is replaced.
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    /// The environment whose database is copied into the target.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    /// Restore the target's own database to a point in time instead of copying a source.
+    #[arg(long)]
+    pub restore: bool,
+
+    /// When each window starts, as a 5-field cron expression (default `0 22 * * SAT`).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+
+    /// The IANA time zone of the cron expression (default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// How long the target may be offline (default 6h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

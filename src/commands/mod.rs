@@ -3,6 +3,7 @@
 mod apply;
 mod emulator;
 mod explain;
+mod init;
 mod plan;
 mod runs;
 mod runtime;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Rules(args) => explain::list(&args, stdout),
         Command::Explain(args) => explain::explain(&args, stdout),
         Command::Schema => schema::run(stdout),
+        Command::Init(args) => init::run(&args, stdout),
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),
