@@ -52,6 +52,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the plan format (draft-07).
     Schema,
+    /// Print the bodies a plan's notifications would carry, rendered for its next window;
+    /// `--send` sends one real message to each.
+    NotifyPreview(NotifyPreviewArgs),
     /// Write a commented starter plan from a few flags (asked for on a terminal when missing).
     Init(InitArgs),
     /// Submit the plan's next window and run it to the end, with progress.
@@ -79,6 +82,29 @@ pub enum Command {
     /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
     /// model, for trying the lcs adapter without touching LCS.
     Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  refreshctl notify-preview plans/contoso-uat-weekly.yaml\n  \
+                        refreshctl notify-preview --event failed --send plans/contoso-uat-weekly.yaml"
+)]
+pub struct NotifyPreviewArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Only this event (`submitted`, `started`, `failed`, …); default: every event each
+    /// notification is sent on.
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+
+    /// Also send one real message per notification (the `--event`, default `submitted`).
+    #[arg(long)]
+    pub send: bool,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 #[derive(Debug, Args)]

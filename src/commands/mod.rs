@@ -4,6 +4,7 @@ mod apply;
 mod emulator;
 mod explain;
 mod init;
+mod notify_preview;
 mod plan;
 mod runs;
 mod runtime;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Explain(args) => explain::explain(&args, stdout),
         Command::Schema => schema::run(stdout),
         Command::Init(args) => init::run(&args, stdout),
+        Command::NotifyPreview(args) => notify_preview::run(&args, color, stdout),
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),
