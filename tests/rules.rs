@@ -43,6 +43,7 @@ const SINGLE: &[(&str, &str, &str, u64, u64)] = &[
         19,
         3,
     ),
+    ("cron-day-fields", "cron-day-fields", "warning", 14, 9),
 ];
 
 #[test]
@@ -246,4 +247,47 @@ fn a_plan_with_a_broken_window_still_counts_for_duplicate_names() {
         .collect();
     rules.sort_unstable();
     assert_eq!(rules, ["duplicate-name", "schema"]);
+}
+
+/// Cron's rule, which the plans follow: with both day fields restricted a window starts on a day
+/// that matches either; `SUN#1` is the first Sunday only.
+#[test]
+fn both_day_fields_mean_either_and_the_hash_form_means_the_nth_weekday() {
+    let (_, json) = validate_json(&["tests/fixtures/rules/cron-day-fields.yaml"]);
+    let message = json["diagnostics"][0]["message"].as_str().expect("message");
+    // From 2026-11-24: Nov 29; Dec 1-7 (the 6th a Sunday); Dec 13, 20.
+    assert!(
+        message.contains(": 10 windows in the next 30 days"),
+        "{message}"
+    );
+    let help = json["diagnostics"][0]["help"].as_str().expect("help");
+    assert!(help.contains("`* * SUN#1`"), "{help}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = std::fs::read_to_string("tests/fixtures/rules/cron-day-fields.yaml")
+        .expect("fixture")
+        .replace("0 1 1-7 * SUN", "0 1 * * SUN#1");
+    std::fs::write(dir.path().join("plan.yaml"), plan).expect("write");
+    let output = refreshctl_in(
+        dir.path(),
+        &["plan", "--format", "json", "--now", NOW, "plan.yaml"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let preview: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
+    let starts: Vec<&str> = preview["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|occurrence| occurrence["start"].as_str().expect("start"))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-12-06T01:00:00Z",
+            "2027-01-03T01:00:00Z",
+            "2027-02-07T01:00:00Z",
+            "2027-03-07T01:00:00Z",
+            "2027-04-04T01:00:00Z"
+        ]
+    );
+    assert!(preview["diagnostics"].as_array().expect("list").is_empty());
 }

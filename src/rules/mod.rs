@@ -7,6 +7,7 @@ mod adapter_support;
 pub mod catalog;
 mod check;
 mod context;
+mod cron;
 mod diagnostic;
 pub mod plan_set;
 mod prerequisites;
