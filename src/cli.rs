@@ -175,7 +175,7 @@ pub struct EmulatorArgs {
         long,
         value_name = "TEXT",
         env = "REFRESHCTL_EMULATOR_PASSWORD",
-        default_value = "emulator",
+        default_value = crate::commands::DEFAULT_EMULATOR_PASSWORD,
         hide_env_values = true
     )]
     pub password: String,

@@ -22,6 +22,9 @@ use crate::cli::{CheckArgs, Cli, ColorChoice, Command};
 use crate::error::Error;
 use crate::rules::{Catalog, CheckSettings};
 
+/// The password the emulator's token endpoints accept unless `--password` says otherwise.
+pub const DEFAULT_EMULATOR_PASSWORD: &str = "emulator";
+
 /// Runs a parsed command line; returns the exit code, or the error that stopped the command.
 pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
     let color = color_enabled(cli.color, std::io::stdout().is_terminal());
