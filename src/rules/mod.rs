@@ -9,6 +9,7 @@ mod check;
 mod context;
 mod cron;
 mod diagnostic;
+mod local_files;
 pub mod plan_set;
 mod prerequisites;
 mod rule;

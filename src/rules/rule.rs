@@ -61,6 +61,7 @@ pub enum Rule {
     ReprovisionRecommended,
     FinancialReportingReset,
     CronDayFields,
+    MissingFile,
     DuplicateName,
     WindowOverlap,
     SourceInUse,
@@ -79,7 +80,7 @@ pub struct Explanation {
 }
 
 impl Rule {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::Syntax,
         Self::Schema,
         Self::LeadTime,
@@ -97,6 +98,7 @@ impl Rule {
         Self::ReprovisionRecommended,
         Self::FinancialReportingReset,
         Self::CronDayFields,
+        Self::MissingFile,
         Self::DuplicateName,
         Self::WindowOverlap,
         Self::SourceInUse,
@@ -124,6 +126,7 @@ impl Rule {
             Self::ReprovisionRecommended => "reprovision-recommended",
             Self::FinancialReportingReset => "financial-reporting-reset",
             Self::CronDayFields => "cron-day-fields",
+            Self::MissingFile => "missing-file",
             Self::DuplicateName => "duplicate-name",
             Self::WindowOverlap => "window-overlap",
             Self::SourceInUse => "source-in-use",
@@ -190,6 +193,7 @@ impl Rule {
             Self::CronDayFields => {
                 "a cron expression does not restrict both the day of the month and of the week"
             }
+            Self::MissingFile => "the local files the steps name exist (packages, programs)",
             Self::DuplicateName => "plan names are unique in a plan set",
             Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
             Self::SourceInUse => "no plan copies from an environment while another refreshes it",
@@ -367,6 +371,19 @@ impl Rule {
                  what such a plan usually means.",
                 &[
                     "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 1 1-7 * SUN\", duration: 4h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
+            Self::MissingFile => (
+                "a `deploy` or `reprovision` step names a local `file` that does not exist or is \
+                 not a regular file, or a `command` step's program is a path (with a `/`) to a \
+                 file that does not exist or is not executable; paths are relative to the plan's \
+                 directory.",
+                "These steps run after the refresh: a missing package or script would fail the \
+                 run when the target's database has already been replaced. Preflight checks \
+                 again before anything is sent.",
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting, {deploy: {file: packages/not-there.zip, name: Customizations}}]\n",
                 ],
                 none,
             ),
