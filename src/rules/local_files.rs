@@ -38,7 +38,7 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
 /// A package file to upload: a regular file.
 fn package(context: &PlanContext<'_>, file: &Located<String>, key: &str, findings: &mut Findings) {
     if let Some(problem) = problem(&context.plan_dir.join(&file.value), false) {
-        push(context, file, key, problem, findings);
+        push(context, file, key, &problem, findings);
     }
 }
 
@@ -49,7 +49,7 @@ fn command(context: &PlanContext<'_>, program: &Located<String>, findings: &mut 
         return;
     }
     if let Some(problem) = problem(&context.plan_dir.join(&program.value), true) {
-        push(context, program, "command.run", problem, findings);
+        push(context, program, "command.run", &problem, findings);
     }
 }
 
@@ -57,7 +57,7 @@ fn push(
     context: &PlanContext<'_>,
     file: &Located<String>,
     key: &str,
-    problem: String,
+    problem: &str,
     findings: &mut Findings,
 ) {
     findings.push(
