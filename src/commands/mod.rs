@@ -10,6 +10,7 @@ mod runs;
 mod runtime;
 mod schedule;
 mod schema;
+mod shell;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -41,6 +42,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Explain(args) => explain::explain(&args, stdout),
         Command::Schema => schema::run(stdout),
         Command::Init(args) => init::run(&args, stdout),
+        Command::Completions(args) => shell::completions(args.shell, stdout),
+        Command::Man(args) => shell::man(args.command.as_deref(), stdout),
         Command::NotifyPreview(args) => notify_preview::run(&args, color, stdout),
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
@@ -56,14 +59,31 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
     }
 }
 
-/// Colour only on a terminal, unless forced; `NO_COLOR` (set and not empty) turns it off.
+/// Colour only on a terminal, unless forced; `NO_COLOR` (set and not empty) and `TERM=dumb`
+/// turn it off.
 #[must_use]
 pub fn color_enabled(choice: ColorChoice, terminal: bool) -> bool {
+    color_wanted(
+        choice,
+        terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+fn color_wanted(
+    choice: ColorChoice,
+    terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+            terminal
+                && no_color.is_none_or(std::ffi::OsStr::is_empty)
+                && term.is_none_or(|term| term != "dumb")
         }
     }
 }
@@ -103,4 +123,35 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
             source,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    #[test]
+    fn colour_needs_a_terminal_that_is_not_dumb_and_no_no_color() {
+        let xterm = Some(OsStr::new("xterm-256color"));
+        let dumb = Some(OsStr::new("dumb"));
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        for (choice, terminal, no_color, term, wanted) in [
+            (ColorChoice::Auto, true, None, xterm, true),
+            (ColorChoice::Auto, true, None, None, true),
+            (ColorChoice::Auto, false, None, xterm, false),
+            (ColorChoice::Auto, true, set, xterm, false),
+            (ColorChoice::Auto, true, empty, xterm, true),
+            (ColorChoice::Auto, true, None, dumb, false),
+            (ColorChoice::Always, false, set, dumb, true),
+            (ColorChoice::Never, true, None, xterm, false),
+        ] {
+            assert_eq!(
+                color_wanted(choice, terminal, no_color, term),
+                wanted,
+                "{choice:?} terminal={terminal} NO_COLOR={no_color:?} TERM={term:?}"
+            );
+        }
+    }
 }
