@@ -92,3 +92,54 @@ fn sarif_passes_the_multitool_sarif_and_github_rules() {
         }
     }
 }
+
+/// A Python with `xmlschema` (`.ci/run` makes a virtual environment under `target/`).
+fn python() -> Option<String> {
+    let python = std::env::var("REFRESHCTL_TEST_PYTHON").ok();
+    if python.is_none() {
+        eprintln!("skipped: REFRESHCTL_TEST_PYTHON is not set (.ci/run installs it)");
+    }
+    python
+}
+
+/// `JUnit` output, clean, failing, with a file that did not parse and with `--deny-warnings`,
+/// is valid against the strict Jenkins/Surefire schema.
+#[test]
+fn junit_is_valid_against_the_strict_surefire_schema() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "version: 1\nname: [unclosed\n").expect("write");
+    let broken = broken.display().to_string();
+    for extra in [&[][..], &["--deny-warnings"]] {
+        let mut args = vec!["validate", "--format", "junit", "--now", NOW];
+        args.extend_from_slice(extra);
+        args.extend([
+            "tests/fixtures/formats",
+            "tests/fixtures/rules/clean.yaml",
+            &broken,
+        ]);
+        let output = common::refreshctl(&args);
+        assert_eq!(output.code, 1, "{}", output.stderr);
+        let report = dir.path().join("junit.xml");
+        std::fs::write(&report, &output.stdout).expect("write");
+        let checked = Command::new(&python)
+            .args([
+                "-c",
+                "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/junit/junit-10.xsd"
+                ),
+            ])
+            .arg(&report)
+            .output()
+            .expect("python runs");
+        assert!(
+            checked.status.success(),
+            "{extra:?}: {}\n{}",
+            String::from_utf8_lossy(&checked.stderr),
+            output.stdout
+        );
+    }
+}

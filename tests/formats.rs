@@ -267,12 +267,20 @@ fn junit_is_well_formed_with_one_case_per_plan_and_rule() {
     assert_eq!((suites, cases), (3, 3 * rules));
     assert_eq!(
         failed_cases,
-        ["lead-time"],
+        ["uat-late: lead-time"],
         "warnings do not fail without --deny-warnings"
     );
     assert_eq!(failures, 1);
     let denied = validate("junit", &["--deny-warnings"]);
     assert_eq!(denied.stdout.matches("<failure").count(), 2);
+    // One class per file, named after its path.
+    assert_eq!(
+        output
+            .stdout
+            .matches("classname=\"tests.fixtures.formats.lead-time\"")
+            .count(),
+        rules
+    );
     assert_eq!(denied.code, 1);
 }
 

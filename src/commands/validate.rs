@@ -36,8 +36,10 @@ pub fn run(
     if files.is_empty() {
         return Err(Error::NoPlans { paths });
     }
+    let started = std::time::Instant::now();
     let checked = check_files(&files, &settings, false)?;
     let diagnostics = check_set(&checked);
+    let elapsed = started.elapsed();
     // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
     // than keeping every file's text while thousands are checked. A file that cannot be read
     // again is shown without an excerpt.
@@ -66,6 +68,7 @@ pub fn run(
         diagnostics: &diagnostics,
         sources: &sources,
         deny_warnings: args.deny_warnings,
+        elapsed,
     };
     match args.format {
         ValidateFormat::Human => report::human::render(&report, color, out)?,

@@ -29,6 +29,8 @@ pub struct ValidationReport<'a> {
     /// The text of each file, for source excerpts.
     pub sources: &'a HashMap<String, String>,
     pub deny_warnings: bool,
+    /// How long checking took (`JUnit`'s `time`).
+    pub elapsed: std::time::Duration,
 }
 
 impl ValidationReport<'_> {
