@@ -74,6 +74,29 @@ fn systemd_units_verify() {
         output.status.success() && stderr.trim().is_empty(),
         "{stderr}"
     );
+    // Hardened: `systemd-analyze security` scores each service under 4.0 ("OK").
+    for path in paths
+        .iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "service"))
+    {
+        let output = std::process::Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--threshold=40"])
+            .arg(path)
+            .output()
+            .expect("systemd-analyze runs");
+        let report = String::from_utf8_lossy(&output.stdout);
+        let score: f64 = report
+            .lines()
+            .find_map(|line| line.split("exposure level for ").nth(1))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|score| score.parse().ok())
+            .unwrap_or_else(|| panic!("no score in {report}"));
+        assert!(
+            output.status.success() && score < 4.0,
+            "{}: {score}\n{report}",
+            path.display()
+        );
+    }
 }
 
 #[test]
@@ -113,6 +136,41 @@ fn the_kubernetes_cronjob_runs_tick_against_postgresql() {
             "{mount}"
         );
     }
+    // The "restricted" Pod Security Standard, and no token for an API refreshctl never calls.
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    let writable: Vec<&str> = mounts
+        .iter()
+        .filter(|mount| mount["readOnly"] != true)
+        .map(|mount| mount["mountPath"].as_str().expect("path"))
+        .collect();
+    assert_eq!(writable, ["/cache", "/tmp"]);
+    // The schema of the Kubernetes API, strictly (unknown fields refused), where the
+    // `kubernetes-validate` package is installed (`.ci/run` puts it in its venv).
+    let Some(python) = std::env::var_os("REFRESHCTL_TEST_PYTHON") else {
+        eprintln!("skipped the Kubernetes schema check: REFRESHCTL_TEST_PYTHON is not set");
+        return;
+    };
+    let validator = std::path::Path::new(&python).with_file_name("kubernetes-validate");
+    let output = std::process::Command::new(&validator)
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .arg(format!("{ROOT}/deploy/kubernetes/cronjob.yaml"))
+        .output()
+        .expect("kubernetes-validate runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
