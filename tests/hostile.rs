@@ -112,7 +112,7 @@ fn a_directory_of_a_thousand_plans() {
         std::fs::create_dir_all(&folder).expect("mkdir");
         for number in 0..100 {
             let text = format!(
-                "version: 1\nname: plan-{team}-{number}\nproject: {}\nenvironment: {{name: env-{number}, type: sandbox}}\nsource: {{name: prod-{number}, type: production}}\nwindow: {{cron: \"0 22 * * SAT\", duration: 3h}}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                "version: 1\nname: plan-{team}-{number}\nproject: {}\nenvironment: {{name: env-{number}, type: sandbox}}\nsource: {{name: prod-{number}, type: production}}\nwindow: {{cron: \"0 22 * * SAT\", duration: 3h}}\nlead_time: 48h\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
                 1000 + team
             );
             std::fs::write(folder.join(format!("plan-{number:03}.yaml")), text).expect("write");

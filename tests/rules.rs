@@ -45,6 +45,7 @@ const SINGLE: &[(&str, &str, &str, u64, u64)] = &[
     ),
     ("cron-day-fields", "cron-day-fields", "warning", 14, 9),
     ("missing-file", "missing-file", "error", 20, 13),
+    ("scheduler-slack", "scheduler-slack", "warning", 13, 12),
 ];
 
 #[test]

@@ -9,7 +9,8 @@ use super::catalog::Catalog;
 use super::context::PlanContext;
 use super::plan_set::{self, EnvironmentKey, PlanSummary};
 use super::{
-    Diagnostic, Findings, adapter_support, cron, local_files, prerequisites, safety, timing,
+    Diagnostic, Findings, adapter_support, cron, local_files, prerequisites, safety, scheduling,
+    timing,
 };
 use crate::adapter::AdapterKind;
 use crate::plan::resolve::{Resolved, resolve};
@@ -65,6 +66,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     timing::check(&context, &mut findings);
     cron::check(&context, &mut findings);
     local_files::check(&context, &mut findings);
+    scheduling::check(&context, &mut findings);
     safety::check(&context, &mut findings);
     prerequisites::check(&context, &mut findings);
     if let Some(adapter) = settings.adapter {

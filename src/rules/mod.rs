@@ -14,6 +14,7 @@ pub mod plan_set;
 mod prerequisites;
 mod rule;
 mod safety;
+mod scheduling;
 mod timing;
 
 pub use catalog::{Catalog, CatalogError};

@@ -62,6 +62,7 @@ pub enum Rule {
     FinancialReportingReset,
     CronDayFields,
     MissingFile,
+    SchedulerSlack,
     DuplicateName,
     WindowOverlap,
     SourceInUse,
@@ -80,7 +81,7 @@ pub struct Explanation {
 }
 
 impl Rule {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Syntax,
         Self::Schema,
         Self::LeadTime,
@@ -99,6 +100,7 @@ impl Rule {
         Self::FinancialReportingReset,
         Self::CronDayFields,
         Self::MissingFile,
+        Self::SchedulerSlack,
         Self::DuplicateName,
         Self::WindowOverlap,
         Self::SourceInUse,
@@ -127,6 +129,7 @@ impl Rule {
             Self::FinancialReportingReset => "financial-reporting-reset",
             Self::CronDayFields => "cron-day-fields",
             Self::MissingFile => "missing-file",
+            Self::SchedulerSlack => "scheduler-slack",
             Self::DuplicateName => "duplicate-name",
             Self::WindowOverlap => "window-overlap",
             Self::SourceInUse => "source-in-use",
@@ -149,6 +152,7 @@ impl Rule {
             | Self::ReprovisionRecommended
             | Self::FinancialReportingReset
             | Self::CronDayFields
+            | Self::SchedulerSlack
             | Self::SourceInUse => Severity::Warning,
             _ => Severity::Error,
         }
@@ -194,6 +198,9 @@ impl Rule {
                 "a cron expression does not restrict both the day of the month and of the week"
             }
             Self::MissingFile => "the local files the steps name exist (packages, programs)",
+            Self::SchedulerSlack => {
+                "a recurring plan's lead time leaves an hour for a scheduler that starts late"
+            }
             Self::DuplicateName => "plan names are unique in a plan set",
             Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
             Self::SourceInUse => "no plan copies from an environment while another refreshes it",
@@ -384,6 +391,19 @@ impl Rule {
                  again before anything is sent.",
                 &[
                     "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting, {deploy: {file: packages/not-there.zip, name: Customizations}}]\n",
+                ],
+                none,
+            ),
+            Self::SchedulerSlack => (
+                "a recurring window's `lead_time` (24h when not given) is less than 25h: less \
+                 than an hour above the 24 hours' notice.",
+                "Each occurrence is submitted `lead_time` before its window by whatever runs \
+                 `tick` (cron, a Kubernetes CronJob, a CI schedule, the daemon). Schedulers start \
+                 late, GitHub's scheduled workflows by up to an hour, and a submission too late \
+                 for 24 hours' notice is skipped (after five minutes' grace), never made late: \
+                 with `lead_time: 24h` a late pass loses the week's refresh.",
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 22 * * SAT\", duration: 6h}\nlead_time: 24h\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
                 ],
                 none,
             ),
