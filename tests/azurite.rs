@@ -160,6 +160,38 @@ async fn a_block_upload_to_azurite_reads_back_byte_for_byte() {
     );
 }
 
+/// An asset stored with one Put Blob (as AzCopy and the SDKs do for small files) has no blocks
+/// in its list: the emulator takes its size from the blob's properties, not 0.
+#[tokio::test(flavor = "current_thread")]
+async fn an_asset_put_in_one_piece_is_committed_with_its_size() {
+    let Some(url) = azurite() else { return };
+    let (_clock, running, adapter) = lab(&url).await;
+    let upload = adapter
+        .create_asset(PROJECT, "Build 43", "build.zip")
+        .await
+        .expect("create");
+    let response = reqwest::Client::new()
+        .put(&upload.location)
+        .header("x-ms-blob-type", "BlockBlob")
+        .header("x-ms-version", "2019-02-02")
+        .body(vec![7_u8; 12_345])
+        .send()
+        .await
+        .expect("Put Blob");
+    assert_eq!(response.status().as_u16(), 201);
+    adapter
+        .commit_asset(PROJECT, &upload.asset)
+        .await
+        .expect("commit");
+    let model = running.emulator.model();
+    let asset = model
+        .assets
+        .iter()
+        .find(|asset| asset.id == upload.asset)
+        .expect("asset");
+    assert_eq!(asset.size, 12_345);
+}
+
 fn base64_id(index: usize) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{index:08}"))

@@ -311,12 +311,52 @@ impl Blobs {
                     ));
                 }
                 let names = tag_values(&text, "Name");
+                if names.is_empty() {
+                    // One Put Blob: a committed blob without blocks, whose size only its
+                    // properties tell.
+                    let size = self.blob_length(asset).await?;
+                    return Ok(size.map(|size| (size, names)));
+                }
                 let size = tag_values(&text, "Size")
                     .iter()
                     .filter_map(|size| size.parse::<u64>().ok())
                     .sum();
                 Ok(Some((size, names)))
             }
+        }
+    }
+
+    /// The length of a committed blob on the Azure Blob service (Get Blob Properties), `None`
+    /// when there is none.
+    async fn blob_length(&self, asset: &str) -> Result<Option<u64>, String> {
+        let Self::Azure {
+            client,
+            url,
+            account,
+            key,
+            container,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let sas = Self::account_sas(account, key);
+        let response = client
+            .head(format!("{url}/{container}/{asset}?{sas}"))
+            .header("x-ms-version", SAS_VERSION)
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        match response.status().as_u16() {
+            404 => Ok(None),
+            200 => response
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse().ok())
+                .map(Some)
+                .ok_or_else(|| "the blob service gave no Content-Length".to_owned()),
+            status => Err(format!(
+                "the blob service answered HTTP {status} to Get Blob Properties"
+            )),
         }
     }
 
@@ -367,20 +407,27 @@ pub fn block_file(block: &str) -> String {
 }
 
 /// A response body that streams files one after the other, in 256 KiB reads, so a large blob
-/// is never held in memory.
+/// is never held in memory; optionally only a range of their bytes.
 pub struct FilesBody {
     files: std::collections::VecDeque<PathBuf>,
     current: Option<std::fs::File>,
     buffer: Vec<u8>,
+    /// Bytes still to pass over before the range starts.
+    skip: u64,
+    /// Bytes of the range still to send.
+    left: u64,
 }
 
 impl FilesBody {
+    /// `length` bytes from `start` of the files taken as one.
     #[must_use]
-    pub fn new(files: Vec<PathBuf>) -> Self {
+    pub fn range(files: Vec<PathBuf>, start: u64, length: u64) -> Self {
         Self {
             files: files.into(),
             current: None,
             buffer: vec![0; 256 * 1024],
+            skip: start,
+            left: length,
         }
     }
 }
@@ -393,23 +440,43 @@ impl http_body::Body for FilesBody {
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        use std::io::Seek as _;
         let this = self.get_mut();
         loop {
+            if this.left == 0 {
+                return Poll::Ready(None);
+            }
             if this.current.is_none() {
                 let Some(path) = this.files.pop_front() else {
                     return Poll::Ready(None);
                 };
-                match std::fs::File::open(&path) {
-                    Ok(file) => this.current = Some(file),
+                let opened = std::fs::File::open(&path).and_then(|mut file| {
+                    // A range that starts past this file skips it whole.
+                    let length = file.metadata()?.len();
+                    if this.skip >= length {
+                        this.skip -= length;
+                        return Ok(None);
+                    }
+                    file.seek(std::io::SeekFrom::Start(this.skip))?;
+                    this.skip = 0;
+                    Ok(Some(file))
+                });
+                match opened {
+                    Ok(file) => this.current = file,
                     Err(error) => return Poll::Ready(Some(Err(error))),
                 }
+                continue;
             }
             let Some(file) = this.current.as_mut() else {
                 continue;
             };
-            match file.read(&mut this.buffer) {
+            let wanted = usize::try_from(this.left)
+                .unwrap_or(usize::MAX)
+                .min(this.buffer.len());
+            match file.read(&mut this.buffer[..wanted]) {
                 Ok(0) => this.current = None,
                 Ok(read) => {
+                    this.left -= read as u64;
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
                         &this.buffer[..read],
                     )))));

@@ -7,6 +7,7 @@
 //! with its call log), `faults` (POST a script of faults), `revoke-tokens`.
 
 mod blob;
+mod blob_service;
 mod faults;
 mod routes;
 

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Form, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use super::blob::{self, BrokenBody, FilesBody};
+use super::blob::BrokenBody;
+use super::blob_service;
 use super::faults::{Fault, FaultRule};
 use super::{Emulator, RequestRecord, lock};
 use crate::lcs::{self, Envelope, EnvironmentDetail, FileAsset, OperationStatus, Page};
@@ -58,7 +59,10 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
             "/box/fileasset/GetFileAssetValidationStatus/{project}",
             get(validation_status),
         )
-        .route("/blob/{container}/{asset}", put(put_blob).get(get_blob))
+        .route(
+            "/blob/{container}/{asset}",
+            put(blob_service::put).get(blob_service::get),
+        )
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/model", get(model))
         .route("/_emulator/faults", post(script_faults))
@@ -711,236 +715,6 @@ async fn validation_status(
     }
 }
 
-fn blob_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/xml")],
-        format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
-        ),
-    )
-        .into_response()
-}
-
-/// Checks the SAS of a request to the emulator's own blob endpoint.
-fn sas_allows(
-    emulator: &Emulator,
-    asset: &str,
-    params: &HashMap<String, String>,
-    permission: char,
-) -> bool {
-    let (Some(permissions), Some(expiry), Some(signature)) =
-        (params.get("sp"), params.get("se"), params.get("sig"))
-    else {
-        return false;
-    };
-    let expected = blob::local_signature(&emulator.key, asset, permissions, expiry);
-    let decoded = percent_encoding::percent_decode_str(&expected).decode_utf8_lossy();
-    let fresh = lcs::parse_time(expiry).is_some_and(|expiry| expiry > emulator.wall_now());
-    fresh && permissions.contains(permission) && (signature == &expected || *signature == decoded)
-}
-
-async fn read_body_to(mut body: Body, path: &std::path::Path) -> Result<u64, String> {
-    use http_body::Body as _;
-    use std::io::Write as _;
-    let partial = path.with_extension("part");
-    let mut file = std::fs::File::create(&partial).map_err(|error| error.to_string())?;
-    let mut size = 0;
-    loop {
-        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
-        match frame {
-            None => break,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    file.write_all(&data).map_err(|error| error.to_string())?;
-                    size += data.len() as u64;
-                }
-            }
-            Some(Err(error)) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(error.to_string());
-            }
-        }
-    }
-    std::fs::rename(&partial, path).map_err(|error| error.to_string())?;
-    Ok(size)
-}
-
-fn block_ids(xml: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find('<') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('>') else { break };
-        let tag = &after[..end];
-        rest = &after[end + 1..];
-        if matches!(tag, "Latest" | "Committed" | "Uncommitted")
-            && let Some(close) = rest.find("</")
-        {
-            ids.push(rest[..close].trim().to_owned());
-        }
-    }
-    ids
-}
-
-async fn put_blob(
-    State(emulator): Shared,
-    Path((_container, asset)): Path<(String, String)>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    if !sas_allows(&emulator, &asset, &params, 'w') {
-        return blob_error(
-            StatusCode::FORBIDDEN,
-            "AuthenticationFailed",
-            "Server failed to authenticate the request.",
-        );
-    }
-    let Some(dir) = emulator.blobs.local_dir().map(|dir| dir.join(&asset)) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if let Err(error) = std::fs::create_dir_all(&dir) {
-        return blob_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            &error.to_string(),
-        );
-    }
-    let now = emulator.model_now();
-    match params.get("comp").map(String::as_str) {
-        Some("block") => {
-            let Some(block) = params.get("blockid").cloned() else {
-                return blob_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidQueryParameterValue",
-                    "blockid is missing",
-                );
-            };
-            let size = match read_body_to(body, &dir.join(blob::block_file(&block))).await {
-                Ok(size) => size,
-                Err(error) => return blob_error(StatusCode::BAD_REQUEST, "InvalidInput", &error),
-            };
-            match lock(&emulator.model).put_block(&asset, &block, size, now) {
-                Ok(()) => StatusCode::CREATED.into_response(),
-                Err(error) => blob_error(
-                    StatusCode::CONFLICT,
-                    "InvalidBlobOrBlock",
-                    &error.to_string(),
-                ),
-            }
-        }
-        Some("blocklist") => {
-            let text = match read_body_text(body).await {
-                Ok(text) => text,
-                Err(error) => return blob_error(StatusCode::BAD_REQUEST, "InvalidInput", &error),
-            };
-            let ids = block_ids(&text);
-            let files: Vec<String> = ids.iter().map(|id| blob::block_file(id)).collect();
-            if let Some(missing) = files.iter().position(|file| !dir.join(file).exists()) {
-                return blob_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidBlockList",
-                    &format!("block {} was not uploaded", ids[missing]),
-                );
-            }
-            if let Err(error) = lock(&emulator.model).put_block_list(&asset, &ids, now) {
-                return blob_error(StatusCode::CONFLICT, "InvalidBlockList", &error.to_string());
-            }
-            match std::fs::write(dir.join("list"), files.join("\n") + "\n") {
-                Ok(()) => StatusCode::CREATED.into_response(),
-                Err(error) => blob_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    &error.to_string(),
-                ),
-            }
-        }
-        None if headers
-            .get("x-ms-blob-type")
-            .is_some_and(|kind| kind.as_bytes().eq_ignore_ascii_case(b"BlockBlob")) =>
-        {
-            let size = match read_body_to(body, &dir.join("blob")).await {
-                Ok(size) => size,
-                Err(error) => return blob_error(StatusCode::BAD_REQUEST, "InvalidInput", &error),
-            };
-            let mut model = lock(&emulator.model);
-            let stored = model
-                .put_block(&asset, "blob", size, now)
-                .and_then(|()| model.put_block_list(&asset, &["blob".to_owned()], now));
-            drop(model);
-            match stored.and_then(|()| {
-                std::fs::write(dir.join("list"), "blob\n")
-                    .map_err(|error| SimError::Business(error.to_string()))
-            }) {
-                Ok(()) => StatusCode::CREATED.into_response(),
-                Err(error) => blob_error(
-                    StatusCode::CONFLICT,
-                    "InvalidBlobOrBlock",
-                    &error.to_string(),
-                ),
-            }
-        }
-        _ => blob_error(
-            StatusCode::BAD_REQUEST,
-            "MissingRequiredHeader",
-            "x-ms-blob-type is required",
-        ),
-    }
-}
-
-async fn read_body_text(body: Body) -> Result<String, String> {
-    let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
-        .await
-        .map_err(|error| error.to_string())?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| "the block list is not UTF-8".to_owned())
-}
-
-async fn get_blob(
-    State(emulator): Shared,
-    Path((_container, asset)): Path<(String, String)>,
-    Query(params): Params,
-    method: Method,
-) -> Response {
-    if !sas_allows(&emulator, &asset, &params, 'r') {
-        return blob_error(
-            StatusCode::FORBIDDEN,
-            "AuthenticationFailed",
-            "Server failed to authenticate the request.",
-        );
-    }
-    let Some(dir) = emulator.blobs.local_dir().map(|dir| dir.join(&asset)) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Ok(list) = std::fs::read_to_string(dir.join("list")) else {
-        return blob_error(
-            StatusCode::NOT_FOUND,
-            "BlobNotFound",
-            "The specified blob does not exist.",
-        );
-    };
-    let files: Vec<_> = list.lines().map(|name| dir.join(name)).collect();
-    let length: u64 = files
-        .iter()
-        .filter_map(|file| std::fs::metadata(file).ok())
-        .map(|metadata| metadata.len())
-        .sum();
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::new(FilesBody::new(files))
-    };
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_LENGTH, length.to_string()),
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 async fn requests(State(emulator): Shared) -> Response {
     json(&emulator.requests())
 }
@@ -970,12 +744,6 @@ mod tests {
 
     #[test]
     fn block_lists_and_queries() {
-        assert_eq!(
-            block_ids(
-                "<?xml version=\"1.0\"?><BlockList><Latest>AA==</Latest><Uncommitted>AQ==</Uncommitted></BlockList>"
-            ),
-            ["AA==", "AQ=="]
-        );
         assert_eq!(redact("sv=1&sig=secret%2B&sp=r"), "sv=1&sig=REDACTED&sp=r");
     }
 }
