@@ -374,3 +374,102 @@ fn json_lines_carry_every_event() {
         "poll waits are in the JSON lines ({polls}), though not in the text view"
     );
 }
+
+#[test]
+fn state_strings_that_name_no_store_are_refused_and_make_no_file() {
+    let cwd = tempfile::tempdir().expect("temp");
+    let secret = "hunter2-Secret";
+    let cases = [
+        ("mysql://x", "`mysql://` is not a state store scheme"),
+        (
+            "hots=127.0.0.1 user=postgres dbname=x",
+            "did you mean `host`?",
+        ),
+        ("host= user=postgres dbname=x", "`host` has no value"),
+        ("host=127.0.0.1 user=postgres dbname=x?", "no closing quote"),
+        ("foo=bar", "`foo` is not a connection keyword"),
+        ("host=127.0.0.1 port=fifty dbname=x", "port"),
+        ("state", "neither a URL nor obviously a path"),
+        ("file:state.db", "`file:` is not a state store scheme"),
+        (
+            "host=127.0.0.1 password=hunter2-Secret dbnme=x",
+            "did you mean `dbname`?",
+        ),
+    ];
+    for (state, reason) in cases {
+        // The `?` case: an unterminated quote, as a shell quoting slip leaves it.
+        let state = state.replace("dbname=x?", "dbname='x");
+        for args in [
+            &["runs"][..],
+            &["status", "some-run"],
+            &["tick", "--plans", "."],
+        ] {
+            let output = Command::cargo_bin("refreshctl")
+                .expect("binary")
+                .current_dir(cwd.path())
+                .env("NO_COLOR", "1")
+                .env_remove("REFRESHCTL_ADAPTER")
+                .env("XDG_STATE_HOME", cwd.path().join("xdg"))
+                .args(["--state", &state])
+                .args(args)
+                .timeout(std::time::Duration::from_mins(1))
+                .output()
+                .expect("runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{state} {args:?}: {stderr}");
+            assert!(stderr.contains(reason), "{state}: {stderr}");
+            for form in [
+                "`sqlite:PATH`",
+                "`postgres://…`",
+                "`host=… port=… user=… dbname=…`",
+            ] {
+                assert!(
+                    stderr.contains(form),
+                    "{state}: the accepted forms: {stderr}"
+                );
+            }
+            assert!(!stderr.contains(secret), "{state}: {stderr}");
+        }
+        let files: Vec<_> = std::fs::read_dir(cwd.path())
+            .expect("cwd")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert!(files.is_empty(), "{state}: nothing is created: {files:?}");
+    }
+    let help = Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .arg("--help")
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for form in [
+        "`sqlite:PATH`",
+        "contains a `/`",
+        "`.db`, `.sqlite` or `.sqlite3`",
+        "`postgres://",
+        "`postgresql://…`",
+        "libpq's key/value form, `host=… port=… user=… password=… dbname=… sslmode=… sslrootcert=… schema=…`",
+    ] {
+        assert!(help.contains(form), "--help names {form}: {help}");
+    }
+    // The environment variable is read the same way.
+    let output = Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .current_dir(cwd.path())
+        .env(
+            "REFRESHCTL_STATE",
+            "host=127.0.0.1 user=postgres dbname=x?schema=s",
+        )
+        .args(["runs"])
+        .timeout(std::time::Duration::from_mins(1))
+        .output()
+        .expect("runs");
+    assert_ne!(output.status.code(), Some(0), "no silent SQLite file");
+    assert!(
+        std::fs::read_dir(cwd.path()).expect("cwd").next().is_none(),
+        "no file named after the string"
+    );
+}
