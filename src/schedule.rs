@@ -236,7 +236,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                     Ok((before, progress)) => {
                         let after = run.state.name();
                         let next = match &progress {
-                            Progress::Waiting(until) => {
+                            Progress::Waiting(until) | Progress::Delayed { until, .. } => {
                                 Some((*until).max(now + TimeDelta::seconds(1)))
                             }
                             Progress::Finished(_) | Progress::Blocked(_) => None,

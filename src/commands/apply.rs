@@ -565,6 +565,15 @@ fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
             eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
             exit::FAILURE
         }
+        Progress::Delayed { error, .. } => {
+            eprintln!(
+                "refreshctl: run `{}` is delayed: {error}. It stays {}; `refreshctl resume {}` tries again (so does the next `tick`)",
+                run.id,
+                run.state.name(),
+                run.id
+            );
+            exit::ENVIRONMENT
+        }
         Progress::Waiting(_) => exit::FAILURE,
     }
 }
