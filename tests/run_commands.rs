@@ -1,6 +1,9 @@
 //! The run commands of the real binary on the simulator: apply, submit, runs, status, cancel,
 //! reschedule, approve, resume, with a state file of their own.
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -471,5 +474,148 @@ fn state_strings_that_name_no_store_are_refused_and_make_no_file() {
     assert!(
         std::fs::read_dir(cwd.path()).expect("cwd").next().is_none(),
         "no file named after the string"
+    );
+}
+
+/// The weekly example as another plan on the same target, notifying `hooks` when rejected.
+fn rival_plan(directory: &Path, hooks: &str) -> std::path::PathBuf {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(Path::new(root).join("plans/contoso-uat-weekly.yaml"))
+        .expect("plan")
+        .replace("name: contoso-uat-weekly", "name: contoso-uat-rival")
+        .replace("../packages/", &format!("{root}/packages/"))
+        .replace(
+            "templates/teams.json.tera",
+            &format!("{root}/plans/templates/teams.json.tera"),
+        );
+    let text = notifying_rejected_only(&text, hooks);
+    let path = directory.join("rival.yaml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+/// The plan's notification goes to `hooks`, for `rejected` only.
+fn notifying_rejected_only(text: &str, hooks: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("- url:") {
+            out.push(format!("  - url: {hooks}/hooks/rival"));
+        } else if line.trim_start().starts_with("on:") {
+            out.push("    on: [rejected]".to_owned());
+        } else {
+            out.push(line.to_owned());
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn the_loser_of_two_concurrent_applies_on_one_target_ends_rejected_and_notified() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    let directory = tempfile::tempdir().expect("temp");
+    let rival = rival_plan(directory.path(), &hooks.url);
+    let rival = rival.to_str().expect("utf-8").to_owned();
+    // Both at once; the winner stops at its first manual step (no terminal), holding the target.
+    let spawn = |plan: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_refreshctl"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", home.0.path().join("cache"))
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env("REFRESHCTL_STATE", home.state())
+            .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "1ms")
+            .args(["apply", "--notify", plan])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let children = [spawn("plans/contoso-uat-weekly.yaml"), spawn(&rival)];
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("wait"))
+        .collect();
+    let (code, stdout, stderr) = home.run(&["runs", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let runs = runs.as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let winner = runs
+        .iter()
+        .find(|run| run["state"] == "awaiting-approval")
+        .unwrap_or_else(|| panic!("one run holds the target: {runs:?}"));
+    let loser = runs
+        .iter()
+        .find(|run| run["state"] == "rejected")
+        .unwrap_or_else(|| panic!("the other is rejected, not left submitted: {runs:?}"));
+    let (winner, loser) = (
+        winner["id"].as_str().expect("id"),
+        loser["id"].as_str().expect("id"),
+    );
+    let status = home.status(loser);
+    assert!(
+        status["detail"]
+            .as_str()
+            .is_some_and(|detail| detail
+                .contains(&format!("run `{winner}` is active on the same environment"))),
+        "names the run that holds the target: {status}"
+    );
+    assert!(
+        status["log"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|entry| entry["message"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("run rejected"))),
+        "{status}"
+    );
+    let lost = &outputs[usize::from(loser.starts_with("contoso-uat-rival"))];
+    assert_eq!(lost.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains(&format!("run `{loser}` is rejected")),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    // Only the rival plan notifies `rejected`: it is told when it is the one that lost.
+    if loser.starts_with("contoso-uat-rival") {
+        let bodies = hooks.bodies();
+        assert_eq!(bodies.len(), 1, "{bodies:?}");
+        assert!(bodies[0].to_string().contains("rejected"), "{}", bodies[0]);
+    } else {
+        assert!(hooks.bodies().is_empty());
+    }
+}
+
+#[test]
+fn a_loser_with_notifications_is_told_it_was_rejected() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    let (_, stdout, _) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
+    let holder = stdout.trim().to_owned();
+    assert_eq!(home.status(&holder)["state"], "awaiting-approval");
+    let directory = tempfile::tempdir().expect("temp");
+    let rival = rival_plan(directory.path(), &hooks.url);
+    let (code, _, stderr) = home.run(&["apply", "--notify", rival.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{stderr}");
+    let (_, stdout, _) = home.run(&["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let loser = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|run| run["plan"] == "contoso-uat-rival")
+        .expect("the rival's run");
+    assert_eq!(loser["state"], "rejected", "{loser}");
+    let bodies = hooks.bodies();
+    assert_eq!(bodies.len(), 1, "one notification: {bodies:?}");
+    assert!(bodies[0].to_string().contains("rejected"), "{}", bodies[0]);
+    // `submit` of the rival while the target is held ends the same way (a new window's run).
+    let (code, _, stderr) = home.run(&["submit", rival.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `{holder}` is active on the same environment")),
+        "{stderr}"
     );
 }
