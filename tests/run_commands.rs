@@ -619,3 +619,185 @@ fn a_loser_with_notifications_is_told_it_was_rejected() {
         "{stderr}"
     );
 }
+
+/// Makes a file and its directory unwritable, for root too where the file system allows
+/// (`chattr +i`), else by their modes; undone when dropped.
+struct Frozen {
+    paths: Vec<std::path::PathBuf>,
+    immutable: bool,
+}
+
+impl Frozen {
+    /// `None` (with a note) when nothing here can make the file unwritable for this user.
+    fn new(file: &Path) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory = file.parent().expect("a directory").to_path_buf();
+        let paths = vec![file.to_path_buf(), directory.clone()];
+        let immutable = std::process::Command::new("chattr")
+            .arg("+i")
+            .args(&paths)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !immutable {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+            std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o555))
+                .expect("chmod");
+        }
+        let frozen = Self { paths, immutable };
+        let writable = std::fs::OpenOptions::new().append(true).open(file).is_ok()
+            || std::fs::write(directory.join("probe"), b"").is_ok();
+        if writable {
+            eprintln!("skipped: this file system and user cannot make a file unwritable");
+            return None;
+        }
+        Some(frozen)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .args(&self.paths)
+                .status();
+        } else {
+            let _ =
+                std::fs::set_permissions(&self.paths[1], std::fs::Permissions::from_mode(0o755));
+            let _ =
+                std::fs::set_permissions(&self.paths[0], std::fs::Permissions::from_mode(0o644));
+        }
+    }
+}
+
+/// `runs` and `status` on `state`, which must both work; returns the run ids listed.
+fn read_back(home: &Home, state: &str) -> Vec<String> {
+    let (code, table, stderr) = home.run(&["--state", state, "runs"]);
+    assert_eq!(code, 0, "runs: {stderr}");
+    assert!(table.starts_with("RUN"), "{table}");
+    let (code, stdout, stderr) = home.run(&["--state", state, "runs", "--format", "json"]);
+    assert_eq!(code, 0, "runs --format json: {stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let ids: Vec<String> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| run["id"].as_str().expect("id").to_owned())
+        .collect();
+    for id in &ids {
+        assert!(table.contains(id.as_str()), "{table}");
+        let (code, stdout, stderr) =
+            home.run(&["--state", state, "status", id, "--format", "json"]);
+        assert_eq!(code, 0, "status: {stderr}");
+        let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(status["id"], id.as_str());
+        assert!(
+            status["log"].as_array().is_some_and(|log| !log.is_empty()),
+            "{status}"
+        );
+        let (code, _, stderr) = home.run(&["--state", state, "status", id]);
+        assert_eq!(code, 0, "status: {stderr}");
+    }
+    ids
+}
+
+#[test]
+fn runs_and_status_read_a_state_file_that_cannot_be_written() {
+    let home = Home::new();
+    let directory = home.0.path().join("frozen");
+    std::fs::create_dir_all(&directory).expect("mkdir");
+    let state = directory.join("state.db");
+    let state_text = state.to_str().expect("utf-8").to_owned();
+    let (code, stdout, stderr) = home.run(&[
+        "--state",
+        &state_text,
+        "apply",
+        "--yes",
+        "plans/contoso-test-restore.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run = stdout.trim().to_owned();
+    let before = std::fs::read(&state).expect("read");
+    let Some(frozen) = Frozen::new(&state) else {
+        return;
+    };
+    assert_eq!(read_back(&home, &state_text), std::slice::from_ref(&run));
+    // Writing still says why it cannot.
+    let (code, _, stderr) = home.run(&["--state", &state_text, "cancel", &run]);
+    assert_ne!(code, 0, "{stderr}");
+    drop(frozen);
+    assert_eq!(
+        std::fs::read(&state).expect("read"),
+        before,
+        "not a byte changed"
+    );
+}
+
+#[test]
+fn runs_and_status_never_create_migrate_or_write_the_state_file() {
+    let home = Home::new();
+    let state = home.0.path().join("state.db");
+    let state_text = state.to_str().expect("utf-8").to_owned();
+    let (code, _, stderr) = home.run(&["apply", "--yes", "plans/contoso-test-restore.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Make it a schema version 1 file, as an older refreshctl left it.
+    let connection = rusqlite::Connection::open(&state).expect("open");
+    connection
+        .execute_batch(
+            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+             ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
+             ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
+             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
+    drop(connection);
+    let bytes = std::fs::read(&state).expect("read");
+    let modified = std::fs::metadata(&state)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    let ids = read_back(&home, &state_text);
+    assert_eq!(ids.len(), 1, "the run of the older file is read");
+    let (_, table, _) = home.run(&["--state", &state_text, "runs"]);
+    assert!(
+        table.contains("2026-12-07T14:00:00Z"),
+        "the window's end, from the record: {table}"
+    );
+    assert_eq!(
+        std::fs::read(&state).expect("read"),
+        bytes,
+        "the file is not written"
+    );
+    assert_eq!(
+        std::fs::metadata(&state)
+            .expect("stat")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
+    let version: i64 = rusqlite::Connection::open(&state)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 1, "not migrated by a read");
+
+    // A store that does not exist reads as empty, and is not created.
+    let missing = home.0.path().join("nowhere/state.db");
+    let missing_text = missing.to_str().expect("utf-8");
+    let (code, stdout, stderr) = home.run(&["--state", missing_text, "runs", "--format", "json"]);
+    assert_eq!((code, stdout.trim()), (0, "[]"), "{stderr}");
+    let (code, _, stderr) = home.run(&["--state", missing_text, "status", &ids[0]]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run"), "{stderr}");
+    assert!(!missing.parent().expect("dir").exists(), "nothing created");
+
+    // A command that writes migrates it as before.
+    let (code, _, stderr) = home.run(&["--state", &state_text, "cancel", &ids[0]]);
+    assert_eq!(code, 1, "a finished run cannot be canceled: {stderr}");
+    let version: i64 = rusqlite::Connection::open(&state)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, refreshctl::state::SCHEMA_VERSION);
+}

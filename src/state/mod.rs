@@ -231,6 +231,16 @@ impl StateStore {
         }
     }
 
+    /// Opens the store to read it only (`runs`, `status`): an SQLite file is neither created,
+    /// migrated nor written, so one that cannot be written still reads (see
+    /// [`SqliteStore::open_read_only`]). PostgreSQL is opened as usual.
+    pub fn open_read_only(url: &StateUrl) -> Result<Self, StoreError> {
+        match url {
+            StateUrl::Sqlite(path) => SqliteStore::open_read_only(path).map(Self::Sqlite),
+            StateUrl::Postgres(url) => PostgresStore::open(url).map(Self::Postgres),
+        }
+    }
+
     /// Records a run unless one with its id exists.
     pub fn insert_run(&self, run: &RunRecord) -> Result<Claim, StoreError> {
         each!(self, store => store.insert_run(run))
