@@ -115,8 +115,11 @@ impl StateUrl {
             super::postgres::check(text)?;
             return Ok(Self::Postgres(text.to_owned()));
         }
-        if let Some((scheme, _)) = text.split_once("://") {
+        if let Some(scheme) = url_scheme(text) {
             return Err(bad(format!("`{scheme}://` is not a state store scheme")));
+        }
+        if text.contains("://") && !text.contains('=') {
+            return Err(bad("it has a `://` but no scheme refreshctl knows".into()));
         }
         // libpq reads a string with `=` that is not a URL as key/value pairs; so does refreshctl.
         if text.contains('=') {
@@ -175,16 +178,25 @@ fn first_word(text: &str) -> &str {
         .unwrap_or_default()
 }
 
+/// The scheme of a URL (`mysql` of `mysql://…`), if `text` is one.
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    is_scheme(scheme).then_some(scheme)
+}
+
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 /// A URL scheme at the start (`file:`, `mysql:`), if there is one. A single letter is a Windows
 /// drive (`C:`), not a scheme.
 fn scheme_of(text: &str) -> Option<&str> {
     let (scheme, _) = text.split_once(':')?;
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    (scheme.len() > 1
-        && first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-    .then_some(scheme)
+    (scheme.len() > 1 && is_scheme(scheme)).then_some(scheme)
 }
 
 fn is_obvious_path(text: &str) -> bool {
@@ -344,7 +356,7 @@ pub fn quote(value: &str) -> String {
 /// others as `***`, and nothing after a part that cannot be read.
 #[must_use]
 pub fn mask(text: &str) -> String {
-    if text.contains("://") {
+    if url_scheme(text).is_some() {
         mask_url(text)
     } else if text.contains('=') && !text.starts_with("sqlite:") {
         mask_conninfo(text)
@@ -556,6 +568,8 @@ mod tests {
                 "`file://` is not a state store scheme",
             ),
             ("file:state.db", "`file:` is not a state store scheme"),
+            ("://state.db", "no scheme refreshctl knows"),
+            ("my db://x", "no scheme refreshctl knows"),
             ("postgres:db", "`postgres:` is not a state store scheme"),
             (
                 "state",
@@ -660,6 +674,8 @@ mod tests {
             format!("postgres://u:{secret}@h:x/db"),
             format!("postgres://u@h/db?password={secret}&sslmode=never"),
             format!("mysql://u:{secret}@h/db"),
+            format!("host=db password={secret} options=http://x port=y"),
+            format!("host=db password='{secret}://' bogus"),
         ];
         for text in cases {
             let error = StateUrl::parse(&text).expect_err(&text).to_string();
@@ -683,5 +699,32 @@ mod tests {
             "postgres://postgres@127.0.0.1/test"
         );
         assert_eq!(mask("state.db"), "state.db");
+    }
+
+    proptest::proptest! {
+        /// Any string is a location or a refusal, never a panic; a password given in either
+        /// form never reaches the message, whatever surrounds it.
+        #[test]
+        fn no_panic_and_no_password_in_any_message(
+            before in "[ -~]{0,40}",
+            secret in "[A-Za-z0-9]{12,20}",
+            after in "[ -~]{0,40}",
+            quoted in proptest::bool::ANY,
+        ) {
+            let _ = StateUrl::parse(&before);
+            let _ = mask(&before);
+            let value = if quoted { format!("'{secret}'") } else { secret.clone() };
+            for text in [
+                format!("{before} password={value} {after}"),
+                format!("{before} password = {value}{after}"),
+                format!("postgres://user:{secret}@{before}/{after}"),
+                format!("postgresql://h/db?{before}&password={secret}&{after}"),
+            ] {
+                if let Err(error) = StateUrl::parse(&text) {
+                    let message = error.to_string();
+                    proptest::prop_assert!(!message.contains(&secret), "{text}: {message}");
+                }
+            }
+        }
     }
 }
