@@ -24,7 +24,12 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Where runs are kept: `sqlite:PATH` or a path (default: the user's state directory).
+    /// Where runs are kept (default: `state.db` in the user's state directory): `sqlite:PATH`;
+    /// a path that contains a `/` or ends in `.db`, `.sqlite` or `.sqlite3`;
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…&schema=…` (or `postgresql://…`); or
+    /// libpq's key/value form, `host=… port=… user=… password=… dbname=… sslmode=…
+    /// sslrootcert=… schema=…`, quoted as libpq quotes (`dbname='my db'`). Anything else is
+    /// refused.
     #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
     pub state: Option<String>,
 

@@ -51,6 +51,8 @@ pub struct Notifier {
     tasks: JoinSet<Delivery>,
     /// Render only (a rehearsal): what would have been sent, and nothing sent.
     rendered_only: Option<Vec<Delivery>>,
+    /// Why the run is delayed, for the default body of a `delayed` notification.
+    delay: Option<String>,
 }
 
 /// Notifications sent (or rendered) and not yet waited for.
@@ -84,6 +86,7 @@ impl Notifier {
             backoff: Duration::ZERO,
             tasks: JoinSet::new(),
             rendered_only: Some(Vec::new()),
+            delay: None,
         }
     }
 
@@ -112,6 +115,7 @@ impl Notifier {
             backoff,
             tasks: JoinSet::new(),
             rendered_only: None,
+            delay: None,
         }
     }
 
@@ -209,6 +213,9 @@ impl Notifier {
             format_utc(run.window_start),
             format_utc(run.window_end)
         );
+        if let (NotificationEvent::Delayed, Some(delay)) = (event, &self.delay) {
+            let _ = write!(text, " {delay}.");
+        }
         if let Some(reason) = &run.reason {
             let _ = write!(text, " Emergency refresh, lead time waived: {reason}");
         }
@@ -226,11 +233,17 @@ impl Notifier {
 
 impl EventSink for Notifier {
     fn event(&mut self, event: &Event) {
-        if event.kind != EventKind::RunState {
-            return;
-        }
-        if let Some(notification) = notification_event(&event.message) {
-            self.send(notification);
+        match event.kind {
+            EventKind::RunState => {
+                if let Some(notification) = notification_event(&event.message) {
+                    self.send(notification);
+                }
+            }
+            EventKind::Delayed => {
+                self.delay = Some(event.message.clone());
+                self.send(NotificationEvent::Delayed);
+            }
+            _ => {}
         }
     }
 }
@@ -265,6 +278,7 @@ pub fn event_name(event: NotificationEvent) -> &'static str {
         NotificationEvent::Failed => "failed",
         NotificationEvent::Canceled => "canceled",
         NotificationEvent::Skipped => "skipped",
+        NotificationEvent::Delayed => "delayed",
     }
 }
 

@@ -236,7 +236,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                     Ok((before, progress)) => {
                         let after = run.state.name();
                         let next = match &progress {
-                            Progress::Waiting(until) => {
+                            Progress::Waiting(until) | Progress::Delayed { until, .. } => {
                                 Some((*until).max(now + TimeDelta::seconds(1)))
                             }
                             Progress::Finished(_) | Progress::Blocked(_) => None,
@@ -459,10 +459,14 @@ impl<A: Adapter> Scheduler<'_, A> {
         Result<(&'static str, Progress), ExecError>,
         Notifier,
     )> {
-        let beat = (self.settings.lease / 3)
-            .to_std()
-            .unwrap_or(std::time::Duration::from_secs(1))
-            .max(std::time::Duration::from_millis(100));
+        // A third of the lease in wall time: on a sped-up test clock a lease passes faster than
+        // its length in seconds, and a beat that late would let every lease run out.
+        let third = self.settings.lease / 3;
+        let beat = match self.clock {
+            Clock::Simulated(_) => third.to_std().unwrap_or(std::time::Duration::from_secs(1)),
+            clock => clock.wall_wait(clock.now() + third),
+        }
+        .max(std::time::Duration::from_millis(100));
         let heartbeat = async {
             loop {
                 tokio::time::sleep(beat).await;

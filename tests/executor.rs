@@ -455,3 +455,26 @@ fn assert_each_change_made_once(rehearsal: &Rehearsal) {
         1
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_run_whose_window_ended_before_preflight_fails_and_changes_nothing() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    // The scheduler was down (or the service unreachable) past the whole window.
+    rehearsal
+        .clock
+        .sleep_until(run.window_end + TimeDelta::minutes(1))
+        .await;
+    let mut events = Collect::default();
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    let Progress::Finished(RunState::Failed { error }) = progress else {
+        panic!("{progress:?}");
+    };
+    assert_eq!(
+        error,
+        "preflight: the window ended at 2026-12-06T03:00:00Z before preflight could pass; nothing was changed"
+    );
+    assert_eq!(rehearsal.calls(|_| true), 0, "nothing was asked of LCS");
+    assert_eq!(run.steps[0].id, "preflight");
+    assert!(matches!(run.steps[0].state, StepState::Failed { .. }));
+}

@@ -5,6 +5,8 @@
 #[path = "common/adapter_conformance.rs"]
 mod adapter_conformance;
 mod common;
+#[path = "common/http_server.rs"]
+mod http_server;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -775,4 +777,244 @@ post_steps:
         "{reason}"
     );
     assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
+}
+
+// The scheduler over the lcs adapter during an outage: a blip is not a rejection.
+
+/// A plan due for submission at once (its window is two days after `start()`), notifying the
+/// test's server of every event.
+fn outage_plan(hooks: &str) -> String {
+    format!(
+        "version: 1
+name: uat-outage
+project: 1234567
+environment: {{name: contoso-uat, type: sandbox, release: \"10.0.41\"}}
+source: {{name: contoso-prod, type: production, release: \"10.0.41\"}}
+window: {{start: 2026-12-07T22:00:00Z, duration: 6h}}
+lead_time: 72h
+acknowledge: [target-database-erased, target-unavailable]
+notifications:
+  - url: {hooks}/hooks/refresh
+"
+    )
+}
+
+/// One scheduler pass over `plan` at the lab's simulated time; `client` sends the
+/// notifications (one for every pass: making one reads the system's certificates).
+async fn tick(
+    adapter: &LcsAdapter,
+    clock: &Clock,
+    prepared: &Run,
+    client: &reqwest::Client,
+) -> refreshctl::schedule::TickReport {
+    let settings = refreshctl::schedule::TickSettings {
+        owner: "test".into(),
+        lease: TimeDelta::minutes(2),
+        poll_interval: TimeDelta::seconds(60),
+        step_deadline: TimeDelta::hours(30),
+        cache_dir: prepared.plan_dir.join("cache"),
+        send_notifications: true,
+        notify_backoff: std::time::Duration::from_millis(1),
+    };
+    let sink = std::cell::RefCell::new(Collect::default());
+    let claimed = std::cell::RefCell::new(Vec::new());
+    let scheduler = refreshctl::schedule::Scheduler {
+        plans: std::slice::from_ref(&prepared.plan),
+        adapter,
+        store: &prepared.store,
+        clock,
+        settings: &settings,
+        sink: &sink,
+        claimed: &claimed,
+        client: std::cell::OnceCell::from(client.clone()),
+    };
+    scheduler.tick().await.expect("a pass")
+}
+
+/// An adapter that gives up on a call at its first failure, so each pass makes one attempt.
+fn impatient(lab: &Lab) -> LcsAdapter {
+    LcsAdapter::new(
+        &lab.running.url(),
+        credentials(&lab.running, false),
+        RetryPolicy {
+            deadline: std::time::Duration::ZERO,
+            ..RetryPolicy::default()
+        },
+        lab.clock.clone(),
+    )
+    .expect("adapter")
+}
+
+/// The events a run's notifications were sent for, in order.
+fn notified(server: &http_server::Server) -> Vec<String> {
+    server
+        .bodies()
+        .iter()
+        .map(|body| body["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn log_kinds(store: &StateStore, run: &str) -> Vec<String> {
+    store
+        .events(run)
+        .expect("events")
+        .into_iter()
+        .map(|event| event.kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_outage_during_preflight_delays_the_run_with_backoff_and_one_log_entry_and_notification()
+{
+    let lab = lab().await;
+    let adapter = impatient(&lab);
+    let client = refreshctl::notify::Notifier::client();
+    let server = http_server::Server::start(0);
+    let prepared = prepared_with(&outage_plan(&server.url));
+    // Two looks at the target fail: a 503, then an answer that is not JSON.
+    let detail = "/environmentinfo/v1/detail/";
+    lab.script(
+        detail,
+        1,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+    );
+    lab.script(detail, 1, Fault::Garbage);
+    let run = "uat-outage@20261207T2200Z";
+
+    let first = tick(&adapter, &lab.clock, &prepared, &client).await;
+    assert_eq!(first.submitted, [run]);
+    let [advanced] = first.advanced.as_slice() else {
+        panic!("{:?}", first.advanced);
+    };
+    let Progress::Delayed { until, error } = &advanced.progress else {
+        panic!("{:?}", advanced.progress);
+    };
+    assert_eq!(
+        (advanced.before, advanced.after),
+        ("submitted", "submitted")
+    );
+    assert!(error.contains("HTTP 503"), "{error}");
+    assert_eq!(*until - lab.clock.now(), TimeDelta::minutes(1));
+    assert_eq!(
+        prepared.store.next_due().expect("due"),
+        Some(*until),
+        "the backoff is kept in the store"
+    );
+    let stored = prepared.store.run(run).expect("read").expect("run");
+    assert_eq!(stored.state, RunState::Submitted);
+    assert_eq!(
+        log_kinds(&prepared.store, run),
+        ["run-state", "step-started", "delayed"]
+    );
+    assert_eq!(notified(&server), ["submitted", "delayed"]);
+    let body = &server.bodies()[1];
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("is delayed") && text.contains("HTTP 503")),
+        "{body}"
+    );
+
+    // Before the wait is over, nothing is tried.
+    let early = tick(&adapter, &lab.clock, &prepared, &client).await;
+    assert!(early.advanced.is_empty(), "{:?}", early.advanced);
+    assert_eq!(lab.count("GET", detail), 1);
+
+    // Still down at the next attempt: the wait doubles, and nothing more is logged or sent.
+    lab.clock.sleep_until(*until).await;
+    let second = tick(&adapter, &lab.clock, &prepared, &client).await;
+    let Progress::Delayed { until, error } = &second.advanced[0].progress else {
+        panic!("{:?}", second.advanced);
+    };
+    assert!(
+        error.contains("not the expected JSON") || error.contains("not JSON"),
+        "{error}"
+    );
+    assert_eq!(*until - lab.clock.now(), TimeDelta::minutes(2));
+    assert_eq!(
+        log_kinds(&prepared.store, run),
+        ["run-state", "step-started", "delayed"]
+    );
+    assert_eq!(notified(&server), ["submitted", "delayed"]);
+
+    // LCS answers again: the run is accepted and waits for its window.
+    lab.clock.sleep_until(*until).await;
+    let third = tick(&adapter, &lab.clock, &prepared, &client).await;
+    assert_eq!(third.advanced[0].after, "accepted", "{:?}", third.advanced);
+    assert!(matches!(third.advanced[0].progress, Progress::Waiting(_)));
+    let log = prepared.store.events(run).expect("events");
+    assert_eq!(
+        log.iter().filter(|event| event.kind == "delayed").count(),
+        1
+    );
+    assert!(
+        log.iter().any(|event| event.detail["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("answered again after 2 attempt(s)"))),
+        "{log:?}"
+    );
+    assert_eq!(notified(&server), ["submitted", "delayed", "accepted"]);
+    assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_outage_that_outlasts_the_window_fails_the_run_once_it_cannot_be_kept() {
+    let lab = lab().await;
+    let adapter = impatient(&lab);
+    let client = refreshctl::notify::Notifier::client();
+    let server = http_server::Server::start(0);
+    let prepared = prepared_with(&outage_plan(&server.url));
+    lab.script("/environmentinfo/v1/detail/", 100_000, Fault::Drop);
+    let run = "uat-outage@20261207T2200Z";
+    let mut passes = 0;
+    let mut waits = Vec::new();
+    loop {
+        passes += 1;
+        assert!(
+            passes < 200,
+            "the outage must end the run in bounded passes"
+        );
+        let report = tick(&adapter, &lab.clock, &prepared, &client).await;
+        match report.advanced.first().map(|advanced| &advanced.progress) {
+            Some(Progress::Delayed { until, .. }) => {
+                waits.push((*until - lab.clock.now()).num_minutes());
+                lab.clock.sleep_until(*until).await;
+            }
+            Some(Progress::Finished(RunState::Failed { error })) => {
+                assert!(
+                    error.starts_with(
+                        "preflight: the service could not be reached since 2026-12-05T21:00:00Z"
+                    ),
+                    "{error}"
+                );
+                assert!(
+                    error.contains("and the window ends at 2026-12-08T04:00:00Z, before another attempt: the run cannot be kept and nothing was changed"),
+                    "{error}"
+                );
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(&waits[..7], [1, 2, 4, 8, 16, 30, 30]);
+    assert!(waits.iter().all(|wait| *wait <= 30));
+    assert!(
+        lab.clock.now() < start() + TimeDelta::hours(55),
+        "given up before the window ends"
+    );
+    let log = log_kinds(&prepared.store, run);
+    assert_eq!(
+        log.iter().filter(|kind| *kind == "delayed").count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(notified(&server), ["submitted", "delayed", "failed"]);
+    let stored = prepared.store.run(run).expect("read").expect("run");
+    assert!(
+        matches!(stored.state, RunState::Failed { .. }),
+        "{stored:?}"
+    );
 }

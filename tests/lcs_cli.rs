@@ -7,6 +7,8 @@
 mod changes;
 #[path = "common/emulator_process.rs"]
 mod emulator_process;
+#[path = "common/http_server.rs"]
+mod http_server;
 
 use std::path::Path;
 
@@ -508,4 +510,268 @@ fn sigkill_inside_uploads_polls_and_destructive_calls_with_the_emulator_running(
     ] {
         crash_and_resume(point);
     }
+}
+
+// A blip is not a rejection: the real binary when LCS cannot be reached.
+
+/// A loopback address nothing listens on.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// A refresh of the emulator's `contoso-uat` with no post steps, notifying `hooks` of every
+/// event, in the window `window`.
+fn blip_plan(window: &str, hooks: &str) -> String {
+    format!(
+        "version: 1
+name: blip-uat
+project: 1234567
+environment: {{name: contoso-uat, type: sandbox, release: \"10.0.41\"}}
+source: {{name: contoso-prod, type: production, release: \"10.0.41\"}}
+window: {window}
+lead_time: 48h
+acknowledge: [target-database-erased, target-unavailable]
+notifications:
+  - url: {hooks}/hooks/refresh
+"
+    )
+}
+
+/// The binary in `dir` with the lcs adapter on `emulator`, `extra` variables over its own; every
+/// call is tried once (`LCS_RETRY_DEADLINE=0s`).
+fn lcs(
+    dir: &Dir,
+    emulator: &EmulatorProcess,
+    extra: &[(&str, String)],
+    args: &[&str],
+) -> std::process::Output {
+    Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("REFRESHCTL_ADAPTER", "lcs")
+        .env("REFRESHCTL_STATE", dir.path().join("state.db"))
+        .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "1ms")
+        .env("LCS_RETRY_DEADLINE", "0s")
+        .env_remove("REFRESHCTL_FAILPOINT")
+        .env_remove("REFRESHCTL_TEST_CLOCK")
+        .envs(emulator.env())
+        .envs(extra.iter().map(|(name, value)| (*name, value.as_str())))
+        .args(args)
+        .timeout(std::time::Duration::from_mins(1))
+        .output()
+        .expect("runs")
+}
+
+fn status_of(dir: &Dir, emulator: &EmulatorProcess, run: &str) -> serde_json::Value {
+    let output = lcs(dir, emulator, &[], &["status", run, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+/// How many entries of a kind the run's log has.
+fn logged(status: &serde_json::Value, kind: &str) -> usize {
+    status["log"]
+        .as_array()
+        .expect("a log")
+        .iter()
+        .filter(|entry| entry["kind"] == kind)
+        .count()
+}
+
+fn events(server: &http_server::Server) -> Vec<String> {
+    server
+        .bodies()
+        .iter()
+        .map(|body| body["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn apply_that_cannot_reach_lcs_exits_3_and_the_run_resumes_once_it_can() {
+    let dir = Dir::new();
+    let hooks = http_server::Server::start(0);
+    let window = "{cron: \"0 22 * * SAT\", timezone: Europe/Amsterdam, duration: 6h}";
+    std::fs::write(dir.path().join("plan.yaml"), blip_plan(window, &hooks.url)).expect("plan");
+    let emulator = emulator(dir.path().join("plan.yaml").to_str().expect("utf-8"));
+    // Signing in works; the API's port is closed.
+    let down = [("LCS_API_URL", closed_port())];
+    let apply = [
+        "apply",
+        "--yes",
+        "--start-now",
+        "--reason",
+        "blip test",
+        "--poll-interval",
+        "20ms",
+        "plan.yaml",
+    ];
+    let applied = lcs(&dir, &emulator, &down, &apply);
+    assert_eq!(applied.status.code(), Some(3), "{}", stderr(&applied));
+    let run = run_id(&applied);
+    assert!(
+        stderr(&applied).contains(&format!("run `{run}` is delayed: the target `contoso-uat`"))
+            && stderr(&applied).contains(&format!("`refreshctl resume {run}` tries again")),
+        "{}",
+        stderr(&applied)
+    );
+    let status = status_of(&dir, &emulator, &run);
+    assert_eq!(status["state"], "submitted", "{status}");
+    assert_eq!(logged(&status, "delayed"), 1, "{status}");
+    assert_eq!(events(&hooks), ["submitted", "delayed"]);
+
+    // Still down: exit 3 again, nothing more logged or sent.
+    let resumed = lcs(&dir, &emulator, &down, &["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(3), "{}", stderr(&resumed));
+    let status = status_of(&dir, &emulator, &run);
+    assert_eq!(status["state"], "submitted");
+    assert_eq!(logged(&status, "delayed"), 1, "{status}");
+    assert_eq!(events(&hooks), ["submitted", "delayed"]);
+
+    // LCS is back: the same run goes on to the end.
+    let resumed = lcs(
+        &dir,
+        &emulator,
+        &[],
+        &["resume", &run, "--poll-interval", "20ms"],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(status_of(&dir, &emulator, &run)["state"], "succeeded");
+    assert_eq!(
+        events(&hooks),
+        ["submitted", "delayed", "accepted", "started", "succeeded"]
+    );
+    assert_eq!(emulator.model().destructive_calls().count(), 1);
+}
+
+#[test]
+fn tick_during_an_outage_keeps_the_run_submitted_and_logs_and_notifies_it_once() {
+    let dir = Dir::new();
+    let hooks = http_server::Server::start(0);
+    // Time runs 600 times faster for refreshctl: the waits between attempts (1 min, 2 min) pass
+    // in a tenth of a second or two, while the window, 30 hours on, stays far off.
+    let origin = chrono::Utc::now();
+    let start = (origin + chrono::TimeDelta::hours(30)).format("%Y-%m-%dT%H:%M:00Z");
+    let window = format!("{{start: {start}, duration: 6h}}");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans");
+    std::fs::write(plans.join("blip.yaml"), blip_plan(&window, &hooks.url)).expect("plan");
+    let emulator = emulator(plans.to_str().expect("utf-8"));
+    // LCS answers the first look at the target with a 503 and the second with a body that is
+    // not JSON; then it is back.
+    let detail = "/environmentinfo/v1/detail/";
+    emulator.script_faults(&serde_json::json!([
+        { "path": detail, "times": 1, "fault": { "kind": "status", "status": 503 } },
+        { "path": detail, "times": 1, "fault": { "kind": "garbage" } },
+    ]));
+    let clock = [(
+        "REFRESHCTL_TEST_CLOCK",
+        format!("{},600", origin.to_rfc3339()),
+    )];
+    let tick = || {
+        lcs(
+            &dir,
+            &emulator,
+            &clock,
+            &["tick", "--plans", "plans", "--format", "json"],
+        )
+    };
+    let looks = || {
+        emulator
+            .requests()
+            .iter()
+            .filter(|request| request.path.contains(detail))
+            .count()
+    };
+
+    let first = tick();
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    let run = report["submitted"][0]
+        .as_str()
+        .expect("submitted")
+        .to_owned();
+    assert_eq!(report["advanced"][0]["state"], "submitted", "{report}");
+    assert!(
+        report["advanced"][0]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("HTTP 503")),
+        "{report}"
+    );
+    assert_eq!(report["rejected"], serde_json::json!([]));
+    let status = status_of(&dir, &emulator, &run);
+    assert_eq!(status["state"], "submitted");
+    assert_eq!(logged(&status, "delayed"), 1, "{status}");
+
+    // Ticks until the run was tried again (it is due a simulated minute later): still down.
+    for _ in 0..100 {
+        if looks() >= 2 {
+            break;
+        }
+        let again = tick();
+        assert!(
+            matches!(again.status.code(), Some(0 | 3)),
+            "{}",
+            stderr(&again)
+        );
+    }
+    assert_eq!(looks(), 2, "tried again once the wait was over");
+    let status = status_of(&dir, &emulator, &run);
+    assert_eq!(status["state"], "submitted");
+    assert_eq!(logged(&status, "delayed"), 1, "no second entry: {status}");
+    assert_eq!(events(&hooks), ["submitted", "delayed"]);
+
+    // LCS is back: the next tick that is due accepts the run.
+    let mut state = String::new();
+    for _ in 0..100 {
+        let again = tick();
+        let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+        if let Some(advanced) = report["advanced"].as_array().and_then(|all| all.first()) {
+            state = advanced["state"].as_str().unwrap_or_default().to_owned();
+            if state != "submitted" {
+                assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+                break;
+            }
+        }
+    }
+    assert_eq!(state, "accepted");
+    assert_eq!(events(&hooks), ["submitted", "delayed", "accepted"]);
+    let status = status_of(&dir, &emulator, &run);
+    assert_eq!(logged(&status, "delayed"), 1, "{status}");
+    assert_eq!(emulator.model().destructive_calls().count(), 0);
+}
+
+#[test]
+fn tick_against_a_closed_port_exits_3_and_rejects_nothing() {
+    let dir = Dir::new();
+    let hooks = http_server::Server::start(0);
+    let origin = chrono::Utc::now();
+    let start = (origin + chrono::TimeDelta::hours(30)).format("%Y-%m-%dT%H:%M:00Z");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans");
+    std::fs::write(
+        plans.join("blip.yaml"),
+        blip_plan(&format!("{{start: {start}, duration: 6h}}"), &hooks.url),
+    )
+    .expect("plan");
+    let emulator = emulator(plans.to_str().expect("utf-8"));
+    let down = [("LCS_API_URL", closed_port())];
+    let ticked = lcs(&dir, &emulator, &down, &["tick", "--plans", "plans"]);
+    assert_eq!(ticked.status.code(), Some(3), "{}", stderr(&ticked));
+    let text = String::from_utf8_lossy(&ticked.stdout);
+    assert!(
+        text.contains(": submitted: the target `contoso-uat`"),
+        "{text}"
+    );
+    assert!(!text.contains("rejected"), "{text}");
+    let runs = lcs(&dir, &emulator, &[], &["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+    assert_eq!(runs[0]["state"], "submitted", "{runs}");
+    let status = status_of(&dir, &emulator, runs[0]["id"].as_str().expect("id"));
+    assert_eq!(logged(&status, "delayed"), 1, "{status}");
+    assert_eq!(events(&hooks), ["submitted", "delayed"]);
 }

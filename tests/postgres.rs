@@ -9,7 +9,7 @@ mod store_conformance;
 #[path = "common/postgres.rs"]
 mod postgres_server;
 
-use postgres_server::fresh_schema;
+use postgres_server::{fresh_schema, with_params};
 use refreshctl::state::{StateStore, StateUrl, StoreError};
 
 #[test]
@@ -100,7 +100,7 @@ fn opens_with_tls(
     extra: &str,
 ) -> Result<bool, String> {
     let name = format!("refreshctl_tls_{}_{case}", std::process::id());
-    let url = format!("{url}&application_name={name}&{extra}");
+    let url = with_params(url, &format!("application_name={name}&{extra}"));
     let store = StateStore::open(&StateUrl::parse(&url).map_err(|error| error.to_string())?)
         .map_err(|error| error.to_string())?;
     let ssl: bool = client
@@ -156,5 +156,83 @@ fn tls_follows_libpqs_sslmode() {
     assert!(
         missing.contains("sslrootcert `/no/such/root.pem` cannot be read"),
         "{missing}"
+    );
+}
+
+/// `REFRESHCTL_TEST_POSTGRES` in libpq's key/value form, with a fresh schema.
+fn key_value_form(name: &str) -> Option<(String, String)> {
+    let url = fresh_schema(name)?;
+    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
+    let config: postgres::Config = base.parse().expect("the test server's URL");
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        other => panic!("a TCP host, not {other:?}"),
+    };
+    let schema = url.rsplit("schema=").next().expect("a schema").to_owned();
+    let password = config.get_password().map_or_else(String::new, |password| {
+        format!(
+            " password='{}'",
+            String::from_utf8_lossy(password)
+                .replace('\\', "\\\\")
+                .replace('\'', "\\'")
+        )
+    });
+    let text = format!(
+        "host={host} port={} dbname='{}' user = '{}' schema={schema}{password}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_dbname().unwrap_or("postgres"),
+        config.get_user().unwrap_or("postgres"),
+    );
+    Some((text, schema))
+}
+
+#[test]
+fn the_binary_takes_libpqs_key_value_form_for_postgresql_and_makes_no_file() {
+    let Some((state, schema)) = key_value_form("keyvalue") else {
+        return;
+    };
+    let cwd = tempfile::tempdir().expect("temp");
+    let plan =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/contoso-uat-weekly.yaml");
+    let refreshctl = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("refreshctl")
+            .expect("binary")
+            .current_dir(cwd.path())
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env("NO_COLOR", "1")
+            .env("REFRESHCTL_STATE", &state)
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1))
+            .output()
+            .expect("runs")
+    };
+    let submitted = refreshctl(&["submit", plan.to_str().expect("utf-8")]);
+    assert_eq!(
+        submitted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let run = String::from_utf8_lossy(&submitted.stdout).trim().to_owned();
+    assert!(run.starts_with("contoso-uat-weekly@"), "{run}");
+    let listed = refreshctl(&["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(runs[0]["id"], run.as_str());
+
+    // The run is in PostgreSQL, in the schema the key/value form named.
+    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
+    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
+    let stored: String = client
+        .query_one(&format!("SELECT id FROM {schema}.runs"), &[])
+        .expect("the run's row")
+        .get(0);
+    assert_eq!(stored, run);
+    let files: Vec<_> = std::fs::read_dir(cwd.path())
+        .expect("cwd")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(
+        files.is_empty(),
+        "nothing in the current directory: {files:?}"
     );
 }

@@ -1,6 +1,9 @@
 //! The run commands of the real binary on the simulator: apply, submit, runs, status, cancel,
 //! reschedule, approve, resume, with a state file of their own.
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -377,4 +380,428 @@ fn json_lines_carry_every_event() {
         polls > 10,
         "poll waits are in the JSON lines ({polls}), though not in the text view"
     );
+}
+
+#[test]
+fn state_strings_that_name_no_store_are_refused_and_make_no_file() {
+    let cwd = tempfile::tempdir().expect("temp");
+    let secret = "hunter2-Secret";
+    let cases = [
+        ("mysql://x", "`mysql://` is not a state store scheme"),
+        (
+            "hots=127.0.0.1 user=postgres dbname=x",
+            "did you mean `host`?",
+        ),
+        ("host= user=postgres dbname=x", "`host` has no value"),
+        ("host=127.0.0.1 user=postgres dbname=x?", "no closing quote"),
+        ("foo=bar", "`foo` is not a connection keyword"),
+        ("host=127.0.0.1 port=fifty dbname=x", "port"),
+        ("state", "neither a URL nor obviously a path"),
+        ("file:state.db", "`file:` is not a state store scheme"),
+        (
+            "host=127.0.0.1 password=hunter2-Secret dbnme=x",
+            "did you mean `dbname`?",
+        ),
+    ];
+    for (state, reason) in cases {
+        // The `?` case: an unterminated quote, as a shell quoting slip leaves it.
+        let state = state.replace("dbname=x?", "dbname='x");
+        for args in [
+            &["runs"][..],
+            &["status", "some-run"],
+            &["tick", "--plans", "."],
+        ] {
+            let output = Command::cargo_bin("refreshctl")
+                .expect("binary")
+                .current_dir(cwd.path())
+                .env("NO_COLOR", "1")
+                .env_remove("REFRESHCTL_ADAPTER")
+                .env("XDG_STATE_HOME", cwd.path().join("xdg"))
+                .args(["--state", &state])
+                .args(args)
+                .timeout(std::time::Duration::from_mins(1))
+                .output()
+                .expect("runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{state} {args:?}: {stderr}");
+            assert!(stderr.contains(reason), "{state}: {stderr}");
+            for form in [
+                "`sqlite:PATH`",
+                "`postgres://…`",
+                "`host=… port=… user=… dbname=…`",
+            ] {
+                assert!(
+                    stderr.contains(form),
+                    "{state}: the accepted forms: {stderr}"
+                );
+            }
+            assert!(!stderr.contains(secret), "{state}: {stderr}");
+        }
+        let files: Vec<_> = std::fs::read_dir(cwd.path())
+            .expect("cwd")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert!(files.is_empty(), "{state}: nothing is created: {files:?}");
+    }
+    let help = Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .arg("--help")
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for form in [
+        "`sqlite:PATH`",
+        "contains a `/`",
+        "`.db`, `.sqlite` or `.sqlite3`",
+        "`postgres://",
+        "`postgresql://…`",
+        "libpq's key/value form, `host=… port=… user=… password=… dbname=… sslmode=… sslrootcert=… schema=…`",
+    ] {
+        assert!(help.contains(form), "--help names {form}: {help}");
+    }
+    // The environment variable is read the same way.
+    let output = Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .current_dir(cwd.path())
+        .env(
+            "REFRESHCTL_STATE",
+            "host=127.0.0.1 user=postgres dbname=x?schema=s",
+        )
+        .args(["runs"])
+        .timeout(std::time::Duration::from_mins(1))
+        .output()
+        .expect("runs");
+    assert_ne!(output.status.code(), Some(0), "no silent SQLite file");
+    assert!(
+        std::fs::read_dir(cwd.path()).expect("cwd").next().is_none(),
+        "no file named after the string"
+    );
+}
+
+/// The weekly example as another plan on the same target, notifying `hooks` when rejected.
+fn rival_plan(directory: &Path, hooks: &str) -> std::path::PathBuf {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(Path::new(root).join("plans/contoso-uat-weekly.yaml"))
+        .expect("plan")
+        .replace("name: contoso-uat-weekly", "name: contoso-uat-rival")
+        .replace("../packages/", &format!("{root}/packages/"))
+        .replace(
+            "templates/teams.json.tera",
+            &format!("{root}/plans/templates/teams.json.tera"),
+        );
+    let text = notifying_rejected_only(&text, hooks);
+    let path = directory.join("rival.yaml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+/// The plan's notification goes to `hooks`, for `rejected` only.
+fn notifying_rejected_only(text: &str, hooks: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("- url:") {
+            out.push(format!("  - url: {hooks}/hooks/rival"));
+        } else if line.trim_start().starts_with("on:") {
+            out.push("    on: [rejected]".to_owned());
+        } else {
+            out.push(line.to_owned());
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn the_loser_of_two_concurrent_applies_on_one_target_ends_rejected_and_notified() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    let directory = tempfile::tempdir().expect("temp");
+    let rival = rival_plan(directory.path(), &hooks.url);
+    let rival = rival.to_str().expect("utf-8").to_owned();
+    // Both at once; the winner stops at its first manual step (no terminal), holding the target.
+    let spawn = |plan: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_refreshctl"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", home.0.path().join("cache"))
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env("REFRESHCTL_STATE", home.state())
+            .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "1ms")
+            .args(["apply", "--notify", plan])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let children = [spawn("plans/contoso-uat-weekly.yaml"), spawn(&rival)];
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("wait"))
+        .collect();
+    let (code, stdout, stderr) = home.run(&["runs", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let runs = runs.as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let winner = runs
+        .iter()
+        .find(|run| run["state"] == "awaiting-approval")
+        .unwrap_or_else(|| panic!("one run holds the target: {runs:?}"));
+    let loser = runs
+        .iter()
+        .find(|run| run["state"] == "rejected")
+        .unwrap_or_else(|| panic!("the other is rejected, not left submitted: {runs:?}"));
+    let (winner, loser) = (
+        winner["id"].as_str().expect("id"),
+        loser["id"].as_str().expect("id"),
+    );
+    let status = home.status(loser);
+    assert!(
+        status["detail"]
+            .as_str()
+            .is_some_and(|detail| detail
+                .contains(&format!("run `{winner}` is active on the same environment"))),
+        "names the run that holds the target: {status}"
+    );
+    assert!(
+        status["log"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|entry| entry["message"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("run rejected"))),
+        "{status}"
+    );
+    let lost = &outputs[usize::from(loser.starts_with("contoso-uat-rival"))];
+    assert_eq!(lost.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains(&format!("run `{loser}` is rejected")),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    // Only the rival plan notifies `rejected`: it is told when it is the one that lost.
+    if loser.starts_with("contoso-uat-rival") {
+        let bodies = hooks.bodies();
+        assert_eq!(bodies.len(), 1, "{bodies:?}");
+        assert!(bodies[0].to_string().contains("rejected"), "{}", bodies[0]);
+    } else {
+        assert!(hooks.bodies().is_empty());
+    }
+}
+
+#[test]
+fn a_loser_with_notifications_is_told_it_was_rejected() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    let (_, stdout, _) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
+    let holder = stdout.trim().to_owned();
+    assert_eq!(home.status(&holder)["state"], "awaiting-approval");
+    let directory = tempfile::tempdir().expect("temp");
+    let rival = rival_plan(directory.path(), &hooks.url);
+    let (code, _, stderr) = home.run(&["apply", "--notify", rival.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{stderr}");
+    let (_, stdout, _) = home.run(&["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let loser = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|run| run["plan"] == "contoso-uat-rival")
+        .expect("the rival's run");
+    assert_eq!(loser["state"], "rejected", "{loser}");
+    let bodies = hooks.bodies();
+    assert_eq!(bodies.len(), 1, "one notification: {bodies:?}");
+    assert!(bodies[0].to_string().contains("rejected"), "{}", bodies[0]);
+    // `submit` of the rival while the target is held ends the same way (a new window's run).
+    let (code, _, stderr) = home.run(&["submit", rival.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `{holder}` is active on the same environment")),
+        "{stderr}"
+    );
+}
+
+/// Makes a file and its directory unwritable, for root too where the file system allows
+/// (`chattr +i`), else by their modes; undone when dropped.
+struct Frozen {
+    paths: Vec<std::path::PathBuf>,
+    immutable: bool,
+}
+
+impl Frozen {
+    /// `None` (with a note) when nothing here can make the file unwritable for this user.
+    fn new(file: &Path) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory = file.parent().expect("a directory").to_path_buf();
+        let paths = vec![file.to_path_buf(), directory.clone()];
+        let immutable = std::process::Command::new("chattr")
+            .arg("+i")
+            .args(&paths)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !immutable {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+            std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o555))
+                .expect("chmod");
+        }
+        let frozen = Self { paths, immutable };
+        let writable = std::fs::OpenOptions::new().append(true).open(file).is_ok()
+            || std::fs::write(directory.join("probe"), b"").is_ok();
+        if writable {
+            eprintln!("skipped: this file system and user cannot make a file unwritable");
+            return None;
+        }
+        Some(frozen)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .args(&self.paths)
+                .status();
+        } else {
+            let _ =
+                std::fs::set_permissions(&self.paths[1], std::fs::Permissions::from_mode(0o755));
+            let _ =
+                std::fs::set_permissions(&self.paths[0], std::fs::Permissions::from_mode(0o644));
+        }
+    }
+}
+
+/// `runs` and `status` on `state`, which must both work; returns the run ids listed.
+fn read_back(home: &Home, state: &str) -> Vec<String> {
+    let (code, table, stderr) = home.run(&["--state", state, "runs"]);
+    assert_eq!(code, 0, "runs: {stderr}");
+    assert!(table.starts_with("RUN"), "{table}");
+    let (code, stdout, stderr) = home.run(&["--state", state, "runs", "--format", "json"]);
+    assert_eq!(code, 0, "runs --format json: {stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let ids: Vec<String> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| run["id"].as_str().expect("id").to_owned())
+        .collect();
+    for id in &ids {
+        assert!(table.contains(id.as_str()), "{table}");
+        let (code, stdout, stderr) =
+            home.run(&["--state", state, "status", id, "--format", "json"]);
+        assert_eq!(code, 0, "status: {stderr}");
+        let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(status["id"], id.as_str());
+        assert!(
+            status["log"].as_array().is_some_and(|log| !log.is_empty()),
+            "{status}"
+        );
+        let (code, _, stderr) = home.run(&["--state", state, "status", id]);
+        assert_eq!(code, 0, "status: {stderr}");
+    }
+    ids
+}
+
+#[test]
+fn runs_and_status_read_a_state_file_that_cannot_be_written() {
+    let home = Home::new();
+    let directory = home.0.path().join("frozen");
+    std::fs::create_dir_all(&directory).expect("mkdir");
+    let state = directory.join("state.db");
+    let state_text = state.to_str().expect("utf-8").to_owned();
+    let (code, stdout, stderr) = home.run(&[
+        "--state",
+        &state_text,
+        "apply",
+        "--yes",
+        "plans/contoso-test-restore.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run = stdout.trim().to_owned();
+    let before = std::fs::read(&state).expect("read");
+    let Some(frozen) = Frozen::new(&state) else {
+        return;
+    };
+    assert_eq!(read_back(&home, &state_text), std::slice::from_ref(&run));
+    // Writing still says why it cannot.
+    let (code, _, stderr) = home.run(&["--state", &state_text, "cancel", &run]);
+    assert_ne!(code, 0, "{stderr}");
+    drop(frozen);
+    assert_eq!(
+        std::fs::read(&state).expect("read"),
+        before,
+        "not a byte changed"
+    );
+}
+
+#[test]
+fn runs_and_status_never_create_migrate_or_write_the_state_file() {
+    let home = Home::new();
+    let state = home.0.path().join("state.db");
+    let state_text = state.to_str().expect("utf-8").to_owned();
+    let (code, _, stderr) = home.run(&["apply", "--yes", "plans/contoso-test-restore.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Make it a schema version 1 file, as an older refreshctl left it.
+    let connection = rusqlite::Connection::open(&state).expect("open");
+    connection
+        .execute_batch(
+            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+             ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
+             ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
+             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
+    drop(connection);
+    let bytes = std::fs::read(&state).expect("read");
+    let modified = std::fs::metadata(&state)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    let ids = read_back(&home, &state_text);
+    assert_eq!(ids.len(), 1, "the run of the older file is read");
+    let (_, table, _) = home.run(&["--state", &state_text, "runs"]);
+    assert!(
+        table.contains("2026-12-07T14:00:00Z"),
+        "the window's end, from the record: {table}"
+    );
+    assert_eq!(
+        std::fs::read(&state).expect("read"),
+        bytes,
+        "the file is not written"
+    );
+    assert_eq!(
+        std::fs::metadata(&state)
+            .expect("stat")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
+    let version: i64 = rusqlite::Connection::open(&state)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 1, "not migrated by a read");
+
+    // A store that does not exist reads as empty, and is not created.
+    let missing = home.0.path().join("nowhere/state.db");
+    let missing_text = missing.to_str().expect("utf-8");
+    let (code, stdout, stderr) = home.run(&["--state", missing_text, "runs", "--format", "json"]);
+    assert_eq!((code, stdout.trim()), (0, "[]"), "{stderr}");
+    let (code, _, stderr) = home.run(&["--state", missing_text, "status", &ids[0]]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run"), "{stderr}");
+    assert!(!missing.parent().expect("dir").exists(), "nothing created");
+
+    // A command that writes migrates it as before.
+    let (code, _, stderr) = home.run(&["--state", &state_text, "cancel", &ids[0]]);
+    assert_eq!(code, 1, "a finished run cannot be canceled: {stderr}");
+    let version: i64 = rusqlite::Connection::open(&state)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, refreshctl::state::SCHEMA_VERSION);
 }

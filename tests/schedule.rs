@@ -415,3 +415,121 @@ fn an_undelivered_notification_is_in_the_runs_log() {
         "{status}"
     );
 }
+
+/// The run states of SPEC 5.1: all that `state` may hold.
+const STATES: [&str; 9] = [
+    "submitted",
+    "accepted",
+    "running",
+    "awaiting-approval",
+    "needs-attention",
+    "succeeded",
+    "failed",
+    "rejected",
+    "canceled",
+];
+
+#[test]
+fn tick_json_keeps_plain_state_names_and_puts_errors_in_their_own_field() {
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = directory.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans");
+    std::fs::write(
+        plans.join("uat.yaml"),
+        "version: 1
+name: json-uat
+project: 1234567
+environment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}
+source: {name: contoso-prod, type: production, release: \"10.0.41\"}
+window: {cron: \"0 22 * * SAT\", timezone: UTC, duration: 6h}
+lead_time: 48h
+acknowledge: [target-database-erased, target-unavailable]
+",
+    )
+    .expect("plan");
+    let plans = plans.to_str().expect("utf-8");
+    let advanced = |state: &str, extra: &[&str]| -> Vec<Value> {
+        // The simulated world is made by the first pass, with the inventory given.
+        let mut first = vec!["--plans", plans, "--now", "2026-11-24T12:00:00Z"];
+        first.extend_from_slice(extra);
+        tick(state, &first);
+        let mut args = vec![
+            "--plans",
+            plans,
+            "--now",
+            "2026-11-26T22:00:00Z",
+            "--until",
+            "2026-11-29T06:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        tick(state, &args)
+            .iter()
+            .flat_map(|pass| pass["advanced"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let check_states = |entries: &[Value]| {
+        for entry in entries {
+            let state = entry["state"].as_str().expect("a state");
+            assert!(STATES.contains(&state), "a plain state name: {entry}");
+            assert!(
+                STATES.contains(&entry["before"].as_str().expect("before")),
+                "{entry}"
+            );
+        }
+    };
+
+    // The refresh fails: `failed`, and why in `error`.
+    let failing = directory.path().join("failing.db");
+    let entries = advanced(
+        failing.to_str().expect("utf-8"),
+        &["--sim-fault", "refresh-fails"],
+    );
+    check_states(&entries);
+    let failed = entries
+        .iter()
+        .find(|entry| entry["state"] == "failed")
+        .unwrap_or_else(|| panic!("a failed run: {entries:?}"));
+    assert_eq!(failed["run"], "json-uat@20261128T2200Z");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|error| error.starts_with("monitor-refresh: the operation ended")),
+        "{failed}"
+    );
+
+    // LCS contradicts the plan's release: `rejected`, and why in `error`.
+    let inventory = directory.path().join("inventory.yaml");
+    std::fs::write(
+        &inventory,
+        "- {project: 1234567, name: contoso-uat, type: sandbox, release: \"10.0.40\", id: uat}
+- {project: 1234567, name: contoso-prod, type: production, release: \"10.0.41\", id: prod}
+",
+    )
+    .expect("inventory");
+    let stale = directory.path().join("stale.db");
+    let entries = advanced(
+        stale.to_str().expect("utf-8"),
+        &["--sim-inventory", inventory.to_str().expect("utf-8")],
+    );
+    check_states(&entries);
+    let rejected = entries
+        .iter()
+        .find(|entry| entry["state"] == "rejected")
+        .unwrap_or_else(|| panic!("a rejected run: {entries:?}"));
+    assert!(
+        rejected["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("LCS says 10.0.40")),
+        "{rejected}"
+    );
+    // A run waiting for its window is `accepted`, not `waiting`, with when it is due.
+    let uat = directory.path().join("uat.db");
+    let entries = advanced(uat.to_str().expect("utf-8"), &[]);
+    check_states(&entries);
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["state"] == "accepted" && entry["waiting_until"].is_string()),
+        "{entries:?}"
+    );
+}

@@ -93,6 +93,13 @@ fn a_state_file_from_a_newer_refreshctl_is_refused() {
         matches!(error, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
         "{error}"
     );
+    let read_only = SqliteStore::open_read_only(&path)
+        .err()
+        .expect("refused to read, too");
+    assert!(
+        matches!(read_only, StoreError::NewerSchema { .. }),
+        "{read_only}"
+    );
     assert!(
         error
             .to_string()
@@ -165,4 +172,41 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
         )
         .expect("claim after migration");
     assert_eq!(due.len(), 1, "a migrated run is due and can be claimed");
+}
+
+#[test]
+fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    let store = SqliteStore::open(&path).expect("create");
+    let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
+    store.insert_run(&run).expect("insert");
+    drop(store);
+    let current = SqliteStore::open_read_only(&path).expect("opens to read");
+    assert_eq!(current.runs().expect("runs").len(), 1);
+    assert!(current.save_document("k", "v").is_err(), "read only");
+    drop(current);
+    rusqlite_open(&path)
+        .execute_batch(
+            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+             ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
+             ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
+             PRAGMA user_version = 2;",
+        )
+        .expect("a version-2 file");
+    let older = SqliteStore::open_read_only(&path).expect("opens to read");
+    assert_eq!(
+        older.run(&run.id).expect("read"),
+        Some(run.clone()).map(|mut kept| {
+            kept.version = 1;
+            kept
+        })
+    );
+    assert!(
+        older.save_document("k", "v").is_err(),
+        "read only, in memory too"
+    );
+    let other = SqliteStore::open_read_only(&directory.path().join("missing.db")).expect("empty");
+    assert!(other.runs().expect("runs").is_empty());
+    assert!(!directory.path().join("missing.db").exists());
 }

@@ -85,6 +85,18 @@ impl AdapterError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Throttled(_) | Self::Transient(_))
     }
+
+    /// Whether the failure says nothing about the request, only that the service could not be
+    /// used for now: unreachable, timed out, a 5xx, an answer that is not the expected JSON,
+    /// throttled, sign-in failing, or the adapter's own state. A run is never rejected for one
+    /// of these (SPEC 11); only for what the service answered.
+    #[must_use]
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            Self::Throttled(_) | Self::Transient(_) | Self::Unavailable(_) | Self::State(_)
+        )
+    }
 }
 
 /// The operations of SPEC 6. Destructive calls (start refresh, start restore, apply update) are

@@ -34,7 +34,15 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     let plan = checked_plan(&args.plan, &settings, globals.color)?;
     let store = open_store(globals.state, globals.adapter)?;
     let window = next_window(&plan, settings.now)?;
-    let (run, new) = record(&store, &plan, window, settings.now, None, globals.adapter)?;
+    let (run, new) = record(
+        &store,
+        &plan,
+        window,
+        settings.now,
+        None,
+        globals.adapter,
+        globals.adapter == AdapterKind::Lcs,
+    )?;
     if new && !plan.notifications().is_empty() {
         let runtime = runtime()?;
         // `submit` only records; on the simulator it is a rehearsal and sends nothing.
@@ -89,6 +97,7 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
         now,
         args.reason.clone(),
         globals.adapter,
+        globals.adapter == AdapterKind::Lcs || args.run.notify,
     )?;
     if let Some(reason) = &args.reason {
         store.append_event(
@@ -274,7 +283,8 @@ fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
     Ok(window)
 }
 
-/// Records the run (idempotently) and takes its target's lock.
+/// Records the run (idempotently) and takes its target's lock. A run that loses the lock to
+/// another ends rejected (notified: sent when `send`, else rendered).
 fn record(
     store: &StateStore,
     plan: &Plan,
@@ -282,6 +292,7 @@ fn record(
     now: DateTime<Utc>,
     reason: Option<String>,
     adapter: AdapterKind,
+    send: bool,
 ) -> Result<(RunRecord, bool), Error> {
     let mut fresh = executor::new_run(plan, window, now, reason);
     let (run, new) = loop {
@@ -325,15 +336,68 @@ fn record(
             }
             Ok((run, new))
         }
-        LockOutcome::HeldBy(holder) => Err(Error::Refused {
-            message: format!(
+        LockOutcome::HeldBy(holder) => {
+            let reason = format!(
                 "run `{holder}` is active on the same environment; only one runs at a time"
-            ),
-            hint: Some(format!(
-                "wait for it, or `refreshctl cancel {holder}` if it has not started"
-            )),
-        }),
+            );
+            // A run that lost the target to another never starts: it ends rejected, and says so
+            // to whoever listens, instead of waiting in `submitted` for ever.
+            let message = if run.state == RunState::Submitted {
+                let rejected = reject(store, &run, &reason, now)?;
+                notify_rejected(store, plan, &rejected, send);
+                format!("{reason}; run `{}` is rejected", run.id)
+            } else {
+                reason
+            };
+            Err(Error::Refused {
+                message,
+                hint: Some(format!(
+                    "wait for it, or `refreshctl cancel {holder}` if it has not started"
+                )),
+            })
+        }
     }
+}
+
+/// Ends a run that never started as rejected, with why, in its record and its log.
+fn reject(
+    store: &StateStore,
+    run: &RunRecord,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<RunRecord, Error> {
+    let mut rejected = run.clone();
+    rejected.state = RunState::Rejected {
+        reason: reason.to_owned(),
+    };
+    rejected.updated = now;
+    store.update_run(&mut rejected)?;
+    store.append_event(
+        &run.id,
+        "run-state",
+        &serde_json::json!({ "message": "rejected", "reason": reason }),
+        now,
+    )?;
+    Ok(rejected)
+}
+
+/// Sends (or, in a rehearsal, renders) a rejected run's notifications and waits for them.
+fn notify_rejected(store: &StateStore, plan: &Plan, run: &RunRecord, send: bool) {
+    if plan.notifications().is_empty() {
+        return;
+    }
+    let Ok(runtime) = runtime() else {
+        return;
+    };
+    runtime.block_on(async {
+        let mut notifier = if send {
+            Notifier::new(plan, run, notify_backoff())
+        } else {
+            Notifier::rendering_only(plan, run)
+        };
+        notifier.send(NotificationEvent::Rejected);
+        report_deliveries(store, run, notifier.finish().await);
+    });
 }
 
 #[expect(
@@ -564,6 +628,15 @@ fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
         Progress::Finished(state) | Progress::Blocked(state) => {
             eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
             exit::FAILURE
+        }
+        Progress::Delayed { error, .. } => {
+            eprintln!(
+                "refreshctl: run `{}` is delayed: {error}. It stays {}; `refreshctl resume {}` tries again (so does the next `tick`)",
+                run.id,
+                run.state.name(),
+                run.id
+            );
+            exit::ENVIRONMENT
         }
         Progress::Waiting(_) => exit::FAILURE,
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::apply::Globals;
 use super::check_settings;
-use super::runtime::{checked_plan, open_store};
+use super::runtime::{checked_plan, open_store, open_store_read_only};
 use crate::cli::{
     ApproveArgs, CheckArgs, RescheduleArgs, RunArg, RunsArgs, StatusArgs, TableFormat,
 };
@@ -150,7 +150,7 @@ fn view(run: &RunRecord) -> RunView<'_> {
 }
 
 pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
-    let store = open_store(globals.state, globals.adapter)?;
+    let store = open_store_read_only(globals.state, globals.adapter)?;
     let mut out = std::io::BufWriter::new(out);
     match args.format {
         TableFormat::Json => {
@@ -185,7 +185,7 @@ pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
 }
 
 pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
-    let store = open_store(globals.state, globals.adapter)?;
+    let store = open_store_read_only(globals.state, globals.adapter)?;
     let run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;

@@ -27,7 +27,23 @@ const CLOCK_KEY: &str = "simulator/clock";
 /// Opens the state store: `--state`, else the default. Rehearsals on the simulator default to
 /// `rehearsal.db` beside `state.db`, so they never mix with real runs.
 pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<StateStore>, Error> {
-    let url = match state {
+    Ok(Arc::new(StateStore::open(&store_url(state, adapter)?)?))
+}
+
+/// Opens the state store as [`open_store`] does, to read it only: nothing is created, migrated
+/// or written (`runs`, `status`), so a state file that cannot be written still reads.
+pub fn open_store_read_only(
+    state: Option<&str>,
+    adapter: AdapterKind,
+) -> Result<Arc<StateStore>, Error> {
+    Ok(Arc::new(StateStore::open_read_only(&store_url(
+        state, adapter,
+    )?)?))
+}
+
+/// `--state`, else the default location (`rehearsal.db` for the simulator).
+fn store_url(state: Option<&str>, adapter: AdapterKind) -> Result<StateUrl, Error> {
+    Ok(match state {
         Some(url) => StateUrl::parse(url)?,
         None => match (StateUrl::default_location(), adapter) {
             (StateUrl::Sqlite(path), AdapterKind::Simulator) => {
@@ -35,8 +51,7 @@ pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<State
             }
             (url, _) => url,
         },
-    };
-    Ok(Arc::new(StateStore::open(&url)?))
+    })
 }
 
 /// Checks a plan and returns it; a plan with errors is refused, its diagnostics on stderr.

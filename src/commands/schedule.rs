@@ -1,6 +1,7 @@
 //! `tick` and `daemon` (SPEC 5.5): the scheduler over a directory of plans, once or forever.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -302,12 +303,18 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     let claimed = RefCell::new(Vec::new());
     let _entered = runtime.enter();
     let mut problems = 0;
+    let mut delayed = 0;
     loop {
         let report = runtime.block_on(pass(&world, &loaded.plans, &store, &settings, &claimed));
         release_all(&store, &claimed);
         let report = report?;
         let now = world.clock().now();
         problems += report.problems.len();
+        delayed += report
+            .advanced
+            .iter()
+            .filter(|advanced| matches!(advanced.progress, Progress::Delayed { .. }))
+            .count();
         print_report(out, args.schedule.format, now, &report)?;
         let approved = approve_rehearsal(&store, &args.schedule, &world, &report)?;
         let Some(until) = args.until else { break };
@@ -334,7 +341,11 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     }
     // Once, at the end: a rehearsal of a season makes thousands of passes.
     world.save(&store)?;
-    Ok(if loaded.refused.is_empty() && problems == 0 {
+    // A run the service could not be reached for is the environment failing (SPEC 4); the run
+    // itself is kept and tried again.
+    Ok(if delayed > 0 {
+        exit::ENVIRONMENT
+    } else if loaded.refused.is_empty() && problems == 0 {
         exit::SUCCESS
     } else {
         exit::FAILURE
@@ -396,8 +407,20 @@ fn print_report(
             .advanced
             .iter()
             .map(|advanced| {
-                let (state, until) = describe(&advanced.progress);
-                json!({ "run": advanced.run, "state": state, "waiting_until": until.map(format_utc) })
+                let outcome = Outcome::of(&advanced.progress);
+                let mut entry = json!({
+                    "run": advanced.run,
+                    "before": advanced.before,
+                    "state": advanced.after,
+                    "waiting_until": outcome.until.map(format_utc),
+                });
+                if let Some(step) = outcome.step {
+                    entry["step"] = step.into();
+                }
+                if let Some(error) = outcome.error {
+                    entry["error"] = error.into();
+                }
+                entry
             })
             .collect();
         let line = json!({
@@ -435,22 +458,23 @@ fn print_report(
             format_utc(lease.until)
         )?;
     }
-    // Text shows what changed; a run still waiting (a poll, the window) is quiet.
-    for advanced in report
-        .advanced
-        .iter()
-        .filter(|advanced| advanced.before != advanced.after)
-    {
-        match describe(&advanced.progress) {
-            (_, Some(until)) => writeln!(
-                out,
-                "{at} {}: {}, next at {}",
-                advanced.run,
-                advanced.after,
-                format_utc(until)
-            )?,
-            (state, None) => writeln!(out, "{at} {}: {state}", advanced.run)?,
+    // Text shows what changed, and runs the service could not be reached for; a run still
+    // waiting (a poll, the window) is quiet.
+    for advanced in report.advanced.iter().filter(|advanced| {
+        advanced.before != advanced.after || matches!(advanced.progress, Progress::Delayed { .. })
+    }) {
+        let outcome = Outcome::of(&advanced.progress);
+        let mut line = format!("{at} {}: {}", advanced.run, advanced.after);
+        if let Some(step) = outcome.step {
+            let _ = write!(line, " at `{step}`");
         }
+        if let Some(error) = outcome.error {
+            let _ = write!(line, ": {error}");
+        }
+        if let Some(until) = outcome.until {
+            let _ = write!(line, ", next at {}", format_utc(until));
+        }
+        writeln!(out, "{line}")?;
     }
     for (run, error) in &report.problems {
         writeln!(out, "{at} problem with {run}: {error}")?;
@@ -458,19 +482,32 @@ fn print_report(
     Ok(())
 }
 
-/// A run's state after a pass, and when it is next due.
-fn describe(progress: &Progress) -> (String, Option<DateTime<Utc>>) {
-    match progress {
-        Progress::Finished(RunState::Failed { error }) => (format!("failed: {error}"), None),
-        Progress::Finished(RunState::Rejected { reason }) => (format!("rejected: {reason}"), None),
-        Progress::Blocked(RunState::AwaitingApproval { step }) => {
-            (format!("awaiting-approval of `{step}`"), None)
-        }
-        Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
-            (format!("needs-attention: {reason}"), None)
-        }
-        Progress::Finished(state) | Progress::Blocked(state) => (state.name().to_owned(), None),
-        Progress::Waiting(until) => ("waiting".to_owned(), Some(*until)),
+/// What a pass's output says about a run besides its state (SPEC 5.1 names only): the step it
+/// stopped at, its error or reason, and when it is next due.
+struct Outcome<'a> {
+    step: Option<&'a str>,
+    error: Option<&'a str>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl<'a> Outcome<'a> {
+    fn of(progress: &'a Progress) -> Self {
+        let (step, error, until) = match progress {
+            Progress::Finished(RunState::Failed { error }) => (None, Some(error.as_str()), None),
+            Progress::Finished(RunState::Rejected { reason }) => {
+                (None, Some(reason.as_str()), None)
+            }
+            Progress::Blocked(RunState::AwaitingApproval { step }) => {
+                (Some(step.as_str()), None, None)
+            }
+            Progress::Blocked(RunState::NeedsAttention { step, reason }) => {
+                (Some(step.as_str()), Some(reason.as_str()), None)
+            }
+            Progress::Finished(_) | Progress::Blocked(_) => (None, None, None),
+            Progress::Waiting(until) => (None, None, Some(*until)),
+            Progress::Delayed { until, error } => (None, Some(error.as_str()), Some(*until)),
+        };
+        Self { step, error, until }
     }
 }
 

@@ -17,6 +17,9 @@ pub enum EventKind {
     Waiting,
     /// A line of a command's output, or another note about a step.
     Log,
+    /// The service could not be reached, so the run is delayed (logged and notified once per
+    /// outage); `until` is the next attempt.
+    Delayed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

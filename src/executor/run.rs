@@ -91,6 +91,26 @@ pub enum Progress {
     Waiting(DateTime<Utc>),
     /// An operator must act: `approve` or `resume --retry-step`.
     Blocked(RunState),
+    /// The service could not be reached, so the run stays where it was (`submitted`) and is
+    /// tried again at `until`, backing off; a foreground command stops here (exit 3).
+    Delayed { until: DateTime<Utc>, error: String },
+}
+
+/// The first wait after preflight could not reach the service; it doubles with each attempt.
+pub const OUTAGE_FIRST_WAIT: TimeDelta = TimeDelta::minutes(1);
+
+/// The longest wait between preflight attempts during an outage.
+pub const OUTAGE_LONGEST_WAIT: TimeDelta = TimeDelta::minutes(30);
+
+/// The wait before the next preflight attempt after `failed` attempts in a row could not reach
+/// the service: one minute, doubling, at most thirty.
+#[must_use]
+pub fn outage_wait(failed: u32) -> TimeDelta {
+    let mut wait = OUTAGE_FIRST_WAIT;
+    for _ in 1..failed.min(16) {
+        wait = wait * 2;
+    }
+    wait.min(OUTAGE_LONGEST_WAIT)
 }
 
 /// What one step came to.
@@ -99,6 +119,8 @@ enum Outcome {
     Wait(DateTime<Utc>),
     Fail(String),
     Reject(String),
+    /// The service could not be reached (an outage, not an answer): try again later.
+    Unreachable(String),
     NeedsAttention(String),
     AwaitApproval,
 }
@@ -213,8 +235,8 @@ impl<A: Adapter> Executor<'_, A> {
             let started = self.start_step(run, index)?;
             let outcome = self.perform(run, index, &step).await?;
             let outcome = self.within_deadline(&step, started, outcome);
-            if let Some(until) = self.apply_outcome(run, index, &step, started, outcome)? {
-                return Ok(Progress::Waiting(until));
+            if let Some(progress) = self.apply_outcome(run, index, &step, started, outcome)? {
+                return Ok(progress);
             }
         }
     }
@@ -258,7 +280,7 @@ impl<A: Adapter> Executor<'_, A> {
         Ok(now)
     }
 
-    /// Records what a step came to; returns the time to wait until, if it must wait.
+    /// Records what a step came to; returns where the run stands if it cannot go on now.
     fn apply_outcome(
         &mut self,
         run: &mut RunRecord,
@@ -266,11 +288,14 @@ impl<A: Adapter> Executor<'_, A> {
         step: &RunStep,
         started: DateTime<Utc>,
         outcome: Outcome,
-    ) -> Result<Option<DateTime<Utc>>, ExecError> {
+    ) -> Result<Option<Progress>, ExecError> {
         let now = self.clock.now();
         let id = step.id.as_str();
         match outcome {
             Outcome::Done => {
+                if step.action == Action::Preflight {
+                    self.note_recovery(run, index);
+                }
                 run.steps[index].state = StepState::Succeeded {
                     started,
                     finished: now,
@@ -305,8 +330,9 @@ impl<A: Adapter> Executor<'_, A> {
             Outcome::Wait(until) => {
                 self.commit(run)?;
                 crate::executor::failpoint::hit(&format!("waiting:{id}"));
-                return Ok(Some(until));
+                return Ok(Some(Progress::Waiting(until)));
             }
+            Outcome::Unreachable(error) => return self.delay(run, index, step, started, error),
             Outcome::Fail(error) => {
                 run.steps[index].state = StepState::Failed {
                     started,
@@ -359,6 +385,68 @@ impl<A: Adapter> Executor<'_, A> {
             }
         }
         Ok(None)
+    }
+
+    /// Says in the run's log that preflight got through after attempts that could not reach the
+    /// service (the end of what `delay` logged).
+    fn note_recovery(&mut self, run: &RunRecord, index: usize) {
+        let failed = run.steps[index].polls;
+        if failed > 0 {
+            let id = run.steps[index].id.clone();
+            self.emit(
+                run,
+                EventKind::Log,
+                Some(&id),
+                format!(
+                    "the service answered again after {failed} attempt(s) that could not reach it"
+                ),
+                None,
+            );
+        }
+    }
+
+    /// The service could not be reached: the run stays where it was and is due again after a
+    /// wait that doubles with each attempt (kept in the step's `polls`, so it survives the
+    /// process), logged and notified on the first attempt of the outage only. When the next
+    /// attempt would come after the window ends, the window cannot be kept: the run fails.
+    fn delay(
+        &mut self,
+        run: &mut RunRecord,
+        index: usize,
+        step: &RunStep,
+        started: DateTime<Utc>,
+        error: String,
+    ) -> Result<Option<Progress>, ExecError> {
+        let now = self.clock.now();
+        let id = step.id.as_str();
+        let failed = run.steps[index].polls.saturating_add(1);
+        let until = now + outage_wait(failed);
+        if until >= run.window_end {
+            let error = format!(
+                "the service could not be reached since {} ({failed} attempt(s); the last: {error}), and the window ends at {}, before another attempt: the run cannot be kept and nothing was changed",
+                format_utc(started),
+                format_utc(run.window_end)
+            );
+            return self.apply_outcome(run, index, step, started, Outcome::Fail(error));
+        }
+        run.steps[index].polls = failed;
+        self.commit(run)?;
+        if failed == 1 {
+            self.emit(
+                run,
+                EventKind::Delayed,
+                Some(id),
+                format!(
+                    "{error}; the run stays {} and {id} is tried again at {}, then with growing waits (at most {}) until the window ends at {}",
+                    run.state.name(),
+                    format_utc(until),
+                    crate::plan::time::format_duration(OUTAGE_LONGEST_WAIT),
+                    format_utc(run.window_end)
+                ),
+                Some(until),
+            );
+        }
+        Ok(Some(Progress::Delayed { until, error }))
     }
 
     fn commit(&self, run: &mut RunRecord) -> Result<(), ExecError> {
@@ -565,6 +653,13 @@ impl<A: Adapter> Executor<'_, A> {
 
     async fn preflight(&mut self, run: &mut RunRecord) -> Outcome {
         let project = self.plan.project();
+        let now = self.clock.now();
+        if now >= run.window_end {
+            return Outcome::Fail(format!(
+                "the window ended at {} before preflight could pass; nothing was changed",
+                format_utc(run.window_end)
+            ));
+        }
         let target_key = self
             .plan
             .environment()
@@ -578,6 +673,9 @@ impl<A: Adapter> Executor<'_, A> {
                     self.clock.now()
                         + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
                 );
+            }
+            Err(error) if error.is_outage() => {
+                return Outcome::Unreachable(format!("the target `{target_key}`: {error}"));
             }
             Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
         };
@@ -624,6 +722,15 @@ impl<A: Adapter> Executor<'_, A> {
                         ));
                     }
                     run.source_id = Some(facts.id);
+                }
+                Err(AdapterError::Throttled(wait)) => {
+                    return Outcome::Wait(
+                        self.clock.now()
+                            + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
+                    );
+                }
+                Err(error) if error.is_outage() => {
+                    return Outcome::Unreachable(format!("the source `{source_key}`: {error}"));
                 }
                 Err(error) => {
                     return Outcome::Reject(format!("the source `{source_key}`: {error}"));
@@ -1151,4 +1258,32 @@ fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
         .iter()
         .find(|record| record.id == step)
         .map_or(&NONE, |record| &record.remote)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_during_an_outage_double_from_a_minute_to_half_an_hour() {
+        let minutes = |failed| outage_wait(failed).num_minutes();
+        let cases = [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (3, 4),
+            (4, 8),
+            (5, 16),
+            (6, 30),
+            (7, 30),
+            (u32::MAX, 30),
+        ];
+        for (failed, expected) in cases {
+            assert_eq!(
+                minutes(failed),
+                expected,
+                "after {failed} failed attempt(s)"
+            );
+        }
+    }
 }

@@ -145,10 +145,13 @@ pub enum NotificationEvent {
     Canceled,
     /// A recurring occurrence was skipped because 24 hours' notice could no longer be given.
     Skipped,
+    /// The service could not be reached for the run's preflight: the run stays submitted and is
+    /// tried again (sent once per outage, not on every attempt).
+    Delayed,
 }
 
 impl NotificationEvent {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Submitted,
         Self::Accepted,
         Self::Rejected,
@@ -159,5 +162,6 @@ impl NotificationEvent {
         Self::Failed,
         Self::Canceled,
         Self::Skipped,
+        Self::Delayed,
     ];
 }

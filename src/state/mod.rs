@@ -7,9 +7,9 @@ mod postgres;
 mod postgres_tls;
 pub mod record;
 mod sqlite;
+mod url;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -18,6 +18,7 @@ pub use record::{
     EventRecord, Intent, OccurrenceRecord, RemoteIds, RunRecord, RunState, StepRecord, StepState,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use url::{ACCEPTED_FORMS, StateUrl};
 
 /// The states of a run that a tick advances (the others are over or wait for an operator), as
 /// an SQL list.
@@ -90,8 +91,9 @@ pub enum StoreError {
     Io { location: String, message: String },
     #[error("run `{run}` was changed by another process since it was read")]
     Conflict { run: String },
-    #[error("`{url}` is not a state store URL")]
-    BadUrl { url: String },
+    /// `url` is masked: no password in it.
+    #[error("`{url}` is not a state store: {reason}; use {ACCEPTED_FORMS}", ACCEPTED_FORMS = url::ACCEPTED_FORMS)]
+    BadUrl { url: String, reason: String },
 }
 
 /// The result of inserting a run: submitting the same window twice never makes two runs.
@@ -118,47 +120,6 @@ pub enum LockOutcome {
     Acquired,
     /// Another active run holds it.
     HeldBy(String),
-}
-
-/// Where the state lives: `sqlite:PATH`, a bare path, or `postgres://…` (`postgresql://…`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl StateUrl {
-    pub fn parse(url: &str) -> Result<Self, StoreError> {
-        if let Some(path) = url.strip_prefix("sqlite:") {
-            let path = path.strip_prefix("//").unwrap_or(path);
-            if path.is_empty() {
-                return Err(StoreError::BadUrl {
-                    url: url.to_owned(),
-                });
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
-        }
-        if url.contains("://") {
-            return Err(StoreError::BadUrl {
-                url: url.to_owned(),
-            });
-        }
-        Ok(Self::Sqlite(PathBuf::from(url)))
-    }
-
-    /// `$XDG_STATE_HOME/refreshctl/state.db`, else `~/.local/state/refreshctl/state.db`.
-    #[must_use]
-    pub fn default_location() -> Self {
-        let base = std::env::var_os("XDG_STATE_HOME")
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        Self::Sqlite(base.join("refreshctl/state.db"))
-    }
 }
 
 pub(crate) fn int(value: u64) -> i64 {
@@ -266,6 +227,16 @@ impl StateStore {
     pub fn open(url: &StateUrl) -> Result<Self, StoreError> {
         match url {
             StateUrl::Sqlite(path) => SqliteStore::open(path).map(Self::Sqlite),
+            StateUrl::Postgres(url) => PostgresStore::open(url).map(Self::Postgres),
+        }
+    }
+
+    /// Opens the store to read it only (`runs`, `status`): an SQLite file is neither created,
+    /// migrated nor written, so one that cannot be written still reads (see
+    /// [`SqliteStore::open_read_only`]). PostgreSQL is opened as usual.
+    pub fn open_read_only(url: &StateUrl) -> Result<Self, StoreError> {
+        match url {
+            StateUrl::Sqlite(path) => SqliteStore::open_read_only(path).map(Self::Sqlite),
             StateUrl::Postgres(url) => PostgresStore::open(url).map(Self::Postgres),
         }
     }

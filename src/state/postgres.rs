@@ -20,6 +20,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::postgres_tls::{SslMode, TlsSettings, connector};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
+use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
     StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
@@ -138,8 +139,8 @@ impl Drop for PostgresStore {
     }
 }
 
-/// What refreshctl reads from a PostgreSQL URL itself: the rest of the URL (for tokio-postgres),
-/// its own `schema=NAME`, and `sslmode` and `sslrootcert` with libpq's meanings.
+/// What refreshctl reads from a PostgreSQL URL or key/value string itself: the rest of it (for
+/// tokio-postgres), its own `schema=NAME`, and `sslmode` and `sslrootcert` with libpq's meanings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Parts {
     url: String,
@@ -147,9 +148,31 @@ struct Parts {
     tls: TlsSettings,
 }
 
-/// Splits refreshctl's own parameters off a PostgreSQL URL.
-fn split_params(url: &str) -> Result<Parts, StoreError> {
-    let bad = || StoreError::BadUrl { url: redact(url) };
+/// A schema name refreshctl accepts: lowercase letters, digits and `_` (it is put in SQL).
+fn is_schema_name(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+}
+
+/// Splits refreshctl's own parameters off a PostgreSQL URL or key/value string.
+fn split_params(text: &str) -> Result<Parts, StoreError> {
+    if is_postgres_url(text) {
+        split_url_params(text)
+    } else {
+        split_keyword_params(text)
+    }
+}
+
+fn bad(text: &str, reason: String) -> StoreError {
+    StoreError::BadUrl {
+        url: mask(text),
+        reason,
+    }
+}
+
+fn split_url_params(url: &str) -> Result<Parts, StoreError> {
     let mut parts = Parts {
         url: url.to_owned(),
         schema: None,
@@ -162,22 +185,26 @@ fn split_params(url: &str) -> Result<Parts, StoreError> {
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
-            "schema"
-                if !value.is_empty()
-                    && value.bytes().all(|byte| {
-                        byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_'
-                    }) =>
-            {
-                parts.schema = Some(value.to_owned());
+            "schema" if is_schema_name(value) => parts.schema = Some(value.to_owned()),
+            "schema" => {
+                return Err(bad(
+                    url,
+                    format!(
+                        "`schema={value}` is not a schema name refreshctl accepts (lowercase letters, digits and `_`)"
+                    ),
+                ));
             }
-            "sslmode" => parts.tls.mode = SslMode::parse(value).ok_or_else(bad)?,
+            "sslmode" => {
+                parts.tls.mode =
+                    SslMode::parse(value).ok_or_else(|| bad(url, sslmode_reason(value)))?;
+            }
             "sslrootcert" if !value.is_empty() => {
                 let path = percent_encoding::percent_decode_str(value)
                     .decode_utf8()
-                    .map_err(|_| bad())?;
+                    .map_err(|_| bad(url, "`sslrootcert` is not UTF-8 once decoded".into()))?;
                 parts.tls.root_cert = Some(PathBuf::from(path.as_ref()));
             }
-            "schema" | "sslrootcert" => return Err(bad()),
+            "sslrootcert" => return Err(bad(url, "`sslrootcert` needs a file".into())),
             _ => kept.push(pair),
         }
     }
@@ -189,33 +216,73 @@ fn split_params(url: &str) -> Result<Parts, StoreError> {
     Ok(parts)
 }
 
-/// The URL with its password replaced.
-#[must_use]
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+fn split_keyword_params(text: &str) -> Result<Parts, StoreError> {
+    let mut parts = Parts {
+        url: String::new(),
+        schema: None,
+        tls: TlsSettings::default(),
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user, host)) if user.contains(':') => {
-            let name = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{name}:***@{host}{path}")
+    let mut kept = Vec::new();
+    for Param { keyword, value } in conninfo(text).map_err(|reason| bad(text, reason))? {
+        match keyword.as_str() {
+            "schema" if is_schema_name(&value) => parts.schema = Some(value),
+            "schema" => {
+                return Err(bad(
+                    text,
+                    format!(
+                        "`schema={value}` is not a schema name refreshctl accepts (lowercase letters, digits and `_`)"
+                    ),
+                ));
+            }
+            "sslmode" => {
+                parts.tls.mode =
+                    SslMode::parse(&value).ok_or_else(|| bad(text, sslmode_reason(&value)))?;
+            }
+            "sslrootcert" if !value.is_empty() => {
+                parts.tls.root_cert = Some(PathBuf::from(value));
+            }
+            "sslrootcert" => return Err(bad(text, "`sslrootcert` needs a file".into())),
+            _ => kept.push(format!("{keyword}={}", quote(&value))),
         }
-        _ => url.to_owned(),
     }
+    parts.url = kept.join(" ");
+    Ok(parts)
+}
+
+fn sslmode_reason(value: &str) -> String {
+    format!(
+        "`sslmode={value}` is not one of libpq's modes (disable, allow, prefer, require, verify-ca, verify-full)"
+    )
+}
+
+/// Reads a PostgreSQL URL or key/value string in full (refreshctl's parameters, then the
+/// client's), so a mistake is a usage error before anything connects.
+fn configure(text: &str) -> Result<(Parts, postgres::Config), StoreError> {
+    let parts = split_params(text)?;
+    let config: postgres::Config = parts.url.parse().map_err(|error: postgres::Error| {
+        // The client's messages name the option, never its value.
+        bad(text, error.to_string())
+    })?;
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        return Err(bad(
+            text,
+            "it names no `host` (refreshctl does not read `PGHOST`)".into(),
+        ));
+    }
+    Ok((parts, config))
+}
+
+/// Checks a PostgreSQL URL or key/value string without connecting.
+pub fn check(text: &str) -> Result<(), StoreError> {
+    configure(text).map(|_| ())
 }
 
 impl PostgresStore {
     /// Connects and migrates (replicas starting together migrate once, under an advisory
     /// lock). `?schema=NAME` keeps refreshctl's tables in that schema, created if missing.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let location = redact(url);
-        let Parts { url, schema, tls } = split_params(url)?;
-        let mut config: postgres::Config = url.parse().map_err(|error| StoreError::Open {
-            location: location.clone(),
-            message: format!("the URL cannot be read: {error}"),
-        })?;
+        let location = mask(url);
+        let (Parts { schema, tls, .. }, mut config) = configure(url)?;
         config.ssl_mode(tls.mode.for_client());
         let tls = connector(&tls).map_err(|message| StoreError::Open {
             location: location.clone(),
@@ -941,11 +1008,11 @@ mod tests {
     #[test]
     fn passwords_are_redacted_from_locations() {
         assert_eq!(
-            redact("postgres://refresh:s3cret@db.example.com:5432/state?sslmode=disable"),
+            mask("postgres://refresh:s3cret@db.example.com:5432/state?sslmode=disable"),
             "postgres://refresh:***@db.example.com:5432/state?sslmode=disable"
         );
         assert_eq!(
-            redact("postgres://postgres@127.0.0.1/test"),
+            mask("postgres://postgres@127.0.0.1/test"),
             "postgres://postgres@127.0.0.1/test"
         );
     }
@@ -984,7 +1051,35 @@ mod tests {
             "postgres://h/db"
         );
         assert!(split_params("postgres://h/db?schema=Robert'); DROP TABLE runs").is_err());
+        assert!(split_params("host=h schema='Robert\"; DROP TABLE runs'").is_err());
         assert!(split_params("postgres://h/db?sslmode=always").is_err());
         assert!(split_params("postgres://h/db?sslrootcert=").is_err());
+    }
+
+    #[test]
+    fn the_key_value_form_is_split_and_requoted_for_the_client() {
+        let parts = split_params(
+            "host=127.0.0.1 port = 5433 user=postgres password='it\\'s' dbname='my db' schema=ops_1 sslmode=verify-ca sslrootcert='/etc/my ca.pem'",
+        )
+        .expect("key/value");
+        assert_eq!(
+            parts,
+            Parts {
+                url:
+                    "host='127.0.0.1' port='5433' user='postgres' password='it\\'s' dbname='my db'"
+                        .into(),
+                schema: Some("ops_1".into()),
+                tls: TlsSettings {
+                    mode: SslMode::VerifyCa,
+                    root_cert: Some("/etc/my ca.pem".into()),
+                },
+            }
+        );
+        let (_, config) =
+            configure("host=127.0.0.1 port=5433 user=postgres password='it\\'s' dbname='my db'")
+                .expect("the client reads it");
+        assert_eq!(config.get_dbname(), Some("my db"));
+        assert_eq!(config.get_password(), Some("it's".as_bytes()));
+        assert_eq!(config.get_ports(), [5433]);
     }
 }

@@ -75,6 +75,14 @@ const MIGRATIONS: &[&str] = &[
      );",
 ];
 
+/// What a path keeps literally in an SQLite URI; everything else is percent-encoded.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// The schema version this build writes.
 #[expect(
     clippy::cast_possible_wrap,
@@ -147,15 +155,16 @@ impl SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let pragma = |connection: &Connection, name: &str| -> Result<i64, StoreError> {
+    /// The schema version of a refreshctl state file (0: a new, empty file); refuses another
+    /// application's database and a newer refreshctl's file.
+    fn schema_version(&self, connection: &Connection) -> Result<i64, StoreError> {
+        let pragma = |name: &str| -> Result<i64, StoreError> {
             connection
                 .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
                 .map_err(|error| self.error(&error))
         };
-        let application = pragma(&connection, "application_id")?;
-        let version = pragma(&connection, "user_version")?;
+        let application = pragma("application_id")?;
+        let version = pragma("user_version")?;
         let tables: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
             .map_err(|error| self.error(&error))?;
@@ -172,6 +181,119 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
+        Ok(version)
+    }
+
+    /// Opens a state file for reading only (`runs`, `status`): nothing is created, migrated or
+    /// written, so a file that cannot be written (read-only, immutable, on a read-only mount, in
+    /// a directory where the WAL's shared memory file cannot be made) still reads. A file at an
+    /// older schema version is read through a migrated copy in memory; a missing file reads as
+    /// an empty store. Writes through the store fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let fail = |message: String| StoreError::Open {
+            location: path.display().to_string(),
+            message,
+        };
+        let in_memory = |source: Option<&Connection>| -> Result<Self, StoreError> {
+            let mut memory =
+                Connection::open_in_memory().map_err(|error| fail(error.to_string()))?;
+            if let Some(source) = source {
+                let copied = rusqlite::backup::Backup::new(source, &mut memory)
+                    .and_then(|backup| backup.step(-1));
+                match copied {
+                    Ok(rusqlite::backup::StepResult::Done) => {}
+                    Ok(_) => {
+                        return Err(StoreError::Busy {
+                            location: path.display().to_string(),
+                        });
+                    }
+                    Err(error) => return Err(fail(error.to_string())),
+                }
+            }
+            let store = Self {
+                path: path.to_path_buf(),
+                connection: Mutex::new(memory),
+            };
+            store.migrate()?;
+            store.query_only()?;
+            Ok(store)
+        };
+        match std::fs::metadata(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return in_memory(None),
+            Err(error) => return Err(fail(error.to_string())),
+            Ok(_) => {}
+        }
+        let store = match Self::open_reading(path, false) {
+            Ok(store) => store,
+            // SQLite could not take its usual shared locks (the WAL's `-shm` file cannot be
+            // made there, say): read the file as one that nothing can change, which it is.
+            Err(StoreError::Io { .. } | StoreError::Open { .. }) => Self::open_reading(path, true)?,
+            Err(other) => return Err(other),
+        };
+        let version = {
+            let connection = store.connection();
+            store.schema_version(&connection)?
+        };
+        if version < SCHEMA_VERSION {
+            let connection = store.connection();
+            return in_memory(Some(&connection));
+        }
+        Ok(store)
+    }
+
+    /// A read-only connection to an existing file, checked by reading its header;
+    /// `immutable`: without locks, for a file in a place nothing can write.
+    fn open_reading(path: &Path, immutable: bool) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let fail = |message: String| StoreError::Open {
+            location: path.display().to_string(),
+            message,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = if immutable {
+            let absolute = std::path::absolute(path).map_err(|error| fail(error.to_string()))?;
+            let text = absolute
+                .to_str()
+                .ok_or_else(|| fail("the path is not UTF-8".into()))?;
+            let uri = format!(
+                "file:{}?immutable=1",
+                percent_encoding::utf8_percent_encode(text, URI_PATH)
+            );
+            Connection::open_with_flags(uri, flags)
+        } else {
+            Connection::open_with_flags(path, flags & !OpenFlags::SQLITE_OPEN_URI)
+        }
+        .map_err(|error| fail(error.to_string()))?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|error| fail(error.to_string()))?;
+        let store = Self {
+            path: path.to_path_buf(),
+            connection: Mutex::new(connection),
+        };
+        {
+            let connection = store.connection();
+            connection
+                .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map_err(|error| store.error(&error))?;
+        }
+        Ok(store)
+    }
+
+    /// Refuses every write on this connection.
+    fn query_only(&self) -> Result<(), StoreError> {
+        self.connection()
+            .pragma_update(None, "query_only", true)
+            .map_err(|error| self.error(&error))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        self.schema_version(&connection)?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))

@@ -77,6 +77,22 @@ impl EmulatorProcess {
             .expect("a body")
     }
 
+    /// Scripts faults (`/_emulator/faults`): JSON rules as `refreshctl::emulator::FaultRule`.
+    pub fn script_faults(&self, rules: &serde_json::Value) {
+        let address = self.url.trim_start_matches("http://");
+        let body = rules.to_string();
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        write!(
+            stream,
+            "POST /_emulator/faults HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         serde_json::from_str(&self.get("/_emulator/requests")).expect("the request log")
     }

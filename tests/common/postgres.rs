@@ -1,4 +1,5 @@
-//! The PostgreSQL server of the tests: `REFRESHCTL_TEST_POSTGRES` (`.ci/run` sets it).
+//! The PostgreSQL server of the tests: `REFRESHCTL_TEST_POSTGRES` (`.ci/run` sets it), as a URL
+//! or in libpq's key/value form.
 
 /// A URL for a fresh schema on the test server, or `None` (with a note) when there is none.
 ///
@@ -15,6 +16,17 @@ pub fn fresh_schema(name: &str) -> Option<String> {
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .expect("drop schema");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{separator}schema={schema}"))
+    Some(with_params(&base, &format!("schema={schema}")))
+}
+
+/// `url` with more parameters (`key=value` pairs joined by `&`) in its own form: a URL's query,
+/// or more pairs of libpq's key/value form (where `?schema=…` would become part of a value).
+#[must_use]
+pub fn with_params(url: &str, params: &str) -> String {
+    if url.contains("://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{params}")
+    } else {
+        format!("{url} {}", params.replace('&', " "))
+    }
 }
