@@ -160,7 +160,7 @@ async fn a_block_upload_to_azurite_reads_back_byte_for_byte() {
     );
 }
 
-/// An asset stored with one Put Blob (as AzCopy and the SDKs do for small files) has no blocks
+/// An asset stored with one Put Blob (as `AzCopy` and the SDKs do for small files) has no blocks
 /// in its list: the emulator takes its size from the blob's properties, not 0.
 #[tokio::test(flavor = "current_thread")]
 async fn an_asset_put_in_one_piece_is_committed_with_its_size() {
