@@ -292,11 +292,28 @@ fn check_each_occurrence_decided_once(store: &StateStore, said: &Said, starts: &
         "nothing rejected: {:?}",
         said.rejected
     );
+    // A replica starved of CPU can outlive its lease mid-pass; its next write is then refused
+    // by the fence ("changed by another process") and the run goes on under whoever claimed it.
+    // That refusal is the safety working, not a fault; anything else is.
+    let unfenced: Vec<&Value> = said
+        .problems
+        .iter()
+        .filter(|problem| {
+            !problem["error"]
+                .as_str()
+                .is_some_and(|error| error.contains("was changed by another process"))
+        })
+        .collect();
     assert!(
-        said.problems.is_empty(),
-        "every run advanced without error: {:?}",
-        said.problems
+        unfenced.is_empty(),
+        "every run advanced without error but the fence's: {unfenced:?}"
     );
+    if !said.problems.is_empty() {
+        eprintln!(
+            "fenced writes of replicas whose lease ran out: {}",
+            said.problems.len()
+        );
+    }
     for (run, by) in &said.submitted {
         assert_eq!(by.len(), 1, "{run} submitted by {by:?}");
     }

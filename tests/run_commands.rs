@@ -491,6 +491,10 @@ fn rival_plan(directory: &Path, hooks: &str) -> std::path::PathBuf {
         .replace(
             "templates/teams.json.tera",
             &format!("{root}/plans/templates/teams.json.tera"),
+        )
+        .replace(
+            "./scripts/anonymize.sh",
+            &format!("{root}/plans/scripts/anonymize.sh"),
         );
     let text = notifying_rejected_only(&text, hooks);
     let path = directory.join("rival.yaml");

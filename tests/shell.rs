@@ -94,7 +94,7 @@ fn the_man_pages_render_with_groff() {
         let output = refreshctl(args);
         assert_eq!(output.code, 0, "{}", output.stderr);
         let mut groff = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -106,10 +106,11 @@ fn the_man_pages_render_with_groff() {
         .expect("feed groff");
         let checked = groff.wait_with_output().expect("groff ends");
         assert!(checked.status.success());
-        // `-ww -z`: every warning, no output; a clean page has none.
+        // `-k` reads UTF-8 as man does; `-ww -z`: every warning, no output; a clean page has
+        // none.
         assert_eq!(String::from_utf8_lossy(&checked.stderr), "", "{args:?}");
         let rendered = Command::new("groff")
-            .args(["-man", "-Tascii", "-P-bcou"])
+            .args(["-k", "-man", "-Tutf8", "-P-bcou"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
