@@ -15,6 +15,7 @@ use super::templates::{TemplateBuilder, Templates, sample_context};
 use super::time::{DURATION_HELP, TIME_HELP, parse_duration, parse_time};
 use super::vocabulary::{Database, NotificationEvent};
 use super::window::{Occurrence, Window, Zone, parse_cron, parse_zone};
+use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::rules::catalog::{Catalog, normalize_kb};
 use crate::rules::{Findings, Rule};
 
@@ -536,13 +537,13 @@ fn load_template(
     findings: &mut Findings,
 ) -> Option<()> {
     let full = plan_dir.join(&path.value);
-    let source = match std::fs::read_to_string(&full) {
+    let source = match read_text_capped(&full, MAX_TEMPLATE_BYTES, "template") {
         Ok(source) => source,
         Err(error) => {
             findings.push(
                 Rule::Schema,
                 path.place,
-                format!("cannot read template `{}`: {error}", path.value),
+                format!("cannot read template `{}`: {}", path.value, error.reason()),
                 "template paths are relative to the plan file",
             );
             return None;
