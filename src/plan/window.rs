@@ -104,7 +104,8 @@ impl Window {
     }
 
     /// Windows starting at or after `from`, in order. A fixed window yields itself once (if it
-    /// starts at or after `from`).
+    /// starts at or after `from`). The expansion stops at the first window whose end could not
+    /// be held (never the case for a checked plan, whose durations are at most 100 years).
     #[must_use]
     pub fn occurrences_from(
         &self,
@@ -125,12 +126,12 @@ impl Window {
                 let duration = *duration;
                 Box::new(
                     cron.iter_from(from.with_timezone(zone), Direction::Forward)
-                        .map(move |start| {
+                        .map_while(move |start| {
                             let start = start.with_timezone(&Utc);
-                            Occurrence {
+                            Some(Occurrence {
                                 start,
-                                end: start + duration,
-                            }
+                                end: start.checked_add_signed(duration)?,
+                            })
                         }),
                 )
             }
@@ -322,6 +323,17 @@ mod tests {
         let window = recurring("0 0 1 1 *", "UTC");
         let starts = starts(&window, "2198-06-01T00:00:00Z", 5);
         assert_eq!(starts, ["2199-01-01T00:00:00Z"]);
+    }
+
+    #[test]
+    fn an_end_that_cannot_be_held_stops_the_expansion() {
+        let window = Window::Recurring {
+            cron: parse_cron("0 22 * * SAT").expect("cron"),
+            pattern: "0 22 * * SAT".into(),
+            zone: Tz::UTC,
+            duration: TimeDelta::MAX,
+        };
+        assert_eq!(window.occurrences_from(utc("2026-01-01T00:00:00Z")).count(), 0);
     }
 
     #[test]

@@ -91,11 +91,15 @@ impl Preview {
         let zone = plan.window().zone();
         let next = plan.next_window(now);
         let occurrences = plan.window().is_recurring().then(|| {
-            plan.window()
-                .occurrences_from(now + plan.lead_time())
-                .take(OCCURRENCES_SHOWN)
-                .map(|occurrence| window_view(occurrence, zone))
-                .collect()
+            now.checked_add_signed(plan.lead_time())
+                .map(|from| {
+                    plan.window()
+                        .occurrences_from(from)
+                        .take(OCCURRENCES_SHOWN)
+                        .map(|occurrence| window_view(occurrence, zone))
+                        .collect()
+                })
+                .unwrap_or_default()
         });
         let point_in_time = match next {
             Some(window) => plan
@@ -120,7 +124,12 @@ impl Preview {
                 cron: cron.to_owned(),
                 timezone: zone.name(),
             }),
-            submit_by: next.map(|occurrence| format_utc(occurrence.start - plan.lead_time())),
+            submit_by: next.and_then(|occurrence| {
+                occurrence
+                    .start
+                    .checked_sub_signed(plan.lead_time())
+                    .map(format_utc)
+            }),
             lead_time: format_duration(plan.lead_time()),
             point_in_time,
             steps: plan.step_outline(),

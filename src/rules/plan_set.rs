@@ -92,7 +92,12 @@ impl PlanSummary {
                 .into_iter()
                 .collect(),
             Some(window @ Window::Recurring { .. }) => {
-                window.occurrences_between(self.now, self.now + HORIZON)
+                window.occurrences_between(
+                    self.now,
+                    self.now
+                        .checked_add_signed(HORIZON)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                )
             }
         })
     }
