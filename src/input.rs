@@ -236,7 +236,10 @@ mod tests {
             (dangling, "is a dangling symbolic link"),
             (looping, "is a symbolic link loop"),
             (directory, "is a directory, not a regular file"),
-            (fifo(dir.path()), "is a FIFO (named pipe), not a regular file"),
+            (
+                fifo(dir.path()),
+                "is a FIFO (named pipe), not a regular file",
+            ),
             (
                 PathBuf::from("/dev/zero"),
                 "is a character device, not a regular file",
@@ -260,9 +263,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("plan.yaml");
         std::fs::write(&path, vec![b'a'; 10]).expect("write");
-        assert_eq!(read_capped(&path, 10, "plan").expect("at the cap").len(), 10);
+        assert_eq!(
+            read_capped(&path, 10, "plan").expect("at the cap").len(),
+            10
+        );
         let error = read_capped(&path, 9, "plan").expect_err("over the cap");
-        assert!(matches!(error, InputError::TooLarge { cap: 9, .. }), "{error}");
+        assert!(
+            matches!(error, InputError::TooLarge { cap: 9, .. }),
+            "{error}"
+        );
         std::fs::write(&path, b"\xff").expect("write");
         assert!(matches!(
             read_text_capped(&path, 10, "template"),

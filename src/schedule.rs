@@ -67,13 +67,11 @@ pub struct Due {
 /// can no longer be given: then it is skipped.
 #[must_use]
 pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<Utc>) -> Due {
-    let from = mark
-        .latest_decided
-        .map_or(mark.first_seen, |latest| {
-            latest
-                .checked_add_signed(TimeDelta::seconds(1))
-                .unwrap_or(latest)
-        });
+    let from = mark.latest_decided.map_or(mark.first_seen, |latest| {
+        latest
+            .checked_add_signed(TimeDelta::seconds(1))
+            .unwrap_or(latest)
+    });
     let mut decisions = Vec::new();
     let mut next_submit = None;
     for occurrence in window.occurrences_from(from) {

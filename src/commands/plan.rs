@@ -8,9 +8,9 @@ use super::{check_settings, read_and_check};
 use crate::adapter::AdapterKind;
 use crate::cli::{PlanArgs, PreviewFormat};
 use crate::error::{Error, exit};
+use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::plan::time::format_utc;
 use crate::report::preview::{Layout, Preview, render, render_builtin};
-use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::rules::{Counts, check_set};
 
 pub fn run(

@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::read_and_check;
-use crate::input::{MAX_DATA_BYTES, read_text_capped};
 use crate::adapter::{AdapterKind, SimulatorAdapter};
 use crate::cli::{LogFormat, SimFault};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::executor::{Event, EventKind, EventSink};
+use crate::input::{MAX_DATA_BYTES, read_text_capped};
 use crate::plan::time::format_utc;
 use crate::plan::{EnvironmentType, Plan};
 use crate::report::human;

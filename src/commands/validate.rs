@@ -10,10 +10,10 @@ use super::{check_settings, read_and_check};
 use crate::adapter::AdapterKind;
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::error::{Error, exit};
-use crate::plan::discover::{DiscoverError, PlanFile, discover};
-use crate::report::{self, ValidationReport};
 use crate::input::read_capped;
+use crate::plan::discover::{DiscoverError, PlanFile, discover};
 use crate::plan::load::MAX_PLAN_BYTES;
+use crate::report::{self, ValidationReport};
 use crate::rules::{CheckSettings, CheckedFile, check_set};
 
 /// Where plans are looked for when no path is given.

@@ -90,8 +90,7 @@ mod tests {
         std::fs::write(root.join("notes.txt"), "").expect("other file");
         std::os::unix::fs::symlink(root.join("missing"), root.join("b-dangling.yaml"))
             .expect("dangling link");
-        std::os::unix::fs::symlink(root.join("c-loop.yml"), root.join("c-loop.yml"))
-            .expect("loop");
+        std::os::unix::fs::symlink(root.join("c-loop.yml"), root.join("c-loop.yml")).expect("loop");
         std::fs::create_dir(root.join("d.yaml")).expect("directory");
         std::fs::write(root.join("d.yaml/inner.yaml"), "").expect("inner plan");
         std::os::unix::fs::symlink(root.join("d.yaml"), root.join("e-linked-dir.yaml"))
@@ -109,7 +108,12 @@ mod tests {
             .collect();
         assert_eq!(
             found,
-            ["a.yaml", "b-dangling.yaml", "c-loop.yml", "d.yaml/inner.yaml"]
+            [
+                "a.yaml",
+                "b-dangling.yaml",
+                "c-loop.yml",
+                "d.yaml/inner.yaml"
+            ]
         );
     }
 

@@ -13,7 +13,8 @@ use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawPlan, RawStep, RawWin
 use super::step::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, PackageSource, PostStep};
 use super::templates::{TemplateBuilder, Templates, sample_context};
 use super::time::{
-    DURATION_HELP, TIME_HELP, in_range, out_of_range, parse_duration, parse_time, sub_in_range,
+    DURATION_HELP, MAX_DURATION, TIME_HELP, in_range, out_of_range, parse_duration, parse_time,
+    sub_in_range,
 };
 use super::vocabulary::{Database, NotificationEvent};
 use super::window::{Occurrence, Window, Zone, parse_cron, parse_zone};
@@ -314,11 +315,12 @@ fn submission_in_range(
     if sub_in_range(occurrence.start, lead_time).is_some() {
         return true;
     }
-    let place = raw
-        .lead_time
+    let place = raw.lead_time.as_ref().and_then(|text| text.place).or(raw
+        .window
+        .value
+        .start
         .as_ref()
-        .and_then(|text| text.place)
-        .or(raw.window.value.start.as_ref().and_then(|start| start.place));
+        .and_then(|start| start.place));
     findings.push(
         Rule::Schema,
         place,
@@ -387,6 +389,15 @@ fn resolve_fixed(
             window.end.as_ref().and_then(|end| end.place).or(raw.place),
             "the window ends before it starts",
             "`end` must be after `start`",
+        );
+        return None;
+    }
+    if end - start_time > MAX_DURATION {
+        findings.push(
+            Rule::Schema,
+            window.end.as_ref().and_then(|end| end.place).or(raw.place),
+            "the window is out of range: it may last at most 100 years",
+            "`end` must be within 100 years of `start`",
         );
         return None;
     }

@@ -76,7 +76,10 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
         .ok()
         .filter(|duration| *duration <= MAX_DURATION)
         .ok_or_else(|| {
-            format!("`{}` is out of range: a duration may be at most 100 years", text.trim())
+            format!(
+                "`{}` is out of range: a duration may be at most 100 years",
+                text.trim()
+            )
         })
 }
 
@@ -144,10 +147,20 @@ mod tests {
             let error = parse_time(text).expect_err(text);
             assert!(error.contains("is out of range"), "{text}: {error}");
         }
-        for text in ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59+01:00"] {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59+01:00",
+        ] {
             assert!(parse_time(text).is_ok(), "{text}");
         }
-        for text in ["1000000000d", "300000y", "101y", "36526d", "18446744073709551615s"] {
+        for text in [
+            "1000000000d",
+            "300000y",
+            "101y",
+            "36526d",
+            "18446744073709551615s",
+        ] {
             let error = parse_duration(text).expect_err(text);
             assert!(error.contains("is out of range"), "{text}: {error}");
         }

@@ -123,6 +123,13 @@ impl Window {
                 duration,
                 ..
             } => {
+                // Every occurrence falls within `CRON_YEARS`, inside the range of plan times;
+                // moving `from` into that range changes nothing and keeps the conversion to the
+                // zone's local time from overflowing at the ends of `chrono`'s range.
+                if from > super::time::LATEST {
+                    return Box::new(std::iter::empty());
+                }
+                let from = from.max(super::time::EARLIEST);
                 let duration = *duration;
                 Box::new(
                     cron.iter_from(from.with_timezone(zone), Direction::Forward)
@@ -333,7 +340,28 @@ mod tests {
             zone: Tz::UTC,
             duration: TimeDelta::MAX,
         };
-        assert_eq!(window.occurrences_from(utc("2026-01-01T00:00:00Z")).count(), 0);
+        assert_eq!(
+            window.occurrences_from(utc("2026-01-01T00:00:00Z")).count(),
+            0
+        );
+    }
+
+    #[test]
+    fn expansion_from_the_ends_of_time_does_not_overflow() {
+        for zone in ["America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"] {
+            let window = recurring("0 0 * * *", zone);
+            assert_eq!(
+                starts(&window, "1970-01-01T00:00:00Z", 1),
+                starts(&window, "1969-01-01T00:00:00Z", 1)
+            );
+            assert!(
+                window
+                    .occurrences_from(DateTime::<Utc>::MIN_UTC)
+                    .next()
+                    .is_some()
+            );
+            assert_eq!(window.occurrences_from(DateTime::<Utc>::MAX_UTC).count(), 0);
+        }
     }
 
     #[test]
