@@ -5,6 +5,7 @@
 //! the range the state store can hold.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -133,16 +134,17 @@ fn plan(name: &'static str) -> BoxedStrategy<String> {
                 );
             }
             if let Some(lead) = lead {
-                text.push_str(&format!("lead_time: {lead}\n"));
+                let _ = writeln!(text, "lead_time: {lead}");
             }
             if let Some(point) = point {
-                text.push_str(&format!("point_in_time: {point}\n"));
+                let _ = writeln!(text, "point_in_time: {point}");
             }
             text.push_str("post_steps:\n  - reprovision\n  - reset-financial-reporting\n");
             if let Some(timeout) = timeout {
-                text.push_str(&format!(
-                    "  - command: {{run: [\"true\", \"{{{{ environment.name }}}}\"], timeout: {timeout}}}\n"
-                ));
+                let _ = writeln!(
+                    text,
+                    "  - command: {{run: [\"true\", \"{{{{ environment.name }}}}\"], timeout: {timeout}}}"
+                );
             }
             text
         })

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::plan::templates::describe;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::plan::templates::{CappedOutput, bounded_range, describe};
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Environment, Occurrence, Operation, Plan, StepOutline, Zone};
 use crate::rules::{Counts, Diagnostic, EXPECTED_DOWNTIME};
@@ -255,18 +258,61 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
 
 /// Renders a preview with any template. `name` decides escaping: names ending in `.html` are
 /// HTML-escaped.
+///
+/// A preview template may loop (over steps, occurrences, diagnostics), so its rendering is
+/// bounded differently from a plan's templates: `range` gives at most [`MAX_PREVIEW_RANGE`]
+/// elements in all, over every call of one rendering, and the output at most
+/// [`MAX_PREVIEW_BYTES`].
 pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
     let mut tera = tera::Tera::new();
+    tera.register_function(
+        "range",
+        bounded_range(
+            MAX_PREVIEW_RANGE,
+            Some(Arc::new(AtomicU64::new(MAX_PREVIEW_RANGE))),
+        ),
+    );
     tera.add_raw_template(name, source)
         .map_err(|error| describe(&error))?;
     let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
-    tera.render(name, &context)
-        .map_err(|error| describe(&error))
+    let mut output = CappedOutput::new(MAX_PREVIEW_BYTES);
+    tera.render_to(name, &context, &mut output)
+        .map_err(|error| output.explain(&error))?;
+    Ok(output.into_string())
 }
+
+/// The most elements `range` gives over one rendering of a preview template.
+pub const MAX_PREVIEW_RANGE: u64 = 100_000;
+
+/// The most a preview template may write.
+pub const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preview_templates_are_bounded_in_all() {
+        let context = serde_json::json!({});
+        let nested = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}";
+        let error = render("t.txt", nested, &context).expect_err("nested ranges");
+        assert!(error.contains("at most 0 more in all"), "{error}");
+        let squares =
+            "{% for i in range(end=400) %}{% for j in range(end=400) %}{% endfor %}{% endfor %}";
+        let error = render("t.txt", squares, &context).expect_err("400 x 400");
+        assert!(error.contains("more in all"), "{error}");
+        let output = "{% for i in range(end=100000) %}{{ \"x\" ~ i ~ \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }}{% endfor %}";
+        let error = render("t.txt", output, &context).expect_err("17 MB");
+        assert_eq!(error, "the template renders to more than 16384 KiB");
+        assert_eq!(
+            render(
+                "t.txt",
+                "{% for i in range(end=3) %}{{ i }}{% endfor %}",
+                &context
+            ),
+            Ok("012".to_owned())
+        );
+    }
 
     #[test]
     fn urls_keep_only_scheme_and_host() {
