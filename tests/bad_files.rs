@@ -504,3 +504,80 @@ fn one_bad_file_does_not_stop_tick_from_scheduling_the_rest() {
         );
     }
 }
+
+/// A running daemon keeps running when a plan with out-of-range times, and a dangling link, are
+/// added to its directory: the reload names them and schedules the good plan added with them.
+#[test]
+fn a_running_daemon_survives_bad_plans_added_to_its_directory() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let directory = tempfile::tempdir().expect("temp dir");
+    let plans = directory.path().join("plans");
+    std::fs::create_dir(&plans).expect("dir");
+    let state = directory.path().join("state.db");
+    // A fixed window 30 hours from now with a 48-hour lead: due for submission at once.
+    let plan = |name: &str| {
+        let start =
+            (chrono::Utc::now() + chrono::TimeDelta::hours(30)).format("%Y-%m-%dT%H:00:00Z");
+        format!(
+            "version: 1\nname: {name}\nproject: 1234567\nenvironment:\n  name: {name}-env\n  type: sandbox\n  release: \"10.0.41\"\nsource:\n  name: contoso-prod\n  type: production\n  release: \"10.0.41\"\nwindow:\n  start: {start}\n  duration: 4h\nlead_time: 48h\nacknowledge:\n  - target-database-erased\n  - target-unavailable\n"
+        )
+    };
+    std::fs::write(plans.join("first.yaml"), plan("daemon-first")).expect("write");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_refreshctl"))
+        .args([
+            "--state",
+            state.to_str().expect("utf-8"),
+            "daemon",
+            "--plans",
+        ])
+        .arg(&plans)
+        .args(["--recheck", "1h"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daemon");
+    let mut lines = BufReader::new(daemon.stdout.take().expect("stdout")).lines();
+    let mut next_line = || lines.next().expect("a line").expect("text");
+    assert!(next_line().contains("submitted daemon-first@"));
+    assert!(next_line().contains(": accepted, next at"));
+    for (file, text) in [
+        (
+            "huge-duration.yaml",
+            plan("huge-duration").replace("duration: 4h", "duration: 1000000000d"),
+        ),
+        (
+            "huge-lead.yaml",
+            plan("huge-lead").replace("lead_time: 48h", "lead_time: 300000y"),
+        ),
+        ("second.yaml", plan("daemon-second")),
+    ] {
+        std::fs::write(plans.join(file), text).expect("write");
+    }
+    std::os::unix::fs::symlink(plans.join("gone.yaml"), plans.join("dangling.yaml"))
+        .expect("dangling link");
+    let pid = daemon.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args(["-s", name, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("HUP");
+    assert!(next_line().contains("submitted daemon-second@"));
+    signal("TERM");
+    let status = daemon.wait().expect("exit");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "a clean stop: {status:?}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for file in ["huge-duration.yaml", "huge-lead.yaml", "dangling.yaml"] {
+        assert!(
+            stderr.contains(&format!("{file}` is not scheduled")),
+            "{file}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("reloaded 2 plan(s)"), "{stderr}");
+}
