@@ -581,3 +581,61 @@ fn a_running_daemon_survives_bad_plans_added_to_its_directory() {
     }
     assert!(stderr.contains("reloaded 2 plan(s)"), "{stderr}");
 }
+
+/// Raw HTML and line breaks in plan text (the description, names, instructions) stay text in
+/// the Markdown and HTML previews, and every Markdown table row stays one line.
+#[test]
+fn plan_text_cannot_inject_markup_into_previews() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let dir = directory.path();
+    let text = CLEAN
+        .replace(
+            "name: uat-refresh\n",
+            "name: uat-refresh\ndescription: \"<script>alert(1)</script>\\n| forged | row |\"\n",
+        )
+        .replace("name: contoso-prod", "name: \"prod<img src=x onerror=alert(2)>`|\"")
+        .replace(
+            "  - reset-financial-reporting\n",
+            "  - reset-financial-reporting\n  - manual: {instructions: \"check <b>this</b>\\n| and | this |\"}\n",
+        );
+    std::fs::write(dir.join("plan.yaml"), text).expect("plan");
+    let markdown = run(
+        dir,
+        &["plan", "--format", "markdown", "--now", NOW, "plan.yaml"],
+    );
+    assert_eq!(markdown.code, 0, "{}", markdown.stderr);
+    // Inside a code span (fenced longer than the name's backtick), HTML is literal text.
+    let span = "``prod<img src=x onerror=alert(2)>`\\|``";
+    assert!(markdown.stdout.contains(span), "{}", markdown.stdout);
+    let out = &markdown.stdout.replace(span, "");
+    for raw in ["<script>", "<b>", "<img", "| forged |", "| and |"] {
+        assert!(!out.contains(raw), "{raw} passed through:\n{out}");
+    }
+    assert!(
+        out.contains("&lt;script&gt;alert(1)&lt;/script&gt;<br>&#124; forged &#124; row &#124;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("check &lt;b&gt;this&lt;/b&gt;<br>&#124; and &#124; this &#124;"),
+        "{out}"
+    );
+    // Every line of a table has the table's columns: nothing broke out of its cell.
+    for line in out.lines().filter(|line| line.starts_with("| ")) {
+        assert!(line.ends_with(" |"), "{line}");
+        let columns = line.matches(" | ").count();
+        assert!(columns == 1 || columns == 3, "{columns} separators: {line}");
+    }
+    let html = run(
+        dir,
+        &["plan", "--format", "html", "--now", NOW, "plan.yaml"],
+    );
+    assert_eq!(html.code, 0, "{}", html.stderr);
+    for raw in ["<script>", "<b>this", "<img src"] {
+        assert!(
+            !html.stdout.contains(raw),
+            "{raw} passed through:\n{}",
+            html.stdout
+        );
+    }
+    assert!(html.stdout.contains("&lt;script&gt;"), "{}", html.stdout);
+}

@@ -265,6 +265,8 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
 /// [`MAX_PREVIEW_BYTES`].
 pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
     let mut tera = tera::Tera::new();
+    tera.register_filter("md", markdown_text_filter);
+    tera.register_filter("md_code", markdown_code_filter);
     tera.register_function(
         "range",
         bounded_range(
@@ -281,6 +283,71 @@ pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<S
     Ok(output.into_string())
 }
 
+/// Plan text (a description, a name, instructions, a message) made safe for a Markdown table
+/// cell or list item: HTML is escaped (nothing the plan says becomes markup), `|` cannot end a
+/// cell, and a line break is `<br>`, so the text stays in its cell. Backticks are kept: the
+/// previews' own texts put names in code spans, where HTML is not markup either.
+#[must_use]
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("&#124;"),
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("<br>");
+            }
+            '\n' => out.push_str("<br>"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Plan text as a complete Markdown code span that stays in its table cell: the fence is longer
+/// than any run of backticks inside, `|` is escaped, and line breaks become spaces.
+#[must_use]
+pub fn markdown_code(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let longest_run = flat
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if flat.starts_with('`') || flat.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{flat}{pad}{fence}")
+}
+
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
+fn markdown_text_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
+    markdown_text(value)
+}
+
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
+fn markdown_code_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
+    markdown_code(value)
+}
+
 /// The most elements `range` gives over one rendering of a preview template.
 pub const MAX_PREVIEW_RANGE: u64 = 100_000;
 
@@ -290,6 +357,37 @@ pub const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_text_stays_text_in_markdown() {
+        let cases = [
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
+            ("a | b", "a &#124; b"),
+            (
+                "line one\nline two\r\nthree\rfour",
+                "line one<br>line two<br>three<br>four",
+            ),
+            ("tab\tand bell\u{7}", "tab and bell "),
+            ("Tom & Jerry", "Tom &amp; Jerry"),
+            ("`code` stays", "`code` stays"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(markdown_text(text), expected, "{text:?}");
+        }
+        let spans = [
+            ("contoso-uat", "`contoso-uat`"),
+            ("a`b", "``a`b``"),
+            ("`x", "`` `x ``"),
+            ("a|b\nc", "`a\\|b c`"),
+            ("<img src=x>", "`<img src=x>`"),
+        ];
+        for (text, expected) in spans {
+            assert_eq!(markdown_code(text), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn preview_templates_are_bounded_in_all() {
