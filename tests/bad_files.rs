@@ -639,3 +639,49 @@ fn plan_text_cannot_inject_markup_into_previews() {
     }
     assert!(html.stdout.contains("&lt;script&gt;"), "{}", html.stdout);
 }
+
+/// A tab is reported at its own line and 1-based character column, and a duplicate key in the
+/// user's terms at its second appearance, with none of the parser's advice to programmers.
+#[test]
+fn tabs_and_duplicate_keys_are_reported_where_and_as_the_user_sees_them() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let dir = directory.path();
+    for (text, expected) in [
+        (
+            CLEAN.replace("  type: sandbox", "\ttype: sandbox"),
+            (
+                6,
+                1,
+                "a tab is used for indentation; YAML indents with spaces only",
+            ),
+        ),
+        (
+            CLEAN.replace("project: 1234567\n", "project: 1234567\nname: again\n"),
+            (4, 1, "duplicate key `name`"),
+        ),
+    ] {
+        std::fs::write(dir.join("plan.yaml"), &text).expect("plan");
+        let output = run(
+            dir,
+            &["validate", "--format", "json", "--now", NOW, "plan.yaml"],
+        );
+        assert_eq!(output.code, 1);
+        let found = &json(&output)["diagnostics"][0];
+        assert_eq!(
+            (
+                found["rule"].as_str(),
+                found["line"].as_u64(),
+                found["column"].as_u64(),
+                found["message"].as_str()
+            ),
+            (
+                Some("syntax"),
+                Some(expected.0),
+                Some(expected.1),
+                Some(expected.2)
+            ),
+            "{found}"
+        );
+        assert!(!output.stdout.contains("Options") && !output.stdout.contains("Policy"));
+    }
+}
