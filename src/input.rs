@@ -82,14 +82,7 @@ pub const MAX_DATA_BYTES: usize = 4 * 1024 * 1024;
 /// Reads at most `cap` bytes of the regular file at `path`; `what` names the kind of file in the
 /// error ("plan", "template", …).
 pub fn read_capped(path: &Path, cap: usize, what: &'static str) -> Result<Vec<u8>, InputError> {
-    let metadata = std::fs::metadata(path).map_err(|error| classify(path, error))?;
-    refuse_irregular(path, &metadata)?;
-    let file = open(path).map_err(|error| classify(path, error))?;
-    // The path may have changed between the two looks; the open file is what is read.
-    refuse_irregular(
-        path,
-        &file.metadata().map_err(|error| classify(path, error))?,
-    )?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut bytes)
@@ -102,6 +95,20 @@ pub fn read_capped(path: &Path, cap: usize, what: &'static str) -> Result<Vec<u8
         });
     }
     Ok(bytes)
+}
+
+/// Opens the regular file at `path` for reading, refusing anything else (a FIFO, a device, a
+/// directory) without blocking on it. For files read in pieces (packages to upload).
+pub fn open_regular(path: &Path) -> Result<File, InputError> {
+    let metadata = std::fs::metadata(path).map_err(|error| classify(path, error))?;
+    refuse_irregular(path, &metadata)?;
+    let file = open(path).map_err(|error| classify(path, error))?;
+    // The path may have changed between the two looks; the open file is what is read.
+    refuse_irregular(
+        path,
+        &file.metadata().map_err(|error| classify(path, error))?,
+    )?;
+    Ok(file)
 }
 
 /// Like [`read_capped`], for files that must be UTF-8 text.

@@ -685,3 +685,40 @@ fn tabs_and_duplicate_keys_are_reported_where_and_as_the_user_sees_them() {
         assert!(!output.stdout.contains("Options") && !output.stdout.contains("Policy"));
     }
 }
+
+/// A package a deploy step names is read in blocks for the upload: a FIFO there fails the step
+/// with what it is, rather than blocking the run.
+#[test]
+fn a_package_that_is_not_a_regular_file_fails_the_upload_without_blocking() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let dir = directory.path();
+    mkfifo(&dir.join("package.zip"));
+    std::fs::write(
+        dir.join("plan.yaml"),
+        // Without `reprovision`, nothing is downloaded to the user's cache.
+        format!(
+            "{}  - deploy: {{file: package.zip}}\n",
+            CLEAN.replace("  - reprovision\n", "")
+        ),
+    )
+    .expect("plan");
+    let output = run(
+        dir,
+        &[
+            "--state",
+            "state.db",
+            "apply",
+            "--yes",
+            "--start-now",
+            "--reason",
+            "test",
+            "plan.yaml",
+        ],
+    );
+    assert_eq!(output.code, 1, "{}\n{}", output.stdout, output.stderr);
+    let all = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        all.contains("package.zip` is a FIFO (named pipe), not a regular file"),
+        "{all}"
+    );
+}

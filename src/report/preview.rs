@@ -332,18 +332,10 @@ pub fn markdown_code(text: &str) -> String {
     format!("{fence}{pad}{flat}{pad}{fence}")
 }
 
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "tera passes filter arguments by value"
-)]
 fn markdown_text_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
     markdown_text(value)
 }
 
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "tera passes filter arguments by value"
-)]
 fn markdown_code_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
     markdown_code(value)
 }
