@@ -43,40 +43,186 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check plans: files or directories (searched for *.yaml and *.yml), default `plans/`.
+    #[command(
+        after_help = "Examples:\n  refreshctl validate plans/\n  refreshctl validate --format sarif --deny-warnings plans/ > refreshctl.sarif\n  refreshctl validate --adapter lcs --now 2026-12-01T12:00:00Z plans/uat.yaml"
+    )]
     Validate(ValidateArgs),
     /// Preview what applying a plan would do, without doing anything.
+    #[command(
+        after_help = "Examples:\n  refreshctl plan plans/contoso-uat-weekly.yaml\n  refreshctl plan --format markdown plans/contoso-uat-weekly.yaml > preview.md"
+    )]
     Plan(PlanArgs),
     /// List every validation rule.
+    #[command(after_help = "Examples:\n  refreshctl rules\n  refreshctl rules --format json")]
     Rules(RulesArgs),
     /// Explain one rule: what it checks, why, and a plan that fires it.
+    #[command(after_help = "Example:\n  refreshctl explain lead-time")]
     Explain(ExplainArgs),
     /// Print the JSON Schema of the plan format (draft-07).
+    #[command(after_help = "Example:\n  refreshctl schema > schemas/refresh-plan.schema.json")]
     Schema,
+    /// Print the bodies a plan's notifications would carry, rendered for its next window;
+    /// `--send` sends one real message to each.
+    NotifyPreview(NotifyPreviewArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of refreshctl or of one command: `refreshctl man | man -l -`.
+    Man(ManArgs),
+    /// Write a commented starter plan from a few flags (asked for on a terminal when missing).
+    Init(InitArgs),
     /// Submit the plan's next window and run it to the end, with progress.
+    #[command(
+        after_help = "Examples:\n  refreshctl apply --yes plans/contoso-uat-weekly.yaml    # a rehearsal\n  refreshctl --adapter lcs apply plans/contoso-uat-weekly.yaml\n  refreshctl --adapter lcs apply --start-now --reason \"INC-4711 data fix\" plans/uat.yaml"
+    )]
     Apply(ApplyArgs),
     /// Record the request for the plan's next window; prints the run id.
+    #[command(
+        after_help = "Example:\n  refreshctl --adapter lcs submit plans/contoso-uat-weekly.yaml"
+    )]
     Submit(SubmitArgs),
     /// List runs.
+    #[command(after_help = "Examples:\n  refreshctl runs\n  refreshctl runs --format json")]
     Runs(RunsArgs),
     /// Show one run with its steps.
+    #[command(after_help = "Example:\n  refreshctl status contoso-uat-weekly@20261205T2100Z")]
     Status(StatusArgs),
     /// Move a run that has not started to another window.
+    #[command(
+        after_help = "Example:\n  refreshctl reschedule contoso-uat-weekly@20261205T2100Z --start 2026-12-12T22:00:00+01:00 --duration 6h"
+    )]
     Reschedule(RescheduleArgs),
     /// Cancel a run that has not started.
+    #[command(after_help = "Example:\n  refreshctl cancel contoso-uat-weekly@20261205T2100Z")]
     Cancel(RunArg),
     /// Approve a manual step that is waiting.
+    #[command(
+        after_help = "Example:\n  refreshctl approve contoso-uat-weekly@20261205T2100Z manual"
+    )]
     Approve(ApproveArgs),
     /// Continue an interrupted run, or retry the step it needs attention for.
+    #[command(
+        after_help = "Examples:\n  refreshctl resume contoso-uat-weekly@20261205T2100Z\n  refreshctl resume --retry-step contoso-uat-weekly@20261205T2100Z"
+    )]
     Resume(ResumeArgs),
     /// One reconcile pass over all plans and runs, then exit: submit what is due, advance
     /// runs, never wait (for cron, Kubernetes `CronJob`s, CI schedules).
+    #[command(
+        after_help = "Examples:\n  refreshctl --adapter lcs tick --plans plans/    # from cron, every minute\n  refreshctl tick --yes --now 2026-12-01T10:00:00Z --until 2027-12-01T00:00:00Z"
+    )]
     Tick(TickArgs),
     /// Tick forever, sleeping until the next thing is due; stops cleanly on SIGTERM/SIGINT and
     /// reloads plans on SIGHUP or when the directory changes.
+    #[command(
+        after_help = "Example:\n  refreshctl --adapter lcs --state postgres://refreshctl@db/refreshctl daemon --plans plans/"
+    )]
     Daemon(DaemonArgs),
     /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
     /// model, for trying the lcs adapter without touching LCS.
+    #[command(
+        after_help = "Examples:\n  refreshctl emulator --plans plans\n  refreshctl emulator --speed 600 --fault 429=0.1,5xx=0.05"
+    )]
     Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  refreshctl completions bash > ~/.local/share/bash-completion/completions/refreshctl\n  \
+                        refreshctl completions zsh > \"${fpath[1]}/_refreshctl\"\n  \
+                        refreshctl completions fish > ~/.config/fish/completions/refreshctl.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  refreshctl man | man -l -\n  \
+                        refreshctl man validate > /usr/local/share/man/man1/refreshctl-validate.1")]
+pub struct ManArgs {
+    /// One command's page (`refreshctl-COMMAND(1)`); default: refreshctl's.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  refreshctl notify-preview plans/contoso-uat-weekly.yaml\n  \
+                        refreshctl notify-preview --event failed --send plans/contoso-uat-weekly.yaml"
+)]
+pub struct NotifyPreviewArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Only this event (`submitted`, `started`, `failed`, …); default: every event each
+    /// notification is sent on.
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+
+    /// Also send one real message per notification (the `--event`, default `submitted`).
+    #[arg(long)]
+    pub send: bool,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  refreshctl init --name uat-weekly --project 1234567 \\\n    \
+                        --environment contoso-uat --source contoso-prod --cron '0 22 * * SAT' \\\n    \
+                        --timezone Europe/Amsterdam"
+)]
+pub struct InitArgs {
+    /// Where to write the plan (`-`: standard output; default `plans/NAME.yaml`).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The plan's name: a-z, 0-9 and `-`, at most 63 characters.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The LCS project id.
+    #[arg(long, value_name = "ID")]
+    pub project: Option<String>,
+
+    /// The target environment, whose database is replaced.
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    /// The environment whose database is copied into the target.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    /// Restore the target's own database to a point in time instead of copying a source.
+    #[arg(long)]
+    pub restore: bool,
+
+    /// When each window starts, as a 5-field cron expression (default `0 22 * * SAT`).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+
+    /// The IANA time zone of the cron expression (default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// How long the target may be offline (default 6h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +245,7 @@ pub struct EmulatorArgs {
         long,
         value_name = "TEXT",
         env = "REFRESHCTL_EMULATOR_PASSWORD",
-        default_value = "emulator",
+        default_value = crate::commands::DEFAULT_EMULATOR_PASSWORD,
         hide_env_values = true
     )]
     pub password: String,

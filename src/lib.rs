@@ -47,6 +47,21 @@ pub fn run(cli: cli::Cli) -> u8 {
     }
 }
 
+/// Prints what clap answered instead of a command line (help and the version on stdout, a usage
+/// error on stderr) and returns the exit code: clap's (0 or 2), or 3 when the text could not be
+/// written (`refreshctl --help > /dev/full`); a reader that closed the pipe early is no error.
+#[must_use]
+pub fn parse_failed(error: &clap::Error) -> u8 {
+    let printed = error.print().and_then(|()| std::io::stdout().flush());
+    match printed {
+        Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write the output: {io}");
+            error::exit::ENVIRONMENT
+        }
+        _ => u8::try_from(error.exit_code()).unwrap_or(error::exit::USAGE),
+    }
+}
+
 /// Logs (the `lcs` adapter's attempts and warnings, the emulator) go to stderr: warnings by
 /// default, `-v` info, `-vv` debug; as JSON lines with `--log-format json`.
 fn init_logs(verbose: u8, format: cli::LogFormat) {

@@ -128,17 +128,7 @@ impl Notifier {
                 continue;
             }
             let url = notification.url().to_owned();
-            let body = match notification.template() {
-                Some(template) => self
-                    .plan
-                    .templates()
-                    .render(template, &self.context(event))
-                    .and_then(|text| {
-                        serde_json::from_str::<Value>(&text)
-                            .map_err(|error| format!("the body is not JSON: {error}"))
-                    }),
-                None => Ok(self.default_body(event)),
-            };
+            let body = self.body(index, event);
             let shown = redact_url(&url);
             if let Some(rendered) = &mut self.rendered_only {
                 rendered.push(Delivery {
@@ -180,6 +170,27 @@ impl Notifier {
     /// not sent).
     pub async fn finish(self) -> Vec<Delivery> {
         self.pending().finish().await
+    }
+
+    /// The JSON body of the plan's notification `index` for `event`: its template rendered, or
+    /// the default body.
+    pub fn body(&self, index: usize, event: NotificationEvent) -> Result<Value, String> {
+        let notification = self
+            .plan
+            .notifications()
+            .get(index)
+            .ok_or_else(|| format!("the plan has no notification {index}"))?;
+        match notification.template() {
+            Some(template) => self
+                .plan
+                .templates()
+                .render(template, &self.context(event))
+                .and_then(|text| {
+                    serde_json::from_str::<Value>(&text)
+                        .map_err(|error| format!("the body is not JSON: {error}"))
+                }),
+            None => Ok(self.default_body(event)),
+        }
     }
 
     fn context(&self, event: NotificationEvent) -> Value {
@@ -241,7 +252,8 @@ pub fn notification_event(state: &str) -> Option<NotificationEvent> {
     })
 }
 
-fn event_name(event: NotificationEvent) -> &'static str {
+#[must_use]
+pub fn event_name(event: NotificationEvent) -> &'static str {
     match event {
         NotificationEvent::Submitted => "submitted",
         NotificationEvent::Accepted => "accepted",

@@ -181,6 +181,59 @@ fn azure_logging_commands() {
         "{first}"
     );
     assert!(output.stdout.contains("##vso[task.logissue type=warning;"));
+    let last = output.stdout.lines().last().expect("a line");
+    assert!(
+        last.starts_with("##vso[task.complete result=Failed;]checked "),
+        "{last}"
+    );
+}
+
+/// The step's result as Azure shows it: warnings only make it "succeeded with issues" (or
+/// failed with `--deny-warnings`); a clean run adds nothing.
+#[test]
+fn azure_completes_the_task_with_issues_or_failed() {
+    let warnings_only = [
+        "--now",
+        "2026-11-24T12:00:00Z",
+        "tests/fixtures/rules/window-too-short.yaml",
+    ];
+    let output = refreshctl(&[&["validate", "--format", "azure"][..], &warnings_only].concat());
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let last = output.stdout.lines().last().expect("a line");
+    assert!(
+        last.starts_with("##vso[task.complete result=SucceededWithIssues;]"),
+        "{last}"
+    );
+    let output = refreshctl(
+        &[
+            &["validate", "--format", "azure", "--deny-warnings"][..],
+            &warnings_only,
+        ]
+        .concat(),
+    );
+    assert_eq!(output.code, 1);
+    assert!(
+        output
+            .stdout
+            .lines()
+            .last()
+            .expect("a line")
+            .starts_with("##vso[task.complete result=Failed;]")
+    );
+    let output = refreshctl(&[
+        "validate",
+        "--format",
+        "azure",
+        "tests/fixtures/rules/clean.yaml",
+        "--now",
+        "2026-11-24T12:00:00Z",
+    ]);
+    assert_eq!(output.code, 0);
+    assert!(
+        !output.stdout.contains("task.complete"),
+        "{}",
+        output.stdout
+    );
 }
 
 #[test]

@@ -43,6 +43,8 @@ const SINGLE: &[(&str, &str, &str, u64, u64)] = &[
         19,
         3,
     ),
+    ("cron-day-fields", "cron-day-fields", "warning", 14, 9),
+    ("missing-file", "missing-file", "error", 20, 13),
 ];
 
 #[test]
@@ -187,9 +189,13 @@ fn every_explain_example_fires_its_rule() {
 
 #[test]
 fn templates_are_checked_while_validating() {
-    let (_directory, plan) = common::temp_plan(|clean| {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (directory, plan) = common::temp_plan(|clean| {
         clean + "  - command:\n      run: [\"./anonymize.sh\", \"{{ enviroment.name }}\"]\n"
     });
+    let script = directory.path().join("anonymize.sh");
+    std::fs::write(&script, "#!/bin/sh\n").expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let (code, json) = validate_json(&[&plan]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -246,4 +252,90 @@ fn a_plan_with_a_broken_window_still_counts_for_duplicate_names() {
         .collect();
     rules.sort_unstable();
     assert_eq!(rules, ["duplicate-name", "schema"]);
+}
+
+/// Cron's rule, which the plans follow: with both day fields restricted a window starts on a day
+/// that matches either; `SUN#1` is the first Sunday only.
+#[test]
+fn both_day_fields_mean_either_and_the_hash_form_means_the_nth_weekday() {
+    let (_, json) = validate_json(&["tests/fixtures/rules/cron-day-fields.yaml"]);
+    let message = json["diagnostics"][0]["message"].as_str().expect("message");
+    // From 2026-11-24: Nov 29; Dec 1-7 (the 6th a Sunday); Dec 13, 20.
+    assert!(
+        message.contains(": 10 windows in the next 30 days"),
+        "{message}"
+    );
+    let help = json["diagnostics"][0]["help"].as_str().expect("help");
+    assert!(help.contains("`* * SUN#1`"), "{help}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = std::fs::read_to_string("tests/fixtures/rules/cron-day-fields.yaml")
+        .expect("fixture")
+        .replace("0 1 1-7 * SUN", "0 1 * * SUN#1");
+    std::fs::write(dir.path().join("plan.yaml"), plan).expect("write");
+    let output = refreshctl_in(
+        dir.path(),
+        &["plan", "--format", "json", "--now", NOW, "plan.yaml"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let preview: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
+    let starts: Vec<&str> = preview["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|occurrence| occurrence["start"].as_str().expect("start"))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-12-06T01:00:00Z",
+            "2027-01-03T01:00:00Z",
+            "2027-02-07T01:00:00Z",
+            "2027-03-07T01:00:00Z",
+            "2027-04-04T01:00:00Z"
+        ]
+    );
+    assert!(preview["diagnostics"].as_array().expect("list").is_empty());
+}
+
+/// A program named by a path must exist and be executable, relative to the plan's directory
+/// (not the current one); a bare name (looked up on the runner's `PATH`) or a template is left
+/// alone.
+#[test]
+fn a_command_program_is_looked_for_beside_the_plan() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(plans.join("scripts")).expect("dirs");
+    let script = plans.join("scripts/clean.sh");
+    std::fs::write(&script, "#!/bin/sh\n").expect("script");
+    let plan = std::fs::read_to_string("tests/fixtures/rules/clean.yaml").expect("fixture")
+        + "  - command:\n      run: [./scripts/clean.sh]\n  - command:\n      run: [psql, -c, select]\n  - command:\n      run: [\"{{ environment.name }}/x.sh\"]\n";
+    std::fs::write(plans.join("plan.yaml"), plan).expect("plan");
+    let (code, json) = validate_in(dir.path(), "plans/plan.yaml");
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings(&json),
+        [("missing-file".to_owned(), "error".to_owned(), 22, 13)]
+    );
+    let message = json["diagnostics"][0]["message"].as_str().expect("message");
+    assert!(message.contains("is not executable"), "{message}");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (code, json) = validate_in(dir.path(), "plans/plan.yaml");
+    assert_eq!((code, findings(&json)), (0, Vec::new()));
+    std::fs::remove_file(&script).expect("remove");
+    std::fs::create_dir(&script).expect("a directory in its place");
+    let (_, json) = validate_in(dir.path(), "plans/plan.yaml");
+    let message = json["diagnostics"][0]["message"].as_str().expect("message");
+    assert!(
+        message.contains("is a directory, not a regular file"),
+        "{message}"
+    );
+}
+
+fn validate_in(dir: &std::path::Path, plan: &str) -> (i32, serde_json::Value) {
+    let output = refreshctl_in(dir, &["validate", "--format", "json", "--now", NOW, plan]);
+    (
+        output.code,
+        serde_json::from_str(&output.stdout).expect("one JSON object"),
+    )
 }

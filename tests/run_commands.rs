@@ -231,6 +231,10 @@ fn a_started_run_cannot_be_canceled_and_its_target_is_locked() {
             "{}/plans/templates/teams.json.tera",
             env!("CARGO_MANIFEST_DIR")
         ),
+    )
+    .replace(
+        "./scripts/anonymize.sh",
+        &format!("{}/plans/scripts/anonymize.sh", env!("CARGO_MANIFEST_DIR")),
     );
     std::fs::write(&other, text).expect("write");
     let (code, _, stderr) = home.run(&["apply", "--yes", other.to_str().expect("utf-8")]);

@@ -5,7 +5,7 @@ use std::io::Write;
 use chrono::Utc;
 
 use super::runtime::{load_inventory, seed, sim_faults};
-use super::{check_settings, read_and_check};
+use super::{DEFAULT_EMULATOR_PASSWORD, check_settings, read_and_check};
 use crate::cli::{CheckArgs, EmulatorArgs};
 use crate::clock::Clock;
 use crate::emulator::{self, BlobEndpoint, Config, Rates, Time};
@@ -96,9 +96,16 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         writeln!(out, "refreshctl emulator listening on {url}")?;
         out.flush()?;
         // The rest is for people; a reader gone after the first line stops nothing.
+        // The default password is no secret (it is in `--help`); one the user chose is not
+        // echoed.
+        let password = if args.password == DEFAULT_EMULATOR_PASSWORD {
+            DEFAULT_EMULATOR_PASSWORD
+        } else {
+            "<the --password given>"
+        };
         let _ = writeln!(
             out,
-            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:\n  export LCS_API_URL={url}\n  export LCS_AUTH_URL={url}/common/oauth2/token\n  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD=<--password>",
+            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:\n  export LCS_API_URL={url}\n  export LCS_AUTH_URL={url}/common/oauth2/token\n  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD={password}",
             args.speed
         )
         .and_then(|()| out.flush());

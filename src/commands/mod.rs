@@ -3,11 +3,14 @@
 mod apply;
 mod emulator;
 mod explain;
+mod init;
+mod notify_preview;
 mod plan;
 mod runs;
 mod runtime;
 mod schedule;
 mod schema;
+mod shell;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -21,6 +24,9 @@ use crate::error::Error;
 use crate::input::{InputError, MAX_DATA_BYTES, read_capped, read_text_capped};
 use crate::plan::load::MAX_PLAN_BYTES;
 use crate::rules::{Catalog, CheckSettings, CheckedFile, check_file, unreadable};
+
+/// The password the emulator's token endpoints accept unless `--password` says otherwise.
+pub const DEFAULT_EMULATOR_PASSWORD: &str = "emulator";
 
 /// Runs a parsed command line; returns the exit code, or the error that stopped the command.
 pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
@@ -37,6 +43,10 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Rules(args) => explain::list(&args, stdout),
         Command::Explain(args) => explain::explain(&args, stdout),
         Command::Schema => schema::run(stdout),
+        Command::Init(args) => init::run(&args, stdout),
+        Command::Completions(args) => shell::completions(args.shell, stdout),
+        Command::Man(args) => shell::man(args.command.as_deref(), stdout),
+        Command::NotifyPreview(args) => notify_preview::run(&args, color, stdout),
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),
@@ -51,14 +61,31 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
     }
 }
 
-/// Colour only on a terminal, unless forced; `NO_COLOR` (set and not empty) turns it off.
+/// Colour only on a terminal, unless forced; `NO_COLOR` (set and not empty) and `TERM=dumb`
+/// turn it off.
 #[must_use]
 pub fn color_enabled(choice: ColorChoice, terminal: bool) -> bool {
+    color_wanted(
+        choice,
+        terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+fn color_wanted(
+    choice: ColorChoice,
+    terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+            terminal
+                && no_color.is_none_or(std::ffi::OsStr::is_empty)
+                && term.is_none_or(|term| term != "dumb")
         }
     }
 }
@@ -101,5 +128,36 @@ fn read_and_check(
         }
         Err(InputError::NotFound { path }) => Err(Error::NotFound { path }),
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    #[test]
+    fn colour_needs_a_terminal_that_is_not_dumb_and_no_no_color() {
+        let xterm = Some(OsStr::new("xterm-256color"));
+        let dumb = Some(OsStr::new("dumb"));
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        for (choice, terminal, no_color, term, wanted) in [
+            (ColorChoice::Auto, true, None, xterm, true),
+            (ColorChoice::Auto, true, None, None, true),
+            (ColorChoice::Auto, false, None, xterm, false),
+            (ColorChoice::Auto, true, set, xterm, false),
+            (ColorChoice::Auto, true, empty, xterm, true),
+            (ColorChoice::Auto, true, None, dumb, false),
+            (ColorChoice::Always, false, set, dumb, true),
+            (ColorChoice::Never, true, None, xterm, false),
+        ] {
+            assert_eq!(
+                color_wanted(choice, terminal, no_color, term),
+                wanted,
+                "{choice:?} terminal={terminal} NO_COLOR={no_color:?} TERM={term:?}"
+            );
+        }
     }
 }

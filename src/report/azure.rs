@@ -30,7 +30,25 @@ pub fn render(report: &ValidationReport<'_>, out: &mut dyn Write) -> io::Result<
             ))
         )?;
     }
-    writeln!(out, "{}", report.summary_line())
+    writeln!(out, "{}", report.summary_line())?;
+    // The step's result: a script step with warnings only would otherwise show as a plain
+    // success, and one with errors relies on its exit code alone.
+    let counts = report.counts();
+    let result = if counts.errors > 0 || (report.deny_warnings && counts.warnings > 0) {
+        Some("Failed")
+    } else if counts.warnings > 0 {
+        Some("SucceededWithIssues")
+    } else {
+        None
+    };
+    if let Some(result) = result {
+        writeln!(
+            out,
+            "##vso[task.complete result={result};]{}",
+            escape_data(&report.summary_line())
+        )?;
+    }
+    Ok(())
 }
 
 /// Escapes a logging command's message, as azure-pipelines-task-lib does.

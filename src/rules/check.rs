@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::catalog::Catalog;
 use super::context::PlanContext;
 use super::plan_set::{self, EnvironmentKey, PlanSummary};
-use super::{Diagnostic, Findings, Rule, adapter_support, prerequisites, safety, timing};
+use super::{
+    Diagnostic, Findings, Rule, adapter_support, cron, local_files, prerequisites, safety, timing,
+};
 use crate::adapter::AdapterKind;
 use crate::input::InputError;
 use crate::plan::resolve::{Resolved, resolve};
@@ -59,8 +61,11 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
         resolved: &resolved,
         now: settings.now,
         catalog: &settings.catalog,
+        plan_dir: &plan_dir,
     };
     timing::check(&context, &mut findings);
+    cron::check(&context, &mut findings);
+    local_files::check(&context, &mut findings);
     safety::check(&context, &mut findings);
     prerequisites::check(&context, &mut findings);
     if let Some(adapter) = settings.adapter {

@@ -1,6 +1,8 @@
 //! What a single-plan rule sees: the raw plan (for places), what resolved, the time and the
 //! catalog. Rules are pure functions of this.
 
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
@@ -12,4 +14,6 @@ pub struct PlanContext<'a> {
     pub resolved: &'a Resolved,
     pub now: DateTime<Utc>,
     pub catalog: &'a Catalog,
+    /// Where the plan's relative paths start.
+    pub plan_dir: &'a Path,
 }

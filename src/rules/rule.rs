@@ -60,6 +60,8 @@ pub enum Rule {
     ChannelNames,
     ReprovisionRecommended,
     FinancialReportingReset,
+    CronDayFields,
+    MissingFile,
     DuplicateName,
     WindowOverlap,
     SourceInUse,
@@ -78,7 +80,7 @@ pub struct Explanation {
 }
 
 impl Rule {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 23] = [
         Self::Syntax,
         Self::Schema,
         Self::LeadTime,
@@ -95,6 +97,8 @@ impl Rule {
         Self::ChannelNames,
         Self::ReprovisionRecommended,
         Self::FinancialReportingReset,
+        Self::CronDayFields,
+        Self::MissingFile,
         Self::DuplicateName,
         Self::WindowOverlap,
         Self::SourceInUse,
@@ -121,6 +125,8 @@ impl Rule {
             Self::ChannelNames => "channel-names",
             Self::ReprovisionRecommended => "reprovision-recommended",
             Self::FinancialReportingReset => "financial-reporting-reset",
+            Self::CronDayFields => "cron-day-fields",
+            Self::MissingFile => "missing-file",
             Self::DuplicateName => "duplicate-name",
             Self::WindowOverlap => "window-overlap",
             Self::SourceInUse => "source-in-use",
@@ -142,6 +148,7 @@ impl Rule {
             | Self::UnknownRelease
             | Self::ReprovisionRecommended
             | Self::FinancialReportingReset
+            | Self::CronDayFields
             | Self::SourceInUse => Severity::Warning,
             _ => Severity::Error,
         }
@@ -183,6 +190,10 @@ impl Rule {
             Self::ChannelNames => "the default channel database and data group are named `Default`",
             Self::ReprovisionRecommended => "the plan runs the Environment reprovisioning tool",
             Self::FinancialReportingReset => "the plan resets Financial reporting afterwards",
+            Self::CronDayFields => {
+                "a cron expression does not restrict both the day of the month and of the week"
+            }
+            Self::MissingFile => "the local files the steps name exist (packages, programs)",
             Self::DuplicateName => "plan names are unique in a plan set",
             Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
             Self::SourceInUse => "no plan copies from an environment while another refreshes it",
@@ -348,6 +359,31 @@ impl Rule {
                  be reset afterwards, or reports show the old data.",
                 &[
                     "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision]\n",
+                ],
+                none,
+            ),
+            Self::CronDayFields => (
+                "a recurring window's cron expression restricts both the day of the month and the \
+                 day of the week (neither is `*`).",
+                "Cron starts a window on a day that matches either field, not both: `0 1 1-7 * \
+                 SUN` means days 1 to 7 and every Sunday, about ten refreshes a month, not the \
+                 first Sunday. `SUN#1` (the first Sunday), `SUN#2` and `SUNL` (the last) say \
+                 what such a plan usually means.",
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 1 1-7 * SUN\", duration: 4h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
+            Self::MissingFile => (
+                "a `deploy` or `reprovision` step names a local `file` that does not exist or is \
+                 not a regular file, or a `command` step's program is a path (with a `/`) to a \
+                 file that does not exist or is not executable; paths are relative to the plan's \
+                 directory.",
+                "These steps run after the refresh: a missing package or script would fail the \
+                 run when the target's database has already been replaced. Preflight checks \
+                 again before anything is sent.",
+                &[
+                    "version: 1\nname: uat-refresh\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting, {deploy: {file: packages/not-there.zip, name: Customizations}}]\n",
                 ],
                 none,
             ),
