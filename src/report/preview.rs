@@ -253,7 +253,10 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
         Layout::Markdown => ("preview.md", MARKDOWN),
         Layout::Html => ("preview.html", HTML),
     };
-    render(name, source, context).expect("the built-in preview templates render (tested)")
+    // Their output is in proportion to the plan (which is at most 1 MiB): no cap, so that no
+    // plan's preview can fail for its size.
+    render_capped(name, source, context, usize::MAX)
+        .expect("the built-in preview templates render (tested)")
 }
 
 /// Renders a preview with any template. `name` decides escaping: names ending in `.html` are
@@ -264,6 +267,15 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
 /// elements in all, over every call of one rendering, and the output at most
 /// [`MAX_PREVIEW_BYTES`].
 pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
+    render_capped(name, source, context, MAX_PREVIEW_BYTES)
+}
+
+fn render_capped(
+    name: &str,
+    source: &str,
+    context: &serde_json::Value,
+    cap: usize,
+) -> Result<String, String> {
     let mut tera = tera::Tera::new();
     tera.register_filter("md", markdown_text_filter);
     tera.register_filter("md_code", markdown_code_filter);
@@ -277,7 +289,7 @@ pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<S
     tera.add_raw_template(name, source)
         .map_err(|error| describe(&error))?;
     let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
-    let mut output = CappedOutput::new(MAX_PREVIEW_BYTES);
+    let mut output = CappedOutput::new(cap);
     tera.render_to(name, &context, &mut output)
         .map_err(|error| output.explain(&error))?;
     Ok(output.into_string())
@@ -379,6 +391,24 @@ mod tests {
         for (text, expected) in spans {
             assert_eq!(markdown_code(text), expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn built_in_previews_of_any_size_render_and_user_templates_are_capped() {
+        // A plan of 1 MiB can have a preview far larger than the cap on user templates.
+        let message = "x".repeat(MAX_PREVIEW_BYTES + 1);
+        let context = serde_json::json!({
+            "summary": {"errors": 1, "warnings": 0},
+            "diagnostics": [{
+                "rule": "syntax", "severity": "error", "file": "plan.yaml", "plan": null,
+                "line": 1, "column": 1, "message": message, "help": "h"
+            }],
+        });
+        for layout in [Layout::Text, Layout::Markdown, Layout::Html] {
+            assert!(render_builtin(layout, &context).len() > MAX_PREVIEW_BYTES);
+        }
+        let error = render("t.txt", "{{ diagnostics[0].message }}", &context).expect_err("cap");
+        assert_eq!(error, "the template renders to more than 16384 KiB");
     }
 
     #[test]
