@@ -72,6 +72,10 @@ pub enum Error {
     #[error("{message}")]
     Unavailable { message: String },
 
+    /// A file the user named is not a regular file, too large, or cannot be read.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+
     #[error("the simulator inventory `{}` is not valid: {message}", path.display())]
     Inventory { path: PathBuf, message: String },
 }
@@ -103,8 +107,11 @@ impl Error {
                 "`refreshctl validate {}` shows every problem",
                 path.display()
             )),
-            Self::NotFound { .. } => {
+            Self::NotFound { .. } | Self::Input(crate::input::InputError::NotFound { .. }) => {
                 Some("check the path; directories are searched recursively".into())
+            }
+            Self::Input(crate::input::InputError::NotRegular { .. }) => {
+                Some("name a regular file; pipes, devices and directories are not read".into())
             }
             _ => None,
         }

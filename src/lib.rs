@@ -8,6 +8,7 @@ pub mod commands;
 pub mod emulator;
 pub mod error;
 pub mod executor;
+pub mod input;
 pub mod lcs;
 pub mod notify;
 pub mod plan;

@@ -67,13 +67,20 @@ pub struct Due {
 /// can no longer be given: then it is skipped.
 #[must_use]
 pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<Utc>) -> Due {
-    let from = mark
-        .latest_decided
-        .map_or(mark.first_seen, |latest| latest + TimeDelta::seconds(1));
+    let from = mark.latest_decided.map_or(mark.first_seen, |latest| {
+        latest
+            .checked_add_signed(TimeDelta::seconds(1))
+            .unwrap_or(latest)
+    });
     let mut decisions = Vec::new();
     let mut next_submit = None;
     for occurrence in window.occurrences_from(from) {
-        let submit_at = occurrence.start - lead_time;
+        // A submit time further back than can be held is long past (a checked plan's lead
+        // time is at most 100 years, so this never saturates in practice).
+        let submit_at = occurrence
+            .start
+            .checked_sub_signed(lead_time)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         if submit_at > now {
             next_submit = Some(submit_at);
             break;
@@ -394,7 +401,10 @@ impl<A: Adapter> Scheduler<'_, A> {
         let run = executor::new_run(plan, occurrence, now, None);
         let reason = format!(
             "its submission was due at {} and 24 hours' notice before {} can no longer be given",
-            format_utc(occurrence.start - plan.lead_time()),
+            occurrence
+                .start
+                .checked_sub_signed(plan.lead_time())
+                .map_or_else(|| "long before".to_owned(), format_utc),
             format_utc(occurrence.start)
         );
         let record = OccurrenceRecord {

@@ -327,7 +327,10 @@ fn a_command_program_is_looked_for_beside_the_plan() {
     std::fs::create_dir(&script).expect("a directory in its place");
     let (_, json) = validate_in(dir.path(), "plans/plan.yaml");
     let message = json["diagnostics"][0]["message"].as_str().expect("message");
-    assert!(message.contains("is not a regular file"), "{message}");
+    assert!(
+        message.contains("is a directory, not a regular file"),
+        "{message}"
+    );
 }
 
 fn validate_in(dir: &std::path::Path, plan: &str) -> (i32, serde_json::Value) {

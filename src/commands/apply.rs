@@ -73,7 +73,14 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     let window = if args.start_now {
         Occurrence {
             start: now,
-            end: now + plan.window().duration(),
+            end: crate::plan::time::add_in_range(now, plan.window().duration()).ok_or_else(
+                || Error::Refused {
+                    message: crate::plan::time::out_of_range(
+                        "a window starting now with the plan's duration",
+                    ),
+                    hint: Some("give the window a shorter duration".into()),
+                },
+            )?,
         }
     } else {
         next_window(&plan, now)?

@@ -5,13 +5,12 @@ use std::io::Write;
 use chrono::Utc;
 
 use super::runtime::{load_inventory, seed, sim_faults};
-use super::{DEFAULT_EMULATOR_PASSWORD, check_settings, read};
+use super::{DEFAULT_EMULATOR_PASSWORD, check_settings, read_and_check};
 use crate::cli::{CheckArgs, EmulatorArgs};
 use crate::clock::Clock;
 use crate::emulator::{self, BlobEndpoint, Config, Rates, Time};
 use crate::error::{Error, exit};
 use crate::plan::discover::{DiscoverError, discover};
-use crate::rules::check_file;
 use crate::sim::{Durations, Lcs};
 
 pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -55,8 +54,9 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
             DiscoverError::Read(path, source) => Error::Read { path, source },
         })?;
         for file in files {
-            let bytes = read(&file.path)?;
-            if let Some(plan) = check_file(&file.shown, &file.path, &bytes, &settings).plan {
+            // A plan that cannot be read seeds nothing, as a plan with errors does.
+            let (checked, _) = read_and_check(&file.path, &file.shown, &settings, true)?;
+            if let Some(plan) = checked.plan {
                 seed(&mut model, &plan);
             }
         }

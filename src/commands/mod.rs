@@ -21,7 +21,9 @@ use chrono::Utc;
 use crate::adapter::AdapterKind;
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command};
 use crate::error::Error;
-use crate::rules::{Catalog, CheckSettings};
+use crate::input::{InputError, MAX_DATA_BYTES, read_capped, read_text_capped};
+use crate::plan::load::MAX_PLAN_BYTES;
+use crate::rules::{Catalog, CheckSettings, CheckedFile, check_file, unreadable};
 
 /// The password the emulator's token endpoints accept unless `--password` says otherwise.
 pub const DEFAULT_EMULATOR_PASSWORD: &str = "emulator";
@@ -94,10 +96,7 @@ fn check_settings(args: &CheckArgs, adapter: Option<AdapterKind>) -> Result<Chec
     let catalog = match &args.catalog {
         None => Catalog::embedded(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let text = read_text_capped(path, MAX_DATA_BYTES, "catalog")?;
             Catalog::parse(&text).map_err(|error| Error::Catalog {
                 path: path.clone(),
                 place: error.place,
@@ -112,17 +111,24 @@ fn check_settings(args: &CheckArgs, adapter: Option<AdapterKind>) -> Result<Chec
     })
 }
 
-/// Reads a plan file, mapping failures to command errors.
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Read {
-            path: path.to_path_buf(),
-            source,
-        },
-    })
+/// Reads one plan file and checks it. A file too large to be a plan is its `syntax` diagnostic
+/// (SPEC 3.1); with `lenient` (a set of files is checked), so is every other reason it cannot be
+/// read, so that one bad file does not stop the others. Otherwise a file that cannot be read is
+/// an input error. The bytes are returned for excerpts (empty when the file was not read).
+fn read_and_check(
+    path: &Path,
+    shown: &str,
+    settings: &CheckSettings,
+    lenient: bool,
+) -> Result<(CheckedFile, Vec<u8>), Error> {
+    match read_capped(path, MAX_PLAN_BYTES, "plan") {
+        Ok(bytes) => Ok((check_file(shown, path, &bytes, settings), bytes)),
+        Err(error) if lenient || matches!(error, InputError::TooLarge { .. }) => {
+            Ok((unreadable(shown, &error), Vec::new()))
+        }
+        Err(InputError::NotFound { path }) => Err(Error::NotFound { path }),
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{check_settings, read};
+use super::{check_settings, read_and_check};
 use crate::adapter::AdapterKind;
 use crate::cli::{PlanArgs, PreviewFormat};
 use crate::error::{Error, exit};
+use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::plan::time::format_utc;
 use crate::report::preview::{Layout, Preview, render, render_builtin};
-use crate::rules::{Counts, check_file, check_set};
+use crate::rules::{Counts, check_set};
 
 pub fn run(
     args: &PlanArgs,
@@ -18,9 +19,8 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     let settings = check_settings(&args.check, adapter)?;
-    let bytes = read(&args.plan)?;
     let shown = args.plan.display().to_string();
-    let checked = check_file(&shown, &args.plan, &bytes, &settings);
+    let (checked, _) = read_and_check(&args.plan, &shown, &settings, false)?;
     let diagnostics = check_set(std::slice::from_ref(&checked));
     let counts = Counts::of(&diagnostics);
     let output = match &checked.plan {
@@ -38,10 +38,7 @@ pub fn run(
     let context = serde_json::to_value(&output).map_err(std::io::Error::from)?;
     let rendered = match (&args.template, args.format) {
         (Some(path), _) => {
-            let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let source = read_text_capped(path, MAX_TEMPLATE_BYTES, "template")?;
             let name = path.file_name().map_or_else(
                 || "template".to_owned(),
                 |name| name.to_string_lossy().into_owned(),

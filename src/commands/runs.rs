@@ -340,9 +340,17 @@ pub fn reschedule(
         globals.color,
     )?;
     let start = args.start;
-    let end = args
-        .end
-        .unwrap_or_else(|| start + args.duration.unwrap_or(run.window_end - run.window_start));
+    let end = match args.end {
+        Some(end) => end,
+        None => crate::plan::time::add_in_range(
+            start,
+            args.duration.unwrap_or(run.window_end - run.window_start),
+        )
+        .ok_or_else(|| Error::Refused {
+            message: crate::plan::time::out_of_range("the new window's end"),
+            hint: Some("give a shorter --duration or an --end".into()),
+        })?,
+    };
     if end <= start {
         return Err(Error::Refused {
             message: "the new window ends before it starts".into(),
@@ -358,7 +366,8 @@ pub fn reschedule(
             ),
             hint: Some(format!(
                 "start at {} or later",
-                format_utc(now + plan.lead_time())
+                now.checked_add_signed(plan.lead_time())
+                    .map_or_else(|| "a later time".to_owned(), format_utc)
             )),
         });
     }

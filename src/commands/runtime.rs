@@ -8,16 +8,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::read;
+use super::read_and_check;
 use crate::adapter::{AdapterKind, SimulatorAdapter};
 use crate::cli::{LogFormat, SimFault};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::executor::{Event, EventKind, EventSink};
+use crate::input::{MAX_DATA_BYTES, read_text_capped};
 use crate::plan::time::format_utc;
 use crate::plan::{EnvironmentType, Plan};
 use crate::report::human;
-use crate::rules::{CheckSettings, Severity, check_file, check_set};
+use crate::rules::{CheckSettings, Severity, check_set};
 use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{StateStore, StateUrl};
 
@@ -56,9 +57,8 @@ fn store_url(state: Option<&str>, adapter: AdapterKind) -> Result<StateUrl, Erro
 
 /// Checks a plan and returns it; a plan with errors is refused, its diagnostics on stderr.
 pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Result<Plan, Error> {
-    let bytes = read(path)?;
     let shown = path.display().to_string();
-    let checked = check_file(&shown, path, &bytes, settings);
+    let (checked, bytes) = read_and_check(path, &shown, settings, false)?;
     let diagnostics = check_set(std::slice::from_ref(&checked));
     let errors = diagnostics
         .iter()
@@ -155,10 +155,7 @@ pub fn sim_faults(faults: &[SimFault]) -> Faults {
 /// Adds the environments of an inventory file (a YAML list of `project`, `name`, `type`,
 /// `release` and optionally `id`).
 pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text_capped(path, MAX_DATA_BYTES, "simulator inventory")?;
     let entries: Vec<InventoryEntry> =
         serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
             path: path.to_path_buf(),

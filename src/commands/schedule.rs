@@ -51,29 +51,43 @@ fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error
     let fingerprint = fingerprint_of(&files);
     let checked = check_files(&files, &settings, true)?;
     let diagnostics = check_set(&checked);
-    let mut errors: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Per file: how many errors, and the first (named when a file could not be read at all).
+    let mut errors: std::collections::HashMap<&str, (usize, &crate::rules::Diagnostic)> =
+        std::collections::HashMap::new();
     for diagnostic in &diagnostics {
         if diagnostic.severity == Severity::Error && diagnostic.rule != crate::rules::Rule::LeadTime
         {
-            *errors.entry(diagnostic.file.as_str()).or_default() += 1;
+            errors
+                .entry(diagnostic.file.as_str())
+                .or_insert((0, diagnostic))
+                .0 += 1;
         }
     }
     let mut plans = Vec::with_capacity(checked.len());
     let mut refused = Vec::new();
     for file in checked {
-        let count = errors.get(file.file.as_str()).copied().unwrap_or_default();
+        let (count, first) = errors
+            .get(file.file.as_str())
+            .map_or((0, None), |(count, first)| (*count, Some(*first)));
         match file.plan {
             Some(plan) if count == 0 && plan.lead_time() >= NOTICE => plans.push(plan),
             Some(_) if count == 0 => {
                 refused.push((file.file, "its lead time is under 24 hours".to_owned()));
             }
-            _ => refused.push((
-                file.file,
-                format!(
-                    "{} error(s); `refreshctl validate` shows them",
-                    count.max(1)
-                ),
-            )),
+            _ => {
+                let why = match first {
+                    Some(first) if file.plan_name.is_none() => format!(
+                        "{} ({} error(s); `refreshctl validate` shows them)",
+                        first.message,
+                        count.max(1)
+                    ),
+                    _ => format!(
+                        "{} error(s); `refreshctl validate` shows them",
+                        count.max(1)
+                    ),
+                };
+                refused.push((file.file, why));
+            }
         }
     }
     for (file, why) in &refused {

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{check_settings, read};
+use super::{check_settings, read_and_check};
 use crate::adapter::AdapterKind;
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::error::{Error, exit};
+use crate::input::read_capped;
 use crate::plan::discover::{DiscoverError, PlanFile, discover};
+use crate::plan::load::MAX_PLAN_BYTES;
 use crate::report::{self, ValidationReport};
-use crate::rules::{CheckSettings, CheckedFile, check_file, check_set};
+use crate::rules::{CheckSettings, CheckedFile, check_set};
 
 /// Where plans are looked for when no path is given.
 pub const DEFAULT_PLANS: &str = "plans";
@@ -48,7 +50,7 @@ pub fn run(
         let with_diagnostics: HashSet<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
         for (file, checked) in files.iter().zip(&checked) {
             if with_diagnostics.contains(checked.file.as_str())
-                && let Ok(text) = std::fs::read(&file.path)
+                && let Ok(text) = read_capped(&file.path, MAX_PLAN_BYTES, "plan")
             {
                 sources.insert(
                     checked.file.clone(),
@@ -114,13 +116,14 @@ pub fn check_files(
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(index) else { break };
-                    let checked = read(&file.path).map(|bytes| {
-                        let mut checked = check_file(&file.shown, &file.path, &bytes, settings);
-                        if !keep_plans {
-                            checked.plan = None;
-                        }
-                        checked
-                    });
+                    let checked = read_and_check(&file.path, &file.shown, settings, true).map(
+                        |(mut checked, _)| {
+                            if !keep_plans {
+                                checked.plan = None;
+                            }
+                            checked
+                        },
+                    );
                     local.push((index, checked));
                 }
                 results

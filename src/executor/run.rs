@@ -1043,14 +1043,10 @@ impl<A: Adapter> Executor<'_, A> {
         path: &Path,
     ) -> Result<Option<Outcome>, ExecError> {
         let project = self.plan.project();
-        let mut file = match std::fs::File::open(path) {
+        // A package named by the plan: a FIFO or a device would block or never end.
+        let mut file = match crate::input::open_regular(path) {
             Ok(file) => file,
-            Err(error) => {
-                return Ok(Some(Outcome::Fail(format!(
-                    "cannot read `{}`: {error}",
-                    path.display()
-                ))));
-            }
+            Err(error) => return Ok(Some(Outcome::Fail(error.to_string()))),
         };
         // The adapter outlives this borrow of `self`, so blocks in flight can hold it while
         // `self` commits the ones acknowledged.

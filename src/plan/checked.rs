@@ -184,7 +184,10 @@ impl Plan {
     pub fn next_window(&self, now: DateTime<Utc>) -> Option<Occurrence> {
         match &self.window {
             Window::Fixed { occurrence, .. } => Some(*occurrence),
-            Window::Recurring { .. } => self.window.occurrences_from(now + self.lead_time).next(),
+            Window::Recurring { .. } => self
+                .window
+                .occurrences_from(now.checked_add_signed(self.lead_time)?)
+                .next(),
         }
     }
 }

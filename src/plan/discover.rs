@@ -19,7 +19,8 @@ pub enum DiscoverError {
 
 /// Files are taken as given, whatever their extension; directories are searched recursively for
 /// `*.yaml` and `*.yml` in name order. Symbolic links to directories are not followed (no loops);
-/// links to files are.
+/// links to files are. Every other entry with a plan's name is found too (a dangling link, a link
+/// loop, a FIFO): reading it says what it is, rather than it being skipped without a word.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PlanFile>, DiscoverError> {
     let mut found = Vec::new();
     for path in paths {
@@ -51,7 +52,7 @@ fn walk(directory: &Path, found: &mut Vec<PlanFile>) -> Result<(), DiscoverError
         let kind = entry.file_type().map_err(read_error)?;
         if kind.is_dir() {
             walk(&path, found)?;
-        } else if is_plan_name(&path) && (kind.is_file() || path.is_file()) {
+        } else if is_plan_name(&path) && !(kind.is_symlink() && path.is_dir()) {
             found.push(PlanFile {
                 shown: path.display().to_string(),
                 path,
@@ -80,6 +81,41 @@ pub fn directory_of(file: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_with_a_plan_name_are_found_whatever_they_are_but_linked_directories() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::write(root.join("a.yaml"), "").expect("plan");
+        std::fs::write(root.join("notes.txt"), "").expect("other file");
+        std::os::unix::fs::symlink(root.join("missing"), root.join("b-dangling.yaml"))
+            .expect("dangling link");
+        std::os::unix::fs::symlink(root.join("c-loop.yml"), root.join("c-loop.yml")).expect("loop");
+        std::fs::create_dir(root.join("d.yaml")).expect("directory");
+        std::fs::write(root.join("d.yaml/inner.yaml"), "").expect("inner plan");
+        std::os::unix::fs::symlink(root.join("d.yaml"), root.join("e-linked-dir.yaml"))
+            .expect("linked directory");
+        let found: Vec<String> = discover(&[root.to_path_buf()])
+            .expect("discovered")
+            .into_iter()
+            .map(|file| {
+                file.path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "a.yaml",
+                "b-dangling.yaml",
+                "c-loop.yml",
+                "d.yaml/inner.yaml"
+            ]
+        );
+    }
 
     #[test]
     fn the_directory_of_a_bare_file_name_is_the_current_one() {

@@ -81,13 +81,42 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
             serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options()).err();
         let error = syntax.as_ref().unwrap_or(&error);
         let (rule, message, help) = describe(error.without_snippet());
-        fail(
-            rule,
-            error.location().and_then(Place::from_location),
-            message,
-            help,
-        )
+        let place = error.location().and_then(Place::from_location);
+        if is_about_a_tab(&message) {
+            return fail(
+                rule,
+                place.map(|place| tab_place(text, place).unwrap_or(place)),
+                "a tab is used for indentation; YAML indents with spaces only".into(),
+                "replace the tab with spaces".into(),
+            );
+        }
+        fail(rule, place, message, help)
     })
+}
+
+/// Whether the parser's message is about a tab (the scanner's "while scanning a plain scalar,
+/// found a tab" and "tabs disallowed within this context").
+fn is_about_a_tab(message: &str) -> bool {
+    message.contains("found a tab") || message.contains("tabs disallowed")
+}
+
+/// Where the offending tab is. The parser reports a tab error at the scalar it was scanning
+/// (the line before the tab) or just after the tab; the tab the user must fix is the first one
+/// in the indentation of that line or a line after it. The column is the 1-based character
+/// column of the tab, counting it as one character, as editors' "column" counts do.
+fn tab_place(text: &str, reported: Place) -> Option<Place> {
+    let first = usize::try_from(reported.line).ok()?.checked_sub(1)?;
+    text.lines()
+        .enumerate()
+        .skip(first)
+        .find_map(|(index, line)| {
+            let indentation = line.len() - line.trim_start_matches([' ', '\t']).len();
+            let column = line[..indentation].find('\t')? + 1;
+            Some(Place::new(
+                u32::try_from(index + 1).ok()?,
+                u32::try_from(column).ok()?,
+            ))
+        })
 }
 
 /// Parser budgets sized for plan files (tens of lines), far below serde-saphyr's defaults, so
@@ -172,14 +201,24 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
         | YamlError::TaggedEnumMismatch { .. }
         | YamlError::SerdeVariantId { .. }
         | YamlError::ExpectedMappingEndAfterEnumVariantValue { .. }
-        | YamlError::InvalidBooleanStrict { .. }
-        | YamlError::NonFiniteFloat { .. } => (
+        | YamlError::InvalidBooleanStrict { .. } => (
             Rule::Schema,
             plain_message(error),
             "see `refreshctl schema` for the shape of a plan".into(),
         ),
-        YamlError::Budget { .. }
-        | YamlError::AliasReplayLimitExceeded { .. }
+        YamlError::NonFiniteFloat { value, .. } => (
+            Rule::Schema,
+            format!("`{value}` is not a finite number"),
+            "write a number within range, or quote the value to make it a string".into(),
+        ),
+        YamlError::Budget { breach, .. } => (
+            Rule::Syntax,
+            budget_message(breach),
+            "a plan needs no deep nesting and few aliases; the parser refuses input that would \
+             cost far more than any plan"
+                .into(),
+        ),
+        YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => (
@@ -189,10 +228,15 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
              cost far more than any plan"
                 .into(),
         ),
-        YamlError::DuplicateMappingKey { .. } => (
+        YamlError::DuplicateMappingKey { key, .. } => (
             Rule::Syntax,
-            plain_message(error),
-            "each key may appear once in a map".into(),
+            key.as_ref().map_or_else(
+                || "duplicate key in a map".to_owned(),
+                |key| format!("duplicate key `{key}`"),
+            ),
+            "each key may appear once in a map; this is its second appearance: remove one, or \
+             merge the two"
+                .into(),
         ),
         _ => (
             Rule::Syntax,
@@ -202,8 +246,76 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
     }
 }
 
-/// The error's text without the place, which the diagnostic carries separately.
+/// A breached parser budget in words.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    match breach {
+        BudgetBreach::Depth { .. } => "the file nests deeper than a plan can (32 levels)".into(),
+        BudgetBreach::Events { .. } | BudgetBreach::Nodes { .. } => {
+            "the file has far more YAML nodes than a plan can".into()
+        }
+        BudgetBreach::Aliases { .. } | BudgetBreach::AliasAnchorRatio { .. } => {
+            "the file uses more aliases (`*name`) than a plan can".into()
+        }
+        BudgetBreach::Anchors { .. } => {
+            "the file defines more anchors (`&name`) than a plan can".into()
+        }
+        BudgetBreach::Documents { .. } => "the file has more than one YAML document".into(),
+        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => {
+            "the file holds more text than a plan can".into()
+        }
+        _ => "the file is larger or more complex than a plan can be".into(),
+    }
+}
+
+/// The error's text without the place, which the diagnostic carries separately, and without
+/// the parser's advice to its own callers (its options and types mean nothing to a user).
 fn plain_message(error: &YamlError) -> String {
+    let is_advice = |text: &str| {
+        [
+            "Options",
+            "Option<",
+            "configured policy",
+            "DuplicateKeyPolicy",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
+    };
+    let text = error_text(error);
+    let mut sentences = text.split(". ");
+    let first = sentences.next().unwrap_or_default();
+    // In the first sentence, the advice is a trailing clause; a later sentence with advice is
+    // advice throughout.
+    let mut kept: Vec<&str> = Vec::new();
+    for clause in first.split_inclusive([',', ';']) {
+        if is_advice(clause) {
+            break;
+        }
+        kept.push(clause);
+    }
+    let mut message = kept.concat().trim_end_matches([',', ';', ' ']).to_owned();
+    if message.is_empty() {
+        // The advice is woven into the only clause: keep the clause, without the advice.
+        message = [
+            " by the configured policy",
+            " by configured policy",
+            " in Options",
+            " if acceptable",
+        ]
+        .iter()
+        .fold(first.to_owned(), |text, advice| text.replace(advice, ""));
+    }
+    for sentence in sentences {
+        if is_advice(sentence) {
+            break;
+        }
+        message.push_str(". ");
+        message.push_str(sentence);
+    }
+    message.trim_end_matches(['.', ' ']).to_owned()
+}
+
+fn error_text(error: &YamlError) -> String {
     let text = error.to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
     let text = match text.split_once(": ") {
@@ -281,10 +393,106 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_refused() {
-        let found = diagnostic("version: 1\nversion: 1\n");
-        assert_eq!(found.rule, Rule::Syntax);
-        assert_eq!(found.line, Some(2));
+    fn duplicate_keys_are_named_in_the_users_terms_at_the_second() {
+        for (text, key, place) in [
+            ("version: 1\nversion: 1\n", "version", (2, 1)),
+            ("version: 1\nname: a\nproject: 1\nname: b\n", "name", (4, 1)),
+            (
+                "version: 1\nenvironment:\n  name: a\n  type: sandbox\n  name: b\n",
+                "name",
+                (5, 3),
+            ),
+        ] {
+            let found = diagnostic(text);
+            assert_eq!(found.rule, Rule::Syntax);
+            assert_eq!(found.message, format!("duplicate key `{key}`"), "{text}");
+            assert_eq!(
+                (found.line, found.column),
+                (Some(place.0), Some(place.1)),
+                "{text}"
+            );
+            assert!(found.help.contains("second appearance"), "{}", found.help);
+            for word in ["Options", "Policy", "serde", "saphyr"] {
+                assert!(!found.message.contains(word) && !found.help.contains(word));
+            }
+        }
+    }
+
+    #[test]
+    fn the_parsers_advice_to_programmers_is_cut() {
+        for (text, expected) in [
+            (
+                "duplicate mapping key: name, set DuplicateKeyPolicy in Options if acceptable",
+                "duplicate mapping key: name",
+            ),
+            (
+                "invalid char: cannot deserialize null; use Option<char>",
+                "invalid char: cannot deserialize null",
+            ),
+            (
+                "!!binary scalar is not valid UTF-8 so cannot be stored into string. If you just \
+                 use !!binary for documentation/annotation, set ignore_binary_tag_for_string in \
+                 Options",
+                "!!binary scalar is not valid UTF-8 so cannot be stored into string",
+            ),
+            (
+                "expected a string, found a map",
+                "expected a string, found a map",
+            ),
+            (
+                "YAML merge keys are not allowed by configured policy",
+                "YAML merge keys are not allowed",
+            ),
+            (
+                "non-finite float `1e999` rejected by the configured policy",
+                "non-finite float `1e999` rejected",
+            ),
+        ] {
+            let error = YamlError::Message {
+                msg: text.to_owned(),
+                location: serde_saphyr::Location::UNKNOWN,
+            };
+            assert_eq!(plain_message(&error), expected);
+        }
+    }
+
+    #[test]
+    fn a_number_out_of_range_says_so() {
+        let found = diagnostic("version: 1\nname: x\nproject: 1e34567\n");
+        assert_eq!(found.message, "`1e34567` is not a finite number");
+        assert_eq!((found.line, found.column), (Some(3), Some(10)));
+    }
+
+    #[test]
+    fn a_tab_is_reported_at_its_own_character_column() {
+        for (text, place) in [
+            // The parser reports these at the scalar before the tab (2:7, 3:9, 2:5).
+            ("version: 1\nname: x\n\tproject: 1\n", (3, 1)),
+            (
+                "version: 1\nenvironment:\n  name: x\n\ttype: sandbox\n",
+                (4, 1),
+            ),
+            ("a:\n  - b\n\t- c\n", (3, 1)),
+            // And these just after it (3:2, 4:3).
+            ("version: 1\nenvironment:\n\tname: x\n", (3, 1)),
+            ("version: 1\nname: x\nenvironment:\n\t\tname: y\n", (4, 1)),
+            // A tab that separates a value is not the one at fault.
+            ("version: 1\nname:\tx\n\tproject: 1\n", (3, 1)),
+            ("version: 1\nname: x \t\n\tproject: 1\n", (3, 1)),
+            ("version: 1\nname: \"a\tb\" \n\tproject: 1\n", (3, 1)),
+        ] {
+            let found = diagnostic(text);
+            assert_eq!(found.rule, Rule::Syntax, "{text:?}");
+            assert_eq!(
+                found.message, "a tab is used for indentation; YAML indents with spaces only",
+                "{text:?}"
+            );
+            assert_eq!(
+                (found.line, found.column),
+                (Some(place.0), Some(place.1)),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

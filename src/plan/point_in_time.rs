@@ -29,13 +29,19 @@ impl PointInTime {
             })
     }
 
-    /// The time restored to for a window starting at `start`; `None` for latest.
+    /// The time restored to for a window starting at `start`; `None` for latest. A time before
+    /// the window further back than can be held is the earliest that can (a checked plan's is at
+    /// most 100 years back; the `point-in-time` rule refuses anything beyond the retention).
     #[must_use]
     pub fn resolve(self, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Self::Latest => None,
             Self::At(time) => Some(time),
-            Self::BeforeStart(before) => Some(start - before),
+            Self::BeforeStart(before) => Some(
+                start
+                    .checked_sub_signed(before)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
         }
     }
 
@@ -95,5 +101,12 @@ mod tests {
             Some("2026-12-05T15:00:00Z")
         );
         assert_eq!(PointInTime::Latest.resolve(start), None);
+        assert_eq!(
+            PointInTime::BeforeStart(TimeDelta::MAX).resolve(start),
+            Some(DateTime::<Utc>::MIN_UTC)
+        );
+        assert!(PointInTime::parse("-1000000000d").is_err());
+        assert!(PointInTime::parse("-300000y").is_err());
+        assert!(PointInTime::parse("0001-01-01T00:00:00Z").is_err());
     }
 }

@@ -12,9 +12,13 @@ use super::point_in_time::PointInTime;
 use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawPlan, RawStep, RawWindow};
 use super::step::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, PackageSource, PostStep};
 use super::templates::{TemplateBuilder, Templates, sample_context};
-use super::time::{DURATION_HELP, TIME_HELP, parse_duration, parse_time};
+use super::time::{
+    DURATION_HELP, MAX_DURATION, TIME_HELP, in_range, out_of_range, parse_duration, parse_time,
+    sub_in_range,
+};
 use super::vocabulary::{Database, NotificationEvent};
 use super::window::{Occurrence, Window, Zone, parse_cron, parse_zone};
+use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::rules::catalog::{Catalog, normalize_kb};
 use crate::rules::{Findings, Rule};
 
@@ -68,11 +72,12 @@ pub fn resolve(
         None => Some(None),
         Some(source) => resolve_environment(source, catalog, findings).map(Some),
     };
-    let window = resolve_window(&raw.window, findings);
     let lead_time = match &raw.lead_time {
         None => Some(MINIMUM_LEAD_TIME),
         Some(text) => parse_or_report(text, parse_duration, DURATION_HELP, findings),
     };
+    let window = resolve_window(&raw.window, findings);
+    let window = window.filter(|window| submission_in_range(raw, window, lead_time, findings));
     let point_in_time = match &raw.point_in_time {
         None => Some(PointInTime::Latest),
         Some(text) => parse_or_report(
@@ -296,6 +301,35 @@ fn resolve_window(raw: &Located<RawWindow>, findings: &mut Findings) -> Option<W
     }
 }
 
+/// Whether a fixed window can be submitted `lead_time` before it starts without that time
+/// falling before 1970 (a recurring window's occurrences are expanded from now, so theirs can).
+fn submission_in_range(
+    raw: &RawPlan,
+    window: &Window,
+    lead_time: Option<TimeDelta>,
+    findings: &mut Findings,
+) -> bool {
+    let (Window::Fixed { occurrence, .. }, Some(lead_time)) = (window, lead_time) else {
+        return true;
+    };
+    if sub_in_range(occurrence.start, lead_time).is_some() {
+        return true;
+    }
+    let place = raw.lead_time.as_ref().and_then(|text| text.place).or(raw
+        .window
+        .value
+        .start
+        .as_ref()
+        .and_then(|start| start.place));
+    findings.push(
+        Rule::Schema,
+        place,
+        out_of_range("the submission time (window start minus lead time)"),
+        "a window is submitted `lead_time` before it starts; give a later start or a shorter lead time",
+    );
+    false
+}
+
 /// The `timezone` of a window: not given, given but invalid (already reported), or a zone.
 #[derive(Clone, Copy)]
 enum ZoneChoice {
@@ -332,9 +366,20 @@ fn resolve_fixed(
             );
             None
         }
-        (Some(_), None) => start_time
-            .zip(duration)
-            .map(|(start, duration)| start + duration),
+        (Some(_), None) => start_time.zip(duration).and_then(|(start, duration)| {
+            let end = start
+                .checked_add_signed(duration)
+                .filter(|end| in_range(end.with_timezone(&Utc)));
+            if end.is_none() {
+                findings.push(
+                    Rule::Schema,
+                    window.duration.as_ref().and_then(|text| text.place),
+                    out_of_range("the window end (start plus duration)"),
+                    "give a window that ends by 9999-12-31; durations are hours or days",
+                );
+            }
+            end
+        }),
         (None, Some(end)) => parse_or_report(end, parse_time, TIME_HELP, findings),
     };
     let (start_time, end) = (start_time?, end?);
@@ -344,6 +389,15 @@ fn resolve_fixed(
             window.end.as_ref().and_then(|end| end.place).or(raw.place),
             "the window ends before it starts",
             "`end` must be after `start`",
+        );
+        return None;
+    }
+    if end - start_time > MAX_DURATION {
+        findings.push(
+            Rule::Schema,
+            window.end.as_ref().and_then(|end| end.place).or(raw.place),
+            "the window is out of range: it may last at most 100 years",
+            "`end` must be within 100 years of `start`",
         );
         return None;
     }
@@ -536,13 +590,13 @@ fn load_template(
     findings: &mut Findings,
 ) -> Option<()> {
     let full = plan_dir.join(&path.value);
-    let source = match std::fs::read_to_string(&full) {
+    let source = match read_text_capped(&full, MAX_TEMPLATE_BYTES, "template") {
         Ok(source) => source,
         Err(error) => {
             findings.push(
                 Rule::Schema,
                 path.place,
-                format!("cannot read template `{}`: {error}", path.value),
+                format!("cannot read template `{}`: {}", path.value, error.reason()),
                 "template paths are relative to the plan file",
             );
             return None;

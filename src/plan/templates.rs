@@ -4,6 +4,7 @@
 //! a typo in a template or a variable name is a validation error, not a failure at 3 a.m.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use serde_json::{Value, json};
@@ -28,17 +29,250 @@ impl fmt::Debug for Templates {
     }
 }
 
+/// The most a plan's template may write (a command argument, a notification body), and the
+/// most any one value in it may hold.
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
+
+/// The most elements `range` gives in a plan's template (where there is no loop to feed).
+const MAX_PLAN_RANGE: u64 = 1_000;
+
 /// The tera engine with refreshctl's filters, made once. A plan's checks clone it (cloning a
 /// prepared engine copies its filter table; building one hashes every filter's name again).
+///
+/// Rendering a plan's template must always end quickly, since every check renders each one: the
+/// templates have no loops or assignments ([`check_bounded`]), and the functions and filters
+/// that can make a value much larger than their input (`range`, `replace`, `join`) are replaced
+/// by versions that refuse results over a cap, so a chain of them cannot grow without end.
 fn engine() -> &'static tera::Tera {
     static BASE: LazyLock<tera::Tera> = LazyLock::new(|| {
         let mut tera = tera::Tera::new();
         // Notification bodies are JSON and arguments are argv items: nothing is HTML.
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("json", json_filter);
+        tera.register_function("range", bounded_range(MAX_PLAN_RANGE, None));
+        tera.register_filter("replace", bounded_replace);
+        tera.register_filter("join", bounded_join);
         tera
     });
     &BASE
+}
+
+/// Refuses what a plan's template may not use: any tag but `if`, `elif`, `else`, `endif`, `raw`
+/// and `endraw`. Without loops, assignments, macros and includes, rendering takes time in
+/// proportion to the template (with the capped filters of [`engine`]), so the trial rendering
+/// of every check ends. Conservative: a `{%` inside a string literal counts as a tag.
+pub fn check_bounded(source: &str) -> Result<(), String> {
+    let mut rest = source;
+    loop {
+        let (tag, comment) = (rest.find("{%"), rest.find("{#"));
+        let open = match (tag, comment) {
+            (Some(tag), Some(comment)) if comment < tag => {
+                match rest[comment + 2..].find("#}") {
+                    Some(end) => rest = &rest[comment + 2 + end + 2..],
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            (Some(tag), _) => tag,
+            (None, _) => return Ok(()),
+        };
+        let after = &rest[open + 2..];
+        // An unclosed tag is a syntax error that compiling reports.
+        let Some(close) = after.find("%}") else {
+            return Ok(());
+        };
+        let word = tag_word(&after[..close]);
+        rest = &after[close + 2..];
+        match word {
+            "if" | "elif" | "else" | "endif" => {}
+            "raw" => {
+                // Everything up to `{% endraw %}` is text.
+                let mut end = None;
+                let mut search = 0;
+                while let Some(found) = rest[search..].find("{%") {
+                    let start = search + found + 2;
+                    let Some(close) = rest[start..].find("%}") else {
+                        break;
+                    };
+                    if tag_word(&rest[start..start + close]) == "endraw" {
+                        end = Some(start + close + 2);
+                        break;
+                    }
+                    search = start;
+                }
+                match end {
+                    Some(end) => rest = &rest[end..],
+                    None => return Ok(()),
+                }
+            }
+            word => {
+                return Err(format!(
+                    "`{{% {word} %}}` cannot be used in a plan's templates: they may use \
+                     `{{% if %}}`, but no loops, assignments, macros or includes, so that \
+                     checking them always ends"
+                ));
+            }
+        }
+    }
+}
+
+/// The keyword of a tag's inside (`- for x in y -` gives `for`).
+fn tag_word(inside: &str) -> &str {
+    let inside = inside.trim_start_matches(['-', '+', '~']).trim_start();
+    let end = inside
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(inside.len());
+    &inside[..end]
+}
+
+/// tera's `range(start, end, step_by)`, giving at most `per_call` elements, and with a
+/// `budget`, drawing on it: each call takes what it gives, and a call that would exceed what is
+/// left is refused (so nested loops over ranges are bounded in all, not only each).
+pub fn bounded_range(
+    per_call: u64,
+    budget: Option<Arc<AtomicU64>>,
+) -> impl Fn(tera::Kwargs, &tera::State) -> tera::TeraResult<Vec<i64>> + Send + Sync + 'static {
+    move |kwargs, _| {
+        let start = kwargs.get::<i64>("start")?.unwrap_or_default();
+        let end = kwargs.must_get::<i64>("end")?;
+        let step = kwargs.get::<i64>("step_by")?.unwrap_or(1);
+        if step == 0 {
+            return Err(tera::Error::message("`range` was called with `step_by` 0"));
+        }
+        let span = i128::from(end) - i128::from(start);
+        let step_wide = i128::from(step);
+        let length = if span.signum() == step_wide.signum() {
+            (span + step_wide - step_wide.signum()) / step_wide
+        } else {
+            0
+        };
+        let length = u64::try_from(length).unwrap_or(u64::MAX);
+        if length > per_call {
+            return Err(tera::Error::message(format!(
+                "`range` would give {length} elements; it may give at most {per_call}"
+            )));
+        }
+        if let Some(budget) = &budget {
+            let left = budget.load(Ordering::Relaxed);
+            if length > left {
+                return Err(tera::Error::message(format!(
+                    "`range` would give {length} elements; this template may use at most {left} \
+                     more in all"
+                )));
+            }
+            budget.fetch_sub(length, Ordering::Relaxed);
+        }
+        Ok(
+            std::iter::successors(Some(start), |value| value.checked_add(step))
+                .take(usize::try_from(length).unwrap_or(usize::MAX))
+                .collect(),
+        )
+    }
+}
+
+fn too_large(what: &str) -> tera::Error {
+    tera::Error::message(format!(
+        "`{what}` would make a value larger than {} KiB",
+        MAX_RENDERED_BYTES / 1024
+    ))
+}
+
+/// tera's `replace(from, to)`, refusing a result over [`MAX_RENDERED_BYTES`] before making it.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
+fn bounded_replace(value: &str, kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
+    let from = kwargs.must_get::<&str>("from")?;
+    let to = kwargs.must_get::<&str>("to")?;
+    let count = if from.is_empty() {
+        value.chars().count() + 1
+    } else {
+        value.matches(from).count()
+    };
+    let size = count.saturating_mul(to.len()).saturating_add(value.len());
+    if size > MAX_RENDERED_BYTES {
+        return Err(too_large("replace"));
+    }
+    Ok(value.replace(from, to))
+}
+
+/// tera's `join(sep)`, refusing a result over [`MAX_RENDERED_BYTES`] as it is made.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
+fn bounded_join(
+    values: &[tera::Value],
+    kwargs: tera::Kwargs,
+    _: &tera::State,
+) -> tera::TeraResult<String> {
+    let separator = kwargs.get::<&str>("sep")?.unwrap_or_default();
+    let mut joined = String::new();
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            joined.push_str(separator);
+        }
+        if !value.is_undefined() {
+            use std::fmt::Write as _;
+            let _ = write!(joined, "{value}");
+        }
+        if joined.len() > MAX_RENDERED_BYTES {
+            return Err(too_large("join"));
+        }
+    }
+    Ok(joined)
+}
+
+/// A buffer that refuses to grow past a cap, so a template's output is bounded as it is written.
+pub struct CappedOutput {
+    bytes: Vec<u8>,
+    cap: usize,
+    /// Whether a write was refused for the cap (the renderer's error then says only "io").
+    pub overflowed: bool,
+}
+
+impl CappedOutput {
+    #[must_use]
+    pub fn new(cap: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            cap,
+            overflowed: false,
+        }
+    }
+
+    /// The text written; invalid UTF-8 (never written by tera) is replaced.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        String::from_utf8(self.bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    }
+
+    /// The error for a rendering that failed: the cap when that was why, else tera's.
+    #[must_use]
+    pub fn explain(&self, error: &tera::Error) -> String {
+        if self.overflowed {
+            format!("the template renders to more than {} KiB", self.cap / 1024)
+        } else {
+            describe(error)
+        }
+    }
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buffer.len()) > self.cap {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the output is over its cap"));
+        }
+        self.bytes.extend_from_slice(buffer);
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Collects templates while a plan is checked. The tera engine and the sample context are made
@@ -71,12 +305,13 @@ impl<'a> TemplateBuilder<'a> {
                 tera::Context::from_serialize(&sample()).unwrap_or_default(),
             )
         });
+        check_bounded(source)?;
         tera.add_raw_template(name, source)
             .map_err(|error| describe(&error))?;
         self.sources.push((name.to_owned(), source.to_owned()));
-        tera.render(name, context)
-            .map(drop)
-            .map_err(|error| describe(&error))
+        let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
+        tera.render_to(name, context, &mut output)
+            .map_err(|error| output.explain(&error))
     }
 
     #[must_use]
@@ -96,10 +331,13 @@ impl Templates {
             .flat_map(|sources| sources.iter())
             .find_map(|(known, source)| (known == name).then_some(source))
             .ok_or_else(|| format!("the plan has no template `{name}`"))?;
+        check_bounded(source)?;
         let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
+        let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
         engine()
-            .render_str(source, &context, false)
-            .map_err(|error| describe(&error))
+            .render_str_to(source, &context, false, &mut output)
+            .map_err(|error| output.explain(&error))?;
+        Ok(output.into_string())
     }
 }
 
@@ -171,6 +409,139 @@ mod tests {
             .render("body", &sample_context("uat", "contoso-uat", None))
             .expect("renders");
         assert_eq!(rendered, r#"{"text": "uat@20261205T2100Z"}"#);
+    }
+
+    #[test]
+    fn only_if_and_raw_tags_are_allowed() {
+        let refused = [
+            (
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}",
+                "for",
+            ),
+            ("{%- for c in \"abc\" -%}{{ c }}{%- endfor -%}", "for"),
+            ("{% set s = \"a\" %}{{ s }}", "set"),
+            ("{% set_global s = 1 %}", "set_global"),
+            ("{% include \"other\" %}", "include"),
+            (
+                "{% if true %}{% for x in [1] %}{% endfor %}{% endif %}",
+                "for",
+            ),
+            (
+                "{% raw %}ok{% endraw %}{% filter upper %}x{% endfilter %}",
+                "filter",
+            ),
+        ];
+        for (source, word) in refused {
+            let error = check_bounded(source).expect_err(source);
+            assert!(
+                error.starts_with(&format!("`{{% {word} %}}` cannot be used")),
+                "{source}: {error}"
+            );
+            assert!(builder().add("t", source).is_err(), "{source}");
+        }
+        for source in [
+            "{% if run.state == \"running\" %}a{% elif true %}b{% else %}c{% endif %}",
+            "{# {% for x in y %} #}{{ plan.name }}",
+            "{% raw %}{% for x in y %}{% endraw %}",
+            "{%- if true -%}x{%- endif -%}",
+            "no tags at all {{ environment.name | upper }}",
+        ] {
+            check_bounded(source).unwrap_or_else(|error| panic!("{source}: {error}"));
+            builder()
+                .add("t", source)
+                .unwrap_or_else(|error| panic!("{source}: {error}"));
+        }
+    }
+
+    #[test]
+    fn growing_values_are_refused_before_they_are_made() {
+        let started = std::time::Instant::now();
+        let cases = [
+            // Ten chained replacements would make 10^10 bytes.
+            (
+                format!(
+                    "{{{{ \"aaaaaaaaaa\"{} }}}}",
+                    " | replace(from=\"a\", to=\"aaaaaaaaaa\")".repeat(10)
+                ),
+                "`replace` would make a value larger than 256 KiB",
+            ),
+            // Splitting into characters and joining with a long separator, again and again.
+            (
+                format!(
+                    "{{{{ range(end=1000) | join(sep=\"xxxxxxxxxx\"){} }}}}",
+                    " | split(pat=\"\") | join(sep=\"xxxxxxxxxx\")".repeat(8)
+                ),
+                "`join` would make a value larger than 256 KiB",
+            ),
+            (
+                "{{ range(end=100000) | length }}".to_owned(),
+                "`range` would give 100000 elements; it may give at most 1000",
+            ),
+            (
+                "{{ range(end=1000) | join(sep=\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\") }}"
+                    .repeat(20),
+                "the template renders to more than 256 KiB",
+            ),
+        ];
+        for (source, expected) in cases {
+            let error = builder().add("t", &source).expect_err(&source);
+            assert!(error.contains(expected), "{source}: {error}");
+        }
+        // Generous: each case is refused in microseconds; a missing bound takes minutes or more.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let templates = builder();
+        let mut templates = templates;
+        templates
+            .add("ok", "{{ range(start=1, end=4) | join(sep=\",\") }} {{ \"a-b\" | replace(from=\"-\", to=\"+\") }}")
+            .expect("small values are fine");
+        assert_eq!(
+            templates.finish().render("ok", &sample()).expect("renders"),
+            "1,2,3 a+b"
+        );
+    }
+
+    #[test]
+    fn range_counts_like_tera() {
+        let range = bounded_range(100, None);
+        let mut tera = tera::Tera::new();
+        tera.register_function("range", range);
+        let cases = [
+            ("range(end=5)", "0,1,2,3,4"),
+            ("range(start=5, end=1, step_by=-2)", "5,3"),
+            ("range(start=1, end=10, step_by=4)", "1,5,9"),
+            ("range(start=3, end=3)", ""),
+            ("range(start=5, end=1)", ""),
+        ];
+        for (call, expected) in cases {
+            let rendered = tera
+                .render_str(
+                    &format!("{{{{ {call} | join(sep=\",\") }}}}"),
+                    &tera::Context::new(),
+                    false,
+                )
+                .unwrap_or_else(|error| panic!("{call}: {}", describe(&error)));
+            assert_eq!(rendered, expected, "{call}");
+        }
+        let error = tera
+            .render_str(
+                "{{ range(end=1, step_by=0) }}",
+                &tera::Context::new(),
+                false,
+            )
+            .expect_err("step 0");
+        assert!(describe(&error).contains("`step_by` 0"));
+        let error = tera
+            .render_str(
+                "{{ range(start=-9223372036854775807, end=9223372036854775807) }}",
+                &tera::Context::new(),
+                false,
+            )
+            .expect_err("huge");
+        assert!(
+            describe(&error).contains("at most 100"),
+            "{}",
+            describe(&error)
+        );
     }
 
     #[test]

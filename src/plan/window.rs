@@ -104,7 +104,8 @@ impl Window {
     }
 
     /// Windows starting at or after `from`, in order. A fixed window yields itself once (if it
-    /// starts at or after `from`).
+    /// starts at or after `from`). The expansion stops at the first window whose end could not
+    /// be held (never the case for a checked plan, whose durations are at most 100 years).
     #[must_use]
     pub fn occurrences_from(
         &self,
@@ -122,15 +123,22 @@ impl Window {
                 duration,
                 ..
             } => {
+                // Every occurrence falls within `CRON_YEARS`, inside the range of plan times;
+                // moving `from` into that range changes nothing and keeps the conversion to the
+                // zone's local time from overflowing at the ends of `chrono`'s range.
+                if from > super::time::LATEST {
+                    return Box::new(std::iter::empty());
+                }
+                let from = from.max(super::time::EARLIEST);
                 let duration = *duration;
                 Box::new(
                     cron.iter_from(from.with_timezone(zone), Direction::Forward)
-                        .map(move |start| {
+                        .map_while(move |start| {
                             let start = start.with_timezone(&Utc);
-                            Occurrence {
+                            Some(Occurrence {
                                 start,
-                                end: start + duration,
-                            }
+                                end: start.checked_add_signed(duration)?,
+                            })
                         }),
                 )
             }
@@ -322,6 +330,38 @@ mod tests {
         let window = recurring("0 0 1 1 *", "UTC");
         let starts = starts(&window, "2198-06-01T00:00:00Z", 5);
         assert_eq!(starts, ["2199-01-01T00:00:00Z"]);
+    }
+
+    #[test]
+    fn an_end_that_cannot_be_held_stops_the_expansion() {
+        let window = Window::Recurring {
+            cron: parse_cron("0 22 * * SAT").expect("cron"),
+            pattern: "0 22 * * SAT".into(),
+            zone: Tz::UTC,
+            duration: TimeDelta::MAX,
+        };
+        assert_eq!(
+            window.occurrences_from(utc("2026-01-01T00:00:00Z")).count(),
+            0
+        );
+    }
+
+    #[test]
+    fn expansion_from_the_ends_of_time_does_not_overflow() {
+        for zone in ["America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"] {
+            let window = recurring("0 0 * * *", zone);
+            assert_eq!(
+                starts(&window, "1970-01-01T00:00:00Z", 1),
+                starts(&window, "1969-01-01T00:00:00Z", 1)
+            );
+            assert!(
+                window
+                    .occurrences_from(DateTime::<Utc>::MIN_UTC)
+                    .next()
+                    .is_some()
+            );
+            assert_eq!(window.occurrences_from(DateTime::<Utc>::MAX_UTC).count(), 0);
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::plan::templates::describe;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::plan::templates::{CappedOutput, bounded_range, describe};
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Environment, Occurrence, Operation, Plan, StepOutline, Zone};
 use crate::rules::{Counts, Diagnostic, EXPECTED_DOWNTIME};
@@ -91,11 +94,15 @@ impl Preview {
         let zone = plan.window().zone();
         let next = plan.next_window(now);
         let occurrences = plan.window().is_recurring().then(|| {
-            plan.window()
-                .occurrences_from(now + plan.lead_time())
-                .take(OCCURRENCES_SHOWN)
-                .map(|occurrence| window_view(occurrence, zone))
-                .collect()
+            now.checked_add_signed(plan.lead_time())
+                .map(|from| {
+                    plan.window()
+                        .occurrences_from(from)
+                        .take(OCCURRENCES_SHOWN)
+                        .map(|occurrence| window_view(occurrence, zone))
+                        .collect()
+                })
+                .unwrap_or_default()
         });
         let point_in_time = match next {
             Some(window) => plan
@@ -120,7 +127,12 @@ impl Preview {
                 cron: cron.to_owned(),
                 timezone: zone.name(),
             }),
-            submit_by: next.map(|occurrence| format_utc(occurrence.start - plan.lead_time())),
+            submit_by: next.and_then(|occurrence| {
+                occurrence
+                    .start
+                    .checked_sub_signed(plan.lead_time())
+                    .map(format_utc)
+            }),
             lead_time: format_duration(plan.lead_time()),
             point_in_time,
             steps: plan.step_outline(),
@@ -241,23 +253,186 @@ pub fn render_builtin(layout: Layout, context: &serde_json::Value) -> String {
         Layout::Markdown => ("preview.md", MARKDOWN),
         Layout::Html => ("preview.html", HTML),
     };
-    render(name, source, context).expect("the built-in preview templates render (tested)")
+    // Their output is in proportion to the plan (which is at most 1 MiB): no cap, so that no
+    // plan's preview can fail for its size.
+    render_capped(name, source, context, usize::MAX)
+        .expect("the built-in preview templates render (tested)")
 }
 
 /// Renders a preview with any template. `name` decides escaping: names ending in `.html` are
 /// HTML-escaped.
+///
+/// A preview template may loop (over steps, occurrences, diagnostics), so its rendering is
+/// bounded differently from a plan's templates: `range` gives at most [`MAX_PREVIEW_RANGE`]
+/// elements in all, over every call of one rendering, and the output at most
+/// [`MAX_PREVIEW_BYTES`].
 pub fn render(name: &str, source: &str, context: &serde_json::Value) -> Result<String, String> {
+    render_capped(name, source, context, MAX_PREVIEW_BYTES)
+}
+
+fn render_capped(
+    name: &str,
+    source: &str,
+    context: &serde_json::Value,
+    cap: usize,
+) -> Result<String, String> {
     let mut tera = tera::Tera::new();
+    tera.register_filter("md", markdown_text_filter);
+    tera.register_filter("md_code", markdown_code_filter);
+    tera.register_function(
+        "range",
+        bounded_range(
+            MAX_PREVIEW_RANGE,
+            Some(Arc::new(AtomicU64::new(MAX_PREVIEW_RANGE))),
+        ),
+    );
     tera.add_raw_template(name, source)
         .map_err(|error| describe(&error))?;
     let context = tera::Context::from_serialize(context).map_err(|error| describe(&error))?;
-    tera.render(name, &context)
-        .map_err(|error| describe(&error))
+    let mut output = CappedOutput::new(cap);
+    tera.render_to(name, &context, &mut output)
+        .map_err(|error| output.explain(&error))?;
+    Ok(output.into_string())
 }
+
+/// Plan text (a description, a name, instructions, a message) made safe for a Markdown table
+/// cell or list item: HTML is escaped (nothing the plan says becomes markup), `|` cannot end a
+/// cell, and a line break is `<br>`, so the text stays in its cell. Backticks are kept: the
+/// previews' own texts put names in code spans, where HTML is not markup either.
+#[must_use]
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("&#124;"),
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("<br>");
+            }
+            '\n' => out.push_str("<br>"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Plan text as a complete Markdown code span that stays in its table cell: the fence is longer
+/// than any run of backticks inside, `|` is escaped, and line breaks become spaces.
+#[must_use]
+pub fn markdown_code(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let longest_run = flat
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if flat.starts_with('`') || flat.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{flat}{pad}{fence}")
+}
+
+fn markdown_text_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
+    markdown_text(value)
+}
+
+fn markdown_code_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
+    markdown_code(value)
+}
+
+/// The most elements `range` gives over one rendering of a preview template.
+pub const MAX_PREVIEW_RANGE: u64 = 100_000;
+
+/// The most a preview template may write.
+pub const MAX_PREVIEW_BYTES: usize = 16 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_text_stays_text_in_markdown() {
+        let cases = [
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
+            ("a | b", "a &#124; b"),
+            (
+                "line one\nline two\r\nthree\rfour",
+                "line one<br>line two<br>three<br>four",
+            ),
+            ("tab\tand bell\u{7}", "tab and bell "),
+            ("Tom & Jerry", "Tom &amp; Jerry"),
+            ("`code` stays", "`code` stays"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(markdown_text(text), expected, "{text:?}");
+        }
+        let spans = [
+            ("contoso-uat", "`contoso-uat`"),
+            ("a`b", "``a`b``"),
+            ("`x", "`` `x ``"),
+            ("a|b\nc", "`a\\|b c`"),
+            ("<img src=x>", "`<img src=x>`"),
+        ];
+        for (text, expected) in spans {
+            assert_eq!(markdown_code(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn built_in_previews_of_any_size_render_and_user_templates_are_capped() {
+        // A plan of 1 MiB can have a preview far larger than the cap on user templates.
+        let message = "x".repeat(MAX_PREVIEW_BYTES + 1);
+        let context = serde_json::json!({
+            "summary": {"errors": 1, "warnings": 0},
+            "diagnostics": [{
+                "rule": "syntax", "severity": "error", "file": "plan.yaml", "plan": null,
+                "line": 1, "column": 1, "message": message, "help": "h"
+            }],
+        });
+        for layout in [Layout::Text, Layout::Markdown, Layout::Html] {
+            assert!(render_builtin(layout, &context).len() > MAX_PREVIEW_BYTES);
+        }
+        let error = render("t.txt", "{{ diagnostics[0].message }}", &context).expect_err("cap");
+        assert_eq!(error, "the template renders to more than 16384 KiB");
+    }
+
+    #[test]
+    fn preview_templates_are_bounded_in_all() {
+        let context = serde_json::json!({});
+        let nested = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}";
+        let error = render("t.txt", nested, &context).expect_err("nested ranges");
+        assert!(error.contains("at most 0 more in all"), "{error}");
+        let squares =
+            "{% for i in range(end=400) %}{% for j in range(end=400) %}{% endfor %}{% endfor %}";
+        let error = render("t.txt", squares, &context).expect_err("400 x 400");
+        assert!(error.contains("more in all"), "{error}");
+        let output = "{% for i in range(end=100000) %}{{ \"x\" ~ i ~ \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }}{% endfor %}";
+        let error = render("t.txt", output, &context).expect_err("17 MB");
+        assert_eq!(error, "the template renders to more than 16384 KiB");
+        assert_eq!(
+            render(
+                "t.txt",
+                "{% for i in range(end=3) %}{{ i }}{% endfor %}",
+                &context
+            ),
+            Ok("012".to_owned())
+        );
+    }
 
     #[test]
     fn urls_keep_only_scheme_and_host() {

@@ -9,10 +9,11 @@ use super::catalog::Catalog;
 use super::context::PlanContext;
 use super::plan_set::{self, EnvironmentKey, PlanSummary};
 use super::{
-    Diagnostic, Findings, adapter_support, cron, local_files, prerequisites, safety, scheduling,
-    timing,
+    Diagnostic, Findings, Rule, adapter_support, cron, local_files, prerequisites, safety,
+    scheduling, timing,
 };
 use crate::adapter::AdapterKind;
+use crate::input::InputError;
 use crate::plan::resolve::{Resolved, resolve};
 use crate::plan::{Plan, RawPlan, load};
 
@@ -78,6 +79,31 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
         plan_name: Some(raw.name.value.clone()),
         plan: resolved.into_plan(file, &raw),
         summary,
+        diagnostics: findings.into_vec(),
+    }
+}
+
+/// A plan file that could not be read: one `syntax` diagnostic for it, saying why (a dangling
+/// link, a link loop, not a regular file, too large, an I/O error).
+#[must_use]
+pub fn unreadable(file: &str, error: &InputError) -> CheckedFile {
+    let mut findings = Findings::new(file, None);
+    let help = match error {
+        InputError::TooLarge { .. } => "a plan is a few dozen lines; is this the right file?",
+        InputError::DanglingLink { .. } | InputError::LinkLoop { .. } => {
+            "point the link at a plan file, or remove it"
+        }
+        InputError::NotRegular { .. } => {
+            "a plan is a regular file; rename this one so that it does not end in .yaml or .yml"
+        }
+        _ => "check that the file exists and can be read",
+    };
+    findings.push(Rule::Syntax, None, error.reason(), help);
+    CheckedFile {
+        file: file.to_owned(),
+        plan_name: None,
+        plan: None,
+        summary: None,
         diagnostics: findings.into_vec(),
     }
 }

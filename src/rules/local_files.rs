@@ -82,7 +82,11 @@ fn problem(path: &Path, executable: bool) -> Option<String> {
         Err(error) => return Some(format!("cannot be read at `{}`: {error}", path.display())),
     };
     if !metadata.is_file() {
-        return Some(format!("is not a regular file (`{}`)", path.display()));
+        return Some(format!(
+            "is {}, not a regular file (`{}`)",
+            crate::input::describe_kind(metadata.file_type()),
+            path.display()
+        ));
     }
     if executable && !is_executable(&metadata) {
         return Some(format!(

@@ -18,7 +18,7 @@ mod scheduling;
 mod timing;
 
 pub use catalog::{Catalog, CatalogError};
-pub use check::{CheckSettings, CheckedFile, check_file, check_set};
+pub use check::{CheckSettings, CheckedFile, check_file, check_set, unreadable};
 pub use diagnostic::{Counts, Diagnostic, Findings};
 pub use rule::{EXAMPLE_NOW, Explanation, Rule, Scope, Severity};
 pub use timing::EXPECTED_DOWNTIME;

@@ -91,9 +91,12 @@ impl PlanSummary {
                 .then_some(*occurrence)
                 .into_iter()
                 .collect(),
-            Some(window @ Window::Recurring { .. }) => {
-                window.occurrences_between(self.now, self.now + HORIZON)
-            }
+            Some(window @ Window::Recurring { .. }) => window.occurrences_between(
+                self.now,
+                self.now
+                    .checked_add_signed(HORIZON)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
         })
     }
 }

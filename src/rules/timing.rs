@@ -57,7 +57,8 @@ fn lead_time(context: &PlanContext<'_>, findings: &mut Findings) {
             format!(
                 "move the window to {} or later; for an emergency, `refreshctl apply --start-now \
                  --reason TEXT` waives the lead time and is audited",
-                format_utc(now + required)
+                now.checked_add_signed(required)
+                    .map_or_else(|| "a later time".to_owned(), format_utc)
             ),
         );
     }
