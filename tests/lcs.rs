@@ -776,3 +776,83 @@ post_steps:
     );
     assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
 }
+
+/// The metadata answer LCS would give for `contoso-uat`, with this `EnvironmentType`.
+fn detail_with_type(id: &str, kind: &serde_json::Value) -> Fault {
+    Fault::Json {
+        body: serde_json::json!({
+            "IsSuccess": true, "OperationActivityId": "x", "VersionEOL": "9999-12-31T23:59:59.9999999",
+            "ResultPageCurrent": 1, "ResultHasMorePages": false,
+            "Data": [{
+                "EnvironmentId": id, "EnvironmentName": "contoso-uat", "ProjectId": PROJECT,
+                "EnvironmentType": kind, "DeploymentState": "Finished",
+                "CurrentApplicationReleaseName": "10.0.41"
+            }]
+        }),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_live_check_before_each_destructive_call_fails_closed_on_an_unknown_type() {
+    let kinds = [
+        serde_json::json!("Production (Self-service)"),
+        serde_json::json!("ProductionEnvironment"),
+        serde_json::json!("Live"),
+        serde_json::json!("Production"),
+        serde_json::json!(""),
+        serde_json::Value::Null,
+    ];
+    for kind in kinds {
+        // Preflight reads the target and the source as LCS has them; the target's type then
+        // changes before the refresh is sent.
+        let lab = lab().await;
+        let (_, target) = lab.ids().await;
+        lab.running.emulator.script(vec![FaultRule {
+            path: "/environmentinfo/v1/detail/".into(),
+            method: None,
+            skip: 2,
+            times: 100,
+            fault: detail_with_type(&target, &kind),
+        }]);
+        let (progress, run) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("{kind}: {progress:?}");
+        };
+        assert!(
+            error.starts_with("start-refresh: ") && error.ends_with("refusing"),
+            "{kind}: {error}"
+        );
+        match kind.as_str().filter(|text| !text.is_empty()) {
+            Some(text) => assert!(error.contains(&format!("`{text}`")), "{error}"),
+            None => assert!(error.contains("reports no type"), "{error}"),
+        }
+        assert!(run.steps.iter().all(|step| step.intent.is_none()));
+        assert_eq!(
+            lab.count("POST", "/databasemovement/v1/refresh/"),
+            0,
+            "{kind}"
+        );
+
+        // The same before an update is applied: the refresh went out, the update does not.
+        let lab = lab_with(|_| {}, false).await;
+        let (_, target) = lab.ids().await;
+        lab.running.emulator.script(vec![FaultRule {
+            path: "/environmentinfo/v1/detail/".into(),
+            method: None,
+            skip: 3,
+            times: 100,
+            fault: detail_with_type(&target, &kind),
+        }]);
+        let (progress, _) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("{kind}: {progress:?}");
+        };
+        assert!(error.starts_with("reprovision.apply: "), "{kind}: {error}");
+        assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+        assert_eq!(
+            lab.count("POST", "/environment/v2/applyupdate/"),
+            0,
+            "{kind}"
+        );
+    }
+}

@@ -8,7 +8,9 @@ mod simulator;
 use std::fmt;
 
 pub use bytes::Bytes;
-pub use contract::{Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget};
+pub use contract::{
+    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
+};
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
 pub use simulator::{MODEL_KEY, SimulatorAdapter};
 

@@ -399,7 +399,7 @@ async fn environment_detail(
                 environment_name: environment.name.clone(),
                 project_id: Some(project),
                 environment_infrastructure: Some("MicrosoftManaged".into()),
-                environment_type: Some(lcs::environment_type_name(environment.kind).into()),
+                environment_type: environment.type_text().map(str::to_owned),
                 environment_group: Some("Primary".into()),
                 deployment_state: Some(if busy { "Servicing" } else { "Finished" }.into()),
                 deployment_status_display: Some(if busy { "Servicing" } else { "Deployed" }.into()),

@@ -581,11 +581,9 @@ impl<A: Adapter> Executor<'_, A> {
             }
             Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
         };
-        if target.kind == Some(EnvironmentType::Production) {
-            return Outcome::Reject(format!(
-                "the target `{}` is a production environment",
-                target.name
-            ));
+        // The production guard fails closed: only a type known to be non-production passes.
+        if let Err(refusal) = target.kind.guard(&target.name) {
+            return Outcome::Reject(refusal);
         }
         if let Some(stale) = stale_facts(self.plan.environment(), &target) {
             return Outcome::Reject(stale);
@@ -606,14 +604,13 @@ impl<A: Adapter> Executor<'_, A> {
                     if let Some(stale) = stale_facts(source, &facts) {
                         return Outcome::Reject(stale);
                     }
-                    if matches!(
-                        facts.kind,
-                        Some(EnvironmentType::Development | EnvironmentType::Build)
-                    ) {
+                    if let Some(kind @ (EnvironmentType::Development | EnvironmentType::Build)) =
+                        facts.kind.kind()
+                    {
                         return Outcome::Reject(format!(
                             "the source `{}` is a {} environment; LCS copies databases only from production or a sandbox",
                             facts.name,
-                            facts.kind.map_or("", EnvironmentType::as_str)
+                            kind.as_str()
                         ));
                     }
                     if let (Some(a), Some(b)) = (&facts.release, &target.release)
@@ -680,15 +677,13 @@ impl<A: Adapter> Executor<'_, A> {
         if let Some(intent) = run.steps[index].intent.clone() {
             return Ok(self.settle(run, index, step, &intent).await);
         }
-        // The target's type is checked live right before a destructive call.
+        // The target's type is checked live right before a destructive call, failing closed.
         match self.adapter.environment(project, &target).await {
-            Ok(facts) if facts.kind == Some(EnvironmentType::Production) => {
-                return Ok(Outcome::Fail(format!(
-                    "the target `{}` is a production environment",
-                    facts.name
-                )));
+            Ok(facts) => {
+                if let Err(refusal) = facts.kind.guard(&facts.name) {
+                    return Ok(Outcome::Fail(refusal));
+                }
             }
-            Ok(_) => {}
             Err(error) => return Ok(self.poll_error(run, index, error)),
         }
         let asset = match &step.action {
@@ -1106,7 +1101,7 @@ fn stale_facts(
     live: &crate::adapter::EnvironmentFacts,
 ) -> Option<String> {
     let fix = "update the plan's facts and validate it again";
-    if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind)
+    if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind.kind())
         && declared != live_kind
     {
         return Some(format!(

@@ -18,7 +18,7 @@ pub use http::RetryPolicy;
 use http::{Http, Kind, Request, RequestBody};
 
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget,
+    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
 };
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
@@ -285,10 +285,7 @@ fn facts(detail: EnvironmentDetail) -> EnvironmentFacts {
     EnvironmentFacts {
         id: detail.environment_id,
         name: detail.environment_name,
-        kind: detail
-            .environment_type
-            .as_deref()
-            .and_then(lcs::parse_environment_type),
+        kind: LiveType::reported(detail.environment_type.as_deref()),
         release: detail.current_application_release_name,
         busy,
     }
