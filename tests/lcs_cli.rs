@@ -509,3 +509,124 @@ fn sigkill_inside_uploads_polls_and_destructive_calls_with_the_emulator_running(
         crash_and_resume(point);
     }
 }
+
+#[test]
+fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_package() {
+    // An earlier run of the same plan, from another state store, left committed assets of the
+    // same packages in the project's library.
+    let earlier = Dir::new();
+    let crashed = Dir::new();
+    for dir in [&earlier, &crashed] {
+        std::fs::write(dir.path().join("plan.yaml"), CRASH_PLAN).expect("plan");
+        std::fs::write(dir.path().join("build.zip"), vec![3_u8; 9 * 1024 * 1024]).expect("zip");
+    }
+    let plan = earlier.path().join("plan.yaml");
+    let emulator = emulator(plan.to_str().expect("utf-8"));
+    let apply = |dir: &Dir, failpoint: Option<&str>| {
+        dir.refreshctl(
+            &emulator,
+            failpoint,
+            dir.path(),
+            &[
+                "apply",
+                "--yes",
+                "--start-now",
+                "--reason",
+                "asset test",
+                "--poll-interval",
+                "20ms",
+                "plan.yaml",
+            ],
+        )
+    };
+    let first = apply(&earlier, None);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let older: Vec<String> = emulator
+        .model()
+        .assets
+        .iter()
+        .filter(|asset| asset.project.is_some())
+        .map(|asset| asset.id.clone())
+        .collect();
+    assert_eq!(older.len(), 2, "the earlier run's two assets");
+
+    // Killed after the build's asset was created and before its id was recorded.
+    let killed_run = apply(&crashed, Some("after-create:deploy.upload"));
+    assert!(killed(&killed_run), "{}", stderr(&killed_run));
+    let seen = emulator.requests().len();
+    let runs = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["runs", "--format", "json"],
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+    let id = runs[0]["id"].as_str().expect("one run").to_owned();
+    let resumed = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["resume", "--poll-interval", "20ms", &id],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("was created before the process stopped"),
+        "{}",
+        stderr(&resumed)
+    );
+
+    // The asset created just before the crash is the one resumed: no other was created, the
+    // blocks went to it, the update applied it, and no older asset was touched (no 403).
+    let model = emulator.model();
+    let project_assets: Vec<_> = model
+        .assets
+        .iter()
+        .filter(|asset| asset.project.is_some())
+        .collect();
+    assert_eq!(
+        project_assets.len(),
+        4,
+        "two runs, two assets each, none twice"
+    );
+    let created = project_assets.last().expect("the build's asset");
+    assert!(created.name.starts_with("Build 42 ("), "{}", created.name);
+    assert!(created.name.contains(&id), "{}", created.name);
+    assert!(
+        created.committed.is_some(),
+        "the resumed upload committed it"
+    );
+    let after = &emulator.requests()[seen..];
+    assert!(
+        after.iter().all(|request| request.status != 403),
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|request| request.method == "PUT" && request.path.ends_with(&created.id)),
+        "the blocks went to the created asset"
+    );
+    for old in &older {
+        assert!(
+            !after
+                .iter()
+                .any(|request| request.path.contains(old.as_str())
+                    || request.query.contains(old.as_str())),
+            "the older asset {old} was used: {after:#?}"
+        );
+    }
+    let applied: Vec<_> = after
+        .iter()
+        .filter(|request| request.method == "POST" && request.path.contains("/applyupdate/"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+    assert!(applied[0].path.ends_with(&created.id), "{applied:#?}");
+    let status = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["status", &id, "--format", "json"],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["state"], "succeeded", "{status}");
+}

@@ -864,21 +864,44 @@ impl<A: Adapter> Executor<'_, A> {
             || "package.zip".to_owned(),
             |name| name.to_string_lossy().into_owned(),
         );
-        // An asset created by this run is reused; its blocks are not sent again.
-        // An asset created by this run is reused. Creating one is recorded as an intent first,
-        // so an asset whose id a crash lost is found again instead of created twice.
+        // An asset created by this run is reused; its blocks are not sent again. Creating one
+        // is recorded as an intent first, and the asset's name carries the run, the step and
+        // the intent's time, so an asset whose id a crash lost is found again by that exact
+        // name, never confused with another (an older upload of the same package, say).
+        let step_id = run.steps[index].id.clone();
         if run.steps[index].remote.asset.is_none()
             && let Some(intent) = run.steps[index].intent.clone()
         {
+            let wanted = asset_name(name, &run.id, &step_id, intent.at);
             match self.adapter.project_assets(project).await {
                 Ok(assets) => {
-                    let created = assets.into_iter().find(|asset| {
-                        asset.name == name
-                            && asset.modified.is_some_and(|modified| modified >= intent.at)
-                    });
-                    if let Some(asset) = created {
-                        run.steps[index].remote.asset = Some(asset.id);
-                        self.commit(run)?;
+                    let mut created: Vec<_> = assets
+                        .into_iter()
+                        .filter(|asset| asset.name == wanted)
+                        .collect();
+                    match created.len() {
+                        0 => {}
+                        1 => {
+                            let asset = created.remove(0);
+                            self.emit(
+                                run,
+                                EventKind::Log,
+                                Some(&step_id),
+                                format!(
+                                    "the asset `{wanted}` was created before the process stopped: asset {}",
+                                    asset.id
+                                ),
+                                None,
+                            );
+                            run.steps[index].remote.asset = Some(asset.id);
+                            self.commit(run)?;
+                        }
+                        count => {
+                            return Ok(Outcome::Fail(format!(
+                                "the project's asset library holds {count} assets named `{wanted}`, so refreshctl cannot tell which one this run created: delete the extra ones in LCS, then `refreshctl resume {} --retry-step`",
+                                run.id
+                            )));
+                        }
                     }
                 }
                 Err(error) => return Ok(self.poll_error(run, index, error)),
@@ -887,13 +910,21 @@ impl<A: Adapter> Executor<'_, A> {
         let target = if let Some(asset) = run.steps[index].remote.asset.clone() {
             self.adapter.upload_target(project, &asset).await
         } else {
+            let at = self.clock.now();
             run.steps[index].intent = Some(Intent {
                 call: "create-asset".into(),
-                at: self.clock.now(),
+                at,
             });
             self.commit(run)?;
-            let created = self.adapter.create_asset(project, name, &file_name).await;
-            crate::executor::failpoint::hit(&format!("after-create:{}", run.steps[index].id));
+            let created = self
+                .adapter
+                .create_asset(
+                    project,
+                    &asset_name(name, &run.id, &step_id, at),
+                    &file_name,
+                )
+                .await;
+            crate::executor::failpoint::hit(&format!("after-create:{step_id}"));
             if let Ok(target) = &created {
                 run.steps[index].remote.asset = Some(target.asset.clone());
                 self.commit(run)?;
@@ -1138,6 +1169,13 @@ fn same_release(declared: &crate::plan::Release, live: &str) -> bool {
     let (a, b) = (parts(&canonical), parts(live));
     let shared = a.len().min(b.len());
     shared > 0 && a[..shared] == b[..shared]
+}
+
+/// The name of the asset an upload step creates: the package's name, then the run, the step
+/// and when the creation was recorded (to the second), so that
+/// after a crash only an asset of exactly this attempt is adopted.
+fn asset_name(name: &str, run: &str, step: &str, at: DateTime<Utc>) -> String {
+    format!("{name} ({run} {step} {})", at.format("%Y%m%dT%H%M%SZ"))
 }
 
 fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
