@@ -856,3 +856,49 @@ async fn the_live_check_before_each_destructive_call_fails_closed_on_an_unknown_
         );
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_answer_to_a_destructive_call_says_what_happened_not_that_the_process_stopped() {
+    let faults = [
+        (
+            Fault::Status {
+                status: 500,
+                retry_after: None,
+            },
+            "HTTP 500",
+        ),
+        (
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            "HTTP 503",
+        ),
+        (Fault::Garbage, "not JSON"),
+        (Fault::Drop, "start refresh: "),
+    ];
+    for (fault, said) in faults {
+        let lab = lab().await;
+        lab.script("/databasemovement/v1/refresh/", 1, fault.clone());
+        let (progress, run) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Blocked(RunState::NeedsAttention { step, reason }) = progress else {
+            panic!("{fault:?}: {progress:?}");
+        };
+        assert_eq!(step, "start-refresh");
+        assert!(
+            reason.starts_with("`start-refresh` was sent and its answer was lost ("),
+            "{fault:?}: {reason}"
+        );
+        assert!(reason.contains(said), "{fault:?}: {reason}");
+        assert!(
+            reason.contains("cannot be proven whether LCS received it"),
+            "{reason}"
+        );
+        assert!(!reason.contains("process stopped"), "{fault:?}: {reason}");
+        assert!(
+            reason.contains(&format!("refreshctl resume {} --retry-step", run.id)),
+            "{reason}"
+        );
+        assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+    }
+}

@@ -700,6 +700,7 @@ impl<A: Adapter> Executor<'_, A> {
         run.steps[index].intent = Some(Intent {
             call: step.id.clone(),
             at: self.clock.now(),
+            unanswered: None,
         });
         self.commit(run)?;
         crate::executor::failpoint::hit(&format!("after-intent:{}", step.id));
@@ -734,8 +735,12 @@ impl<A: Adapter> Executor<'_, A> {
                         + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
                 )
             }
-            // The answer is lost: whether the call was made is settled from history next time.
+            // The answer is lost: whether the call was made is settled from history next time,
+            // and what came back instead is kept for the operator, should history not tell.
             Err(AdapterError::Transient(message)) => {
+                if let Some(intent) = &mut run.steps[index].intent {
+                    intent.unanswered = Some(message.clone());
+                }
                 self.emit(
                     run,
                     EventKind::Log,
@@ -769,8 +774,10 @@ impl<A: Adapter> Executor<'_, A> {
             Ok(history) => history,
             Err(error) => {
                 return Outcome::NeedsAttention(format!(
-                    "`{}` may have been sent before the process stopped, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-                    step.id, run.id, run.id
+                    "{}, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+                    what_happened(&step.id, intent),
+                    run.id,
+                    run.id
                 ));
             }
         };
@@ -798,8 +805,10 @@ impl<A: Adapter> Executor<'_, A> {
             return Outcome::Done;
         }
         Outcome::NeedsAttention(format!(
-            "`{}` was about to be sent when the process stopped, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-            step.id, run.id, run.id
+            "{}, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+            what_happened(&step.id, intent),
+            run.id,
+            run.id
         ))
     }
 
@@ -914,6 +923,7 @@ impl<A: Adapter> Executor<'_, A> {
             run.steps[index].intent = Some(Intent {
                 call: "create-asset".into(),
                 at,
+                unanswered: None,
             });
             self.commit(run)?;
             let created = self
@@ -1169,6 +1179,16 @@ fn same_release(declared: &crate::plan::Release, live: &str) -> bool {
     let (a, b) = (parts(&canonical), parts(live));
     let shared = a.len().min(b.len());
     shared > 0 && a[..shared] == b[..shared]
+}
+
+/// What is known of a destructive call whose answer is missing, for a needs-attention message.
+fn what_happened(step: &str, intent: &Intent) -> String {
+    match &intent.unanswered {
+        Some(instead) => format!(
+            "`{step}` was sent and its answer was lost ({instead}), so it cannot be proven whether LCS received it"
+        ),
+        None => format!("`{step}` was about to be sent when the process stopped"),
+    }
 }
 
 /// The name of the asset an upload step creates: the package's name, then the run, the step
