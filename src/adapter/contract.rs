@@ -162,8 +162,12 @@ pub enum AdapterError {
     #[error("LCS refused: {0} (LCS allows 3 database operations per environment per 24 hours)")]
     OperationLimit(String),
     /// Throttled (HTTP 429): try again after the wait.
-    #[error("throttled by LCS; retry after {}s", .0.as_secs())]
+    #[error("throttled: LCS asked to retry after {}", shown_wait(*.0))]
     Throttled(Duration),
+    /// An answer that cannot be used for this call (larger than refreshctl reads, say); sending
+    /// the call again would not change it.
+    #[error("{0}")]
+    BadAnswer(String),
     /// Might work if tried again (a connection failure, a timeout, a 5xx).
     #[error("{0}")]
     Transient(String),
@@ -178,6 +182,15 @@ pub enum AdapterError {
     /// Keeping the adapter's own state failed.
     #[error("{0}")]
     State(String),
+}
+
+/// A wait as an operator reads it: `10d`, `1h 30m`, `5s`.
+#[must_use]
+pub fn shown_wait(wait: Duration) -> String {
+    chrono::TimeDelta::from_std(wait).map_or_else(
+        |_| format!("{}s", wait.as_secs()),
+        crate::plan::time::format_duration,
+    )
 }
 
 impl AdapterError {

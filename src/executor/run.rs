@@ -97,6 +97,12 @@ pub enum Progress {
 enum Outcome {
     Done,
     Wait(DateTime<Utc>),
+    /// LCS asked to be called again after `asked`: a wait until `until` (none when that is
+    /// past any time there is), unless that is past the step's deadline.
+    Throttled {
+        until: Option<DateTime<Utc>>,
+        asked: std::time::Duration,
+    },
     Fail(String),
     Reject(String),
     NeedsAttention(String),
@@ -222,6 +228,16 @@ impl<A: Adapter> Executor<'_, A> {
     /// A wait that would end past the step's deadline fails the step instead.
     fn within_deadline(&self, step: &RunStep, started: DateTime<Utc>, outcome: Outcome) -> Outcome {
         match outcome {
+            Outcome::Throttled { until, asked } => match until {
+                Some(until) if until - started <= self.settings.step_deadline => {
+                    Outcome::Wait(until)
+                }
+                _ => Outcome::Fail(format!(
+                    "LCS asked to retry after {}, past the step's deadline of {}; nothing was waited for",
+                    crate::adapter::shown_wait(asked),
+                    crate::plan::time::format_duration(self.settings.step_deadline)
+                )),
+            },
             Outcome::Wait(until)
                 if step.action != Action::WaitForWindow
                     && until - started > self.settings.step_deadline =>
@@ -302,10 +318,27 @@ impl<A: Adapter> Executor<'_, A> {
                     );
                 }
             }
-            Outcome::Wait(until) => {
+            Outcome::Wait(until)
+            | Outcome::Throttled {
+                until: Some(until), ..
+            } => {
                 self.commit(run)?;
                 crate::executor::failpoint::hit(&format!("waiting:{id}"));
                 return Ok(Some(until));
+            }
+            // `within_deadline` turned every throttle into a wait or a failure; this one has no
+            // time to wait until.
+            Outcome::Throttled { until: None, asked } => {
+                return self.apply_outcome(
+                    run,
+                    index,
+                    step,
+                    started,
+                    Outcome::Fail(format!(
+                        "LCS asked to retry after {}",
+                        crate::adapter::shown_wait(asked)
+                    )),
+                );
             }
             Outcome::Fail(error) => {
                 run.steps[index].state = StepState::Failed {
@@ -552,12 +585,21 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
+    /// The wait LCS asked for, as an outcome; a wait past any representable time has no end.
+    fn throttled(&self, wait: std::time::Duration) -> Outcome {
+        let now = self.clock.now();
+        Outcome::Throttled {
+            until: TimeDelta::from_std(wait)
+                .ok()
+                .and_then(|wait| now.checked_add_signed(wait)),
+            asked: wait,
+        }
+    }
+
     /// A failed status or lookup call: wait and try again when that can help, else fail.
     fn poll_error(&self, run: &mut RunRecord, index: usize, error: AdapterError) -> Outcome {
         match error {
-            AdapterError::Throttled(wait) => Outcome::Wait(
-                self.clock.now() + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-            ),
+            AdapterError::Throttled(wait) => self.throttled(wait),
             AdapterError::Transient(_) => Outcome::Wait(self.next_poll(run, index)),
             error => Outcome::Fail(error.to_string()),
         }
@@ -573,12 +615,7 @@ impl<A: Adapter> Executor<'_, A> {
             .to_owned();
         let target = match self.adapter.environment(project, &target_key).await {
             Ok(target) => target,
-            Err(AdapterError::Throttled(wait)) => {
-                return Outcome::Wait(
-                    self.clock.now()
-                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-                );
-            }
+            Err(AdapterError::Throttled(wait)) => return self.throttled(wait),
             Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
         };
         // The production guard fails closed: only a type known to be non-production passes.
@@ -730,10 +767,7 @@ impl<A: Adapter> Executor<'_, A> {
             // A throttled call was not made: the intent is cleared and the call waits.
             Err(AdapterError::Throttled(wait)) => {
                 run.steps[index].intent = None;
-                Outcome::Wait(
-                    self.clock.now()
-                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-                )
+                self.throttled(wait)
             }
             // The answer is lost: whether the call was made is settled from history next time,
             // and what came back instead is kept for the operator, should history not tell.
