@@ -14,7 +14,7 @@ use axum::routing::{get, post, put};
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use super::blob::{self, BrokenBody, FilesBody};
+use super::blob::{self, BrokenBody, FilesBody, PaddingBody};
 use super::faults::{Fault, FaultRule};
 use super::{Emulator, RequestRecord, lock};
 use crate::lcs::{self, Envelope, EnvironmentDetail, FileAsset, OperationStatus, Page};
@@ -111,6 +111,16 @@ async fn gate(State(emulator): Shared, request: Request, next: Next) -> Response
         )
             .into_response(),
         Some(Fault::Json { body }) => axum::Json(body).into_response(),
+        Some(Fault::Huge { bytes }) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json".to_owned()),
+                (header::CONTENT_LENGTH, bytes.max(16).to_string()),
+            ],
+            Body::new(PaddingBody::new(bytes)),
+        )
+            .into_response(),
+        Some(Fault::Echo { status }) => echo(status, request).await,
         Some(Fault::ExpireToken) => {
             emulator.revoke_tokens();
             unauthorized()
@@ -134,6 +144,38 @@ async fn gate(State(emulator): Shared, request: Request, next: Next) -> Response
         });
     }
     response
+}
+
+/// The answer of an echo fault: the request's body and `Authorization` header in every
+/// message field (`error_description`, `ErrorMessage`, `Message`), with `IsSuccess: false`.
+async fn echo(status: u16, request: Request) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let echoed = format!(
+        "the request was {} with authorization {authorization}",
+        String::from_utf8_lossy(&body)
+    );
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        code,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": echoed,
+            "IsSuccess": false,
+            "OperationActivityId": "00000000-0000-4000-8000-000000000000",
+            "VersionEOL": lcs::VERSION_EOL,
+            "ErrorMessage": echoed,
+            "Message": echoed,
+        })),
+    )
+        .into_response()
 }
 
 async fn pass(emulator: &Emulator, path: &str, request: Request, next: Next) -> Response {

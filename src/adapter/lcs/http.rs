@@ -422,7 +422,12 @@ pub fn transport_failure(error: &reqwest::Error) -> (bool, String) {
     let mut next = std::error::Error::source(error);
     while let Some(source) = next {
         sources.push(source);
-        next = source.source();
+        // An `io::Error` hides what it wraps from `source()`: look inside it too.
+        next = source
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static))
+            .or_else(|| source.source());
     }
     let io_kind = sources.iter().find_map(|source| {
         source
