@@ -4,6 +4,7 @@
 //! reported, and the emulator's request log shows that no refresh was sent.
 
 #[path = "common/emulator_process.rs"]
+#[expect(dead_code, reason = "this test scripts no faults in the emulator")]
 mod emulator_process;
 
 use std::path::Path;

@@ -6,6 +6,7 @@
 #[path = "common/changes.rs"]
 mod changes;
 #[path = "common/emulator_process.rs"]
+#[expect(dead_code, reason = "this test scripts no faults in the emulator")]
 mod emulator_process;
 
 use std::path::Path;

@@ -77,6 +77,22 @@ impl EmulatorProcess {
             .expect("a body")
     }
 
+    /// Posts a JSON body to a control endpoint (`/_emulator/faults`); returns the status line.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> String {
+        let address = self.url.trim_start_matches("http://");
+        let body = body.to_string();
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         serde_json::from_str(&self.get("/_emulator/requests")).expect("the request log")
     }
