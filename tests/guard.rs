@@ -45,9 +45,7 @@ fn inventory(directory: &Path) -> std::path::PathBuf {
         } else {
             format!("{kind}, ")
         };
-        text.push_str(&format!(
-            "- {{project: 1234567, name: {name}, {kind}release: \"10.0.41\"}}\n"
-        ));
+        text = format!("{text}- {{project: 1234567, name: {name}, {kind}release: \"10.0.41\"}}\n");
     }
     let path = directory.join("inventory.yaml");
     std::fs::write(&path, text).expect("inventory");

@@ -576,8 +576,25 @@ fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_pa
         stderr(&resumed)
     );
 
-    // The asset created just before the crash is the one resumed: no other was created, the
-    // blocks went to it, the update applied it, and no older asset was touched (no 403).
+    assert_resumed_the_created_asset(&emulator, seen, &older, &id);
+    let status = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["status", &id, "--format", "json"],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["state"], "succeeded", "{status}");
+}
+
+/// The asset created just before the crash is the one resumed: no other was created, the
+/// blocks went to it, the update applied it, and no older asset was touched (no 403).
+fn assert_resumed_the_created_asset(
+    emulator: &EmulatorProcess,
+    seen: usize,
+    older: &[String],
+    id: &str,
+) {
     let model = emulator.model();
     let project_assets: Vec<_> = model
         .assets
@@ -591,7 +608,7 @@ fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_pa
     );
     let created = project_assets.last().expect("the build's asset");
     assert!(created.name.starts_with("Build 42 ("), "{}", created.name);
-    assert!(created.name.contains(&id), "{}", created.name);
+    assert!(created.name.contains(id), "{}", created.name);
     assert!(
         created.committed.is_some(),
         "the resumed upload committed it"
@@ -607,7 +624,7 @@ fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_pa
             .any(|request| request.method == "PUT" && request.path.ends_with(&created.id)),
         "the blocks went to the created asset"
     );
-    for old in &older {
+    for old in older {
         assert!(
             !after
                 .iter()
@@ -622,12 +639,4 @@ fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_pa
         .collect();
     assert_eq!(applied.len(), 1, "{applied:#?}");
     assert!(applied[0].path.ends_with(&created.id), "{applied:#?}");
-    let status = crashed.refreshctl(
-        &emulator,
-        None,
-        crashed.path(),
-        &["status", &id, "--format", "json"],
-    );
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
-    assert_eq!(status["state"], "succeeded", "{status}");
 }

@@ -146,7 +146,7 @@ impl Redactor {
 pub fn shown_url(url: &reqwest::Url) -> String {
     let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
+        shown = format!("{shown}:{port}");
     }
     shown.push_str(url.path());
     let keys: Vec<String> = url
@@ -160,7 +160,7 @@ pub fn shown_url(url: &reqwest::Url) -> String {
     shown
 }
 
-/// Like [`shown_url`] for a URL given as text; text that is not a URL shows as its scheme only.
+/// Like [`shown_url`] for a URL given as text; text that is not a URL is not shown.
 #[must_use]
 pub fn shown_url_text(text: &str) -> String {
     reqwest::Url::parse(text).map_or_else(|_| "(not a URL)".to_owned(), |url| shown_url(&url))

@@ -97,10 +97,10 @@ pub enum Progress {
 enum Outcome {
     Done,
     Wait(DateTime<Utc>),
-    /// LCS asked to be called again after `asked`: a wait until `until` (none when that is
-    /// past any time there is), unless that is past the step's deadline.
+    /// LCS asked to be called again after `asked`: a wait until `until` (the end of time when
+    /// that is past it), unless that is past the step's deadline.
     Throttled {
-        until: Option<DateTime<Utc>>,
+        until: DateTime<Utc>,
         asked: std::time::Duration,
     },
     Fail(String),
@@ -229,9 +229,7 @@ impl<A: Adapter> Executor<'_, A> {
     fn within_deadline(&self, step: &RunStep, started: DateTime<Utc>, outcome: Outcome) -> Outcome {
         match outcome {
             Outcome::Throttled { until, asked } => match until {
-                Some(until) if until - started <= self.settings.step_deadline => {
-                    Outcome::Wait(until)
-                }
+                until if until - started <= self.settings.step_deadline => Outcome::Wait(until),
                 _ => Outcome::Fail(format!(
                     "LCS asked to retry after {}, past the step's deadline of {}; nothing was waited for",
                     crate::adapter::shown_wait(asked),
@@ -318,27 +316,10 @@ impl<A: Adapter> Executor<'_, A> {
                     );
                 }
             }
-            Outcome::Wait(until)
-            | Outcome::Throttled {
-                until: Some(until), ..
-            } => {
+            Outcome::Wait(until) | Outcome::Throttled { until, .. } => {
                 self.commit(run)?;
                 crate::executor::failpoint::hit(&format!("waiting:{id}"));
                 return Ok(Some(until));
-            }
-            // `within_deadline` turned every throttle into a wait or a failure; this one has no
-            // time to wait until.
-            Outcome::Throttled { until: None, asked } => {
-                return self.apply_outcome(
-                    run,
-                    index,
-                    step,
-                    started,
-                    Outcome::Fail(format!(
-                        "LCS asked to retry after {}",
-                        crate::adapter::shown_wait(asked)
-                    )),
-                );
             }
             Outcome::Fail(error) => {
                 run.steps[index].state = StepState::Failed {
@@ -585,13 +566,14 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
-    /// The wait LCS asked for, as an outcome; a wait past any representable time has no end.
+    /// The wait LCS asked for, as an outcome.
     fn throttled(&self, wait: std::time::Duration) -> Outcome {
         let now = self.clock.now();
         Outcome::Throttled {
             until: TimeDelta::from_std(wait)
                 .ok()
-                .and_then(|wait| now.checked_add_signed(wait)),
+                .and_then(|wait| now.checked_add_signed(wait))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             asked: wait,
         }
     }
@@ -1226,10 +1208,11 @@ fn what_happened(step: &str, intent: &Intent) -> String {
 }
 
 /// The name of the asset an upload step creates: the package's name, then the run, the step
-/// and when the creation was recorded (to the second), so that
-/// after a crash only an asset of exactly this attempt is adopted.
+/// and when the creation was recorded (to the microsecond; the intent keeps that), so that after
+/// a crash only an asset of exactly this attempt is adopted, even when another state store ran
+/// the same plan's same window a moment before.
 fn asset_name(name: &str, run: &str, step: &str, at: DateTime<Utc>) -> String {
-    format!("{name} ({run} {step} {})", at.format("%Y%m%dT%H%M%SZ"))
+    format!("{name} ({run} {step} {})", at.format("%Y%m%dT%H%M%S%.6fZ"))
 }
 
 fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
@@ -1238,4 +1221,36 @@ fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
         .iter()
         .find(|record| record.id == step)
         .map_or(&NONE, |record| &record.remote)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_names_tell_every_attempt_apart() {
+        let at = "2026-12-05T21:00:00.123456789Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        let name = asset_name("Build 42", "uat@20261205T2100Z", "deploy.upload", at);
+        assert_eq!(
+            name,
+            "Build 42 (uat@20261205T2100Z deploy.upload 20261205T210000.123456Z)"
+        );
+        // (another run, step or moment: another name, even within the same second)
+        let others = [
+            asset_name("Build 42", "uat@20261212T2100Z", "deploy.upload", at),
+            asset_name("Build 42", "uat@20261205T2100Z", "deploy.upload#2", at),
+            asset_name(
+                "Build 42",
+                "uat@20261205T2100Z",
+                "deploy.upload",
+                at + TimeDelta::microseconds(1),
+            ),
+            asset_name("Build 43", "uat@20261205T2100Z", "deploy.upload", at),
+        ];
+        for other in others {
+            assert_ne!(other, name);
+        }
+    }
 }

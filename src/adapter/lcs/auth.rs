@@ -128,39 +128,9 @@ pub async fn acquire(
             )))
         })?;
     let status = response.status();
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(AdapterError::Unavailable(format!(
-                "the token endpoint {shown} answered HTTP {status} with a body larger than {} MiB",
-                MAX_ANSWER / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(&mut response, &shown, status).await?;
     if !status.is_success() {
-        // What the endpoint says may echo what was sent (the password, the refresh token).
-        let body = redactor.body(body);
-        let description = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|value| {
-                value
-                    .get("error_description")
-                    .or_else(|| value.get("error"))
-                    .and_then(|text| text.as_str().map(str::to_owned))
-            })
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        // Only the first line: Entra's descriptions go on with trace and correlation ids.
-        let description: String = description
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(500)
-            .collect();
-        return Err(AdapterError::Unavailable(format!(
-            "sign-in to LCS with the {grant} was refused: {description}"
-        )));
+        return Err(refusal(&redactor.body(body), status, grant));
     }
     let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
         AdapterError::Unavailable(format!(
@@ -191,4 +161,48 @@ pub async fn acquire(
             (lifetime / 5).min(TimeDelta::minutes(5))
         }),
     })
+}
+
+/// The token endpoint's body, up to `MAX_ANSWER` (a read cut off ends it early; the token
+/// then does not parse, which says so).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    shown: &str,
+    status: reqwest::StatusCode,
+) -> Result<Vec<u8>, AdapterError> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(AdapterError::Unavailable(format!(
+                "the token endpoint {shown} answered HTTP {status} with a body larger than {} MiB",
+                MAX_ANSWER / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A refused sign-in, from the endpoint's (redacted) body: Entra's `error_description`, first
+/// line only (it goes on with trace and correlation ids).
+fn refusal(body: &[u8], status: reqwest::StatusCode, grant: &str) -> AdapterError {
+    let description = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("error_description")
+                .or_else(|| value.get("error"))
+                .and_then(|text| text.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let description: String = description
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    AdapterError::Unavailable(format!(
+        "sign-in to LCS with the {grant} was refused: {description}"
+    ))
 }

@@ -293,19 +293,7 @@ impl Http {
             };
             // Never a wait past the deadline: the failure goes to the executor instead.
             if wait >= left {
-                return Err(match error {
-                    AdapterError::Transient(message) => {
-                        tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %message, "giving up on this call for now");
-                        AdapterError::Transient(format!(
-                            "{}: {message} (after {attempt} attempts)",
-                            request.what
-                        ))
-                    }
-                    other => {
-                        tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, "LCS asked to retry after {}, past the retry deadline of {}; giving up on this call for now", shown_wait(wait), shown_wait(budget));
-                        other
-                    }
-                });
+                return Err(give_up(request, &url, attempt, wait, budget, error));
             }
             tracing::info!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %error, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
             self.wait(wait).await;
@@ -403,6 +391,30 @@ impl Http {
             retry_after,
             body: self.redactor.body(body),
         })
+    }
+}
+
+/// The failure a call ends with when the next wait would go past its deadline (`budget`).
+fn give_up(
+    request: &Request,
+    url: &str,
+    attempt: u32,
+    wait: Duration,
+    budget: Duration,
+    error: AdapterError,
+) -> AdapterError {
+    match error {
+        AdapterError::Transient(message) => {
+            tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %message, "giving up on this call for now");
+            AdapterError::Transient(format!(
+                "{}: {message} (after {attempt} attempts)",
+                request.what
+            ))
+        }
+        other => {
+            tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, "LCS asked to retry after {}, past the retry deadline of {}; giving up on this call for now", shown_wait(wait), shown_wait(budget));
+            other
+        }
     }
 }
 
@@ -537,7 +549,7 @@ mod tests {
         let table = [
             ("267", Some(Duration::from_secs(267))),
             (" 0 ", Some(Duration::ZERO)),
-            ("864000", Some(Duration::from_secs(864_000))),
+            ("864000", Some(Duration::from_hours(240))),
             (
                 "99999999999999999999999",
                 Some(Duration::from_secs(u64::MAX)),
