@@ -1001,7 +1001,10 @@ async fn a_hung_attempt_never_outlasts_the_call_deadline_and_says_it_timed_out()
     let adapter = LcsAdapter::new(
         &running.url(),
         credentials(&running, false),
-        RetryPolicy::default(),
+        RetryPolicy {
+            min_attempt: std::time::Duration::from_millis(100),
+            ..RetryPolicy::default()
+        },
         clock.clone(),
     )
     .expect("adapter");

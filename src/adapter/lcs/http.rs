@@ -34,6 +34,9 @@ pub struct RetryPolicy {
     pub deadline: Duration,
     /// The wait after a 429 without a usable `retry-after` (d365fo.tools uses 10 s).
     pub default_retry_after: Duration,
+    /// The least wall time an attempt is given, however little of the deadline is left (the
+    /// connect timeout): a last attempt may end this much past the deadline, never more.
+    pub min_attempt: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -43,6 +46,7 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_mins(1),
             deadline: Duration::from_mins(10),
             default_retry_after: Duration::from_secs(10),
+            min_attempt: Duration::from_secs(10),
         }
     }
 }
@@ -300,8 +304,9 @@ impl Http {
         }
     }
 
-    /// The longest one attempt may take in wall time: what is left of the call's deadline (on
-    /// a simulated clock waiting on the network takes no simulated time, so it is not capped).
+    /// The longest one attempt may take in wall time: what is left of the call's deadline, at
+    /// least `min_attempt` (on a simulated clock waiting on the network takes no simulated time,
+    /// so it is not capped).
     fn attempt_limit(&self, left: Duration) -> Option<Duration> {
         if self.clock.is_simulated() {
             return None;
@@ -310,7 +315,7 @@ impl Http {
         let until = TimeDelta::from_std(left)
             .ok()
             .and_then(|left| now.checked_add_signed(left))?;
-        Some(self.clock.wall_wait(until))
+        Some(self.clock.wall_wait(until).max(self.policy.min_attempt))
     }
 
     async fn attempt(
