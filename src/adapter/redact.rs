@@ -11,12 +11,59 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 /// What a secret is replaced with.
 pub const REDACTED: &str = "***";
 
+/// Secrets learned while running (tokens, SAS signatures) that are kept: a daemon renews its
+/// token every hour for months, and every one of them is checked against every answer.
+const LEARNED_KEPT: usize = 32;
+
 /// Shared by clones: a secret learned by one part of an adapter is known to all of it.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Every form of every secret (as is, percent-encoded, JSON- and XML-escaped), longest
-    /// first, so a longer form is replaced before a shorter one inside it.
-    forms: Arc<RwLock<Vec<String>>>,
+    known: Arc<RwLock<Known>>,
+}
+
+#[derive(Default)]
+struct Known {
+    /// The secrets given at the start (credentials), kept for good.
+    given: Vec<String>,
+    /// The latest secrets learned since, oldest first, at most `LEARNED_KEPT`.
+    learned: std::collections::VecDeque<String>,
+    /// Every form of every secret above (as is, percent-encoded, JSON- and XML-escaped),
+    /// longest first, so a longer form is replaced before a shorter one inside it.
+    forms: Vec<String>,
+}
+
+impl Known {
+    fn rebuild(&mut self) {
+        let mut forms: Vec<String> = Vec::new();
+        for secret in self.given.iter().chain(self.learned.iter()) {
+            for form in forms_of(secret) {
+                if !forms.contains(&form) {
+                    forms.push(form);
+                }
+            }
+        }
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        self.forms = forms;
+    }
+}
+
+/// The forms a peer could echo `secret` in.
+fn forms_of(secret: &str) -> [String; 5] {
+    let percent = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|json| json.strip_suffix('"'))
+        .unwrap_or(secret)
+        .to_owned();
+    let xml = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
+    let form = percent.replace("%20", "+");
+    [secret.to_owned(), percent, form, json, xml]
 }
 
 /// Never shows what it knows.
@@ -27,50 +74,52 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    /// A redactor that knows these secrets (absent ones are skipped).
+    /// A redactor that knows these secrets for good (absent ones are skipped).
     #[must_use]
     pub fn new<'a>(secrets: impl IntoIterator<Item = Option<&'a str>>) -> Self {
-        let redactor = Self::default();
-        for secret in secrets.into_iter().flatten() {
-            redactor.learn(secret);
+        let mut known = Known {
+            given: secrets
+                .into_iter()
+                .flatten()
+                .filter(|secret| !secret.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ..Known::default()
+        };
+        known.rebuild();
+        Self {
+            known: Arc::new(RwLock::new(known)),
         }
-        redactor
     }
 
-    /// Knows `secret` from now on, in each form a peer could echo it in.
+    /// Knows `secret` from now on, in each form a peer could echo it in, among the latest
+    /// `LEARNED_KEPT` secrets learned.
     pub fn learn(&self, secret: &str) {
         if secret.is_empty() {
             return;
         }
-        let percent = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
-        let json = serde_json::to_string(secret).unwrap_or_default();
-        let json = json
-            .strip_prefix('"')
-            .and_then(|json| json.strip_suffix('"'))
-            .unwrap_or(secret)
-            .to_owned();
-        let xml = secret
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&apos;");
-        let form = percent.replace("%20", "+");
-        let mut forms = self.forms.write().unwrap_or_else(PoisonError::into_inner);
-        for new in [secret.to_owned(), percent, form, json, xml] {
-            if !forms.contains(&new) {
-                forms.push(new);
-            }
+        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+        if known
+            .given
+            .iter()
+            .chain(known.learned.iter())
+            .any(|old| old == secret)
+        {
+            return;
         }
-        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        if known.learned.len() == LEARNED_KEPT {
+            known.learned.pop_front();
+        }
+        known.learned.push_back(secret.to_owned());
+        known.rebuild();
     }
 
     /// `text` without any secret this redactor knows.
     #[must_use]
     pub fn text(&self, text: &str) -> String {
-        let forms = self.forms.read().unwrap_or_else(PoisonError::into_inner);
+        let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
         let mut text = text.to_owned();
-        for form in forms.iter() {
+        for form in &known.forms {
             if text.contains(form.as_str()) {
                 text = text.replace(form.as_str(), REDACTED);
             }
@@ -83,9 +132,10 @@ impl Redactor {
     #[must_use]
     pub fn body(&self, body: Vec<u8>) -> Vec<u8> {
         if self
-            .forms
+            .known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .forms
             .is_empty()
         {
             return body;
@@ -189,6 +239,20 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(redactor.text(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn the_given_secrets_are_kept_and_only_the_latest_learned_ones() {
+        let redactor = Redactor::new([Some("password-1")]);
+        for token in 0..100 {
+            redactor.learn(&format!("token-{token:03}"));
+        }
+        redactor.learn("token-099");
+        let text = "password-1 token-000 token-067 token-068 token-099";
+        assert_eq!(redactor.text(text), "*** token-000 token-067 *** ***");
+        let known = redactor.known.read().expect("lock");
+        assert_eq!(known.learned.len(), LEARNED_KEPT);
+        assert!(known.forms.len() <= (LEARNED_KEPT + 1) * 5);
     }
 
     #[test]
