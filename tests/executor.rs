@@ -321,6 +321,7 @@ async fn an_intent_that_history_does_not_show_needs_an_operator() {
     run.steps[index].intent = Some(Intent {
         call: "start-refresh".into(),
         at: rehearsal.clock.now(),
+        unanswered: None,
     });
     rehearsal.store.update_run(&mut run).expect("write");
 

@@ -1018,3 +1018,397 @@ async fn an_outage_that_outlasts_the_window_fails_the_run_once_it_cannot_be_kept
         "{stored:?}"
     );
 }
+
+/// The metadata answer LCS would give for `contoso-uat`, with this `EnvironmentType`.
+fn detail_with_type(id: &str, kind: &serde_json::Value) -> Fault {
+    Fault::Json {
+        body: serde_json::json!({
+            "IsSuccess": true, "OperationActivityId": "x", "VersionEOL": "9999-12-31T23:59:59.9999999",
+            "ResultPageCurrent": 1, "ResultHasMorePages": false,
+            "Data": [{
+                "EnvironmentId": id, "EnvironmentName": "contoso-uat", "ProjectId": PROJECT,
+                "EnvironmentType": kind, "DeploymentState": "Finished",
+                "CurrentApplicationReleaseName": "10.0.41"
+            }]
+        }),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_live_check_before_each_destructive_call_fails_closed_on_an_unknown_type() {
+    let kinds = [
+        serde_json::json!("Production (Self-service)"),
+        serde_json::json!("ProductionEnvironment"),
+        serde_json::json!("Live"),
+        serde_json::json!("Production"),
+        serde_json::json!(""),
+        serde_json::Value::Null,
+    ];
+    for kind in kinds {
+        // Preflight reads the target and the source as LCS has them; the target's type then
+        // changes before the refresh is sent.
+        let lab = lab().await;
+        let (_, target) = lab.ids().await;
+        lab.running.emulator.script(vec![FaultRule {
+            path: "/environmentinfo/v1/detail/".into(),
+            method: None,
+            skip: 2,
+            times: 100,
+            fault: detail_with_type(&target, &kind),
+        }]);
+        let (progress, run) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("{kind}: {progress:?}");
+        };
+        assert!(
+            error.starts_with("start-refresh: ") && error.ends_with("refusing"),
+            "{kind}: {error}"
+        );
+        match kind.as_str().filter(|text| !text.is_empty()) {
+            Some(text) => assert!(error.contains(&format!("`{text}`")), "{error}"),
+            None => assert!(error.contains("reports no type"), "{error}"),
+        }
+        assert!(run.steps.iter().all(|step| step.intent.is_none()));
+        assert_eq!(
+            lab.count("POST", "/databasemovement/v1/refresh/"),
+            0,
+            "{kind}"
+        );
+
+        // The same before an update is applied: the refresh went out, the update does not.
+        let lab = lab_with(|_| {}, false).await;
+        let (_, target) = lab.ids().await;
+        lab.running.emulator.script(vec![FaultRule {
+            path: "/environmentinfo/v1/detail/".into(),
+            method: None,
+            skip: 3,
+            times: 100,
+            fault: detail_with_type(&target, &kind),
+        }]);
+        let (progress, _) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("{kind}: {progress:?}");
+        };
+        assert!(error.starts_with("reprovision.apply: "), "{kind}: {error}");
+        assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+        assert_eq!(
+            lab.count("POST", "/environment/v2/applyupdate/"),
+            0,
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_answer_to_a_destructive_call_says_what_happened_not_that_the_process_stopped() {
+    let faults = [
+        (
+            Fault::Status {
+                status: 500,
+                retry_after: None,
+            },
+            "HTTP 500",
+        ),
+        (
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            "HTTP 503",
+        ),
+        (Fault::Garbage, "not JSON"),
+        (Fault::Drop, "start refresh: "),
+    ];
+    for (fault, said) in faults {
+        let lab = lab().await;
+        lab.script("/databasemovement/v1/refresh/", 1, fault.clone());
+        let (progress, run) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Blocked(RunState::NeedsAttention { step, reason }) = progress else {
+            panic!("{fault:?}: {progress:?}");
+        };
+        assert_eq!(step, "start-refresh");
+        assert!(
+            reason.starts_with("`start-refresh` was sent and its answer was lost ("),
+            "{fault:?}: {reason}"
+        );
+        assert!(reason.contains(said), "{fault:?}: {reason}");
+        assert!(
+            reason.contains("cannot be proven whether LCS received it"),
+            "{reason}"
+        );
+        assert!(!reason.contains("process stopped"), "{fault:?}: {reason}");
+        assert!(
+            reason.contains(&format!("refreshctl resume {} --retry-step", run.id)),
+            "{reason}"
+        );
+        assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_huge_retry_after_says_what_lcs_asked_and_is_never_waited_for() {
+    let adapter_lab = lab().await;
+    let (_, target) = adapter_lab.ids().await;
+    for (value, asked) in [
+        ("864000", "10d"),
+        ("99999999999999999999", "18446744073709551615s"),
+    ] {
+        adapter_lab.script(
+            "/environmentinfo/v1/history/",
+            1,
+            Fault::Status {
+                status: 429,
+                retry_after: Some(value.into()),
+            },
+        );
+        let before = adapter_lab.clock.now();
+        let error = adapter_lab
+            .adapter
+            .history(PROJECT, &target)
+            .await
+            .expect_err("past the deadline");
+        assert!(matches!(error, AdapterError::Throttled(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!("throttled: LCS asked to retry after {asked}")
+        );
+        assert_eq!(
+            adapter_lab.clock.now(),
+            before,
+            "{value}: nothing was waited for"
+        );
+    }
+
+    // In a run: the status poll of the refresh, and the refresh itself (a 429 proves it was not
+    // received, so its intent is cleared). The step fails at once, saying what LCS asked.
+    for (path, step) in [
+        ("/databasemovement/v1/fetchstatus/", "monitor-refresh"),
+        ("/databasemovement/v1/refresh/", "start-refresh"),
+    ] {
+        let lab = lab().await;
+        lab.script(
+            path,
+            1,
+            Fault::Status {
+                status: 429,
+                retry_after: Some("864000".into()),
+            },
+        );
+        let before = lab.clock.now();
+        let (progress, run) = execute(&lab, &prepared(), TimeDelta::hours(30)).await;
+        let Progress::Finished(RunState::Failed { error }) = progress else {
+            panic!("{path}: {progress:?}");
+        };
+        assert_eq!(
+            error,
+            format!(
+                "{step}: LCS asked to retry after 10d, past the step's deadline of 30h; nothing was waited for"
+            )
+        );
+        assert!(
+            lab.clock.now() - before < TimeDelta::hours(30),
+            "{path}: waited until {}",
+            lab.clock.now()
+        );
+        let failed = run
+            .steps
+            .iter()
+            .find(|record| record.id == step)
+            .expect("step");
+        assert!(failed.intent.is_none(), "{failed:?}");
+        assert_eq!(
+            lab.running.emulator.model().destructive_calls().count(),
+            usize::from(step != "start-refresh")
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hung_attempt_never_outlasts_the_call_deadline_and_says_it_timed_out() {
+    // A clock 600 times faster than the wall: the 10-minute deadline is a second of wall time.
+    let clock = Clock::Scaled {
+        origin: Utc::now(),
+        speed: 600.0,
+    };
+    let running = emulator::start(
+        model(),
+        Config {
+            time: Time::Shared(clock.clone()),
+            metadata_per_minute: 0,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("emulator");
+    let adapter = LcsAdapter::new(
+        &running.url(),
+        credentials(&running, false),
+        RetryPolicy {
+            min_attempt: std::time::Duration::from_millis(100),
+            ..RetryPolicy::default()
+        },
+        clock.clone(),
+    )
+    .expect("adapter");
+    adapter.sign_in().await.expect("signed in");
+    // Every answer hangs for ten minutes of wall time (the client's read timeout is two).
+    running.emulator.script(vec![FaultRule {
+        path: "/environmentinfo/v1/detail/".into(),
+        method: None,
+        skip: 0,
+        times: 1000,
+        fault: Fault::Slow { millis: 600_000 },
+    }]);
+    let wall = std::time::Instant::now();
+    let before = clock.now();
+    let error = adapter
+        .environment(PROJECT, "contoso-uat")
+        .await
+        .expect_err("gives up");
+    let waited = clock.now() - before;
+    assert!(
+        wall.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        wall.elapsed()
+    );
+    assert!(waited <= TimeDelta::minutes(11), "{waited}");
+    let message = error.to_string();
+    assert!(matches!(error, AdapterError::Transient(_)), "{error:?}");
+    assert!(
+        message.contains("timed out waiting for the answer"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "GET {}/environmentinfo/v1/detail/project/{PROJECT}/?page=***&environmentName=***",
+            running.url()
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains("contoso-uat"),
+        "query values hidden: {message}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn transport_failures_say_what_happened() {
+    let clock = Clock::simulated(start());
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    let lab = lab().await;
+    let https = lab.running.url().replace("http://", "https://");
+    let short = RetryPolicy {
+        deadline: std::time::Duration::from_secs(3),
+        ..RetryPolicy::default()
+    };
+    let table = [
+        (format!("http://127.0.0.1:{closed}"), "connection refused"),
+        (
+            "http://refreshctl-test.invalid".to_owned(),
+            "DNS failure: the host name could not be resolved",
+        ),
+        (https, "TLS failure: "),
+    ];
+    for (url, said) in table {
+        let adapter = LcsAdapter::new(
+            &url,
+            Credentials {
+                access_token: Some("given".into()),
+                ..credentials(&lab.running, false)
+            },
+            short,
+            clock.clone(),
+        )
+        .expect("adapter");
+        let error = adapter
+            .environment(PROJECT, "contoso-uat")
+            .await
+            .expect_err("no answer");
+        let message = error.to_string();
+        assert!(message.contains(said), "{url}: {message}");
+        assert!(!message.contains("error sending request"), "{message}");
+        assert!(message.contains("attempts"), "retried: {message}");
+    }
+
+    // A connection dropped before the answer was complete.
+    let (_, target) = lab.ids().await;
+    lab.script("/environmentinfo/v1/history/", 1000, Fault::Drop);
+    let error = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect_err("cut off");
+    assert!(
+        error
+            .to_string()
+            .contains("the connection closed before the answer was complete"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_larger_than_the_cap_is_an_error_that_says_so() {
+    let lab = lab().await;
+    let (source, target) = lab.ids().await;
+    lab.script(
+        "/environmentinfo/v1/history/",
+        1,
+        Fault::Huge {
+            bytes: 50 * 1024 * 1024,
+        },
+    );
+    let error = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect_err("too large");
+    assert_eq!(
+        error,
+        AdapterError::BadAnswer(
+            "environment history: LCS answered HTTP 200 OK with a body larger than 16 MiB, which refreshctl does not read".into()
+        )
+    );
+    assert_eq!(
+        lab.count("GET", "/environmentinfo/v1/history/"),
+        1,
+        "not read again"
+    );
+    // Just under the cap is read (and found not to be LCS's answer).
+    lab.script(
+        "/environmentinfo/v1/history/",
+        1,
+        Fault::Huge {
+            bytes: 16 * 1024 * 1024 - 1,
+        },
+    );
+    let error = lab
+        .adapter
+        .history(PROJECT, &target)
+        .await
+        .expect_err("not a page");
+    assert!(
+        error.to_string().contains("not the expected JSON"),
+        "{error}"
+    );
+    // To a call that changes an environment, a huge answer is a lost one: settled from history.
+    lab.script(
+        "/databasemovement/v1/refresh/",
+        1,
+        Fault::Huge {
+            bytes: 50 * 1024 * 1024,
+        },
+    );
+    let error = lab
+        .adapter
+        .start_refresh(PROJECT, &source, &target)
+        .await
+        .expect_err("lost");
+    assert!(
+        matches!(&error, AdapterError::Transient(message) if message.contains("larger than 16 MiB")),
+        "{error:?}"
+    );
+    assert_eq!(lab.count("POST", "/databasemovement/v1/refresh/"), 1);
+}

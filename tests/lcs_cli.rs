@@ -72,6 +72,12 @@ impl Dir {
     }
 }
 
+/// Whether `text` has a `sig=` query value that is not hidden as `***`.
+fn holds_a_signature(text: &str) -> bool {
+    text.match_indices("sig=")
+        .any(|(at, _)| !text[at + "sig=".len()..].starts_with("***"))
+}
+
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -193,15 +199,14 @@ fn the_example_plans_apply_to_succeeded_through_the_lcs_api() {
         log.contains("answered") && log.contains("start refresh"),
         "{log}"
     );
-    for secret in [
-        "emu-at-",
-        "emu-rt-",
-        "sig=",
-        "LCS_PASSWORD",
-        "password=emulator",
-    ] {
+    for secret in ["emu-at-", "emu-rt-", "LCS_PASSWORD", "password=emulator"] {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
+    // URLs are logged with their query values hidden (`sig=***`), never a signature.
+    assert!(
+        !holds_a_signature(&log),
+        "a SAS signature in the log:\n{log}"
+    );
     assert!(
         stderr(&applied).contains("waits for `reset-financial-reporting`"),
         "{}",
@@ -264,9 +269,13 @@ fn the_example_plans_apply_to_succeeded_through_the_lcs_api() {
     // No secret in anything the runs left: state, output, logs.
     let state = std::fs::read(dir.path().join("state.db")).expect("state");
     let state = String::from_utf8_lossy(&state);
-    for secret in ["emulator", "sig=", "emu-at-", "emu-rt-"] {
+    for secret in ["emulator", "emu-at-", "emu-rt-"] {
         assert!(!state.contains(secret), "`{secret}` in the state file");
     }
+    assert!(
+        !holds_a_signature(&state),
+        "a SAS signature in the state file"
+    );
 }
 
 #[test]
@@ -774,4 +783,134 @@ fn tick_against_a_closed_port_exits_3_and_rejects_nothing() {
     let status = status_of(&dir, &emulator, runs[0]["id"].as_str().expect("id"));
     assert_eq!(logged(&status, "delayed"), 1, "{status}");
     assert_eq!(events(&hooks), ["submitted", "delayed"]);
+}
+
+#[test]
+fn resume_adopts_only_the_asset_this_run_created_not_an_older_one_of_the_same_package() {
+    // An earlier run of the same plan, from another state store, left committed assets of the
+    // same packages in the project's library.
+    let earlier = Dir::new();
+    let crashed = Dir::new();
+    for dir in [&earlier, &crashed] {
+        std::fs::write(dir.path().join("plan.yaml"), CRASH_PLAN).expect("plan");
+        std::fs::write(dir.path().join("build.zip"), vec![3_u8; 9 * 1024 * 1024]).expect("zip");
+    }
+    let plan = earlier.path().join("plan.yaml");
+    let emulator = emulator(plan.to_str().expect("utf-8"));
+    let apply = |dir: &Dir, failpoint: Option<&str>| {
+        dir.refreshctl(
+            &emulator,
+            failpoint,
+            dir.path(),
+            &[
+                "apply",
+                "--yes",
+                "--start-now",
+                "--reason",
+                "asset test",
+                "--poll-interval",
+                "20ms",
+                "plan.yaml",
+            ],
+        )
+    };
+    let first = apply(&earlier, None);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let older: Vec<String> = emulator
+        .model()
+        .assets
+        .iter()
+        .filter(|asset| asset.project.is_some())
+        .map(|asset| asset.id.clone())
+        .collect();
+    assert_eq!(older.len(), 2, "the earlier run's two assets");
+
+    // Killed after the build's asset was created and before its id was recorded.
+    let killed_run = apply(&crashed, Some("after-create:deploy.upload"));
+    assert!(killed(&killed_run), "{}", stderr(&killed_run));
+    let seen = emulator.requests().len();
+    let runs = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["runs", "--format", "json"],
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+    let id = runs[0]["id"].as_str().expect("one run").to_owned();
+    let resumed = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["resume", "--poll-interval", "20ms", &id],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("was created before the process stopped"),
+        "{}",
+        stderr(&resumed)
+    );
+
+    assert_resumed_the_created_asset(&emulator, seen, &older, &id);
+    let status = crashed.refreshctl(
+        &emulator,
+        None,
+        crashed.path(),
+        &["status", &id, "--format", "json"],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["state"], "succeeded", "{status}");
+}
+
+/// The asset created just before the crash is the one resumed: no other was created, the
+/// blocks went to it, the update applied it, and no older asset was touched (no 403).
+fn assert_resumed_the_created_asset(
+    emulator: &EmulatorProcess,
+    seen: usize,
+    older: &[String],
+    id: &str,
+) {
+    let model = emulator.model();
+    let project_assets: Vec<_> = model
+        .assets
+        .iter()
+        .filter(|asset| asset.project.is_some())
+        .collect();
+    assert_eq!(
+        project_assets.len(),
+        4,
+        "two runs, two assets each, none twice"
+    );
+    let created = project_assets.last().expect("the build's asset");
+    assert!(created.name.starts_with("Build 42 ("), "{}", created.name);
+    assert!(created.name.contains(id), "{}", created.name);
+    assert!(
+        created.committed.is_some(),
+        "the resumed upload committed it"
+    );
+    let after = &emulator.requests()[seen..];
+    assert!(
+        after.iter().all(|request| request.status != 403),
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|request| request.method == "PUT" && request.path.ends_with(&created.id)),
+        "the blocks went to the created asset"
+    );
+    for old in older {
+        assert!(
+            !after
+                .iter()
+                .any(|request| request.path.contains(old.as_str())
+                    || request.query.contains(old.as_str())),
+            "the older asset {old} was used: {after:#?}"
+        );
+    }
+    let applied: Vec<_> = after
+        .iter()
+        .filter(|request| request.method == "POST" && request.path.contains("/applyupdate/"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+    assert!(applied[0].path.ends_with(&created.id), "{applied:#?}");
 }

@@ -14,11 +14,113 @@ use crate::sim::{DatabaseStatus, DeploymentStatus, ValidationStatus};
 pub struct EnvironmentFacts {
     pub id: String,
     pub name: String,
-    pub kind: Option<EnvironmentType>,
+    /// The type as the service reported it; see [`LiveType::guard`].
+    pub kind: LiveType,
     /// The application release as LCS names it, such as `10.0.41`.
     pub release: Option<String>,
     /// Whether an operation or deployment runs on it now, where the adapter can tell.
     pub busy: Option<bool>,
+}
+
+/// An environment's type as the service reported it, kept verbatim so a refusal can name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveType {
+    /// The service gave no type (null, missing or blank).
+    Missing,
+    /// A type refreshctl recognises; `reported` is the service's own spelling.
+    Known {
+        kind: EnvironmentType,
+        reported: String,
+    },
+    /// A type refreshctl does not recognise, as the service spelled it.
+    Unrecognised(String),
+}
+
+/// Reported types longer than this are cut in messages (a hostile peer could send megabytes).
+const REPORTED_TYPE_SHOWN: usize = 80;
+
+impl LiveType {
+    /// Reads a reported type with LCS's spellings (which include the plan's own words).
+    #[must_use]
+    pub fn reported(text: Option<&str>) -> Self {
+        match text.map(str::trim).filter(|text| !text.is_empty()) {
+            None => Self::Missing,
+            Some(text) => match crate::lcs::parse_environment_type(text) {
+                Some(kind) => Self::Known {
+                    kind,
+                    reported: text.to_owned(),
+                },
+                None => Self::Unrecognised(text.to_owned()),
+            },
+        }
+    }
+
+    /// A type the adapter knows for certain (the simulator's own model).
+    #[must_use]
+    pub fn known(kind: EnvironmentType) -> Self {
+        Self::Known {
+            kind,
+            reported: crate::lcs::environment_type_name(kind).to_owned(),
+        }
+    }
+
+    /// The type, where refreshctl recognises it.
+    #[must_use]
+    pub fn kind(&self) -> Option<EnvironmentType> {
+        match self {
+            Self::Known { kind, .. } => Some(*kind),
+            Self::Missing | Self::Unrecognised(_) => None,
+        }
+    }
+
+    /// The production guard (SPEC 5.6, 11): a destructive call may go to the environment
+    /// `name` only when its type is positively known to be non-production. Production, a
+    /// missing type and any type refreshctl does not recognise are refused, with the type as
+    /// the service reported it.
+    pub fn guard(&self, name: &str) -> Result<EnvironmentType, String> {
+        match self {
+            Self::Known {
+                kind:
+                    kind @ (EnvironmentType::Sandbox
+                    | EnvironmentType::Development
+                    | EnvironmentType::Build),
+                ..
+            } => Ok(*kind),
+            Self::Known {
+                kind: EnvironmentType::Production,
+                reported,
+            } => Err(format!(
+                "the target `{name}` is a production environment (LCS reports its type as `{}`); refusing",
+                shown(reported)
+            )),
+            Self::Unrecognised(reported) => Err(format!(
+                "LCS reports the type of the target `{name}` as `{}`, which refreshctl does not know to be non-production; refusing",
+                shown(reported)
+            )),
+            Self::Missing => Err(format!(
+                "LCS reports no type for the target `{name}`, so refreshctl does not know it to be non-production; refusing"
+            )),
+        }
+    }
+}
+
+/// A reported type for a message: control characters escaped, cut to a readable length.
+fn shown(reported: &str) -> String {
+    let mut text: String = reported
+        .chars()
+        .take(REPORTED_TYPE_SHOWN)
+        .flat_map(|c| {
+            if c.is_control() || c == '`' {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if reported.chars().count() > REPORTED_TYPE_SHOWN {
+        text.push('…');
+    }
+    text
 }
 
 /// An asset in a library.
@@ -60,8 +162,12 @@ pub enum AdapterError {
     #[error("LCS refused: {0} (LCS allows 3 database operations per environment per 24 hours)")]
     OperationLimit(String),
     /// Throttled (HTTP 429): try again after the wait.
-    #[error("throttled by LCS; retry after {}s", .0.as_secs())]
+    #[error("throttled: LCS asked to retry after {}", shown_wait(*.0))]
     Throttled(Duration),
+    /// An answer that cannot be used for this call (larger than refreshctl reads, say); sending
+    /// the call again would not change it.
+    #[error("{0}")]
+    BadAnswer(String),
     /// Might work if tried again (a connection failure, a timeout, a 5xx).
     #[error("{0}")]
     Transient(String),
@@ -76,6 +182,15 @@ pub enum AdapterError {
     /// Keeping the adapter's own state failed.
     #[error("{0}")]
     State(String),
+}
+
+/// A wait as an operator reads it: `10d`, `1h 30m`, `5s`.
+#[must_use]
+pub fn shown_wait(wait: Duration) -> String {
+    chrono::TimeDelta::from_std(wait).map_or_else(
+        |_| format!("{}s", wait.as_secs()),
+        crate::plan::time::format_duration,
+    )
 }
 
 impl AdapterError {
@@ -212,4 +327,82 @@ pub trait Adapter {
         project: u64,
         environment: &str,
     ) -> Result<(), AdapterError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_type_known_to_be_non_production_passes_the_guard() {
+        // (what the service reported, the type refreshctl reads, whether the guard lets it by)
+        let table: [(Option<&str>, Option<EnvironmentType>, bool); 20] = [
+            (Some("Sandbox"), Some(EnvironmentType::Sandbox), true),
+            (Some("sandbox"), Some(EnvironmentType::Sandbox), true),
+            (Some(" Tier2 "), Some(EnvironmentType::Sandbox), true),
+            (
+                Some("StandardAcceptanceTest"),
+                Some(EnvironmentType::Sandbox),
+                true,
+            ),
+            (Some("DevTest"), Some(EnvironmentType::Development), true),
+            (Some("DevTestDev"), Some(EnvironmentType::Development), true),
+            (
+                Some("Development"),
+                Some(EnvironmentType::Development),
+                true,
+            ),
+            (Some("DevTestBuild"), Some(EnvironmentType::Build), true),
+            (Some("Build"), Some(EnvironmentType::Build), true),
+            (Some("Production"), Some(EnvironmentType::Production), false),
+            (Some("PROD"), Some(EnvironmentType::Production), false),
+            (Some("Production (Self-service)"), None, false),
+            (Some("ProductionEnvironment"), None, false),
+            (Some("Live"), None, false),
+            (Some("Sandbox (Production copy)"), None, false),
+            (Some("Sand box"), None, false),
+            (Some("Sandbox\u{0}"), None, false),
+            (Some(""), None, false),
+            (Some("   "), None, false),
+            (None, None, false),
+        ];
+        for (reported, kind, allowed) in table {
+            let live = LiveType::reported(reported);
+            assert_eq!(live.kind(), kind, "{reported:?}");
+            let verdict = live.guard("contoso-uat");
+            assert_eq!(verdict.is_ok(), allowed, "{reported:?}: {verdict:?}");
+            if let Err(message) = verdict {
+                assert!(message.contains("`contoso-uat`"), "{message}");
+                assert!(message.ends_with("refusing"), "{message}");
+                match reported.map(str::trim).filter(|text| !text.is_empty()) {
+                    Some(text) if !text.contains('\u{0}') => {
+                        assert!(message.contains(&format!("`{text}`")), "{message}");
+                    }
+                    Some(_) => assert!(message.contains("\\u{0}"), "{message}"),
+                    None => assert!(message.contains("reports no type"), "{message}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reported_type_is_named_verbatim_but_bounded() {
+        let message = LiveType::reported(Some("Production (Self-service)"))
+            .guard("uat")
+            .unwrap_err();
+        assert_eq!(
+            message,
+            "LCS reports the type of the target `uat` as `Production (Self-service)`, which refreshctl does not know to be non-production; refusing"
+        );
+        let huge = "x".repeat(10_000);
+        let message = LiveType::reported(Some(&huge)).guard("uat").unwrap_err();
+        assert!(message.len() < 300, "{}", message.len());
+        assert!(message.contains('…'));
+        let sneaky = LiveType::reported(Some("Sandbox`\nProduction")).guard("uat");
+        assert!(!sneaky.unwrap_err().contains('\n'));
+        assert_eq!(
+            LiveType::known(EnvironmentType::Build).guard("b"),
+            Ok(EnvironmentType::Build)
+        );
+    }
 }

@@ -3,12 +3,16 @@
 
 mod contract;
 mod lcs;
+pub mod redact;
 mod simulator;
 
 use std::fmt;
 
 pub use bytes::Bytes;
-pub use contract::{Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget};
+pub use contract::{
+    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
+    shown_wait,
+};
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
 pub use simulator::{MODEL_KEY, SimulatorAdapter};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget,
+    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
 };
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
@@ -131,9 +131,9 @@ impl Adapter for SimulatorAdapter {
             let environment = model.environment(project, key)?;
             Ok(EnvironmentFacts {
                 busy: Some(model.is_busy(&environment.id, now)),
+                kind: LiveType::reported(environment.type_text()),
                 id: environment.id,
                 name: environment.name,
-                kind: Some(environment.kind),
                 release: Some(environment.release),
             })
         })

@@ -19,7 +19,7 @@ use crate::plan::time::format_utc;
 use crate::plan::{EnvironmentType, Plan};
 use crate::report::human;
 use crate::rules::{CheckSettings, Severity, check_set};
-use crate::sim::{Durations, Faults, Lcs};
+use crate::sim::{Durations, Faults, Lcs, ReportedType};
 use crate::state::{StateStore, StateUrl};
 
 /// Where the simulator's clock is kept.
@@ -93,8 +93,10 @@ pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Resul
 struct InventoryEntry {
     project: u64,
     name: String,
-    #[serde(rename = "type")]
-    kind: EnvironmentType,
+    /// Any text: a type refreshctl does not know (or none) is reported as it is, so the
+    /// production guard can be rehearsed; the simulated LCS treats it as production.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
     release: String,
     id: Option<String>,
 }
@@ -153,7 +155,7 @@ pub fn sim_faults(faults: &[SimFault]) -> Faults {
 }
 
 /// Adds the environments of an inventory file (a YAML list of `project`, `name`, `type`,
-/// `release` and optionally `id`).
+/// `release` and optionally `id`; `type` may be any text, or absent).
 pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
     let text = read_text_capped(path, MAX_DATA_BYTES, "simulator inventory")?;
     let entries: Vec<InventoryEntry> =
@@ -162,14 +164,27 @@ pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
             message: error.without_snippet().to_string(),
         })?;
     for entry in entries {
+        let reported = entry.kind.as_deref().map(str::trim);
+        let known = reported.and_then(crate::lcs::parse_environment_type);
         ensure_environment(
             model,
             entry.project,
             &entry.name,
-            entry.kind,
+            known.unwrap_or(EnvironmentType::Production),
             &entry.release,
             entry.id.as_deref(),
         );
+        if known.is_none()
+            && let Some(environment) = model.environments.iter_mut().find(|environment| {
+                environment.project == entry.project
+                    && environment.name.eq_ignore_ascii_case(&entry.name)
+            })
+        {
+            environment.reported_type = Some(match reported.filter(|text| !text.is_empty()) {
+                Some(text) => ReportedType::Text(text.to_owned()),
+                None => ReportedType::Missing,
+            });
+        }
     }
     Ok(())
 }

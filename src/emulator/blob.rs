@@ -504,3 +504,51 @@ impl http_body::Body for BrokenBody {
         ))))
     }
 }
+
+/// A JSON object of `left` bytes in all (`{"Padding":"xxx…"}`), made as it is sent.
+pub struct PaddingBody {
+    left: u64,
+    started: bool,
+}
+
+impl PaddingBody {
+    #[must_use]
+    pub fn new(bytes: u64) -> Self {
+        Self {
+            left: bytes.max(16),
+            started: false,
+        }
+    }
+}
+
+impl http_body::Body for PaddingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        const OPEN: &[u8] = b"{\"Padding\":\"";
+        const CLOSE: &[u8] = b"\"}";
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let chunk = if self.started {
+            let room = self.left - CLOSE.len() as u64;
+            if room == 0 {
+                self.left = 0;
+                Bytes::from_static(CLOSE)
+            } else {
+                let length = room.min(64 * 1024);
+                self.left -= length;
+                Bytes::from(vec![b'x'; usize::try_from(length).unwrap_or(0)])
+            }
+        } else {
+            self.started = true;
+            self.left -= OPEN.len() as u64;
+            Bytes::from_static(OPEN)
+        };
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+}

@@ -23,6 +23,12 @@ pub enum Fault {
     ExpireToken,
     /// Answers 200 with this JSON instead (a status value LCS may add, say); no effect.
     Json { body: serde_json::Value },
+    /// Answers 200 with a JSON body of this many bytes, streamed; no effect.
+    Huge { bytes: u64 },
+    /// Answers with this status and a body that echoes the request (its form or JSON body and
+    /// its `Authorization` header) in every field a client reads a message from, as a careless
+    /// service does; no effect.
+    Echo { status: u16 },
 }
 
 impl Fault {
@@ -35,6 +41,8 @@ impl Fault {
             Self::Garbage => "garbage".into(),
             Self::ExpireToken => "expire-token".into(),
             Self::Json { .. } => "json".into(),
+            Self::Huge { bytes } => format!("huge {bytes}"),
+            Self::Echo { status } => format!("echo {status}"),
         }
     }
 }

@@ -227,6 +227,7 @@ impl Running {
             password: Some(self.emulator.config.password.clone()),
             access_token: None,
             refresh_token: None,
+            client_secret: None,
         }
     }
 }

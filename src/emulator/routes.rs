@@ -14,7 +14,7 @@ use axum::routing::{get, post, put};
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use super::blob::BrokenBody;
+use super::blob::{BrokenBody, PaddingBody};
 use super::blob_service;
 use super::faults::{Fault, FaultRule};
 use super::{Emulator, RequestRecord, lock};
@@ -115,6 +115,14 @@ async fn gate(State(emulator): Shared, request: Request, next: Next) -> Response
         )
             .into_response(),
         Some(Fault::Json { body }) => axum::Json(body).into_response(),
+        // Chunked, without a length: the client learns the size only by reading.
+        Some(Fault::Huge { bytes }) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::new(PaddingBody::new(bytes)),
+        )
+            .into_response(),
+        Some(Fault::Echo { status }) => echo(status, request).await,
         Some(Fault::ExpireToken) => {
             emulator.revoke_tokens();
             unauthorized()
@@ -138,6 +146,38 @@ async fn gate(State(emulator): Shared, request: Request, next: Next) -> Response
         });
     }
     response
+}
+
+/// The answer of an echo fault: the request's body and `Authorization` header in every
+/// message field (`error_description`, `ErrorMessage`, `Message`), with `IsSuccess: false`.
+async fn echo(status: u16, request: Request) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let echoed = format!(
+        "the request was {} with authorization {authorization}",
+        String::from_utf8_lossy(&body)
+    );
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        code,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": echoed,
+            "IsSuccess": false,
+            "OperationActivityId": "00000000-0000-4000-8000-000000000000",
+            "VersionEOL": lcs::VERSION_EOL,
+            "ErrorMessage": echoed,
+            "Message": echoed,
+        })),
+    )
+        .into_response()
 }
 
 async fn pass(emulator: &Emulator, path: &str, request: Request, next: Next) -> Response {
@@ -403,7 +443,7 @@ async fn environment_detail(
                 environment_name: environment.name.clone(),
                 project_id: Some(project),
                 environment_infrastructure: Some("MicrosoftManaged".into()),
-                environment_type: Some(lcs::environment_type_name(environment.kind).into()),
+                environment_type: environment.type_text().map(str::to_owned),
                 environment_group: Some("Primary".into()),
                 deployment_state: Some(if busy { "Servicing" } else { "Finished" }.into()),
                 deployment_status_display: Some(if busy { "Servicing" } else { "Deployed" }.into()),

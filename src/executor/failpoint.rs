@@ -3,10 +3,18 @@
 //! Points: `after-step:STEP` (the step's success committed), `waiting:STEP` (a poll's wait
 //! committed), `after-intent:STEP` and `after-call:STEP` (around a destructive call),
 //! `after-create:STEP` (an asset created, its id not yet committed), `after-block:STEP`.
+//!
+//! Only debug builds (which `cargo test` makes) honour the variable: a release build never
+//! kills itself, whatever its environment says.
 
-/// Stops the process here when the environment names this point.
+use std::ffi::OsString;
+
+/// The variable that names the failpoint.
+pub const VARIABLE: &str = "REFRESHCTL_FAILPOINT";
+
+/// Stops the process here when the environment names this point (debug builds only).
 pub fn hit(name: &str) {
-    let Some(wanted) = std::env::var_os("REFRESHCTL_FAILPOINT") else {
+    let Some(wanted) = honoured(std::env::var_os(VARIABLE)) else {
         return;
     };
     if wanted == name {
@@ -17,5 +25,25 @@ pub fn hit(name: &str) {
             .args(["-9", &pid])
             .status();
         std::process::abort();
+    }
+}
+
+/// The failpoint a build honours from the variable's value: none in a release build.
+fn honoured(value: Option<OsString>) -> Option<OsString> {
+    value.filter(|_| cfg!(debug_assertions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_debug_builds_honour_a_failpoint() {
+        let named = Some(OsString::from("after-call:start-refresh"));
+        #[cfg(debug_assertions)]
+        assert_eq!(honoured(named), Some("after-call:start-refresh".into()));
+        #[cfg(not(debug_assertions))]
+        assert_eq!(honoured(named), None, "a release build ignores failpoints");
+        assert_eq!(honoured(None), None);
     }
 }

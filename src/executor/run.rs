@@ -117,6 +117,12 @@ pub fn outage_wait(failed: u32) -> TimeDelta {
 enum Outcome {
     Done,
     Wait(DateTime<Utc>),
+    /// LCS asked to be called again after `asked`: a wait until `until` (the end of time when
+    /// that is past it), unless that is past the step's deadline.
+    Throttled {
+        until: DateTime<Utc>,
+        asked: std::time::Duration,
+    },
     Fail(String),
     Reject(String),
     /// The service could not be reached (an outage, not an answer): try again later.
@@ -244,6 +250,14 @@ impl<A: Adapter> Executor<'_, A> {
     /// A wait that would end past the step's deadline fails the step instead.
     fn within_deadline(&self, step: &RunStep, started: DateTime<Utc>, outcome: Outcome) -> Outcome {
         match outcome {
+            Outcome::Throttled { until, asked } => match until {
+                until if until - started <= self.settings.step_deadline => Outcome::Wait(until),
+                _ => Outcome::Fail(format!(
+                    "LCS asked to retry after {}, past the step's deadline of {}; nothing was waited for",
+                    crate::adapter::shown_wait(asked),
+                    crate::plan::time::format_duration(self.settings.step_deadline)
+                )),
+            },
             Outcome::Wait(until)
                 if step.action != Action::WaitForWindow
                     && until - started > self.settings.step_deadline =>
@@ -327,7 +341,7 @@ impl<A: Adapter> Executor<'_, A> {
                     );
                 }
             }
-            Outcome::Wait(until) => {
+            Outcome::Wait(until) | Outcome::Throttled { until, .. } => {
                 self.commit(run)?;
                 crate::executor::failpoint::hit(&format!("waiting:{id}"));
                 return Ok(Some(Progress::Waiting(until)));
@@ -640,12 +654,22 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
+    /// The wait LCS asked for, as an outcome.
+    fn throttled(&self, wait: std::time::Duration) -> Outcome {
+        let now = self.clock.now();
+        Outcome::Throttled {
+            until: TimeDelta::from_std(wait)
+                .ok()
+                .and_then(|wait| now.checked_add_signed(wait))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            asked: wait,
+        }
+    }
+
     /// A failed status or lookup call: wait and try again when that can help, else fail.
     fn poll_error(&self, run: &mut RunRecord, index: usize, error: AdapterError) -> Outcome {
         match error {
-            AdapterError::Throttled(wait) => Outcome::Wait(
-                self.clock.now() + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-            ),
+            AdapterError::Throttled(wait) => self.throttled(wait),
             AdapterError::Transient(_) => Outcome::Wait(self.next_poll(run, index)),
             error => Outcome::Fail(error.to_string()),
         }
@@ -668,22 +692,15 @@ impl<A: Adapter> Executor<'_, A> {
             .to_owned();
         let target = match self.adapter.environment(project, &target_key).await {
             Ok(target) => target,
-            Err(AdapterError::Throttled(wait)) => {
-                return Outcome::Wait(
-                    self.clock.now()
-                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-                );
-            }
+            Err(AdapterError::Throttled(wait)) => return self.throttled(wait),
             Err(error) if error.is_outage() => {
                 return Outcome::Unreachable(format!("the target `{target_key}`: {error}"));
             }
             Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
         };
-        if target.kind == Some(EnvironmentType::Production) {
-            return Outcome::Reject(format!(
-                "the target `{}` is a production environment",
-                target.name
-            ));
+        // The production guard fails closed: only a type known to be non-production passes.
+        if let Err(refusal) = target.kind.guard(&target.name) {
+            return Outcome::Reject(refusal);
         }
         if let Some(stale) = stale_facts(self.plan.environment(), &target) {
             return Outcome::Reject(stale);
@@ -704,14 +721,13 @@ impl<A: Adapter> Executor<'_, A> {
                     if let Some(stale) = stale_facts(source, &facts) {
                         return Outcome::Reject(stale);
                     }
-                    if matches!(
-                        facts.kind,
-                        Some(EnvironmentType::Development | EnvironmentType::Build)
-                    ) {
+                    if let Some(kind @ (EnvironmentType::Development | EnvironmentType::Build)) =
+                        facts.kind.kind()
+                    {
                         return Outcome::Reject(format!(
                             "the source `{}` is a {} environment; LCS copies databases only from production or a sandbox",
                             facts.name,
-                            facts.kind.map_or("", EnvironmentType::as_str)
+                            kind.as_str()
                         ));
                     }
                     if let (Some(a), Some(b)) = (&facts.release, &target.release)
@@ -787,15 +803,13 @@ impl<A: Adapter> Executor<'_, A> {
         if let Some(intent) = run.steps[index].intent.clone() {
             return Ok(self.settle(run, index, step, &intent).await);
         }
-        // The target's type is checked live right before a destructive call.
+        // The target's type is checked live right before a destructive call, failing closed.
         match self.adapter.environment(project, &target).await {
-            Ok(facts) if facts.kind == Some(EnvironmentType::Production) => {
-                return Ok(Outcome::Fail(format!(
-                    "the target `{}` is a production environment",
-                    facts.name
-                )));
+            Ok(facts) => {
+                if let Err(refusal) = facts.kind.guard(&facts.name) {
+                    return Ok(Outcome::Fail(refusal));
+                }
             }
-            Ok(_) => {}
             Err(error) => return Ok(self.poll_error(run, index, error)),
         }
         let asset = match &step.action {
@@ -812,6 +826,7 @@ impl<A: Adapter> Executor<'_, A> {
         run.steps[index].intent = Some(Intent {
             call: step.id.clone(),
             at: self.clock.now(),
+            unanswered: None,
         });
         self.commit(run)?;
         crate::executor::failpoint::hit(&format!("after-intent:{}", step.id));
@@ -841,13 +856,14 @@ impl<A: Adapter> Executor<'_, A> {
             // A throttled call was not made: the intent is cleared and the call waits.
             Err(AdapterError::Throttled(wait)) => {
                 run.steps[index].intent = None;
-                Outcome::Wait(
-                    self.clock.now()
-                        + TimeDelta::from_std(wait).unwrap_or(self.settings.poll_interval),
-                )
+                self.throttled(wait)
             }
-            // The answer is lost: whether the call was made is settled from history next time.
+            // The answer is lost: whether the call was made is settled from history next time,
+            // and what came back instead is kept for the operator, should history not tell.
             Err(AdapterError::Transient(message)) => {
+                if let Some(intent) = &mut run.steps[index].intent {
+                    intent.unanswered = Some(message.clone());
+                }
                 self.emit(
                     run,
                     EventKind::Log,
@@ -881,8 +897,10 @@ impl<A: Adapter> Executor<'_, A> {
             Ok(history) => history,
             Err(error) => {
                 return Outcome::NeedsAttention(format!(
-                    "`{}` may have been sent before the process stopped, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-                    step.id, run.id, run.id
+                    "{}, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+                    what_happened(&step.id, intent),
+                    run.id,
+                    run.id
                 ));
             }
         };
@@ -910,8 +928,10 @@ impl<A: Adapter> Executor<'_, A> {
             return Outcome::Done;
         }
         Outcome::NeedsAttention(format!(
-            "`{}` was about to be sent when the process stopped, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-            step.id, run.id, run.id
+            "{}, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+            what_happened(&step.id, intent),
+            run.id,
+            run.id
         ))
     }
 
@@ -976,21 +996,44 @@ impl<A: Adapter> Executor<'_, A> {
             || "package.zip".to_owned(),
             |name| name.to_string_lossy().into_owned(),
         );
-        // An asset created by this run is reused; its blocks are not sent again.
-        // An asset created by this run is reused. Creating one is recorded as an intent first,
-        // so an asset whose id a crash lost is found again instead of created twice.
+        // An asset created by this run is reused; its blocks are not sent again. Creating one
+        // is recorded as an intent first, and the asset's name carries the run, the step and
+        // the intent's time, so an asset whose id a crash lost is found again by that exact
+        // name, never confused with another (an older upload of the same package, say).
+        let step_id = run.steps[index].id.clone();
         if run.steps[index].remote.asset.is_none()
             && let Some(intent) = run.steps[index].intent.clone()
         {
+            let wanted = asset_name(name, &run.id, &step_id, intent.at);
             match self.adapter.project_assets(project).await {
                 Ok(assets) => {
-                    let created = assets.into_iter().find(|asset| {
-                        asset.name == name
-                            && asset.modified.is_some_and(|modified| modified >= intent.at)
-                    });
-                    if let Some(asset) = created {
-                        run.steps[index].remote.asset = Some(asset.id);
-                        self.commit(run)?;
+                    let mut created: Vec<_> = assets
+                        .into_iter()
+                        .filter(|asset| asset.name == wanted)
+                        .collect();
+                    match created.len() {
+                        0 => {}
+                        1 => {
+                            let asset = created.remove(0);
+                            self.emit(
+                                run,
+                                EventKind::Log,
+                                Some(&step_id),
+                                format!(
+                                    "the asset `{wanted}` was created before the process stopped: asset {}",
+                                    asset.id
+                                ),
+                                None,
+                            );
+                            run.steps[index].remote.asset = Some(asset.id);
+                            self.commit(run)?;
+                        }
+                        count => {
+                            return Ok(Outcome::Fail(format!(
+                                "the project's asset library holds {count} assets named `{wanted}`, so refreshctl cannot tell which one this run created: delete the extra ones in LCS, then `refreshctl resume {} --retry-step`",
+                                run.id
+                            )));
+                        }
                     }
                 }
                 Err(error) => return Ok(self.poll_error(run, index, error)),
@@ -999,13 +1042,22 @@ impl<A: Adapter> Executor<'_, A> {
         let target = if let Some(asset) = run.steps[index].remote.asset.clone() {
             self.adapter.upload_target(project, &asset).await
         } else {
+            let at = self.clock.now();
             run.steps[index].intent = Some(Intent {
                 call: "create-asset".into(),
-                at: self.clock.now(),
+                at,
+                unanswered: None,
             });
             self.commit(run)?;
-            let created = self.adapter.create_asset(project, name, &file_name).await;
-            crate::executor::failpoint::hit(&format!("after-create:{}", run.steps[index].id));
+            let created = self
+                .adapter
+                .create_asset(
+                    project,
+                    &asset_name(name, &run.id, &step_id, at),
+                    &file_name,
+                )
+                .await;
+            crate::executor::failpoint::hit(&format!("after-create:{step_id}"));
             if let Ok(target) = &created {
                 run.steps[index].remote.asset = Some(target.asset.clone());
                 self.commit(run)?;
@@ -1209,7 +1261,7 @@ fn stale_facts(
     live: &crate::adapter::EnvironmentFacts,
 ) -> Option<String> {
     let fix = "update the plan's facts and validate it again";
-    if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind)
+    if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind.kind())
         && declared != live_kind
     {
         return Some(format!(
@@ -1248,6 +1300,24 @@ fn same_release(declared: &crate::plan::Release, live: &str) -> bool {
     shared > 0 && a[..shared] == b[..shared]
 }
 
+/// What is known of a destructive call whose answer is missing, for a needs-attention message.
+fn what_happened(step: &str, intent: &Intent) -> String {
+    match &intent.unanswered {
+        Some(instead) => format!(
+            "`{step}` was sent and its answer was lost ({instead}), so it cannot be proven whether LCS received it"
+        ),
+        None => format!("`{step}` was about to be sent when the process stopped"),
+    }
+}
+
+/// The name of the asset an upload step creates: the package's name, then the run, the step
+/// and when the creation was recorded (to the microsecond; the intent keeps that), so that after
+/// a crash only an asset of exactly this attempt is adopted, even when another state store ran
+/// the same plan's same window a moment before.
+fn asset_name(name: &str, run: &str, step: &str, at: DateTime<Utc>) -> String {
+    format!("{name} ({run} {step} {})", at.format("%Y%m%dT%H%M%S%.6fZ"))
+}
+
 fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
     static NONE: std::sync::LazyLock<RemoteIds> = std::sync::LazyLock::new(RemoteIds::default);
     run.steps
@@ -1280,6 +1350,33 @@ mod tests {
                 expected,
                 "after {failed} failed attempt(s)"
             );
+        }
+    }
+
+    #[test]
+    fn asset_names_tell_every_attempt_apart() {
+        let at = "2026-12-05T21:00:00.123456789Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        let name = asset_name("Build 42", "uat@20261205T2100Z", "deploy.upload", at);
+        assert_eq!(
+            name,
+            "Build 42 (uat@20261205T2100Z deploy.upload 20261205T210000.123456Z)"
+        );
+        // (another run, step or moment: another name, even within the same second)
+        let others = [
+            asset_name("Build 42", "uat@20261212T2100Z", "deploy.upload", at),
+            asset_name("Build 42", "uat@20261205T2100Z", "deploy.upload#2", at),
+            asset_name(
+                "Build 42",
+                "uat@20261205T2100Z",
+                "deploy.upload",
+                at + TimeDelta::microseconds(1),
+            ),
+            asset_name("Build 43", "uat@20261205T2100Z", "deploy.upload", at),
+        ];
+        for other in others {
+            assert_ne!(other, name);
         }
     }
 }

@@ -6,8 +6,8 @@ mod status;
 
 pub use model::{
     Asset, Call, CallRecord, Deployment, Durations, Environment, Faults, HistoryEntry, Lcs,
-    OPERATIONS_PER_DAY, Operation, OperationKind, SOFTWARE_DEPLOYABLE_PACKAGE, SimError,
-    dotnet_time,
+    OPERATIONS_PER_DAY, Operation, OperationKind, ReportedType, SOFTWARE_DEPLOYABLE_PACKAGE,
+    SimError, dotnet_time,
 };
 pub use status::{DatabaseStatus, DeploymentStatus, ValidationStatus};
 

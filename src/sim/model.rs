@@ -79,6 +79,33 @@ pub struct Environment {
     pub kind: EnvironmentType,
     /// The application release, as LCS names it (`CurrentApplicationReleaseName`).
     pub release: String,
+    /// What the model reports as the type where that is not `kind`'s own name: an inventory may
+    /// declare a type refreshctl does not know, or none, to rehearse the production guard.
+    /// `kind` is then how the simulated LCS itself treats the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_type: Option<ReportedType>,
+}
+
+/// A type field that is not the plain name of a known type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportedType {
+    /// No type at all (LCS answers `null`).
+    Missing,
+    /// This text, verbatim.
+    Text(String),
+}
+
+impl Environment {
+    /// The `EnvironmentType` LCS would answer for this environment.
+    #[must_use]
+    pub fn type_text(&self) -> Option<&str> {
+        match &self.reported_type {
+            None => Some(crate::lcs::environment_type_name(self.kind)),
+            Some(ReportedType::Missing) => None,
+            Some(ReportedType::Text(text)) => Some(text),
+        }
+    }
 }
 
 /// What a database operation does.
@@ -266,6 +293,7 @@ impl Lcs {
             name: name.to_owned(),
             kind,
             release: release.to_owned(),
+            reported_type: None,
         });
         id
     }

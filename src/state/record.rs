@@ -103,6 +103,10 @@ pub struct RemoteIds {
 pub struct Intent {
     pub call: String,
     pub at: DateTime<Utc>,
+    /// What came back instead of an answer, when the call was sent and its answer was lost (a
+    /// 5xx, a cut connection); absent when the process stopped before it knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

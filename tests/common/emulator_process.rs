@@ -79,18 +79,24 @@ impl EmulatorProcess {
 
     /// Scripts faults (`/_emulator/faults`): JSON rules as `refreshctl::emulator::FaultRule`.
     pub fn script_faults(&self, rules: &serde_json::Value) {
+        let status = self.post("/_emulator/faults", rules);
+        assert!(status.starts_with("HTTP/1.1 204"), "{status}");
+    }
+
+    /// Posts a JSON body to a control endpoint (`/_emulator/faults`); returns the status line.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> String {
         let address = self.url.trim_start_matches("http://");
-        let body = rules.to_string();
+        let body = body.to_string();
         let mut stream = std::net::TcpStream::connect(address).expect("connect");
         write!(
             stream,
-            "POST /_emulator/faults HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .expect("request");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("answer");
-        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+        answer.lines().next().unwrap_or_default().to_owned()
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -121,6 +121,7 @@ fn updates_are_versioned_and_persist(open: &dyn Fn() -> StateStore) {
         intent: Some(Intent {
             call: "start-refresh".into(),
             at: started,
+            unanswered: None,
         }),
         polls: 3,
     };

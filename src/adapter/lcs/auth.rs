@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::super::AdapterError;
+use super::http::{MAX_ANSWER, transport_failure};
+use crate::adapter::redact::{Redactor, shown_url_text};
 use crate::clock::Clock;
 use crate::lcs::TokenAnswer;
 
@@ -18,6 +20,9 @@ pub struct Credentials {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The app registration's client secret (`LCS_CLIENT_SECRET`), for apps Entra requires one
+    /// of in the password grant; sent only when set.
+    pub client_secret: Option<String>,
     /// A token obtained elsewhere (`LCS_ACCESS_TOKEN`), used until it is refused or expires.
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
@@ -32,6 +37,7 @@ impl std::fmt::Debug for Credentials {
             .field("client_id", &self.client_id)
             .field("username", &self.username)
             .field("password", &shown(&self.password))
+            .field("client_secret", &shown(&self.client_secret))
             .field("access_token", &shown(&self.access_token))
             .field("refresh_token", &shown(&self.refresh_token))
             .finish()
@@ -63,16 +69,21 @@ impl Token {
 }
 
 /// Asks the token endpoint for a token: with the refresh token when there is one, else with
-/// the password. Errors never carry the secrets sent.
+/// the password. The tokens obtained are taught to `redactor`; errors never carry a secret, even
+/// one the endpoint echoes.
 pub async fn acquire(
     http: &reqwest::Client,
     credentials: &Credentials,
     api_url: &str,
     refresh: Option<&str>,
     clock: &Clock,
+    redactor: &Redactor,
 ) -> Result<Token, AdapterError> {
     let client_id = credentials.client_id.clone().unwrap_or_default();
     let mut form: Vec<(&str, String)> = vec![("client_id", client_id)];
+    if let Some(secret) = &credentials.client_secret {
+        form.push(("client_secret", secret.clone()));
+    }
     if let Some(refresh) = refresh {
         form.push(("grant_type", "refresh_token".into()));
         form.push(("refresh_token", refresh.to_owned()));
@@ -102,43 +113,34 @@ pub async fn acquire(
     } else {
         "password"
     };
-    tracing::debug!(target: "refreshctl::lcs", grant, url = %credentials.auth_url, "requesting a token");
-    let response = http
+    let shown = shown_url_text(&credentials.auth_url);
+    tracing::debug!(target: "refreshctl::lcs", grant, url = %shown, "requesting a token");
+    let mut response = http
         .post(&credentials.auth_url)
         .form(&form)
         .timeout(Duration::from_mins(1))
         .send()
         .await
         .map_err(|error| {
-            AdapterError::Unavailable(format!(
-                "the token endpoint {} cannot be reached: {}",
-                credentials.auth_url,
-                error.without_url()
-            ))
+            AdapterError::Unavailable(redactor.text(&format!(
+                "the token endpoint {shown} cannot be reached: {}",
+                transport_failure(&error).1
+            )))
         })?;
     let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_capped(&mut response, &shown, status).await?;
     if !status.is_success() {
-        let description = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|value| {
-                value
-                    .get("error_description")
-                    .or_else(|| value.get("error"))
-                    .and_then(|text| text.as_str().map(str::to_owned))
-            })
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        // Only the first line: Entra's descriptions go on with trace and correlation ids.
-        let description = description.lines().next().unwrap_or_default().to_owned();
-        return Err(AdapterError::Unavailable(format!(
-            "sign-in to LCS with the {grant} was refused: {description}"
-        )));
+        return Err(refusal(&redactor.body(body), status, grant));
     }
     let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
         AdapterError::Unavailable(format!(
             "the token endpoint answered HTTP {status} with a body that is not a token"
         ))
     })?;
+    redactor.learn(&answer.access_token);
+    if let Some(refresh) = &answer.refresh_token {
+        redactor.learn(refresh);
+    }
     let now = clock.now();
     let lifetime = answer
         .expires_in
@@ -159,4 +161,48 @@ pub async fn acquire(
             (lifetime / 5).min(TimeDelta::minutes(5))
         }),
     })
+}
+
+/// The token endpoint's body, up to `MAX_ANSWER` (a read cut off ends it early; the token
+/// then does not parse, which says so).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    shown: &str,
+    status: reqwest::StatusCode,
+) -> Result<Vec<u8>, AdapterError> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(AdapterError::Unavailable(format!(
+                "the token endpoint {shown} answered HTTP {status} with a body larger than {} MiB",
+                MAX_ANSWER / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A refused sign-in, from the endpoint's (redacted) body: Entra's `error_description`, first
+/// line only (it goes on with trace and correlation ids).
+fn refusal(body: &[u8], status: reqwest::StatusCode, grant: &str) -> AdapterError {
+    let description = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("error_description")
+                .or_else(|| value.get("error"))
+                .and_then(|text| text.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let description: String = description
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    AdapterError::Unavailable(format!(
+        "sign-in to LCS with the {grant} was refused: {description}"
+    ))
 }

@@ -3,7 +3,10 @@
 //! backoff and jitter until the call's deadline; other 4xx are permanent. A call that changes an
 //! environment is retried only when it provably was not received (connection refused, 429);
 //! otherwise its lost answer goes back to the executor, which settles it from history.
-//! Every attempt is a tracing event; no event or error holds a token or a SAS signature.
+//! Every attempt is a tracing event; no event or error holds a token or a SAS signature: answer
+//! bodies and transport errors pass the adapter's redactor as they come in, and URLs are shown
+//! without query values. An attempt never outlasts what is left of the call's deadline, and an
+//! answer's body is read up to `MAX_ANSWER`.
 
 use std::time::Duration;
 
@@ -13,7 +16,13 @@ use tokio::sync::Mutex;
 
 use super::auth::{Credentials, Token, acquire};
 use crate::adapter::AdapterError;
+use crate::adapter::contract::shown_wait;
+use crate::adapter::redact::{Redactor, shown_url};
 use crate::clock::Clock;
+
+/// The most of an answer's body that is read (LCS's JSON answers are kilobytes); a larger one is
+/// an error that says so. Downloads are streamed to a file instead and have no such limit.
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 /// How long calls may take and how retries wait.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +34,9 @@ pub struct RetryPolicy {
     pub deadline: Duration,
     /// The wait after a 429 without a usable `retry-after` (d365fo.tools uses 10 s).
     pub default_retry_after: Duration,
+    /// The least wall time an attempt is given, however little of the deadline is left (the
+    /// connect timeout): a last attempt may end this much past the deadline, never more.
+    pub min_attempt: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +46,7 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_mins(1),
             deadline: Duration::from_mins(10),
             default_retry_after: Duration::from_secs(10),
+            min_attempt: Duration::from_secs(10),
         }
     }
 }
@@ -77,6 +90,8 @@ pub struct Http {
     pub credentials: Credentials,
     pub policy: RetryPolicy,
     pub clock: Clock,
+    /// Knows every secret of this adapter; peer text passes it where it comes in.
+    pub redactor: Redactor,
     token: Mutex<Option<Token>>,
     jitter: std::sync::Mutex<u64>,
 }
@@ -101,8 +116,15 @@ impl Http {
             margin: TimeDelta::minutes(5),
         });
         let seed = u64::from(std::process::id()) ^ u64::from(Utc::now().timestamp_subsec_nanos());
+        let redactor = Redactor::new([
+            credentials.password.as_deref(),
+            credentials.client_secret.as_deref(),
+            credentials.access_token.as_deref(),
+            credentials.refresh_token.as_deref(),
+        ]);
         Ok(Self {
             client,
+            redactor,
             api_url: api_url.trim_end_matches('/').to_owned(),
             credentials,
             policy,
@@ -133,11 +155,11 @@ impl Http {
         let refresh = token.as_ref().and_then(|current| current.refresh.clone());
         let renewed = match refresh {
             Some(refresh) => {
-                match acquire(&self.client, &self.credentials, &self.api_url, Some(&refresh), &self.clock).await {
+                match acquire(&self.client, &self.credentials, &self.api_url, Some(&refresh), &self.clock, &self.redactor).await {
                     Ok(renewed) => Ok(renewed),
                     // A refused refresh token falls back to the password, where there is one.
                     Err(error) if self.credentials.password.is_none() => Err(error),
-                    Err(_) => acquire(&self.client, &self.credentials, &self.api_url, None, &self.clock).await,
+                    Err(_) => acquire(&self.client, &self.credentials, &self.api_url, None, &self.clock, &self.redactor).await,
                 }
             }
             None if token.is_some() && self.credentials.password.is_none() => {
@@ -145,7 +167,7 @@ impl Http {
                     "LCS refused the access token (expired?) and there is no refresh token or password to get a new one".into(),
                 ))
             }
-            None => acquire(&self.client, &self.credentials, &self.api_url, None, &self.clock).await,
+            None => acquire(&self.client, &self.credentials, &self.api_url, None, &self.clock, &self.redactor).await,
         }?;
         tracing::info!(target: "refreshctl::lcs", expires = ?renewed.expires, "signed in to LCS");
         let access = renewed.access.clone();
@@ -173,22 +195,34 @@ impl Http {
     }
 
     async fn wait(&self, wait: Duration) {
-        let until = self.clock.now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero());
+        let now = self.clock.now();
+        let until = TimeDelta::from_std(wait)
+            .ok()
+            .and_then(|wait| now.checked_add_signed(wait))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.clock.sleep_until(until).await;
+    }
+
+    /// How much of `budget` is left at `now` after `started`.
+    fn left(budget: Duration, started: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+        budget.saturating_sub((now - started).to_std().unwrap_or_default())
     }
 
     /// Sends a request until it has an answer worth returning; see the module's notes.
     pub async fn send(&self, request: &Request) -> Result<Answer, AdapterError> {
         let started = self.clock.now();
-        let deadline =
-            started + TimeDelta::from_std(self.policy.deadline).unwrap_or(TimeDelta::hours(1));
+        let budget = self.policy.deadline;
+        let url = shown_url(&request.url);
         let mut attempt: u32 = 0;
         // A 401 renews the token once for the next attempt; a second 401 is final.
         let mut refused_token = false;
         let mut renew = false;
         loop {
             attempt += 1;
-            let result = self.attempt(request, std::mem::take(&mut renew)).await;
+            let left = Self::left(budget, started, self.clock.now());
+            let result = self
+                .attempt(request, std::mem::take(&mut renew), left)
+                .await;
             let failure = match result {
                 Ok(answer)
                     if answer.status == StatusCode::UNAUTHORIZED
@@ -225,7 +259,7 @@ impl Http {
                     Failure::Lost(format!("HTTP {}", answer.status))
                 }
                 Ok(answer) => {
-                    tracing::debug!(target: "refreshctl::lcs", call = request.what, attempt, status = answer.status.as_u16(), "answered");
+                    tracing::debug!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, status = answer.status.as_u16(), "answered");
                     return Ok(Answer {
                         status: answer.status,
                         body: answer.body,
@@ -233,44 +267,63 @@ impl Http {
                 }
                 Err(failure) => failure,
             };
-            let now = self.clock.now();
+            let left = Self::left(budget, started, self.clock.now());
             let (wait, error) = match failure {
                 Failure::Auth(error) => return Err(error),
+                // Retrying would read the same answer again.
+                Failure::TooLarge(message) if request.kind == Kind::Repeatable => {
+                    return Err(AdapterError::BadAnswer(format!(
+                        "{}: {message}",
+                        request.what
+                    )));
+                }
                 Failure::Throttled(retry_after) => {
-                    let wait = retry_after
-                        .and_then(|at| (at - now).to_std().ok())
-                        .unwrap_or(self.policy.default_retry_after);
+                    let wait = retry_after.unwrap_or(self.policy.default_retry_after);
                     (wait, AdapterError::Throttled(wait))
                 }
-                Failure::Lost(message) if request.kind == Kind::Once => {
-                    tracing::warn!(target: "refreshctl::lcs", call = request.what, attempt, error = %message, "no answer to a call that changes an environment; not sent again");
+                Failure::Lost(message) | Failure::TooLarge(message)
+                    if request.kind == Kind::Once =>
+                {
+                    tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %message, "no answer to a call that changes an environment; not sent again");
                     return Err(AdapterError::Transient(format!(
                         "{}: {message}",
                         request.what
                     )));
                 }
                 // Not received, or received by a call that may be repeated: back off and retry.
-                Failure::NotSent(message) | Failure::Lost(message) => {
+                Failure::NotSent(message) | Failure::Lost(message) | Failure::TooLarge(message) => {
                     (self.backoff(attempt - 1), AdapterError::Transient(message))
                 }
             };
-            let give_up = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero()) > deadline;
-            if give_up {
-                tracing::warn!(target: "refreshctl::lcs", call = request.what, attempt, error = %error, "giving up on this call for now");
-                return Err(match error {
-                    AdapterError::Transient(message) => AdapterError::Transient(format!(
-                        "{}: {message} (after {attempt} attempts)",
-                        request.what
-                    )),
-                    other => other,
-                });
+            // Never a wait past the deadline: the failure goes to the executor instead.
+            if wait >= left {
+                return Err(give_up(request, &url, attempt, wait, budget, error));
             }
-            tracing::info!(target: "refreshctl::lcs", call = request.what, attempt, error = %error, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
+            tracing::info!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %error, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
             self.wait(wait).await;
         }
     }
 
-    async fn attempt(&self, request: &Request, renew: bool) -> Result<Raw, Failure> {
+    /// The longest one attempt may take in wall time: what is left of the call's deadline, at
+    /// least `min_attempt` (on a simulated clock waiting on the network takes no simulated time,
+    /// so it is not capped).
+    fn attempt_limit(&self, left: Duration) -> Option<Duration> {
+        if self.clock.is_simulated() {
+            return None;
+        }
+        let now = self.clock.now();
+        let until = TimeDelta::from_std(left)
+            .ok()
+            .and_then(|left| now.checked_add_signed(left))?;
+        Some(self.clock.wall_wait(until).max(self.policy.min_attempt))
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+        renew: bool,
+        left: Duration,
+    ) -> Result<Raw, Failure> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -282,6 +335,9 @@ impl Http {
                     "2019-12-12"
                 },
             );
+        if let Some(limit) = self.attempt_limit(left) {
+            builder = builder.timeout(limit);
+        }
         if request.bearer {
             let token = self.bearer(renew).await.map_err(Failure::Auth)?;
             builder = builder
@@ -294,13 +350,14 @@ impl Http {
             Some(RequestBody::Text(text)) => builder.body(text.clone()),
             None => builder.header("content-length", "0"),
         };
-        let response = builder.send().await.map_err(|error| {
-            let connect = error.is_connect();
-            let message = error.without_url().to_string();
-            if connect {
-                Failure::NotSent(format!("cannot connect: {message}"))
-            } else {
+        let shown = || format!("{} {}", request.method, shown_url(&request.url));
+        let mut response = builder.send().await.map_err(|error| {
+            let (sent, what) = transport_failure(&error);
+            let message = self.redactor.text(&format!("{}: {what}", shown()));
+            if sent {
                 Failure::Lost(message)
+            } else {
+                Failure::NotSent(message)
             }
         })?;
         let status = response.status();
@@ -309,44 +366,182 @@ impl Http {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| retry_after(value, self.clock.now()));
-        let body = response.bytes().await.map_err(|error| {
-            Failure::Lost(format!("the answer was cut off: {}", error.without_url()))
-        })?;
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_ANSWER as u64)
+        {
+            return Err(Failure::TooLarge(too_large(status)));
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_ANSWER {
+                        return Err(Failure::TooLarge(too_large(status)));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let (_, what) = transport_failure(&error);
+                    return Err(Failure::Lost(
+                        self.redactor
+                            .text(&format!("{}: the answer was cut off: {what}", shown())),
+                    ));
+                }
+            }
+        }
         Ok(Raw {
             status,
             retry_after,
-            body: body.to_vec(),
+            body: self.redactor.body(body),
         })
+    }
+}
+
+/// The failure a call ends with when the next wait would go past its deadline (`budget`).
+fn give_up(
+    request: &Request,
+    url: &str,
+    attempt: u32,
+    wait: Duration,
+    budget: Duration,
+    error: AdapterError,
+) -> AdapterError {
+    match error {
+        AdapterError::Transient(message) => {
+            tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %message, "giving up on this call for now");
+            AdapterError::Transient(format!(
+                "{}: {message} (after {attempt} attempts)",
+                request.what
+            ))
+        }
+        other => {
+            tracing::warn!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, "LCS asked to retry after {}, past the retry deadline of {}; giving up on this call for now", shown_wait(wait), shown_wait(budget));
+            other
+        }
+    }
+}
+
+fn too_large(status: StatusCode) -> String {
+    format!(
+        "LCS answered HTTP {status} with a body larger than {} MiB, which refreshctl does not read",
+        MAX_ANSWER / (1024 * 1024)
+    )
+}
+
+/// What went wrong with a request that has no answer, from reqwest's error and its sources
+/// (hyper, the connector, the system, rustls), and whether the request may have reached the
+/// peer (a refused connection or a failed lookup proves it did not).
+#[must_use]
+pub fn transport_failure(error: &reqwest::Error) -> (bool, String) {
+    let mut sources: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut next = std::error::Error::source(error);
+    while let Some(source) = next {
+        sources.push(source);
+        // An `io::Error` hides what it wraps from `source()`: look inside it too.
+        next = source
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static))
+            .or_else(|| source.source());
+    }
+    let io_kind = sources.iter().find_map(|source| {
+        source
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+    });
+    let tls = sources
+        .iter()
+        .find_map(|source| source.downcast_ref::<rustls::Error>());
+    let texts: Vec<String> = sources.iter().map(ToString::to_string).collect();
+    let said = |part: &str| texts.iter().any(|text| text.to_lowercase().contains(part));
+    let connect = error.is_connect();
+    if let Some(tls) = tls {
+        return (false, format!("TLS failure: {tls}"));
+    }
+    if said("dns error") || said("failed to lookup address") || said("name or service not known") {
+        return (
+            false,
+            "DNS failure: the host name could not be resolved".into(),
+        );
+    }
+    if error.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        return if connect {
+            (false, "timed out while connecting".into())
+        } else {
+            (true, "timed out waiting for the answer".into())
+        };
+    }
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            return (false, "connection refused".into());
+        }
+        Some(std::io::ErrorKind::ConnectionReset) => return (true, "connection reset".into()),
+        Some(std::io::ErrorKind::ConnectionAborted) => {
+            return (true, "connection aborted".into());
+        }
+        Some(std::io::ErrorKind::BrokenPipe) => {
+            return (true, "connection closed while sending (broken pipe)".into());
+        }
+        _ => {}
+    }
+    if said("certificate") || said("tls") || said("handshake") {
+        return (
+            false,
+            format!("TLS failure: {}", texts.last().cloned().unwrap_or_default()),
+        );
+    }
+    if said("connection closed before message completed") || said("incomplete message") {
+        return (
+            true,
+            "the connection closed before the answer was complete".into(),
+        );
+    }
+    let innermost = texts
+        .last()
+        .cloned()
+        // reqwest's own text names the URL, with its query: not shown.
+        .unwrap_or_else(|| "the request failed".to_owned());
+    if connect {
+        (false, format!("cannot connect: {innermost}"))
+    } else {
+        (true, innermost)
     }
 }
 
 struct Raw {
     status: StatusCode,
-    retry_after: Option<DateTime<Utc>>,
+    retry_after: Option<Duration>,
     body: Vec<u8>,
 }
 
 enum Failure {
     /// Signing in failed: not retried here.
     Auth(AdapterError),
-    /// HTTP 429; the time to try again, if the answer said.
-    Throttled(Option<DateTime<Utc>>),
+    /// HTTP 429; how long to wait, if the answer said.
+    Throttled(Option<Duration>),
     /// The request provably did not reach LCS.
     NotSent(String),
     /// The request may have reached LCS; its answer is missing or unusable.
     Lost(String),
+    /// The answer's body is larger than `MAX_ANSWER`.
+    TooLarge(String),
 }
 
-/// `retry-after`: whole seconds, or an HTTP date.
+/// `retry-after`: whole seconds, or an HTTP date; the wait it asks for (none for a date past).
+/// Any number of seconds is read without overflow.
 #[must_use]
-pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<i64>() {
-        return (seconds >= 0).then(|| now + TimeDelta::seconds(seconds));
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     DateTime::parse_from_rfc2822(value)
         .ok()
-        .map(|at| at.with_timezone(&Utc).max(now))
+        .map(|at| (at.with_timezone(&Utc) - now).to_std().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -356,14 +551,27 @@ mod tests {
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {
         let now = "2026-11-24T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(retry_after("267", now), Some(now + TimeDelta::seconds(267)));
-        assert_eq!(
-            retry_after("Tue, 24 Nov 2026 12:00:30 GMT", now),
-            Some(now + TimeDelta::seconds(30))
-        );
-        assert_eq!(retry_after("Tue, 24 Nov 2026 11:00:00 GMT", now), Some(now));
-        assert_eq!(retry_after("-1", now), None);
-        assert_eq!(retry_after("soon", now), None);
+        let table = [
+            ("267", Some(Duration::from_secs(267))),
+            (" 0 ", Some(Duration::ZERO)),
+            ("864000", Some(Duration::from_hours(240))),
+            (
+                "99999999999999999999999",
+                Some(Duration::from_secs(u64::MAX)),
+            ),
+            (
+                "Tue, 24 Nov 2026 12:00:30 GMT",
+                Some(Duration::from_secs(30)),
+            ),
+            ("Tue, 24 Nov 2026 11:00:00 GMT", Some(Duration::ZERO)),
+            ("-1", None),
+            ("1.5", None),
+            ("soon", None),
+            ("", None),
+        ];
+        for (value, wait) in table {
+            assert_eq!(retry_after(value, now), wait, "{value:?}");
+        }
     }
 
     #[test]
@@ -377,6 +585,7 @@ mod tests {
                 password: None,
                 access_token: Some("t".into()),
                 refresh_token: None,
+                client_secret: None,
             },
             RetryPolicy::default(),
             Clock::System,

@@ -18,7 +18,7 @@ pub use http::RetryPolicy;
 use http::{Http, Kind, Request, RequestBody};
 
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, UploadTarget,
+    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
 };
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
@@ -56,7 +56,8 @@ impl LcsAdapter {
     }
 
     /// From the environment: `LCS_API_URL`, `LCS_AUTH_URL`, `LCS_CLIENT_ID`, `LCS_USERNAME`,
-    /// `LCS_PASSWORD`, or `LCS_ACCESS_TOKEN` (+ `LCS_REFRESH_TOKEN`); `LCS_RETRY_DEADLINE` (a
+    /// `LCS_PASSWORD` (and `LCS_CLIENT_SECRET` for an app that needs one), or
+    /// `LCS_ACCESS_TOKEN` (+ `LCS_REFRESH_TOKEN`); `LCS_RETRY_DEADLINE` (a
     /// duration, default 10m) bounds how long one call is retried.
     pub fn from_env(clock: Clock) -> Result<Self, AdapterError> {
         let var = |name: &str| {
@@ -71,6 +72,7 @@ impl LcsAdapter {
             password: var("LCS_PASSWORD"),
             access_token: var("LCS_ACCESS_TOKEN"),
             refresh_token: var("LCS_REFRESH_TOKEN"),
+            client_secret: var("LCS_CLIENT_SECRET"),
         };
         if credentials.access_token.is_none()
             && (credentials.username.is_none() || credentials.password.is_none())
@@ -216,8 +218,25 @@ impl LcsAdapter {
                 id: asset.to_owned(),
             });
         }
-        serde_json::from_value(value)
-            .map_err(|_| AdapterError::Transient("get file asset: the answer has no asset".into()))
+        let asset: FileAsset = serde_json::from_value(value).map_err(|_| {
+            AdapterError::Transient("get file asset: the answer has no asset".into())
+        })?;
+        if let Some(location) = &asset.file_location {
+            self.learn_location(location);
+        }
+        Ok(asset)
+    }
+
+    /// A SAS location is a secret: its signature (and the whole URL) is redacted from then on.
+    fn learn_location(&self, location: &str) {
+        self.http.redactor.learn(location);
+        if let Ok(url) = reqwest::Url::parse(location) {
+            for (key, value) in url.query_pairs() {
+                if key == "sig" {
+                    self.http.redactor.learn(&value);
+                }
+            }
+        }
     }
 }
 
@@ -285,10 +304,7 @@ fn facts(detail: EnvironmentDetail) -> EnvironmentFacts {
     EnvironmentFacts {
         id: detail.environment_id,
         name: detail.environment_name,
-        kind: detail
-            .environment_type
-            .as_deref()
-            .and_then(lcs::parse_environment_type),
+        kind: LiveType::reported(detail.environment_type.as_deref()),
         release: detail.current_application_release_name,
         busy,
     }
@@ -482,8 +498,12 @@ impl Adapter for LcsAdapter {
         let write_error = |error: std::io::Error| {
             AdapterError::State(format!("cannot write `{}`: {error}", destination.display()))
         };
+        let shown = crate::adapter::redact::shown_url(&url);
         let mut response = self.http.client.get(url).send().await.map_err(|error| {
-            AdapterError::Transient(format!("download: {}", error.without_url()))
+            AdapterError::Transient(self.http.redactor.text(&format!(
+                "download from {shown}: {}",
+                http::transport_failure(&error).1
+            )))
         })?;
         if !response.status().is_success() {
             return Err(AdapterError::Transient(format!(
@@ -496,7 +516,10 @@ impl Adapter for LcsAdapter {
         let mut size = 0_u64;
         // Streamed chunk by chunk: memory does not grow with the file.
         while let Some(chunk) = response.chunk().await.map_err(|error| {
-            AdapterError::Transient(format!("download cut off: {}", error.without_url()))
+            AdapterError::Transient(self.http.redactor.text(&format!(
+                "download from {shown} cut off: {}",
+                http::transport_failure(&error).1
+            )))
         })? {
             file.write_all(&chunk).map_err(write_error)?;
             size += chunk.len() as u64;
@@ -543,6 +566,7 @@ impl Adapter for LcsAdapter {
         let location = asset.file_location.ok_or_else(|| {
             AdapterError::Refused("create file asset: LCS gave no upload location".into())
         })?;
+        self.learn_location(&location);
         self.locations
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
