@@ -394,7 +394,7 @@ fn state_strings_that_name_no_store_are_refused_and_make_no_file() {
         ),
         ("host= user=postgres dbname=x", "`host` has no value"),
         ("host=127.0.0.1 user=postgres dbname=x?", "no closing quote"),
-        ("foo=bar", "`foo` is not a connection keyword"),
+        ("foo=bar", "a part is not a connection keyword"),
         ("host=127.0.0.1 port=fifty dbname=x", "port"),
         ("state", "neither a URL nor obviously a path"),
         ("file:state.db", "`file:` is not a state store scheme"),

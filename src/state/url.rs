@@ -309,6 +309,32 @@ fn shown_keyword(keyword: &str) -> String {
     }
 }
 
+/// The known keyword an unknown one is a likely typo of.
+fn likely_keyword(keyword: &str) -> Option<&'static str> {
+    KEYWORDS
+        .iter()
+        .chain(UNSUPPORTED_KEYWORDS.iter())
+        .map(|known| {
+            (
+                strsim::jaro_winkler(known, &keyword.to_ascii_lowercase()),
+                *known,
+            )
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, known)| known)
+}
+
+/// Whether a keyword may be shown in a message: a known one, or a typo of one. Anything else
+/// may be part of a value whose quotes broke (`password='secret' x'=`), so it is not shown.
+fn showable_keyword(keyword: &str) -> bool {
+    KEYWORDS.contains(&keyword)
+        || UNSUPPORTED_KEYWORDS.contains(&keyword)
+        || (keyword.len() <= 32
+            && keyword.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+            && likely_keyword(keyword).is_some())
+}
+
 fn check_keyword(keyword: &str) -> Result<(), String> {
     if KEYWORDS.contains(&keyword) {
         return Ok(());
@@ -318,17 +344,16 @@ fn check_keyword(keyword: &str) -> Result<(), String> {
             "libpq's `{keyword}` is not supported by refreshctl"
         ));
     }
-    let suggestion = KEYWORDS
-        .iter()
-        .map(|known| {
-            (
-                strsim::jaro_winkler(known, &keyword.to_ascii_lowercase()),
-                known,
-            )
-        })
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, known)| format!(" (did you mean `{known}`?)"))
+    if !showable_keyword(keyword) {
+        return Err(
+            "a part is not a connection keyword refreshctl knows (not shown: it may be part of a \
+             value, such as a password whose quotes do not close)"
+                .to_owned(),
+        );
+    }
+    let suggestion = likely_keyword(keyword)
+        .filter(|known| KEYWORDS.contains(known))
+        .map(|known| format!(" (did you mean `{known}`?)"))
         .unwrap_or_default();
     Err(format!(
         "`{}` is not a connection keyword refreshctl knows{suggestion}",
@@ -408,10 +433,14 @@ fn mask_conninfo(text: &str) -> String {
         let length = pair_length(trimmed);
         let (pair, after) = trimmed.split_at(length);
         if let Ok(params) = conninfo(pair) {
+            if params.iter().any(|param| !showable_keyword(&param.keyword)) {
+                shown.push("…".to_owned());
+                break;
+            }
             shown.extend(params.into_iter().map(shown_param));
         } else {
             let keyword = first_word(pair);
-            if !pair.contains('=') || keyword.is_empty() {
+            if !pair.contains('=') || keyword.is_empty() || !showable_keyword(keyword) {
                 // Not a pair: what follows cannot be told apart from values.
                 shown.push("…".to_owned());
                 break;
@@ -577,7 +606,7 @@ mod tests {
             ),
             (
                 "foo=bar",
-                "`foo` is not a connection keyword refreshctl knows",
+                "a part is not a connection keyword refreshctl knows (not shown",
             ),
             (
                 "hots=127.0.0.1 dbname=x",
