@@ -1,7 +1,11 @@
-//! `tick` on simulated time: a year of the example plans' schedules, the skip rule, two ticks at
-//! once on one state file, and `tick` refusing what only a rehearsal may do.
+//! `tick` on simulated time: a year of the example plans' schedules, the skip rule, ticks side
+//! by side on one state store (SQLite and PostgreSQL) and a killed tick losing no simulated
+//! state, and `tick` refusing what only a rehearsal may do.
 
 mod common;
+
+#[path = "common/postgres.rs"]
+mod postgres_server;
 
 use std::collections::{HashMap, HashSet};
 
@@ -231,6 +235,183 @@ fn two_ticks_at_once_submit_each_occurrence_once() {
         advanced.len(),
         "a run is advanced by one tick: {advanced:?}"
     );
+}
+
+/// Twenty weekly plans (Saturdays 22:00 UTC, 48 h lead), each on a target of its own, so every
+/// run is due at the same moments; each reprovisions, so the simulated LCS's assets change in
+/// place as well as grow.
+fn twenty_weekly_plans(directory: &std::path::Path) -> String {
+    let plans = directory.join("plans");
+    std::fs::create_dir_all(&plans).expect("plans");
+    for index in 0..20 {
+        std::fs::write(
+            plans.join(format!("weekly-{index:02}.yaml")),
+            format!(
+                "version: 1
+name: weekly-{index:02}
+project: 1234567
+environment: {{name: uat-{index:02}, type: sandbox, release: \"10.0.41\"}}
+source: {{name: prod, type: production, release: \"10.0.41\"}}
+window: {{cron: \"0 22 * * SAT\", timezone: UTC, duration: 6h}}
+lead_time: 48h
+acknowledge: [target-database-erased, target-unavailable]
+post_steps: [reprovision, reset-financial-reporting]
+"
+            ),
+        )
+        .expect("plan");
+    }
+    plans.display().to_string()
+}
+
+/// `refreshctl ARGS` in `directory` (its own package cache), with `failpoint` if given.
+fn refreshctl_at(
+    directory: &std::path::Path,
+    failpoint: Option<&str>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut command = assert_cmd::Command::cargo_bin("refreshctl").expect("binary");
+    command
+        .current_dir(directory)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", directory.join("cache"))
+        .env_remove("REFRESHCTL_ADAPTER")
+        .env_remove("REFRESHCTL_STATE")
+        .args(args)
+        .timeout(std::time::Duration::from_mins(1));
+    match failpoint {
+        Some(point) => command.env("REFRESHCTL_FAILPOINT", point),
+        None => command.env_remove("REFRESHCTL_FAILPOINT"),
+    };
+    command.output().expect("runs")
+}
+
+/// The passes of a Saturday: first sight, the submissions 48 h before, then every half hour
+/// from the window's start until every step is long done.
+fn saturday_passes() -> Vec<String> {
+    let mut passes = vec![
+        "2026-11-24T10:00:00Z".to_owned(),
+        "2026-11-26T22:00:00Z".to_owned(),
+    ];
+    let window = at("2026-11-28T22:00:00Z");
+    passes.extend((0..=8).map(|half_hours| {
+        (window + TimeDelta::minutes(30 * half_hours))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }));
+    passes
+}
+
+/// Runs every pass with `processes` ticks at once on `state`, then checks that every run of the
+/// twenty plans succeeded: no tick lost another's changes to the simulated LCS.
+fn ticks_side_by_side(state: &str, processes: usize) {
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = twenty_weekly_plans(directory.path());
+    for now in saturday_passes() {
+        std::thread::scope(|scope| {
+            let ticks: Vec<_> = (0..processes)
+                .map(|index| {
+                    let (directory, plans, now) = (directory.path(), &plans, &now);
+                    scope.spawn(move || {
+                        let owner = format!("tick-{index}");
+                        let output = refreshctl_at(
+                            directory,
+                            None,
+                            &[
+                                "--state", state, "tick", "--yes", "--plans", plans, "--owner",
+                                &owner, "--now", now, "--format", "json",
+                            ],
+                        );
+                        assert_eq!(
+                            output.status.code(),
+                            Some(0),
+                            "{owner} at {now}: {}\n{}",
+                            String::from_utf8_lossy(&output.stdout),
+                            String::from_utf8_lossy(&output.stderr)
+                        );
+                    })
+                })
+                .collect();
+            for tick in ticks {
+                tick.join().expect("tick");
+            }
+        });
+    }
+    let listed = refreshctl_at(
+        directory.path(),
+        None,
+        &["--state", state, "runs", "--format", "json"],
+    );
+    let runs: Vec<Value> = serde_json::from_slice(&listed.stdout).expect("runs JSON");
+    assert_eq!(runs.len(), 20, "one run per plan: {runs:?}");
+    for run in &runs {
+        assert_eq!(run["state"], "succeeded", "{run}");
+        assert_eq!(run["window"]["start"], "2026-11-28T22:00:00Z", "{run}");
+    }
+}
+
+#[test]
+fn two_ticks_at_once_on_one_sqlite_file_lose_no_simulated_state() {
+    let directory = tempfile::tempdir().expect("temp");
+    let state = directory.path().join("state.db");
+    ticks_side_by_side(state.to_str().expect("utf-8"), 2);
+}
+
+#[test]
+fn three_ticks_at_once_on_postgresql_lose_no_simulated_state() {
+    let Some(state) = postgres_server::fresh_schema("shared_world") else {
+        return;
+    };
+    ticks_side_by_side(&state, 3);
+}
+
+/// A tick killed right after the refresh was started (the step committed, the process gone
+/// before it could save anything else): the next tick finds the refresh in the simulated LCS.
+#[test]
+fn a_killed_tick_loses_no_simulated_state() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = twenty_weekly_plans(directory.path());
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    let passes = saturday_passes();
+    for (index, now) in passes.iter().enumerate() {
+        // The pass at the window's start starts the refreshes, and dies after the first.
+        let failpoint = (index == 2).then_some("after-step:start-refresh");
+        let output = refreshctl_at(
+            directory.path(),
+            failpoint,
+            &[
+                "--state", state, "tick", "--yes", "--plans", &plans, "--now", now,
+            ],
+        );
+        if failpoint.is_some() {
+            assert_eq!(
+                output.status.signal(),
+                Some(9),
+                "the failpoint was not reached: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        } else {
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "at {now}: {}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    let listed = refreshctl_at(
+        directory.path(),
+        None,
+        &["--state", state, "runs", "--format", "json"],
+    );
+    let runs: Vec<Value> = serde_json::from_slice(&listed.stdout).expect("runs JSON");
+    assert_eq!(runs.len(), 20);
+    for run in &runs {
+        assert_eq!(run["state"], "succeeded", "{run}");
+    }
 }
 
 #[test]

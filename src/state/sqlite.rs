@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
-    StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
-    summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
+    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
+    occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -73,6 +73,23 @@ const MIGRATIONS: &[&str] = &[
          name TEXT PRIMARY KEY,
          first_seen TEXT NOT NULL
      );",
+    // 4: the simulator's models in rows of their own (one per environment, operation, asset,
+    // deployment and call), each change committed under a compare-and-swap on the model's
+    // version, so processes sharing a model never lose each other's changes.
+    "CREATE TABLE models (
+         key TEXT PRIMARY KEY,
+         version INTEGER NOT NULL,
+         head TEXT NOT NULL
+     );
+     CREATE TABLE model_rows (
+         model TEXT NOT NULL REFERENCES models (key),
+         kind TEXT NOT NULL,
+         position INTEGER NOT NULL,
+         version INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (model, kind, position)
+     );
+     CREATE INDEX model_rows_by_version ON model_rows (model, version);",
 ];
 
 /// The schema version this build writes.
@@ -765,5 +782,79 @@ impl SqliteStore {
             )
             .map_err(|error| self.error(&error))?;
         Ok(())
+    }
+
+    /// The model stored under `key` (`None`: none is), with the rows changed after version
+    /// `since` (every row without it), read in one statement, so from one snapshot.
+    pub fn load_model(
+        &self,
+        key: &str,
+        since: Option<i64>,
+    ) -> Result<Option<ModelRows>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(ModelSelect::SQLITE)
+            .map_err(|error| self.error(&error))?;
+        let selected = statement
+            .query_map(params![key, since.unwrap_or(0)], |row| {
+                Ok(ModelSelect {
+                    version: row.get(0)?,
+                    head: row.get(1)?,
+                    kind: row.get(2)?,
+                    position: row.get(3)?,
+                    body: row.get(4)?,
+                })
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        Ok(model_rows(selected))
+    }
+
+    /// Commits `rows` (and `head`) as the next version of the model under `key` if it is still
+    /// at version `expected` (`None`: not stored yet); returns the new version, or `None` when
+    /// another process changed the model since (nothing is written then).
+    pub fn commit_model(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        head: &str,
+        rows: &[ModelRow],
+    ) -> Result<Option<i64>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let current: Option<i64> = transaction
+            .prepare_cached("SELECT version FROM models WHERE key = ?1")
+            .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+            .map_err(|error| self.error(&error))?;
+        if current != expected {
+            return Ok(None);
+        }
+        let version = expected.unwrap_or(0) + 1;
+        transaction
+            .prepare_cached(
+                "INSERT INTO models (key, version, head) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET version = excluded.version, head = excluded.head",
+            )
+            .and_then(|mut statement| statement.execute(params![key, version, head]))
+            .map_err(|error| self.error(&error))?;
+        {
+            let mut upsert = transaction
+                .prepare_cached(
+                    "INSERT INTO model_rows (model, kind, position, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (model, kind, position)
+                     DO UPDATE SET version = excluded.version, body = excluded.body",
+                )
+                .map_err(|error| self.error(&error))?;
+            for row in rows {
+                upsert
+                    .execute(params![key, row.kind, row.position, version, row.body])
+                    .map_err(|error| self.error(&error))?;
+            }
+        }
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(Some(version))
     }
 }
