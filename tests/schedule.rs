@@ -414,6 +414,69 @@ fn a_killed_tick_loses_no_simulated_state() {
     }
 }
 
+/// A run that `tick` began goes on in the world `tick` began it in when it is resumed in the
+/// foreground: the refresh it started is found there.
+#[test]
+fn a_run_begun_by_tick_resumes_in_the_shared_world() {
+    use chrono::Datelike as _;
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = twenty_weekly_plans(directory.path());
+    let state = directory.path().join("state.db");
+    let state = state.to_str().expect("utf-8");
+    // The first Saturday 22:00 UTC at least three days after the real now.
+    let now = Utc::now();
+    let mut window = (now + TimeDelta::days(3))
+        .date_naive()
+        .and_hms_opt(22, 0, 0)
+        .expect("22:00")
+        .and_utc();
+    while window.weekday() != chrono::Weekday::Sat {
+        window += TimeDelta::days(1);
+    }
+    let format = |at: DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for at in [now, window - TimeDelta::hours(48), window] {
+        let output = refreshctl_at(
+            directory.path(),
+            None,
+            &[
+                "--state",
+                state,
+                "tick",
+                "--yes",
+                "--plans",
+                &plans,
+                "--now",
+                &format(at),
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let run = format!("weekly-00@{}", window.format("%Y%m%dT%H%MZ"));
+    let resumed = refreshctl_at(
+        directory.path(),
+        None,
+        &["--state", state, "resume", "--yes", &run],
+    );
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let status = refreshctl_at(
+        directory.path(),
+        None,
+        &["--state", state, "status", &run, "--format", "json"],
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["state"], "succeeded", "{status}");
+}
+
 #[test]
 fn tick_refuses_to_go_back_in_time_and_now_with_lcs() {
     let directory = tempfile::tempdir().expect("temp");

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::read;
-use crate::adapter::{AdapterKind, SimulatorAdapter, rehearsal_key};
+use crate::adapter::{AdapterKind, MODEL_KEY, SimulatorAdapter, rehearsal_key};
 use crate::cli::{LogFormat, SimFault};
 use crate::clock::Clock;
 use crate::error::Error;
@@ -19,7 +19,7 @@ use crate::plan::{EnvironmentType, Plan};
 use crate::report::human;
 use crate::rules::{CheckSettings, Severity, check_file, check_set};
 use crate::sim::{Durations, Faults, Lcs};
-use crate::state::{RunRecord, StateStore, StateUrl};
+use crate::state::{RunRecord, StateStore, StateUrl, StepState};
 
 /// Where the clock of the simulated world that `tick` and `daemon` share is kept.
 const CLOCK_KEY: &str = "simulator/clock";
@@ -84,12 +84,13 @@ pub struct InventoryEntry {
     id: Option<String>,
 }
 
-/// The simulator of a foreground rehearsal of `run`: a simulated world of the run's own (made
-/// from the plan's facts and `--sim-inventory` on first use, kept in the store for `resume`),
-/// so every rehearsal behaves as the first did, whatever was rehearsed before. Its simulated
-/// clock starts at `now` (the real now, or `--now`), or where the run already stands if that
-/// is later (a resumed run never goes back in time). The world of `tick` and `daemon` is not
-/// touched.
+/// The simulator of a foreground rehearsal of `run` (`apply`, `resume`). A run continues in
+/// the simulated world it began in: one that `tick` or `daemon` began goes on in their shared
+/// world; any other has a world of its own (made from the plan's facts and `--sim-inventory`
+/// on first use, kept in the store for `resume`), so every rehearsal behaves as the first did,
+/// whatever was rehearsed before. The simulated clock starts at `now` (the real now, or
+/// `--now`), or where the run already stands if that is later: a resumed run never goes back
+/// in time. The shared world's clock is not touched.
 pub fn simulator(
     store: &Arc<StateStore>,
     plan: &Plan,
@@ -98,11 +99,22 @@ pub fn simulator(
     inventory: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<(SimulatorAdapter, Clock), Error> {
+    let own = rehearsal_key(&run.id);
+    let begun = run
+        .steps
+        .iter()
+        .any(|step| !matches!(step.state, StepState::Pending));
+    // Asking for the rows after the last possible version reads only whether the model exists.
+    let key = if begun && store.load_model(&own, Some(i64::MAX))?.is_none() {
+        MODEL_KEY.to_owned()
+    } else {
+        own
+    };
     let inventory = inventory.map(read_inventory).transpose()?;
     let clock = Clock::simulated(now.max(run.updated));
     let adapter = SimulatorAdapter::open(
         store.clone(),
-        &rehearsal_key(&run.id),
+        &key,
         clock.clone(),
         sim_faults(faults),
         || Lcs::new(Durations::default(), Faults::default(), now),
@@ -120,8 +132,10 @@ pub fn simulator(
         message: error.to_string(),
         hint: None,
     })?;
-    // A resumed rehearsal goes on from its world's last call if that is later still.
-    if let Some(last) = adapter.model().calls.last().map(|record| record.at) {
+    // A resumed rehearsal goes on from its own world's last call if that is later still.
+    if key != MODEL_KEY
+        && let Some(last) = adapter.model().calls.last().map(|record| record.at)
+    {
         clock.advance_to(last);
     }
     Ok((adapter, clock))

@@ -107,10 +107,6 @@ fn fingerprint_of(files: &[crate::plan::discover::PlanFile]) -> u64 {
 }
 
 /// The adapter a schedule runs through, with its clock.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per process, made once; boxing would only add an indirection"
-)]
 enum World {
     Simulator(SimulatorAdapter, Clock),
     Lcs(LcsAdapter, Clock),
