@@ -252,10 +252,11 @@ pub fn stored_clock(store: &StateStore) -> Result<Option<DateTime<Utc>>, Error> 
         .map(|stored| stored.to_utc()))
 }
 
-/// Keeps the shared simulated world's time, so the next `tick` starts no earlier.
+/// Keeps the shared simulated world's time, so the next `tick` starts no earlier; a tick side
+/// by side that ended earlier never moves it back.
 pub fn save_clock(store: &StateStore, clock: &Clock) -> Result<(), Error> {
     if clock.is_simulated() {
-        store.save_document(CLOCK_KEY, &clock.now().to_rfc3339())?;
+        store.raise_document(CLOCK_KEY, &crate::state::time(clock.now()))?;
     }
     Ok(())
 }

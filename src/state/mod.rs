@@ -166,7 +166,8 @@ pub(crate) fn int(value: u64) -> i64 {
 }
 
 /// Times are stored as RFC 3339 UTC with fixed width, so they sort as text.
-pub(crate) fn time(at: DateTime<Utc>) -> String {
+#[must_use]
+pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -401,6 +402,12 @@ impl StateStore {
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         each!(self, store => store.save_document(key, body))
+    }
+
+    /// Saves `body` under `key` unless the stored body is greater (text order: for fixed-width
+    /// times, later), in one statement, so processes side by side never move it back.
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        each!(self, store => store.raise_document(key, body))
     }
 
     /// The simulator model under `key` (`None`: none is stored), with its rows changed after

@@ -625,6 +625,20 @@ impl PostgresStore {
         Ok(())
     }
 
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        let (key, body) = (key.to_owned(), body.to_owned());
+        self.with(move |worker| {
+            worker.client()?.execute(
+                "INSERT INTO documents (key, body, version) VALUES ($1, $2, 1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body,
+                 version = documents.version + 1
+                 WHERE excluded.body COLLATE \"C\" > documents.body COLLATE \"C\"",
+                &[&key, &body],
+            )
+        })?;
+        Ok(())
+    }
+
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.with(move |worker| {

@@ -764,6 +764,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO documents (key, body, version) VALUES (?1, ?2, 1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, version = version + 1
+                 WHERE excluded.body > documents.body",
+                params![key, body],
+            )
+            .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.connection()
             .query_row("SELECT body FROM documents WHERE key = ?1", [key], |row| {

@@ -231,6 +231,42 @@ fn documents_round_trip(open: &dyn Fn() -> StateStore) {
             .as_deref(),
         Some("{\"a\":2}")
     );
+    // Raised only: a smaller body leaves the stored one (times side by side never go back).
+    let (one, other) = (open(), open());
+    for (store, body, kept) in [
+        (
+            &one,
+            "2026-12-05T21:00:00.000000Z",
+            "2026-12-05T21:00:00.000000Z",
+        ),
+        (
+            &other,
+            "2026-12-06T09:00:00.000000Z",
+            "2026-12-06T09:00:00.000000Z",
+        ),
+        (
+            &one,
+            "2026-12-05T22:00:00.000000Z",
+            "2026-12-06T09:00:00.000000Z",
+        ),
+        (
+            &one,
+            "2026-12-07T00:00:00.000000Z",
+            "2026-12-07T00:00:00.000000Z",
+        ),
+    ] {
+        store
+            .raise_document("simulator/clock", body)
+            .expect("raise");
+        assert_eq!(
+            open()
+                .load_document("simulator/clock")
+                .expect("load")
+                .as_deref(),
+            Some(kept),
+            "after raising to {body}"
+        );
+    }
 }
 
 fn row(kind: &str, position: i64, body: &str) -> ModelRow {
