@@ -244,3 +244,38 @@ async fn a_model_stored_as_one_document_is_carried_over() {
         "kept in rows from then on"
     );
 }
+
+/// A state store that is busy under the simulated LCS makes it unreachable for the moment
+/// (transient: the executor waits and tries again), never a refusal that fails the run; once
+/// the store is free, the same call goes through.
+#[tokio::test(flavor = "current_thread")]
+async fn a_busy_store_makes_the_simulated_lcs_unreachable_for_a_moment() {
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    let store = Arc::new(StateStore::Sqlite(
+        refreshctl::state::SqliteStore::open_with(&path, std::time::Duration::ZERO).expect("store"),
+    ));
+    let clock = Clock::simulated(start());
+    let adapter = SimulatorAdapter::open(store, MODEL_KEY, clock, Faults::default(), || {
+        model(Faults::default())
+    })
+    .expect("opens");
+    let holder = rusqlite::Connection::open(&path).expect("another process");
+    holder
+        .execute_batch("BEGIN EXCLUSIVE;")
+        .expect("holds the file");
+    let busy = adapter
+        .start_refresh(PROJECT, "contoso-prod", "contoso-uat")
+        .await
+        .expect_err("the store is held");
+    assert!(
+        matches!(&busy, AdapterError::Transient(message) if message.contains("unreachable")),
+        "{busy:?}"
+    );
+    assert!(busy.is_retryable());
+    holder.execute_batch("ROLLBACK;").expect("releases");
+    adapter
+        .start_refresh(PROJECT, "contoso-prod", "contoso-uat")
+        .await
+        .expect("goes through once the store is free");
+}

@@ -18,10 +18,10 @@ use super::contract::{
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
 use crate::sim::{
-    DatabaseStatus, DeploymentStatus, Faults, Lcs, Row, SOFTWARE_DEPLOYABLE_PACKAGE, SimError,
-    ValidationStatus,
+    Before, DatabaseStatus, DeploymentStatus, Faults, Lcs, Row, SOFTWARE_DEPLOYABLE_PACKAGE,
+    SimError, ValidationStatus,
 };
-use crate::state::{ModelRow, ModelRows, StateStore};
+use crate::state::{ModelRow, ModelRows, StateStore, StoreError};
 
 /// The key of the simulated world that `tick` and `daemon` share (and, before models were
 /// kept in rows, the document that held it).
@@ -45,6 +45,14 @@ struct Local {
     faults: Faults,
 }
 
+/// What became of a change.
+enum Commit {
+    /// Committed (or nothing to commit): the stored version the copy is at now.
+    At(Option<i64>),
+    /// Another process committed first; nothing was written.
+    Conflict,
+}
+
 pub struct SimulatorAdapter {
     local: Mutex<Local>,
     clock: Clock,
@@ -54,6 +62,18 @@ pub struct SimulatorAdapter {
 
 fn state_error(error: impl std::fmt::Display) -> AdapterError {
     AdapterError::State(error.to_string())
+}
+
+/// The state store failing under the simulated LCS is the simulated LCS being unreachable: a
+/// busy or failing store is transient (a poll waits, a lost change is settled from the
+/// environment's history, as with LCS itself); a store that cannot be read at all is not.
+fn store_error(error: StoreError) -> AdapterError {
+    match error {
+        StoreError::Busy { .. } | StoreError::Io { .. } => {
+            AdapterError::Transient(format!("the simulated LCS is unreachable: {error}"))
+        }
+        other => state_error(other),
+    }
 }
 
 fn stored_rows(rows: Vec<ModelRow>) -> Result<Vec<Row>, AdapterError> {
@@ -125,7 +145,7 @@ impl SimulatorAdapter {
     pub fn load(store: &StateStore, key: &str) -> Result<Option<Lcs>, AdapterError> {
         store
             .load_model(key, None)
-            .map_err(state_error)?
+            .map_err(store_error)?
             .map(|stored| {
                 Lcs::from_rows(&stored.head, &stored_rows(stored.rows)?).map_err(state_error)
             })
@@ -162,7 +182,7 @@ impl SimulatorAdapter {
         }
         store
             .load_document(MODEL_KEY)
-            .map_err(state_error)?
+            .map_err(store_error)?
             .map(|text| {
                 serde_json::from_str(&text).map_err(|error| {
                     AdapterError::State(format!(
@@ -184,7 +204,7 @@ impl SimulatorAdapter {
         let head = model.head().map_err(state_error)?;
         match store
             .commit_model(key, None, &head, &rows)
-            .map_err(state_error)?
+            .map_err(store_error)?
         {
             Some(version) => {
                 local.model = model;
@@ -211,7 +231,7 @@ impl SimulatorAdapter {
             version,
             head,
             rows,
-        }) = store.load_model(key, local.version).map_err(state_error)?
+        }) = store.load_model(key, local.version).map_err(store_error)?
         else {
             return Ok(());
         };
@@ -240,27 +260,42 @@ impl SimulatorAdapter {
             let before = local.model.before_change();
             let result = call(&mut local.model, self.clock.now());
             let faults = local.model.faults;
-            let rows = local.model.changed_rows(&before).map_err(state_error)?;
-            let Some((store, key)) = self.store.as_ref().filter(|_| !rows.is_empty()) else {
-                local.faults = faults;
-                return Ok(result);
-            };
-            let head = local.model.head().map_err(state_error)?;
-            match store
-                .commit_model(key, local.version, &head, &to_store(rows))
-                .map_err(state_error)?
-            {
-                Some(version) => {
-                    local.version = Some(version);
+            match self.commit_change(&local, &before) {
+                Ok(Commit::At(version)) => {
+                    local.version = version;
                     local.faults = faults;
                     return Ok(result);
                 }
-                None => self.reload(&mut local)?,
+                Ok(Commit::Conflict) => self.reload(&mut local)?,
+                Err(error) => {
+                    // The copy holds a change that was not committed: read it all again next.
+                    local.version = None;
+                    local.model = Lcs::default();
+                    return Err(error);
+                }
             }
         }
         Err(AdapterError::State(format!(
             "the simulated LCS changed {ATTEMPTS} times in a row under this call; it was not made"
         )))
+    }
+
+    /// Commits what changed in `local` since `before`.
+    fn commit_change(&self, local: &Local, before: &Before) -> Result<Commit, AdapterError> {
+        let rows = local.model.changed_rows(before).map_err(state_error)?;
+        let Some((store, key)) = self.store.as_ref().filter(|_| !rows.is_empty()) else {
+            return Ok(Commit::At(local.version));
+        };
+        let head = local.model.head().map_err(state_error)?;
+        Ok(
+            match store
+                .commit_model(key, local.version, &head, &to_store(rows))
+                .map_err(store_error)?
+            {
+                Some(version) => Commit::At(Some(version)),
+                None => Commit::Conflict,
+            },
+        )
     }
 
     /// A call on the model (see [`Self::attempt`]), its refusals as adapter errors.

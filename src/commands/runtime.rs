@@ -128,10 +128,7 @@ pub fn simulator(
         })?;
         Ok(adapter)
     })
-    .map_err(|error| Error::Refused {
-        message: error.to_string(),
-        hint: None,
-    })?;
+    .map_err(simulator_error)?;
     // A resumed rehearsal goes on from its own world's last call if that is later still.
     if key != MODEL_KEY
         && let Some(last) = adapter.model().calls.last().map(|record| record.at)
@@ -139,6 +136,18 @@ pub fn simulator(
         clock.advance_to(last);
     }
     Ok((adapter, clock))
+}
+
+/// A simulator that cannot be set up: unavailable (exit 3) when its state store is, else
+/// refused.
+pub fn simulator_error(error: crate::adapter::AdapterError) -> Error {
+    match error {
+        crate::adapter::AdapterError::Transient(message) => Error::Unavailable { message },
+        other => Error::Refused {
+            message: other.to_string(),
+            hint: None,
+        },
+    }
 }
 
 /// The model's faults for `--sim-fault`.

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::apply::{Globals, unavailable};
 use super::runtime::{
-    add_inventory, cache_dir, read_inventory, save_clock, seed, sim_faults, stored_clock,
+    add_inventory, cache_dir, read_inventory, save_clock, seed, sim_faults, simulator_error,
+    stored_clock,
 };
 use super::validate::check_files;
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter, MODEL_KEY, SimulatorAdapter};
@@ -154,7 +155,7 @@ impl World {
             })?;
             Ok(adapter)
         })
-        .map_err(refused)?;
+        .map_err(simulator_error)?;
         Ok(Self::Simulator(adapter, clock))
     }
 
@@ -166,7 +167,7 @@ impl World {
                         seed(model, plan);
                     }
                 })
-                .map_err(refused)?;
+                .map_err(simulator_error)?;
         }
         Ok(())
     }
@@ -177,17 +178,6 @@ impl World {
             save_clock(store, clock)?;
         }
         Ok(())
-    }
-}
-
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "used as a `map_err` function"
-)]
-fn refused(error: crate::adapter::AdapterError) -> Error {
-    Error::Refused {
-        message: error.to_string(),
-        hint: None,
     }
 }
 
