@@ -102,6 +102,18 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// The model this connection last read or committed, and the file's `data_version` then.
+    seen: Mutex<Option<Seen>>,
+}
+
+/// A model as this connection last saw it. SQLite's `PRAGMA data_version` changes only when
+/// another connection commits, so while it stands still the model is still at this version
+/// and a reader's poll costs no query of the model's tables.
+struct Seen {
+    key: String,
+    version: i64,
+    head: String,
+    data_version: i64,
 }
 
 impl SqliteStore {
@@ -131,6 +143,7 @@ impl SqliteStore {
         let store = Self {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
+            seen: Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -797,13 +810,28 @@ impl SqliteStore {
     }
 
     /// The model stored under `key` (`None`: none is), with the rows changed after version
-    /// `since` (every row without it), read in one statement, so from one snapshot.
+    /// `since` (every row without it), read in one statement, so from one snapshot. A reader
+    /// that is up to date, with no other connection having committed since, is told so without
+    /// a query of the model's tables.
     pub fn load_model(
         &self,
         key: &str,
         since: Option<i64>,
     ) -> Result<Option<ModelRows>, StoreError> {
         let connection = self.connection();
+        let data_version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|error| self.error(&error))?;
+        let mut seen = self.seen();
+        if let Some(seen) = seen.as_ref().filter(|seen| {
+            seen.key == key && Some(seen.version) == since && seen.data_version == data_version
+        }) {
+            return Ok(Some(ModelRows {
+                version: seen.version,
+                head: seen.head.clone(),
+                rows: Vec::new(),
+            }));
+        }
         let mut statement = connection
             .prepare_cached(ModelSelect::SQLITE)
             .map_err(|error| self.error(&error))?;
@@ -820,7 +848,20 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
-        Ok(model_rows(selected))
+        let model = model_rows(selected);
+        *seen = model.as_ref().map(|model| Seen {
+            key: key.to_owned(),
+            version: model.version,
+            head: model.head.clone(),
+            data_version,
+        });
+        Ok(model)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<Seen>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Commits `rows` (and `head`) as the next version of the model under `key` if it is still
@@ -866,7 +907,18 @@ impl SqliteStore {
                     .map_err(|error| self.error(&error))?;
             }
         }
+        // Read while this transaction holds the write lock (no one else can commit now); this
+        // connection's own commit leaves `data_version` as it is.
+        let data_version: i64 = transaction
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|error| self.error(&error))?;
         transaction.commit().map_err(|error| self.error(&error))?;
+        *self.seen() = Some(Seen {
+            key: key.to_owned(),
+            version,
+            head: head.to_owned(),
+            data_version,
+        });
         Ok(Some(version))
     }
 }

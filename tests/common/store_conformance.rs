@@ -359,6 +359,22 @@ fn models_change_by_compare_and_swap(open: &dyn Fn() -> StateStore) {
         Some(3),
         "caught up, the change goes in"
     );
+    // `one` is up to date after its own commit; a commit by `other` then is still seen.
+    assert_eq!(
+        other
+            .commit_model(key, Some(3), "head-4", &[row("call", 4, "e")])
+            .expect("commit"),
+        Some(4)
+    );
+    assert_eq!(
+        one.load_model(key, Some(3)).expect("load"),
+        Some(ModelRows {
+            version: 4,
+            head: "head-4".into(),
+            rows: vec![row("call", 4, "e")],
+        }),
+        "another store's commit after this one's is read"
+    );
     assert_eq!(
         one.load_model("simulator/another", None).expect("load"),
         None,
