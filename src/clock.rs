@@ -82,6 +82,15 @@ impl Clock {
         matches!(self, Self::Simulated(_))
     }
 
+    /// Moves simulated time forward to `at` if it is earlier (never back); other clocks are
+    /// the world's and are left alone.
+    pub fn advance_to(&self, at: DateTime<Utc>) {
+        if let Self::Simulated(now) = self {
+            let mut now = now.lock().unwrap_or_else(PoisonError::into_inner);
+            *now = (*now).max(at);
+        }
+    }
+
     /// Waits until `until`: really, or by moving simulated time forward (never backward).
     pub async fn sleep_until(&self, until: DateTime<Utc>) {
         match self {
@@ -91,11 +100,8 @@ impl Clock {
                     tokio::time::sleep(wait).await;
                 }
             }
-            Self::Simulated(now) => {
-                {
-                    let mut now = now.lock().unwrap_or_else(PoisonError::into_inner);
-                    *now = (*now).max(until);
-                }
+            Self::Simulated(_) => {
+                self.advance_to(until);
                 tokio::task::yield_now().await;
             }
         }

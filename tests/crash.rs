@@ -9,7 +9,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use changes::count;
-use refreshctl::adapter::SimulatorAdapter;
+use refreshctl::adapter::{SimulatorAdapter, rehearsal_key};
 use refreshctl::sim::Call;
 use refreshctl::state::{StateStore, StateUrl};
 
@@ -74,9 +74,10 @@ impl World {
     }
 
     fn calls(&self) -> Vec<Call> {
+        let run = self.only_run();
         let store = StateStore::open(&StateUrl::Sqlite(self.state().into())).expect("store");
-        // The model is stored from the first call that changes it.
-        SimulatorAdapter::load(&store)
+        // The rehearsal's own world, stored from its first use.
+        SimulatorAdapter::load(&store, &rehearsal_key(run["id"].as_str().expect("id")))
             .expect("load")
             .map(|model| model.calls.into_iter().map(|record| record.call).collect())
             .unwrap_or_default()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::SimulatorAdapter;
+use refreshctl::adapter::{MODEL_KEY, SimulatorAdapter};
 use refreshctl::clock::Clock;
 use refreshctl::executor::{self, ApproveError, Collect, EventKind, Executor, Progress, Settings};
 use refreshctl::plan::{EnvironmentType, Plan};
@@ -85,7 +85,9 @@ fn rehearsal(text: &str, faults: Faults) -> Rehearsal {
         "10.0.41",
         None,
     );
-    let adapter = SimulatorAdapter::new(model, clock.clone(), Some(store.clone()));
+    let faults = model.faults;
+    let adapter = SimulatorAdapter::open(store.clone(), MODEL_KEY, clock.clone(), faults, || model)
+        .expect("the simulator on the store");
     Rehearsal {
         _directory: directory,
         plan,
@@ -409,7 +411,7 @@ async fn preflight_rejects_a_production_target() {
         "10.0.41",
         None,
     );
-    let adapter = SimulatorAdapter::new(model, rehearsal.clock.clone(), None);
+    let adapter = SimulatorAdapter::new(model, rehearsal.clock.clone());
     let rehearsal = Rehearsal {
         adapter,
         ..rehearsal

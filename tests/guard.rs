@@ -11,7 +11,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use emulator_process::EmulatorProcess;
-use refreshctl::adapter::SimulatorAdapter;
+use refreshctl::adapter::{SimulatorAdapter, rehearsal_key};
 use refreshctl::sim::Call;
 use refreshctl::state::{StateStore, StateUrl};
 
@@ -200,10 +200,12 @@ fn a_simulator_inventory_type_not_known_to_be_non_production_is_refused() {
             &["apply", "--yes", "--sim-inventory", inventory, &file],
         )
     };
-    let refreshes = || {
+    // Each rehearsal runs in a world of its own, kept under its run id.
+    let refreshes = |run: &[u8]| {
+        let run = String::from_utf8_lossy(run).trim().to_owned();
         let store =
             StateStore::open(&StateUrl::Sqlite(directory.path().join("state.db"))).expect("store");
-        SimulatorAdapter::load(&store)
+        SimulatorAdapter::load(&store, &rehearsal_key(&run))
             .expect("model")
             .map_or(0, |model| {
                 model
@@ -219,7 +221,11 @@ fn a_simulator_inventory_type_not_known_to_be_non_production_is_refused() {
         assert_eq!(applied.status.code(), Some(1), "{target}: {stderr}");
         let status = status_of(directory.path(), &[], &applied.stdout);
         assert_refused(&status, &stderr, target, shown, "LCS");
-        assert_eq!(refreshes(), 0, "{target}: a refresh was started");
+        assert_eq!(
+            refreshes(&applied.stdout),
+            0,
+            "{target}: a refresh was started"
+        );
     }
     let applied = apply("t-sandbox");
     assert_eq!(
@@ -228,5 +234,5 @@ fn a_simulator_inventory_type_not_known_to_be_non_production_is_refused() {
         "{}",
         String::from_utf8_lossy(&applied.stderr)
     );
-    assert_eq!(refreshes(), 1);
+    assert_eq!(refreshes(&applied.stdout), 1);
 }

@@ -73,24 +73,136 @@ fn every_example_plan_rehearses_to_succeeded() {
     }
 }
 
-#[test]
-fn rehearsals_follow_each_other_in_simulated_time() {
-    let home = Home::new();
-    let mut runs = Vec::new();
-    for _ in 0..4 {
-        let (code, stdout, stderr) = home.run(&["apply", "--yes", "plans/contoso-uat-weekly.yaml"]);
-        assert_eq!(code, 0, "{stderr}");
-        runs.push(stdout.trim().to_owned());
-    }
-    runs.dedup();
-    assert_eq!(
-        runs.len(),
-        4,
-        "each rehearsal is the simulated world's next window: {runs:?}"
+fn time(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("{value}")))
+        .unwrap_or_else(|error| panic!("{value}: {error}"))
+        .to_utc()
+}
+
+/// Where a plan's next window starts (the first that can still be submitted) by its preview.
+fn previewed_window(home: &Home, plan: &str, now: Option<&str>) -> chrono::DateTime<chrono::Utc> {
+    let mut args = vec!["plan", plan, "--format", "json"];
+    args.extend(now.iter().flat_map(|now| ["--now", now]));
+    let (code, stdout, stderr) = home.run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let preview: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    time(&preview["window"]["start"])
+}
+
+/// Applies `plan` `times` times, each at `now` (the real now without it), and checks that each
+/// rehearsal behaved as the first: the same window, its preflight at the moment the command
+/// started, succeeded; the later ones are that window again, as `~2`, `~3`.
+fn rehearse_again_and_again(home: &Home, plan: &str, now: Option<&str>, times: usize) {
+    let window = previewed_window(home, plan, now);
+    let name = plan
+        .rsplit('/')
+        .next()
+        .and_then(|file| file.strip_suffix(".yaml"));
+    let base = format!(
+        "{}@{}",
+        name.expect("plans/NAME.yaml"),
+        window.format("%Y%m%dT%H%MZ")
     );
+    for round in 1..=times {
+        let mut args = vec!["apply", "--yes", plan];
+        args.extend(now.iter().flat_map(|now| ["--now", now]));
+        let before = chrono::Utc::now();
+        let (code, stdout, stderr) = home.run(&args);
+        let after = chrono::Utc::now();
+        assert_eq!(code, 0, "rehearsal {round}: {stderr}");
+        let expected = if round == 1 {
+            base.clone()
+        } else {
+            format!("{base}~{round}")
+        };
+        assert_eq!(stdout.trim(), expected, "rehearsal {round}");
+        let status = home.status(&expected);
+        assert_eq!(status["state"], "succeeded", "{status}");
+        assert_eq!(time(&status["window"]["start"]), window, "{status}");
+        let preflight = time(&status["steps"][0]["started"]);
+        match now {
+            Some(now) => assert_eq!(
+                preflight,
+                time(&serde_json::json!(now)),
+                "rehearsal {round} starts at --now"
+            ),
+            None => assert!(
+                preflight >= before - chrono::TimeDelta::seconds(1)
+                    && preflight <= after + chrono::TimeDelta::seconds(1),
+                "rehearsal {round} starts at the real now ({before} to {after}), not at \
+                 {preflight}"
+            ),
+        }
+    }
+}
+
+/// Every rehearsal starts now, as the first did: the same plan rehearsed three times on one
+/// state file takes the same window each time (rehearsals have worlds of their own, so the
+/// earlier ones occupy nothing), and then a `tick` near today still works (the README's
+/// commands in order).
+#[test]
+fn each_rehearsal_starts_now_and_takes_the_same_window() {
+    let home = Home::new();
+    rehearse_again_and_again(&home, "plans/contoso-uat-weekly.yaml", None, 3);
+    let today = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (code, stdout, stderr) = home.run(&["tick", "--yes", "--plans", "plans", "--now", &today]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (_, stdout, _) = home.run(&["runs", "--format", "json"]);
     let listed: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+}
+
+#[test]
+fn each_rehearsal_at_a_given_now_starts_there() {
+    let home = Home::new();
+    rehearse_again_and_again(
+        &home,
+        "plans/contoso-test-restore.yaml",
+        Some("2026-11-24T12:00:00Z"),
+        2,
+    );
+}
+
+/// A fixed window 11 days away with a 10-day lead time rehearses twice in a row: the second
+/// rehearsal measures the lead time from the real now, not from where the first left
+/// simulated time.
+#[test]
+fn a_window_eleven_days_away_rehearses_twice_in_a_row() {
+    let home = Home::new();
+    let start = (chrono::Utc::now() + chrono::TimeDelta::days(11))
+        .format("%Y-%m-%dT21:00:00Z")
+        .to_string();
+    let plan = home.0.path().join("fixed-uat.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1
+name: fixed-uat
+project: 1234567
+environment: {{name: contoso-uat, type: sandbox, release: \"10.0.41\"}}
+source: {{name: contoso-prod, type: production, release: \"10.0.41\"}}
+window: {{start: \"{start}\", duration: 6h}}
+lead_time: 10d
+acknowledge: [target-database-erased, target-unavailable]
+"
+        ),
+    )
+    .expect("plan");
+    let plan = plan.display().to_string();
+    for round in 1..=2 {
+        let (code, stdout, stderr) = home.run(&["apply", "--yes", &plan]);
+        assert_eq!(code, 0, "rehearsal {round}: {stderr}");
+        let run = stdout.trim();
+        assert!(run.starts_with("fixed-uat@"), "{run}");
+        assert_eq!(run.ends_with("~2"), round == 2, "{run}");
+        let status = home.status(run);
+        assert_eq!(status["state"], "succeeded", "{status}");
+        assert_eq!(
+            time(&status["window"]["start"]),
+            time(&serde_json::json!(start)),
+            "{status}"
+        );
+    }
 }
 
 #[test]

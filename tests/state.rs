@@ -141,11 +141,12 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
     store.insert_run(&run).expect("insert");
     drop(store);
-    // Make it a version-1 file: drop what migrations 2 and 3 added and set the version back.
+    // Make it a version-1 file: drop what migrations 2 to 4 added and set the version back.
     let connection = rusqlite_open(&path);
     connection
         .execute_batch(
-            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+            "DROP TABLE model_rows; DROP TABLE models;
+             DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
              ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",

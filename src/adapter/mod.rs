@@ -14,7 +14,7 @@ pub use contract::{
     shown_wait,
 };
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
-pub use simulator::{MODEL_KEY, SimulatorAdapter};
+pub use simulator::{MODEL_KEY, SimulatorAdapter, rehearsal_key};
 
 /// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

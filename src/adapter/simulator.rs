@@ -1,6 +1,9 @@
 //! The simulator adapter: the `sim/` model in process, on a clock it is given (simulated for a
-//! rehearsal). With a state store, the model is saved after every call that changes it, so a
-//! rehearsal interrupted by a crash resumes against the same simulated LCS.
+//! rehearsal). With a state store, the model lives there in rows of its own (see
+//! `sim::rows`), and every call that changes it is applied to the freshest model and committed
+//! before it is answered, under a compare-and-swap on the model's version: processes that share
+//! a model (ticks side by side, replicas) never lose each other's changes, and a crash loses
+//! nothing that was answered.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -15,34 +18,171 @@ use super::contract::{
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
 use crate::sim::{
-    DatabaseStatus, DeploymentStatus, Lcs, SOFTWARE_DEPLOYABLE_PACKAGE, SimError, ValidationStatus,
+    Before, DatabaseStatus, DeploymentStatus, Faults, Lcs, Row, SOFTWARE_DEPLOYABLE_PACKAGE,
+    SimError, ValidationStatus,
 };
-use crate::state::StateStore;
+use crate::state::{ModelRow, ModelRows, StateStore, StoreError};
 
-/// The document key under which the model is kept.
+/// The key of the simulated world that `tick` and `daemon` share (and, before models were
+/// kept in rows, the document that held it).
 pub const MODEL_KEY: &str = "simulator/model";
 
+/// How often a change is redone on a fresher model before giving up: each retry means another
+/// process committed a change in between, so this many in a row means something is wrong.
+const ATTEMPTS: usize = 1000;
+
+/// The key of a foreground rehearsal's own simulated world.
+#[must_use]
+pub fn rehearsal_key(run: &str) -> String {
+    format!("simulator/rehearsal/{run}")
+}
+
+/// This process's copy of the model, the stored version it is at, and this process's faults.
+struct Local {
+    model: Lcs,
+    /// `None`: not stored (yet).
+    version: Option<i64>,
+    faults: Faults,
+}
+
+/// What became of a change.
+enum Commit {
+    /// Committed (or nothing to commit): the stored version the copy is at now.
+    At(Option<i64>),
+    /// Another process committed first; nothing was written.
+    Conflict,
+}
+
 pub struct SimulatorAdapter {
-    model: Mutex<Lcs>,
+    local: Mutex<Local>,
     clock: Clock,
-    store: Option<Arc<StateStore>>,
+    /// Where the model is kept, and under which key.
+    store: Option<(Arc<StateStore>, String)>,
+}
+
+fn state_error(error: impl std::fmt::Display) -> AdapterError {
+    AdapterError::State(error.to_string())
+}
+
+/// The state store failing under the simulated LCS is the simulated LCS being unreachable: a
+/// busy or failing store is transient (a poll waits, a lost change is settled from the
+/// environment's history, as with LCS itself); a store that cannot be read at all is not.
+fn store_error(error: StoreError) -> AdapterError {
+    match error {
+        StoreError::Busy { .. } | StoreError::Io { .. } => {
+            AdapterError::Transient(format!("the simulated LCS is unreachable: {error}"))
+        }
+        other => state_error(other),
+    }
+}
+
+fn stored_rows(rows: Vec<ModelRow>) -> Result<Vec<Row>, AdapterError> {
+    rows.into_iter()
+        .map(|row| Row::parse(&row.kind, row.position, row.body).map_err(state_error))
+        .collect()
+}
+
+fn to_store(rows: Vec<Row>) -> Vec<ModelRow> {
+    rows.into_iter()
+        .map(|row| ModelRow {
+            kind: row.kind.name().to_owned(),
+            position: i64::try_from(row.position).unwrap_or(i64::MAX),
+            body: row.body,
+        })
+        .collect()
 }
 
 impl SimulatorAdapter {
+    /// A simulator on `model` in memory only (tests, and the conformance suite).
     #[must_use]
-    pub fn new(model: Lcs, clock: Clock, store: Option<Arc<StateStore>>) -> Self {
+    pub fn new(model: Lcs, clock: Clock) -> Self {
+        let faults = model.faults;
         Self {
-            model: Mutex::new(model),
+            local: Mutex::new(Local {
+                model,
+                version: None,
+                faults,
+            }),
             clock,
-            store,
+            store: None,
         }
     }
 
-    /// The model as saved in `store`, if one was.
-    pub fn load(store: &StateStore) -> Result<Option<Lcs>, AdapterError> {
+    /// The simulator on the model kept in `store` under `key`, with this process's `faults`;
+    /// a model that is not stored yet is made by `fresh` and stored (unless another process
+    /// stores one first, which is then used).
+    pub fn open(
+        store: Arc<StateStore>,
+        key: &str,
+        clock: Clock,
+        faults: Faults,
+        fresh: impl FnOnce() -> Lcs,
+    ) -> Result<Self, AdapterError> {
+        let adapter = Self {
+            local: Mutex::new(Local {
+                model: Lcs::default(),
+                version: None,
+                faults,
+            }),
+            clock,
+            store: Some((store, key.to_owned())),
+        };
+        {
+            let mut local = adapter.lock();
+            adapter.reload(&mut local)?;
+            if local.version.is_none() {
+                let model = match adapter.legacy(key)? {
+                    Some(model) => model,
+                    None => fresh(),
+                };
+                adapter.commit_whole(&mut local, model)?;
+            }
+        }
+        Ok(adapter)
+    }
+
+    /// The model kept in `store` under `key`, if one is.
+    pub fn load(store: &StateStore, key: &str) -> Result<Option<Lcs>, AdapterError> {
+        store
+            .load_model(key, None)
+            .map_err(store_error)?
+            .map(|stored| {
+                Lcs::from_rows(&stored.head, &stored_rows(stored.rows)?).map_err(state_error)
+            })
+            .transpose()
+    }
+
+    /// This process's copy of the model, for tests and reports.
+    #[must_use]
+    pub fn model(&self) -> Lcs {
+        self.lock().model.clone()
+    }
+
+    /// Changes the freshest model (the scheduler adds the environments of the plans it loads)
+    /// and commits what changed; `change` may run more than once, on fresher models.
+    pub fn update(&self, mut change: impl FnMut(&mut Lcs)) -> Result<(), AdapterError> {
+        self.attempt(|model, _| {
+            change(model);
+            Ok(())
+        })
+        .and_then(|result| result.map_err(convert))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A model stored the old way, as one document (the shared world only), to carry over.
+    fn legacy(&self, key: &str) -> Result<Option<Lcs>, AdapterError> {
+        let Some((store, _)) = &self.store else {
+            return Ok(None);
+        };
+        if key != MODEL_KEY {
+            return Ok(None);
+        }
         store
             .load_document(MODEL_KEY)
-            .map_err(|error| AdapterError::State(error.to_string()))?
+            .map_err(store_error)?
             .map(|text| {
                 serde_json::from_str(&text).map_err(|error| {
                     AdapterError::State(format!(
@@ -53,54 +193,124 @@ impl SimulatorAdapter {
             .transpose()
     }
 
-    /// A copy of the model, for tests and reports.
-    #[must_use]
-    pub fn model(&self) -> Lcs {
-        self.lock().clone()
-    }
-
-    /// Changes the model in place (the scheduler adds the environments of plans it loads).
-    pub fn with_model(&self, change: impl FnOnce(&mut Lcs)) {
-        change(&mut self.lock());
-    }
-
-    /// Saves the model to `store` (an adapter made without a store saves nothing by itself).
-    pub fn persist(&self, store: &StateStore) -> Result<(), AdapterError> {
-        let text = serde_json::to_string(&*self.lock())
-            .map_err(|error| AdapterError::State(error.to_string()))?;
-        store
-            .save_document(MODEL_KEY, &text)
-            .map_err(|error| AdapterError::State(error.to_string()))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lcs> {
-        self.model.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs a call on the model at the clock's time and saves the model if the call changed it.
-    fn call<T>(
-        &self,
-        call: impl FnOnce(&mut Lcs, DateTime<Utc>) -> Result<T, SimError>,
-    ) -> Result<T, AdapterError> {
-        let mut model = self.lock();
-        let before = model.calls.len();
-        let throttles = model.faults.throttled_calls;
-        let result = call(&mut model, self.clock.now());
-        if model.calls.len() != before || model.faults.throttled_calls != throttles {
-            self.save(&model)?;
-        }
-        result.map_err(convert)
-    }
-
-    fn save(&self, model: &Lcs) -> Result<(), AdapterError> {
-        let Some(store) = &self.store else {
+    /// Stores `model` as a new model (first use); if another process stored one meanwhile,
+    /// that one is loaded instead.
+    fn commit_whole(&self, local: &mut Local, model: Lcs) -> Result<(), AdapterError> {
+        let Some((store, key)) = &self.store else {
+            local.model = model;
             return Ok(());
         };
-        let text =
-            serde_json::to_string(model).map_err(|error| AdapterError::State(error.to_string()))?;
-        store
-            .save_document(MODEL_KEY, &text)
-            .map_err(|error| AdapterError::State(error.to_string()))
+        let rows = to_store(model.rows().map_err(state_error)?);
+        let head = model.head().map_err(state_error)?;
+        match store
+            .commit_model(key, None, &head, &rows)
+            .map_err(store_error)?
+        {
+            Some(version) => {
+                local.model = model;
+                local.version = Some(version);
+                Ok(())
+            }
+            None => self.reload(local),
+        }
+    }
+
+    /// Reads the whole stored model again (this copy is void: a change failed on it).
+    fn reload(&self, local: &mut Local) -> Result<(), AdapterError> {
+        local.version = None;
+        local.model = Lcs::default();
+        self.refresh(local)
+    }
+
+    /// Brings this copy up to the stored model: the rows changed since its version.
+    fn refresh(&self, local: &mut Local) -> Result<(), AdapterError> {
+        let Some((store, key)) = &self.store else {
+            return Ok(());
+        };
+        let Some(ModelRows {
+            version,
+            head,
+            rows,
+        }) = store.load_model(key, local.version).map_err(store_error)?
+        else {
+            return Ok(());
+        };
+        if local.version == Some(version) {
+            return Ok(());
+        }
+        local
+            .model
+            .apply_rows(&head, &stored_rows(rows)?)
+            .map_err(state_error)?;
+        local.version = Some(version);
+        Ok(())
+    }
+
+    /// Runs `call` on the freshest model at the clock's time with this process's faults, and
+    /// commits what it changed before answering. When another process committed first, this
+    /// attempt is void: the model is read again and `call` runs again on it.
+    fn attempt<T>(
+        &self,
+        mut call: impl FnMut(&mut Lcs, DateTime<Utc>) -> Result<T, SimError>,
+    ) -> Result<Result<T, SimError>, AdapterError> {
+        let mut local = self.lock();
+        for _ in 0..ATTEMPTS {
+            self.refresh(&mut local)?;
+            local.model.faults = local.faults;
+            let before = local.model.before_change();
+            let result = call(&mut local.model, self.clock.now());
+            let faults = local.model.faults;
+            match self.commit_change(&local, &before) {
+                Ok(Commit::At(version)) => {
+                    local.version = version;
+                    local.faults = faults;
+                    return Ok(result);
+                }
+                Ok(Commit::Conflict) => self.reload(&mut local)?,
+                Err(error) => {
+                    // The copy holds a change that was not committed: read it all again next.
+                    local.version = None;
+                    local.model = Lcs::default();
+                    return Err(error);
+                }
+            }
+        }
+        Err(AdapterError::State(format!(
+            "the simulated LCS changed {ATTEMPTS} times in a row under this call; it was not made"
+        )))
+    }
+
+    /// Commits what changed in `local` since `before`.
+    fn commit_change(&self, local: &Local, before: &Before) -> Result<Commit, AdapterError> {
+        let rows = local.model.changed_rows(before).map_err(state_error)?;
+        let Some((store, key)) = self.store.as_ref().filter(|_| !rows.is_empty()) else {
+            return Ok(Commit::At(local.version));
+        };
+        let head = local.model.head().map_err(state_error)?;
+        Ok(
+            match store
+                .commit_model(key, local.version, &head, &to_store(rows))
+                .map_err(store_error)?
+            {
+                Some(version) => Commit::At(Some(version)),
+                None => Commit::Conflict,
+            },
+        )
+    }
+
+    /// A call on the model (see [`Self::attempt`]), its refusals as adapter errors.
+    fn call<T>(
+        &self,
+        call: impl FnMut(&mut Lcs, DateTime<Utc>) -> Result<T, SimError>,
+    ) -> Result<T, AdapterError> {
+        self.attempt(call)?.map_err(convert)
+    }
+
+    /// Reads the freshest model.
+    fn read<T>(&self, read: impl FnOnce(&Lcs) -> T) -> Result<T, AdapterError> {
+        let mut local = self.lock();
+        self.refresh(&mut local)?;
+        Ok(read(&local.model))
     }
 }
 
@@ -171,16 +381,17 @@ impl Adapter for SimulatorAdapter {
         _project: u64,
         environment: &str,
     ) -> Result<Vec<HistoryItem>, AdapterError> {
-        Ok(self
-            .lock()
-            .history(environment)
-            .into_iter()
-            .map(|entry| HistoryItem {
-                activity: entry.activity,
-                name: entry.name,
-                started: Some(entry.started),
-            })
-            .collect())
+        self.read(|model| {
+            model
+                .history(environment)
+                .into_iter()
+                .map(|entry| HistoryItem {
+                    activity: entry.activity,
+                    name: entry.name,
+                    started: Some(entry.started),
+                })
+                .collect()
+        })
     }
 
     async fn find_shared_asset(&self, name: &str) -> Result<Option<AssetInfo>, AdapterError> {
@@ -206,11 +417,13 @@ impl Adapter for SimulatorAdapter {
         destination: &Path,
     ) -> Result<u64, AdapterError> {
         let size = self
-            .lock()
-            .assets
-            .iter()
-            .find(|candidate| candidate.id == asset)
-            .map(|candidate| candidate.size)
+            .read(|model| {
+                model
+                    .assets
+                    .iter()
+                    .find(|candidate| candidate.id == asset)
+                    .map(|candidate| candidate.size)
+            })?
             .ok_or_else(|| AdapterError::NotFound {
                 what: "asset",
                 id: asset.to_owned(),
@@ -235,21 +448,22 @@ impl Adapter for SimulatorAdapter {
     }
 
     async fn project_assets(&self, project: u64) -> Result<Vec<AssetInfo>, AdapterError> {
-        Ok(self
-            .lock()
-            .assets
-            .iter()
-            .filter(|asset| {
-                asset.project == Some(project) && asset.file_type == SOFTWARE_DEPLOYABLE_PACKAGE
-            })
-            .map(|asset| AssetInfo {
-                id: asset.id.clone(),
-                name: asset.name.clone(),
-                file_name: asset.file_name.clone(),
-                size: Some(asset.size),
-                modified: Some(asset.modified),
-            })
-            .collect())
+        self.read(|model| {
+            model
+                .assets
+                .iter()
+                .filter(|asset| {
+                    asset.project == Some(project) && asset.file_type == SOFTWARE_DEPLOYABLE_PACKAGE
+                })
+                .map(|asset| AssetInfo {
+                    id: asset.id.clone(),
+                    name: asset.name.clone(),
+                    file_name: asset.file_name.clone(),
+                    size: Some(asset.size),
+                    modified: Some(asset.modified),
+                })
+                .collect()
+        })
     }
 
     async fn create_asset(
@@ -278,11 +492,8 @@ impl Adapter for SimulatorAdapter {
         _project: u64,
         asset: &str,
     ) -> Result<UploadTarget, AdapterError> {
-        let known = self
-            .lock()
-            .assets
-            .iter()
-            .any(|candidate| candidate.id == asset);
+        let known =
+            self.read(|model| model.assets.iter().any(|candidate| candidate.id == asset))?;
         if known {
             Ok(UploadTarget {
                 asset: asset.to_owned(),

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::check_settings;
-use super::runtime::{
-    Progress as Reporter, cache_dir, checked_plan, open_store, save_clock, simulated_now, simulator,
-};
+use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store, simulator};
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
@@ -64,12 +62,9 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     let settings = check_settings(&args.check, Some(globals.adapter))?;
     let plan = checked_plan(&args.plan, &settings, globals.color)?;
     let store = open_store(globals.state, globals.adapter)?;
-    // A rehearsal lives in the simulated world's time, which earlier rehearsals moved on.
-    let now = if globals.adapter == AdapterKind::Simulator {
-        simulated_now(&store, settings.now)?
-    } else {
-        settings.now
-    };
+    // A rehearsal starts now (or at `--now`), as the real thing would: the window and its lead
+    // time are reckoned from there, never from where an earlier rehearsal left simulated time.
+    let now = settings.now;
     let window = if args.start_now {
         Occurrence {
             start: now,
@@ -440,10 +435,10 @@ fn execute(
     let (adapter, clock) = simulator(
         store,
         plan,
+        &run,
         &options.sim_fault,
         options.sim_inventory.as_deref(),
         settings.now,
-        run.updated,
     )?;
     eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
     drive(
@@ -507,7 +502,6 @@ fn drive<A: Adapter>(
             options,
             &mut run,
         ))?;
-        save_clock(store, clock)?;
         match &progress {
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if options.yes && clock.is_simulated() =>

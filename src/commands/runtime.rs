@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::read_and_check;
-use crate::adapter::{AdapterKind, SimulatorAdapter};
+use crate::adapter::{AdapterKind, MODEL_KEY, SimulatorAdapter, rehearsal_key};
 use crate::cli::{LogFormat, SimFault};
 use crate::clock::Clock;
 use crate::error::Error;
@@ -20,9 +20,9 @@ use crate::plan::{EnvironmentType, Plan};
 use crate::report::human;
 use crate::rules::{CheckSettings, Severity, check_set};
 use crate::sim::{Durations, Faults, Lcs, ReportedType};
-use crate::state::{StateStore, StateUrl};
+use crate::state::{RunRecord, StateStore, StateUrl, StepState};
 
-/// Where the simulator's clock is kept.
+/// Where the clock of the simulated world that `tick` and `daemon` share is kept.
 const CLOCK_KEY: &str = "simulator/clock";
 
 /// Opens the state store: `--state`, else the default. Rehearsals on the simulator default to
@@ -90,7 +90,7 @@ pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Resul
 /// An environment of `--sim-inventory`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InventoryEntry {
+pub struct InventoryEntry {
     project: u64,
     name: String,
     /// Any text: a type refreshctl does not know (or none) is reported as it is, so the
@@ -101,42 +101,70 @@ struct InventoryEntry {
     id: Option<String>,
 }
 
-/// The simulator for `plan`: the stored model (or a new one), knowing the plan's environments,
-/// with this invocation's faults, on a simulated clock that resumes from where it stood and
-/// never goes back.
+/// The simulator of a foreground rehearsal of `run` (`apply`, `resume`). A run continues in
+/// the simulated world it began in: one that `tick` or `daemon` began goes on in their shared
+/// world; any other has a world of its own (made from the plan's facts and `--sim-inventory`
+/// on first use, kept in the store for `resume`), so every rehearsal behaves as the first did,
+/// whatever was rehearsed before. The simulated clock starts at `now` (the real now, or
+/// `--now`), or where the run already stands if that is later: a resumed run never goes back
+/// in time. The shared world's clock is not touched.
 pub fn simulator(
     store: &Arc<StateStore>,
     plan: &Plan,
+    run: &RunRecord,
     faults: &[SimFault],
     inventory: Option<&Path>,
     now: DateTime<Utc>,
-    floor: DateTime<Utc>,
 ) -> Result<(SimulatorAdapter, Clock), Error> {
-    let stored = SimulatorAdapter::load(store).map_err(|error| Error::Refused {
-        message: error.to_string(),
-        hint: None,
-    })?;
-    // Simulated time resumes from the latest moment anything recorded, so a crash (which skips
-    // saving the clock) never sends it back: the stored clock, the run's last commit, the
-    // simulated LCS's last call.
-    let last_call = stored
-        .as_ref()
-        .and_then(|model| model.calls.last().map(|record| record.at));
-    let clock_start = simulated_now(store, now)?
-        .max(last_call.unwrap_or(now))
-        .max(floor);
-    let mut model =
-        stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), clock_start));
-    model.faults = sim_faults(faults);
-    if let Some(path) = inventory {
-        load_inventory(&mut model, path)?;
+    let own = rehearsal_key(&run.id);
+    let begun = run
+        .steps
+        .iter()
+        .any(|step| !matches!(step.state, StepState::Pending));
+    // Asking for the rows after the last possible version reads only whether the model exists.
+    let key = if begun && store.load_model(&own, Some(i64::MAX))?.is_none() {
+        MODEL_KEY.to_owned()
+    } else {
+        own
+    };
+    let inventory = inventory.map(read_inventory).transpose()?;
+    let clock = Clock::simulated(now.max(run.updated));
+    let adapter = SimulatorAdapter::open(
+        store.clone(),
+        &key,
+        clock.clone(),
+        sim_faults(faults),
+        || Lcs::new(Durations::default(), Faults::default(), now),
+    )
+    .and_then(|adapter| {
+        adapter.update(|model| {
+            if let Some(entries) = &inventory {
+                add_inventory(model, entries);
+            }
+            seed(model, plan);
+        })?;
+        Ok(adapter)
+    })
+    .map_err(simulator_error)?;
+    // A resumed rehearsal goes on from its own world's last call if that is later still.
+    if key != MODEL_KEY
+        && let Some(last) = adapter.model().calls.last().map(|record| record.at)
+    {
+        clock.advance_to(last);
     }
-    seed(&mut model, plan);
-    let clock = Clock::simulated(clock_start);
-    Ok((
-        SimulatorAdapter::new(model, clock.clone(), Some(store.clone())),
-        clock,
-    ))
+    Ok((adapter, clock))
+}
+
+/// A simulator that cannot be set up: unavailable (exit 3) when its state store is, else
+/// refused.
+pub fn simulator_error(error: crate::adapter::AdapterError) -> Error {
+    match error {
+        crate::adapter::AdapterError::Transient(message) => Error::Unavailable { message },
+        other => Error::Refused {
+            message: other.to_string(),
+            hint: None,
+        },
+    }
 }
 
 /// The model's faults for `--sim-fault`.
@@ -157,12 +185,21 @@ pub fn sim_faults(faults: &[SimFault]) -> Faults {
 /// Adds the environments of an inventory file (a YAML list of `project`, `name`, `type`,
 /// `release` and optionally `id`; `type` may be any text, or absent).
 pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
+    add_inventory(model, &read_inventory(path)?);
+    Ok(())
+}
+
+/// Reads an inventory file's environments.
+pub fn read_inventory(path: &Path) -> Result<Vec<InventoryEntry>, Error> {
     let text = read_text_capped(path, MAX_DATA_BYTES, "simulator inventory")?;
-    let entries: Vec<InventoryEntry> =
-        serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
-            path: path.to_path_buf(),
-            message: error.without_snippet().to_string(),
-        })?;
+    serde_saphyr::from_str(&text).map_err(|error| Error::Inventory {
+        path: path.to_path_buf(),
+        message: error.without_snippet().to_string(),
+    })
+}
+
+/// Adds the inventory's environments the model does not know yet.
+pub fn add_inventory(model: &mut Lcs, entries: &[InventoryEntry]) {
     for entry in entries {
         let reported = entry.kind.as_deref().map(str::trim);
         let known = reported.and_then(crate::lcs::parse_environment_type);
@@ -186,7 +223,6 @@ pub fn load_inventory(model: &mut Lcs, path: &Path) -> Result<(), Error> {
             });
         }
     }
-    Ok(())
 }
 
 /// Adds the plan's environments, from its facts, where the model does not know them yet.
@@ -244,15 +280,7 @@ fn ensure_environment(
     }
 }
 
-/// The simulated world's time: where the last rehearsal left it, or `now` if that is later.
-pub fn simulated_now(store: &StateStore, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
-    Ok(store
-        .load_document(CLOCK_KEY)?
-        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
-        .map_or(now, |stored| stored.to_utc().max(now)))
-}
-
-/// Where the last rehearsal left simulated time, if one did.
+/// Where the last `tick` left the shared simulated world's time, if one did.
 pub fn stored_clock(store: &StateStore) -> Result<Option<DateTime<Utc>>, Error> {
     Ok(store
         .load_document(CLOCK_KEY)?
@@ -260,10 +288,11 @@ pub fn stored_clock(store: &StateStore) -> Result<Option<DateTime<Utc>>, Error> 
         .map(|stored| stored.to_utc()))
 }
 
-/// Keeps the simulated time, so the next rehearsal starts no earlier.
+/// Keeps the shared simulated world's time, so the next `tick` starts no earlier; a tick side
+/// by side that ended earlier never moves it back.
 pub fn save_clock(store: &StateStore, clock: &Clock) -> Result<(), Error> {
     if clock.is_simulated() {
-        store.save_document(CLOCK_KEY, &clock.now().to_rfc3339())?;
+        store.raise_document(CLOCK_KEY, &crate::state::time(clock.now()))?;
     }
     Ok(())
 }

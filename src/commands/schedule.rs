@@ -10,9 +10,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::apply::{Globals, unavailable};
-use super::runtime::{cache_dir, load_inventory, save_clock, seed, sim_faults, stored_clock};
+use super::runtime::{
+    add_inventory, cache_dir, read_inventory, save_clock, seed, sim_faults, simulator_error,
+    stored_clock,
+};
 use super::validate::check_files;
-use crate::adapter::{Adapter, AdapterKind, LcsAdapter, SimulatorAdapter};
+use crate::adapter::{Adapter, AdapterKind, LcsAdapter, MODEL_KEY, SimulatorAdapter};
 use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
@@ -122,7 +125,7 @@ fn fingerprint_of(files: &[crate::plan::discover::PlanFile]) -> u64 {
 /// The adapter a schedule runs through, with its clock.
 #[expect(
     clippy::large_enum_variant,
-    reason = "one per process, made once; boxing would only add an indirection"
+    reason = "one world per command: its size does not matter"
 )]
 enum World {
     Simulator(SimulatorAdapter, Clock),
@@ -136,52 +139,61 @@ impl World {
         }
     }
 
-    /// The simulated LCS, knowing every plan's environments, at `start`. Its model is saved
-    /// after each pass (not after each call: a pass over thousands of runs would write the
-    /// whole model thousands of times).
+    /// The simulated LCS that every `tick` and `daemon` on the store shares, knowing every
+    /// plan's environments, at `start`. Each change to it is committed as it is made, on the
+    /// freshest model (see the simulator adapter), so ticks side by side and a killed tick lose
+    /// nothing.
     fn simulator(
-        store: &StateStore,
+        store: &Arc<StateStore>,
         plans: &[Plan],
         args: &ScheduleArgs,
         start: DateTime<Utc>,
     ) -> Result<Self, Error> {
-        let stored = SimulatorAdapter::load(store).map_err(|error| Error::Refused {
-            message: error.to_string(),
-            hint: None,
-        })?;
-        let mut model =
-            stored.unwrap_or_else(|| Lcs::new(Durations::default(), Faults::default(), start));
-        model.faults = sim_faults(&args.run.sim_fault);
-        if let Some(path) = &args.run.sim_inventory {
-            load_inventory(&mut model, path)?;
-        }
-        for plan in plans {
-            seed(&mut model, plan);
-        }
+        let inventory = args
+            .run
+            .sim_inventory
+            .as_deref()
+            .map(read_inventory)
+            .transpose()?;
         let clock = Clock::simulated(start);
-        Ok(Self::Simulator(
-            SimulatorAdapter::new(model, clock.clone(), None),
-            clock,
-        ))
-    }
-
-    fn reseed(&self, plans: &[Plan]) {
-        if let Self::Simulator(adapter, _) = self {
-            adapter.with_model(|model| {
+        let adapter = SimulatorAdapter::open(
+            store.clone(),
+            MODEL_KEY,
+            clock.clone(),
+            sim_faults(&args.run.sim_fault),
+            || Lcs::new(Durations::default(), Faults::default(), start),
+        )
+        .and_then(|adapter| {
+            adapter.update(|model| {
+                if let Some(entries) = &inventory {
+                    add_inventory(model, entries);
+                }
                 for plan in plans {
                     seed(model, plan);
                 }
-            });
-        }
+            })?;
+            Ok(adapter)
+        })
+        .map_err(simulator_error)?;
+        Ok(Self::Simulator(adapter, clock))
     }
 
-    /// Keeps the simulated world (model and clock) for the next pass.
+    fn reseed(&self, plans: &[Plan]) -> Result<(), Error> {
+        if let Self::Simulator(adapter, _) = self {
+            adapter
+                .update(|model| {
+                    for plan in plans {
+                        seed(model, plan);
+                    }
+                })
+                .map_err(simulator_error)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the simulated clock for the next pass (the model is kept as it changes).
     fn save(&self, store: &StateStore) -> Result<(), Error> {
-        if let Self::Simulator(adapter, clock) = self {
-            adapter.persist(store).map_err(|error| Error::Refused {
-                message: error.to_string(),
-                hint: None,
-            })?;
+        if let Self::Simulator(_, clock) = self {
             save_clock(store, clock)?;
         }
         Ok(())
@@ -353,7 +365,6 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     if let Some(until) = args.until {
         runtime.block_on(world.clock().sleep_until(until));
     }
-    // Once, at the end: a rehearsal of a season makes thousands of passes.
     world.save(&store)?;
     // A run the service could not be reached for is the environment failing (SPEC 4); the run
     // itself is kept and tried again.
@@ -596,7 +607,9 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                     Wake::Reload => match load_plans(&args.schedule, globals.adapter) {
                         Ok(fresh) => {
                             eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
-                            world.reseed(&fresh.plans);
+                            if let Err(error) = world.reseed(&fresh.plans) {
+                                eprintln!("refreshctl: warning: {error}");
+                            }
                             loaded = fresh;
                         }
                         Err(error) => {

@@ -2,6 +2,7 @@
 //! statuses, limits and refusals as the real service (lcs-api.md), on time it is given.
 
 mod model;
+mod rows;
 mod status;
 
 pub use model::{
@@ -9,6 +10,7 @@ pub use model::{
     OPERATIONS_PER_DAY, Operation, OperationKind, ReportedType, SOFTWARE_DEPLOYABLE_PACKAGE,
     SimError, dotnet_time,
 };
+pub use rows::{Before, Row, RowError, RowKind};
 pub use status::{DatabaseStatus, DeploymentStatus, ValidationStatus};
 
 #[cfg(test)]

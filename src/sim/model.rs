@@ -238,7 +238,7 @@ pub struct Lcs {
     pub calls: Vec<CallRecord>,
     pub durations: Durations,
     pub faults: Faults,
-    next_id: u64,
+    pub(super) next_id: u64,
 }
 
 impl Lcs {

@@ -127,7 +127,8 @@ pub(crate) fn int(value: u64) -> i64 {
 }
 
 /// Times are stored as RFC 3339 UTC with fixed width, so they sort as text.
-pub(crate) fn time(at: DateTime<Utc>) -> String {
+#[must_use]
+pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -205,6 +206,67 @@ fn plan_marks(rows: Vec<MarkRow>) -> HashMap<String, PlanMark> {
             ))
         })
         .collect()
+}
+
+/// A row of a stored simulator model: one entity (`kind` names its collection, `position` its
+/// place in it) as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRow {
+    pub kind: String,
+    pub position: i64,
+    pub body: String,
+}
+
+/// A stored simulator model, or what changed in it: its version, its head (the model's own
+/// scalars, JSON) and the rows asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRows {
+    pub version: i64,
+    pub head: String,
+    pub rows: Vec<ModelRow>,
+}
+
+/// One row of the query both stores read a model with: the model's version and head, joined
+/// with each row changed after the version asked about (none: the row's columns are null).
+/// The query has no `ORDER BY`, so the planner finds the changed rows by the version index
+/// instead of walking every row of the model; they are put in order here.
+pub(crate) struct ModelSelect {
+    version: i64,
+    head: String,
+    kind: Option<String>,
+    position: Option<i64>,
+    body: Option<String>,
+}
+
+impl ModelSelect {
+    pub(crate) const SQLITE: &str = "SELECT m.version, m.head, r.kind, r.position, r.body
+         FROM models m LEFT JOIN model_rows r ON r.model = m.key AND r.version > ?2
+         WHERE m.key = ?1";
+    pub(crate) const POSTGRES: &str = "SELECT m.version, m.head, r.kind, r.position, r.body
+         FROM models m LEFT JOIN model_rows r ON r.model = m.key AND r.version > $2
+         WHERE m.key = $1";
+}
+
+/// The model the joined rows describe (`None` when there were none: no such model).
+fn model_rows(selected: Vec<ModelSelect>) -> Option<ModelRows> {
+    let first = selected.first()?;
+    let (version, head) = (first.version, first.head.clone());
+    let mut rows: Vec<ModelRow> = selected
+        .into_iter()
+        .filter_map(|row| {
+            Some(ModelRow {
+                kind: row.kind?,
+                position: row.position?,
+                body: row.body?,
+            })
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| (&a.kind, a.position).cmp(&(&b.kind, b.position)));
+    Some(ModelRows {
+        version,
+        head,
+        rows,
+    })
 }
 
 /// The stores, chosen by URL.
@@ -311,6 +373,36 @@ impl StateStore {
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         each!(self, store => store.save_document(key, body))
+    }
+
+    /// Saves `body` under `key` unless the stored body is greater (text order: for fixed-width
+    /// times, later), in one statement, so processes side by side never move it back.
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        each!(self, store => store.raise_document(key, body))
+    }
+
+    /// The simulator model under `key` (`None`: none is stored), with its rows changed after
+    /// version `since` (all of them without it), as of one moment.
+    pub fn load_model(
+        &self,
+        key: &str,
+        since: Option<i64>,
+    ) -> Result<Option<ModelRows>, StoreError> {
+        each!(self, store => store.load_model(key, since))
+    }
+
+    /// Commits a change of the model under `key` (its new head and the rows it changed) in one
+    /// transaction if the model is still at version `expected` (`None`: not stored yet), a
+    /// compare-and-swap: returns the new version, or `None` when another process changed the
+    /// model first, and then nothing was written (load it again and redo the change).
+    pub fn commit_model(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        head: &str,
+        rows: &[ModelRow],
+    ) -> Result<Option<i64>, StoreError> {
+        each!(self, store => store.commit_model(key, expected, head, rows))
     }
 
     /// Claims up to `limit` due runs that no one else holds, for `owner` until `now + lease`.

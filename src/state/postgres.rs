@@ -22,14 +22,15 @@ use super::postgres_tls::{SslMode, TlsSettings, connector};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
-    StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
-    summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
+    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
+    occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
 /// the whole of SQLite's migrations 1 to 3.
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
          id TEXT PRIMARY KEY,
          plan TEXT NOT NULL,
          target TEXT NOT NULL,
@@ -75,7 +76,24 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
      CREATE TABLE plans (
          name TEXT PRIMARY KEY,
          first_seen TEXT NOT NULL
-     );"];
+     );",
+    // 2 (SQLite's 4): the simulator's models in rows of their own, each change committed under
+    // a compare-and-swap on the model's version.
+    "CREATE TABLE models (
+         key TEXT PRIMARY KEY,
+         version BIGINT NOT NULL,
+         head TEXT NOT NULL
+     );
+     CREATE TABLE model_rows (
+         model TEXT NOT NULL REFERENCES models (key),
+         kind TEXT NOT NULL,
+         position BIGINT NOT NULL,
+         version BIGINT NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (model, kind, position)
+     );
+     CREATE INDEX model_rows_by_version ON model_rows (model, version);",
+];
 
 /// The advisory lock replicas take while migrating ("RFCT").
 const MIGRATION_LOCK: i64 = 0x5246_4354;
@@ -674,6 +692,20 @@ impl PostgresStore {
         Ok(())
     }
 
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        let (key, body) = (key.to_owned(), body.to_owned());
+        self.with(move |worker| {
+            worker.client()?.execute(
+                "INSERT INTO documents (key, body, version) VALUES ($1, $2, 1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body,
+                 version = documents.version + 1
+                 WHERE excluded.body COLLATE \"C\" > documents.body COLLATE \"C\"",
+                &[&key, &body],
+            )
+        })?;
+        Ok(())
+    }
+
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.with(move |worker| {
@@ -695,6 +727,77 @@ impl PostgresStore {
             )
         })?;
         Ok(())
+    }
+
+    /// The model under `key` with its rows changed after `since`, in one statement (one
+    /// snapshot).
+    pub fn load_model(
+        &self,
+        key: &str,
+        since: Option<i64>,
+    ) -> Result<Option<ModelRows>, StoreError> {
+        let key = key.to_owned();
+        let since = since.unwrap_or(0);
+        let selected = self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query(ModelSelect::POSTGRES, &[&key, &since])?
+                .into_iter()
+                .map(|row| ModelSelect {
+                    version: row.get(0),
+                    head: row.get(1),
+                    kind: row.get(2),
+                    position: row.get(3),
+                    body: row.get(4),
+                })
+                .collect::<Vec<_>>())
+        })?;
+        Ok(model_rows(selected))
+    }
+
+    /// Commits a change of the model under `key` if it is still at version `expected`: the
+    /// `UPDATE … WHERE version = expected` (or the insert of a new model) is the compare and
+    /// swap, and the rows go in with it in one statement.
+    pub fn commit_model(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        head: &str,
+        rows: &[ModelRow],
+    ) -> Result<Option<i64>, StoreError> {
+        let (key, head) = (key.to_owned(), head.to_owned());
+        let kinds: Vec<String> = rows.iter().map(|row| row.kind.clone()).collect();
+        let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
+        let bodies: Vec<String> = rows.iter().map(|row| row.body.clone()).collect();
+        self.with(move |worker| {
+            let mut transaction = worker.client()?.transaction()?;
+            let version = expected.unwrap_or(0) + 1;
+            let swapped = match expected {
+                None => transaction.execute(
+                    "INSERT INTO models (key, version, head) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO NOTHING",
+                    &[&key, &version, &head],
+                )?,
+                Some(expected) => transaction.execute(
+                    "UPDATE models SET version = $2, head = $3 WHERE key = $1 AND version = $4",
+                    &[&key, &version, &head, &expected],
+                )?,
+            };
+            if swapped == 0 {
+                transaction.rollback()?;
+                return Ok(None);
+            }
+            transaction.execute(
+                "INSERT INTO model_rows (model, kind, position, version, body)
+                 SELECT $1, kind, position, $2, body
+                 FROM UNNEST($3::text[], $4::bigint[], $5::text[]) AS changed (kind, position, body)
+                 ON CONFLICT (model, kind, position)
+                 DO UPDATE SET version = excluded.version, body = excluded.body",
+                &[&key, &version, &kinds, &positions, &bodies],
+            )?;
+            transaction.commit()?;
+            Ok(Some(version))
+        })
     }
 
     pub fn claim_due(

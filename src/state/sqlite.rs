@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, PlanMark, RunSummary,
-    StoreError, decode_run, earliest_due, int, occurrence_records, parse_time, plan_marks,
-    summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
+    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
+    occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -73,6 +73,23 @@ const MIGRATIONS: &[&str] = &[
          name TEXT PRIMARY KEY,
          first_seen TEXT NOT NULL
      );",
+    // 4: the simulator's models in rows of their own (one per environment, operation, asset,
+    // deployment and call), each change committed under a compare-and-swap on the model's
+    // version, so processes sharing a model never lose each other's changes.
+    "CREATE TABLE models (
+         key TEXT PRIMARY KEY,
+         version INTEGER NOT NULL,
+         head TEXT NOT NULL
+     );
+     CREATE TABLE model_rows (
+         model TEXT NOT NULL REFERENCES models (key),
+         kind TEXT NOT NULL,
+         position INTEGER NOT NULL,
+         version INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (model, kind, position)
+     );
+     CREATE INDEX model_rows_by_version ON model_rows (model, version);",
 ];
 
 /// What a path keeps literally in an SQLite URI; everything else is percent-encoded.
@@ -93,6 +110,18 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// The model this connection last read or committed, and the file's `data_version` then.
+    seen: Mutex<Option<Seen>>,
+}
+
+/// A model as this connection last saw it. SQLite's `PRAGMA data_version` changes only when
+/// another connection commits, so while it stands still the model is still at this version
+/// and a reader's poll costs no query of the model's tables.
+struct Seen {
+    key: String,
+    version: i64,
+    head: String,
+    data_version: i64,
 }
 
 impl SqliteStore {
@@ -122,6 +151,7 @@ impl SqliteStore {
         let store = Self {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
+            seen: Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -213,6 +243,7 @@ impl SqliteStore {
             let store = Self {
                 path: path.to_path_buf(),
                 connection: Mutex::new(memory),
+                seen: Mutex::new(None),
             };
             store.migrate()?;
             store.query_only()?;
@@ -272,6 +303,7 @@ impl SqliteStore {
         let store = Self {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
+            seen: Mutex::new(None),
         };
         {
             let connection = store.connection();
@@ -869,6 +901,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO documents (key, body, version) VALUES (?1, ?2, 1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, version = version + 1
+                 WHERE excluded.body > documents.body",
+                params![key, body],
+            )
+            .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.connection()
             .query_row("SELECT body FROM documents WHERE key = ?1", [key], |row| {
@@ -887,5 +931,118 @@ impl SqliteStore {
             )
             .map_err(|error| self.error(&error))?;
         Ok(())
+    }
+
+    /// The model stored under `key` (`None`: none is), with the rows changed after version
+    /// `since` (every row without it), read in one statement, so from one snapshot. A reader
+    /// that is up to date, with no other connection having committed since, is told so without
+    /// a query of the model's tables.
+    pub fn load_model(
+        &self,
+        key: &str,
+        since: Option<i64>,
+    ) -> Result<Option<ModelRows>, StoreError> {
+        let connection = self.connection();
+        let data_version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|error| self.error(&error))?;
+        let mut seen = self.seen();
+        if let Some(seen) = seen.as_ref().filter(|seen| {
+            seen.key == key && Some(seen.version) == since && seen.data_version == data_version
+        }) {
+            return Ok(Some(ModelRows {
+                version: seen.version,
+                head: seen.head.clone(),
+                rows: Vec::new(),
+            }));
+        }
+        let mut statement = connection
+            .prepare_cached(ModelSelect::SQLITE)
+            .map_err(|error| self.error(&error))?;
+        let selected = statement
+            .query_map(params![key, since.unwrap_or(0)], |row| {
+                Ok(ModelSelect {
+                    version: row.get(0)?,
+                    head: row.get(1)?,
+                    kind: row.get(2)?,
+                    position: row.get(3)?,
+                    body: row.get(4)?,
+                })
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        let model = model_rows(selected);
+        *seen = model.as_ref().map(|model| Seen {
+            key: key.to_owned(),
+            version: model.version,
+            head: model.head.clone(),
+            data_version,
+        });
+        Ok(model)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<Seen>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits `rows` (and `head`) as the next version of the model under `key` if it is still
+    /// at version `expected` (`None`: not stored yet); returns the new version, or `None` when
+    /// another process changed the model since (nothing is written then).
+    pub fn commit_model(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        head: &str,
+        rows: &[ModelRow],
+    ) -> Result<Option<i64>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let current: Option<i64> = transaction
+            .prepare_cached("SELECT version FROM models WHERE key = ?1")
+            .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+            .map_err(|error| self.error(&error))?;
+        if current != expected {
+            return Ok(None);
+        }
+        let version = expected.unwrap_or(0) + 1;
+        transaction
+            .prepare_cached(
+                "INSERT INTO models (key, version, head) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET version = excluded.version, head = excluded.head",
+            )
+            .and_then(|mut statement| statement.execute(params![key, version, head]))
+            .map_err(|error| self.error(&error))?;
+        {
+            let mut upsert = transaction
+                .prepare_cached(
+                    "INSERT INTO model_rows (model, kind, position, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (model, kind, position)
+                     DO UPDATE SET version = excluded.version, body = excluded.body",
+                )
+                .map_err(|error| self.error(&error))?;
+            for row in rows {
+                upsert
+                    .execute(params![key, row.kind, row.position, version, row.body])
+                    .map_err(|error| self.error(&error))?;
+            }
+        }
+        // Read while this transaction holds the write lock (no one else can commit now); this
+        // connection's own commit leaves `data_version` as it is.
+        let data_version: i64 = transaction
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|error| self.error(&error))?;
+        transaction.commit().map_err(|error| self.error(&error))?;
+        *self.seen() = Some(Seen {
+            key: key.to_owned(),
+            version,
+            head: head.to_owned(),
+            data_version,
+        });
+        Ok(Some(version))
     }
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::state::{
-    Claim, Intent, Lease, LeaseOutcome, LockOutcome, OccurrenceRecord, RemoteIds, RunRecord,
-    RunState, StateStore, StepRecord, StepState, StoreError,
+    Claim, Intent, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows, OccurrenceRecord,
+    RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError,
 };
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -50,6 +50,7 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     events_keep_their_order(open);
     one_active_run_per_target(open);
     documents_round_trip(open);
+    models_change_by_compare_and_swap(open);
     leases_are_exclusive_and_fenced(open);
     occurrences_are_decided_once(open);
     plans_are_first_seen_once(open);
@@ -230,6 +231,155 @@ fn documents_round_trip(open: &dyn Fn() -> StateStore) {
             .expect("load")
             .as_deref(),
         Some("{\"a\":2}")
+    );
+    // Raised only: a smaller body leaves the stored one (times side by side never go back).
+    let (one, other) = (open(), open());
+    for (store, body, kept) in [
+        (
+            &one,
+            "2026-12-05T21:00:00.000000Z",
+            "2026-12-05T21:00:00.000000Z",
+        ),
+        (
+            &other,
+            "2026-12-06T09:00:00.000000Z",
+            "2026-12-06T09:00:00.000000Z",
+        ),
+        (
+            &one,
+            "2026-12-05T22:00:00.000000Z",
+            "2026-12-06T09:00:00.000000Z",
+        ),
+        (
+            &one,
+            "2026-12-07T00:00:00.000000Z",
+            "2026-12-07T00:00:00.000000Z",
+        ),
+    ] {
+        store
+            .raise_document("simulator/clock", body)
+            .expect("raise");
+        assert_eq!(
+            open()
+                .load_document("simulator/clock")
+                .expect("load")
+                .as_deref(),
+            Some(kept),
+            "after raising to {body}"
+        );
+    }
+}
+
+fn row(kind: &str, position: i64, body: &str) -> ModelRow {
+    ModelRow {
+        kind: kind.into(),
+        position,
+        body: body.into(),
+    }
+}
+
+/// A simulator model is committed in rows under a compare-and-swap on its version: a commit made
+/// on a stale version writes nothing, and a reader catches up with the rows changed since the
+/// version it has.
+fn models_change_by_compare_and_swap(open: &dyn Fn() -> StateStore) {
+    let (one, other) = (open(), open());
+    let key = "simulator/conformance";
+    assert_eq!(one.load_model(key, None).expect("load"), None);
+    let first = [
+        row("call", 1, "b"),
+        row("call", 0, "a"),
+        row("asset", 0, "x"),
+    ];
+    assert_eq!(
+        one.commit_model(key, None, "head-1", &first)
+            .expect("commit"),
+        Some(1)
+    );
+    assert_eq!(
+        other
+            .commit_model(key, None, "lost", &[row("call", 0, "lost")])
+            .expect("commit"),
+        None,
+        "a second first commit is refused"
+    );
+    // `other` changes the asset and adds a call; `one`, still at version 1, is refused.
+    let second = [row("asset", 0, "y"), row("call", 2, "c")];
+    assert_eq!(
+        other
+            .commit_model(key, Some(1), "head-2", &second)
+            .expect("commit"),
+        Some(2)
+    );
+    assert_eq!(
+        one.commit_model(key, Some(1), "stale", &[row("call", 2, "stale")])
+            .expect("commit"),
+        None,
+        "a commit on a stale version is refused"
+    );
+    assert_eq!(
+        one.commit_model(key, Some(3), "ahead", &[])
+            .expect("commit"),
+        None,
+        "and one on a version that never was"
+    );
+    assert_eq!(
+        open().load_model(key, None).expect("load"),
+        Some(ModelRows {
+            version: 2,
+            head: "head-2".into(),
+            rows: vec![
+                row("asset", 0, "y"),
+                row("call", 0, "a"),
+                row("call", 1, "b"),
+                row("call", 2, "c"),
+            ],
+        }),
+        "every row at its latest, in order of kind and place; nothing of the refused commits"
+    );
+    assert_eq!(
+        one.load_model(key, Some(1)).expect("load"),
+        Some(ModelRows {
+            version: 2,
+            head: "head-2".into(),
+            rows: vec![row("asset", 0, "y"), row("call", 2, "c")],
+        }),
+        "since version 1: only what version 2 changed"
+    );
+    assert_eq!(
+        one.load_model(key, Some(2)).expect("load"),
+        Some(ModelRows {
+            version: 2,
+            head: "head-2".into(),
+            rows: Vec::new(),
+        }),
+        "up to date: no rows"
+    );
+    assert_eq!(
+        one.commit_model(key, Some(2), "head-3", &[row("call", 3, "d")])
+            .expect("commit"),
+        Some(3),
+        "caught up, the change goes in"
+    );
+    // `one` is up to date after its own commit; a commit by `other` then is still seen.
+    assert_eq!(
+        other
+            .commit_model(key, Some(3), "head-4", &[row("call", 4, "e")])
+            .expect("commit"),
+        Some(4)
+    );
+    assert_eq!(
+        one.load_model(key, Some(3)).expect("load"),
+        Some(ModelRows {
+            version: 4,
+            head: "head-4".into(),
+            rows: vec![row("call", 4, "e")],
+        }),
+        "another store's commit after this one's is read"
+    );
+    assert_eq!(
+        one.load_model("simulator/another", None).expect("load"),
+        None,
+        "models are kept apart by key"
     );
 }
 
