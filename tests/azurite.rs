@@ -6,6 +6,8 @@
 
 #[path = "common/adapter_conformance.rs"]
 mod adapter_conformance;
+#[path = "common/skip.rs"]
+mod skip;
 
 use chrono::{DateTime, TimeDelta};
 use refreshctl::adapter::{Adapter, LcsAdapter, RetryPolicy};
@@ -19,9 +21,7 @@ const PROJECT: u64 = 1_234_567;
 fn azurite() -> Option<String> {
     let url = std::env::var("REFRESHCTL_TEST_AZURITE").ok();
     if url.is_none() {
-        eprintln!(
-            "skipped: REFRESHCTL_TEST_AZURITE is not set (.ci/run starts Azurite and sets it)"
-        );
+        skip::skip("REFRESHCTL_TEST_AZURITE is not set (.ci/run starts Azurite and sets it)");
     }
     url
 }

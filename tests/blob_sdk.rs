@@ -5,6 +5,8 @@
 //! `REFRESHCTL_TEST_PYTHON` (a Python with the SDK; `.ci/run` makes one under `target/`) and,
 //! for Azurite, `REFRESHCTL_TEST_AZURITE`; skipped with a message without them.
 
+#[path = "common/skip.rs"]
+mod skip;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -20,7 +22,7 @@ const PROJECT: u64 = 1_234_567;
 fn python() -> Option<String> {
     let python = std::env::var("REFRESHCTL_TEST_PYTHON").ok();
     if python.is_none() {
-        eprintln!("skipped: REFRESHCTL_TEST_PYTHON is not set (.ci/run installs the Azure SDK)");
+        skip::skip("REFRESHCTL_TEST_PYTHON is not set (.ci/run installs the Azure SDK)");
     }
     python
 }
@@ -152,7 +154,7 @@ async fn the_azure_sdk_works_against_the_emulators_own_blob_endpoint() {
 async fn the_azure_sdk_works_against_azurite_as_the_emulator_hands_it_out() {
     let Some(python) = python() else { return };
     let Ok(url) = std::env::var("REFRESHCTL_TEST_AZURITE") else {
-        eprintln!("skipped: REFRESHCTL_TEST_AZURITE is not set (.ci/run starts Azurite)");
+        skip::skip("REFRESHCTL_TEST_AZURITE is not set (.ci/run starts Azurite)");
         return;
     };
     sdk_against(

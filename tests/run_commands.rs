@@ -3,6 +3,8 @@
 
 #[path = "common/http_server.rs"]
 mod http_server;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::path::Path;
 
@@ -414,7 +416,7 @@ fn a_terminal_gets_a_live_progress_bar() {
         .output()
         .is_ok_and(|output| output.status.success());
     if !available {
-        eprintln!("skipped: `script` (util-linux) is not installed, so no pseudo-terminal");
+        skip::skip("`script` (util-linux) is not installed, so no pseudo-terminal");
         return;
     }
     let home = Home::new();
@@ -767,7 +769,7 @@ impl Frozen {
         let writable = std::fs::OpenOptions::new().append(true).open(file).is_ok()
             || std::fs::write(directory.join("probe"), b"").is_ok();
         if writable {
-            eprintln!("skipped: this file system and user cannot make a file unwritable");
+            skip::skip("this file system and user cannot make a file unwritable");
             return None;
         }
         Some(frozen)
@@ -865,7 +867,8 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
     let connection = rusqlite::Connection::open(&state).expect("open");
     connection
         .execute_batch(
-            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+            "DROP TABLE model_rows; DROP TABLE models;
+             DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
              ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",

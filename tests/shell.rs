@@ -3,6 +3,8 @@
 //! fails loudly when it cannot be written.
 
 mod common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::process::{Command, Stdio};
 
@@ -81,7 +83,7 @@ fn the_bash_completion_script_parses_and_knows_every_command() {
 #[test]
 fn the_man_pages_render_with_groff() {
     if Command::new("groff").arg("--version").output().is_err() {
-        eprintln!("skipped: groff is not installed (apt-get install groff-base)");
+        skip::skip("groff is not installed (apt-get install groff-base)");
         return;
     }
     for (args, title) in [
@@ -141,7 +143,7 @@ fn the_man_pages_render_with_groff() {
 #[test]
 fn help_and_version_that_cannot_be_written_fail() {
     let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: this system has no /dev/full");
+        skip::skip("this system has no /dev/full");
         return;
     };
     for args in [

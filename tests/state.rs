@@ -189,7 +189,8 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
     drop(current);
     rusqlite_open(&path)
         .execute_batch(
-            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+            "DROP TABLE model_rows; DROP TABLE models;
+             DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
              PRAGMA user_version = 2;",

@@ -1,6 +1,9 @@
 //! The PostgreSQL server of the tests: `REFRESHCTL_TEST_POSTGRES` (`.ci/run` sets it), as a URL
 //! or in libpq's key/value form.
 
+#[path = "skip.rs"]
+pub mod skip;
+
 /// A URL for a fresh schema on the test server, or `None` (with a note) when there is none.
 ///
 /// # Panics
@@ -8,7 +11,7 @@
 #[must_use]
 pub fn fresh_schema(name: &str) -> Option<String> {
     let Ok(base) = std::env::var("REFRESHCTL_TEST_POSTGRES") else {
-        eprintln!("skipped: REFRESHCTL_TEST_POSTGRES is not set (.ci/run sets it)");
+        skip::skip("REFRESHCTL_TEST_POSTGRES is not set (.ci/run sets it)");
         return None;
     };
     let schema = format!("{name}_{}", std::process::id());
