@@ -126,10 +126,15 @@ pub(crate) fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Times are stored as RFC 3339 UTC with fixed width, so they sort as text.
+/// Times are stored as RFC 3339 UTC with fixed width, so they sort as text. A time past the
+/// year 9999 (a due time an hour after `tick --now 9999-12-31T23:30:00Z`) is stored as the last
+/// moment of 9999: RFC 3339 has four-digit years, and a row that cannot be read back would stop
+/// `runs` for the whole store.
 #[must_use]
 pub fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    at.min(crate::plan::time::LATEST)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -475,5 +480,24 @@ impl StateStore {
         now: DateTime<Utc>,
     ) -> Result<HashMap<String, PlanMark>, StoreError> {
         each!(self, store => store.see_plans(names, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stored_time_reads_back() {
+        let last = crate::plan::time::LATEST;
+        for at in [
+            DateTime::<Utc>::UNIX_EPOCH,
+            last,
+            last + TimeDelta::hours(1),
+            DateTime::<Utc>::MAX_UTC,
+        ] {
+            let stored = time(at);
+            assert_eq!(parse_time(&stored), Some(at.min(last)), "{stored}");
+        }
     }
 }
