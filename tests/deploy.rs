@@ -257,3 +257,74 @@ fn actionlint(path: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A plans directory laid out as Kubernetes mounts a `ConfigMap`: the files in a hidden,
+/// timestamped directory, `..data` linking to it, and a link per plan at the top. Each plan is
+/// read once (before, every plan appeared twice and `duplicate-name` failed every tick).
+#[test]
+fn a_configmap_mount_is_read_once_by_validate_and_tick() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plans = dir.path().join("plans");
+    let stamped = plans.join("..2026_12_01_10_00_00.123456789");
+    std::fs::create_dir_all(&stamped).expect("mount");
+    let plan = read("tests/fixtures/rules/clean.yaml");
+    for name in ["uat-a", "uat-b"] {
+        let text = plan
+            .replace("name: uat-refresh", &format!("name: {name}"))
+            .replace("name: contoso-uat", &format!("name: {name}-env"))
+            .replace(
+                "start: 2026-12-05T22:00:00+01:00",
+                "start: 2027-01-05T22:00:00+01:00",
+            );
+        std::fs::write(stamped.join(format!("{name}.yaml")), text).expect("plan");
+    }
+    symlink("..2026_12_01_10_00_00.123456789", plans.join("..data")).expect("..data");
+    for name in ["uat-a", "uat-b"] {
+        symlink(
+            format!("..data/{name}.yaml"),
+            plans.join(format!("{name}.yaml")),
+        )
+        .expect("link");
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_refreshctl"))
+            .current_dir(dir.path())
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env_remove("REFRESHCTL_STATE")
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .args(args)
+            .output()
+            .expect("refreshctl runs")
+    };
+    let validated = run(&[
+        "validate",
+        "--format",
+        "json",
+        "--now",
+        "2026-12-01T12:00:00Z",
+        "plans",
+    ]);
+    let report: Value = serde_json::from_slice(&validated.stdout).expect("JSON");
+    assert_eq!(report["summary"]["files"], 2, "{report}");
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(validated.status.code(), Some(0));
+    let ticked = run(&[
+        "tick",
+        "--format",
+        "json",
+        "--yes",
+        "--now",
+        "2026-12-01T12:00:00Z",
+        "--plans",
+        "plans",
+    ]);
+    let stderr = String::from_utf8_lossy(&ticked.stderr);
+    assert_eq!(ticked.status.code(), Some(0), "{stderr}");
+    let pass: Value = serde_json::from_slice(&ticked.stdout).expect("JSON");
+    assert!(
+        pass["problems"].as_array().is_none_or(Vec::is_empty),
+        "{pass}"
+    );
+    assert!(!stderr.contains("duplicate-name"), "{stderr}");
+}

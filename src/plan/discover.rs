@@ -21,6 +21,9 @@ pub enum DiscoverError {
 /// `*.yaml` and `*.yml` in name order. Symbolic links to directories are not followed (no loops);
 /// links to files are. Every other entry with a plan's name is found too (a dangling link, a link
 /// loop, a FIFO): reading it says what it is, rather than it being skipped without a word.
+/// Hidden entries (a name starting with `.`) are not searched: `.git`, editors' files, and the
+/// `..2026_12_01…` and `..data` directories of a Kubernetes `ConfigMap` mount, whose plans are
+/// already there as links at the top, so each would be found twice.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PlanFile>, DiscoverError> {
     let mut found = Vec::new();
     for path in paths {
@@ -48,6 +51,9 @@ fn walk(directory: &Path, found: &mut Vec<PlanFile>) -> Result<(), DiscoverError
         .map_err(read_error)?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let path = entry.path();
         let kind = entry.file_type().map_err(read_error)?;
         if kind.is_dir() {
