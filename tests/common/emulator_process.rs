@@ -112,5 +112,14 @@ impl Drop for EmulatorProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, the emulator cannot remove its blob directory (a shared asset of 28 MB) as it
+        // does when it stops; a test run would leave hundreds of them in the temp directory.
+        let prefix = format!("refreshctl-emulator-{}-", self.child.id());
+        let temp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
