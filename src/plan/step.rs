@@ -515,3 +515,29 @@ fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunS
     }
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_span_holds_any_backticks() {
+        let cases = [
+            ("contoso-uat", "`contoso-uat`"),
+            ("echo `date`", "`` echo `date` ``"),
+            ("a``b", "```a``b```"),
+            ("`x`", "`` `x` ``"),
+            ("", "``"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(inline_code(text), expected, "{text:?}");
+        }
+        assert_eq!(
+            command_description(
+                &["sh".into(), "-c".into(), "a`b".into()],
+                TimeDelta::minutes(5)
+            ),
+            "run ``sh -c a`b`` (timeout 5m)"
+        );
+    }
+}
