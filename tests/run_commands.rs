@@ -865,7 +865,7 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
     let connection = rusqlite::Connection::open(&state).expect("open");
     connection
         .execute_batch(
-            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
+            "DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans; DROP TABLE model_rows; DROP TABLE models;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
              ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
