@@ -66,3 +66,39 @@ fn preview_of_a_plan_that_did_not_load() {
         "tests/fixtures/rules/schema.yaml"
     ]));
 }
+
+#[test]
+fn preview_markdown() {
+    insta::assert_snapshot!(snapshot_of(&[
+        "plan",
+        "--now",
+        NOW,
+        "--format",
+        "markdown",
+        "plans/contoso-uat-weekly.yaml"
+    ]));
+}
+
+#[test]
+fn preview_html() {
+    insta::assert_snapshot!(snapshot_of(&[
+        "plan",
+        "--now",
+        NOW,
+        "--format",
+        "html",
+        "plans/contoso-uat-weekly.yaml"
+    ]));
+}
+
+#[test]
+fn preview_markdown_of_a_plan_with_problems() {
+    insta::assert_snapshot!(snapshot_of(&[
+        "plan",
+        "--now",
+        NOW,
+        "--format",
+        "markdown",
+        "tests/fixtures/rules/lead-time.yaml"
+    ]));
+}

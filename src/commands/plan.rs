@@ -28,6 +28,7 @@ pub fn run(
         // A plan that did not resolve has no preview; its diagnostics say why.
         None => Output::Unresolved(Unresolved {
             format_version: 1,
+            valid: false,
             plan: checked.plan_name.clone(),
             file: shown,
             now: format_utc(settings.now),
@@ -76,6 +77,8 @@ enum Output {
 #[derive(Serialize)]
 struct Unresolved {
     format_version: u32,
+    /// Always false: a plan that did not resolve has errors.
+    valid: bool,
     plan: Option<String>,
     file: String,
     now: String,

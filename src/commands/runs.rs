@@ -15,6 +15,7 @@ use crate::error::{Error, exit};
 use crate::executor::{self, ApproveError};
 use crate::plan::PointInTime;
 use crate::plan::time::{format_duration, format_utc};
+use crate::report::preview::with_weekday;
 use crate::state::{
     Claim, EventRecord, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState,
 };
@@ -169,13 +170,15 @@ pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
                 .max(3);
             writeln!(out, "{:<width$}  {:<17}  WINDOW (UTC)", "RUN", "STATE")?;
             for run in &runs {
+                // A run does not record its plan's zone (the plan may have changed since), so the
+                // table shows UTC, with the weekday so that a window is read at a glance.
                 writeln!(
                     out,
                     "{:<width$}  {:<17}  {} to {}",
                     run.id,
                     run.state,
-                    format_utc(run.window_start),
-                    format_utc(run.window_end)
+                    with_weekday(&format_utc(run.window_start)),
+                    with_weekday(&format_utc(run.window_end))
                 )?;
             }
         }

@@ -22,6 +22,9 @@ pub use located::{Located, Place};
 pub use point_in_time::PointInTime;
 pub use raw::RawPlan;
 pub use schema::json_schema;
-pub use step::{Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource};
+pub use step::{
+    Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource,
+    command_description, inline_code,
+};
 pub use vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

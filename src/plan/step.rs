@@ -75,11 +75,12 @@ impl Plan {
             StepOutline {
                 id: "preflight".into(),
                 description: format!(
-                    "look up `{target}`{} through the adapter and check the live facts: the \
+                    "look up {}{} through the adapter and check the live facts: the \
                      environments exist, the target is not production and not busy, the \
                      operation limit allows another operation",
+                    inline_code(target),
                     self.source()
-                        .map(|source| format!(" and `{}`", source.name()))
+                        .map(|source| format!(" and {}", inline_code(source.name())))
                         .unwrap_or_default()
                 ),
                 calls: vec![format!(
@@ -101,9 +102,10 @@ impl Plan {
             steps.push(StepOutline {
                 id: "start-refresh".into(),
                 description: format!(
-                    "copy the {} database of `{}` into `{target}`; the target's database is erased",
+                    "copy the {} database of {} into {}; the target's database is erased",
                     self.database().as_str(),
-                    source.name()
+                    inline_code(source.name()),
+                    inline_code(target)
                 ),
                 calls: vec![format!(
                     "POST databasemovement/v1/refresh/project/{project}/source/{{source id}}/target/{{target id}}"
@@ -120,8 +122,9 @@ impl Plan {
             steps.push(StepOutline {
                 id: "start-restore".into(),
                 description: format!(
-                    "restore the {} database of `{target}` to {}",
+                    "restore the {} database of {} to {}",
                     self.database().as_str(),
+                    inline_code(target),
                     self.point_in_time().in_words()
                 ),
                 calls: vec![
@@ -144,7 +147,7 @@ impl Plan {
 
     /// Each post step with its index and the base of its step ids: the kind, and `#2`, `#3`…
     /// on later steps of the same kind.
-    fn numbered_post_steps(&self) -> impl Iterator<Item = (String, usize, &PostStep)> {
+    pub fn numbered_post_steps(&self) -> impl Iterator<Item = (String, usize, &PostStep)> {
         let mut used = std::collections::HashMap::<StepKind, usize>::new();
         self.post_steps()
             .iter()
@@ -185,14 +188,10 @@ fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) ->
         } => outliner.deploy(package, update_name),
         PostStep::Command { run, timeout } => vec![outliner.step(
             "",
-            format!(
-                "run `{}` (timeout {})",
-                run.join(" "),
-                format_duration(*timeout)
-            ),
+            command_description(run, *timeout),
             vec![format!(
-                "local program `{}`",
-                run.first().map_or("", String::as_str)
+                "local program {}",
+                inline_code(run.first().map_or("", String::as_str))
             )],
         )],
         PostStep::Manual { instructions } => vec![outliner.step(
@@ -201,6 +200,34 @@ fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) ->
             vec!["operator: refreshctl approve RUN STEP".into()],
         )],
     }
+}
+
+/// `text` as a code span that holds it whole: the fence is longer than any run of backticks
+/// inside, with a space inside the fence where the text starts or ends with one (as Markdown reads code spans).
+#[must_use]
+pub fn inline_code(text: &str) -> String {
+    let longest_run = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// What a `command` step's outline says it does: `arguments` as written, or as rendered.
+#[must_use]
+pub fn command_description(arguments: &[String], timeout: TimeDelta) -> String {
+    format!(
+        "run {} (timeout {})",
+        inline_code(&arguments.join(" ")),
+        format_duration(timeout)
+    )
 }
 
 /// Builds the outline of one post step: ids under `base`, calls for `project` and `target`.
@@ -244,7 +271,10 @@ impl Outliner<'_> {
         [
             self.step(
                 "apply",
-                format!("apply {what} to `{}` as the update \"{update_name}\"", self.target),
+                format!(
+                    "apply {what} to {} as the update \"{update_name}\"",
+                    inline_code(self.target)
+                ),
                 vec![format!(
                     "POST environment/v2/applyupdate/project/{project}/environment/{{target id}}/asset/{{asset id}}?updateName=..."
                 )],
@@ -263,8 +293,9 @@ impl Outliner<'_> {
         let mut list = Vec::new();
         if let Some(file) = file {
             list.push(self.upload(format!(
-                "upload `{file}` to the project's asset library as a software deployable package \
-                 and wait for validation"
+                "upload {} to the project's asset library as a software deployable package \
+                 and wait for validation",
+                inline_code(file)
             )));
         } else {
             list.push(self.step(
@@ -296,9 +327,10 @@ impl Outliner<'_> {
         let what = match package {
             PackageSource::File(file) => {
                 list.push(self.upload(format!(
-                    "upload `{file}` to the project's asset library and wait for validation"
+                    "upload {} to the project's asset library and wait for validation",
+                    inline_code(file)
                 )));
-                format!("`{file}`")
+                inline_code(file)
             }
             PackageSource::Asset(asset) => format!("asset {asset}"),
         };
@@ -482,4 +514,30 @@ fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunS
         )),
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_span_holds_any_backticks() {
+        let cases = [
+            ("contoso-uat", "`contoso-uat`"),
+            ("echo `date`", "`` echo `date` ``"),
+            ("a``b", "```a``b```"),
+            ("`x`", "`` `x` ``"),
+            ("", "``"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(inline_code(text), expected, "{text:?}");
+        }
+        assert_eq!(
+            command_description(
+                &["sh".into(), "-c".into(), "a`b".into()],
+                TimeDelta::minutes(5)
+            ),
+            "run ``sh -c a`b`` (timeout 5m)"
+        );
+    }
 }

@@ -7,10 +7,15 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::executor::{new_run, template_context};
 use crate::plan::templates::{CappedOutput, bounded_range, describe};
 use crate::plan::time::{format_duration, format_utc};
-use crate::plan::{Environment, Occurrence, Operation, Plan, StepOutline, Zone};
+use crate::plan::{
+    Environment, Occurrence, Operation, Plan, PostStep, StepOutline, Zone, command_description,
+    inline_code,
+};
 use crate::rules::{Counts, Diagnostic, EXPECTED_DOWNTIME};
+use crate::state::RunState;
 
 const TEXT: &str = include_str!("../../templates/preview.txt.tera");
 const MARKDOWN: &str = include_str!("../../templates/preview.md.tera");
@@ -22,6 +27,8 @@ pub const OCCURRENCES_SHOWN: usize = 5;
 #[derive(Debug, Serialize)]
 pub struct Preview {
     pub format_version: u32,
+    /// False when the diagnostics hold an error: the plan cannot be submitted.
+    pub valid: bool,
     pub plan: String,
     pub description: Option<String>,
     pub file: String,
@@ -35,9 +42,13 @@ pub struct Preview {
     pub window: Option<WindowView>,
     pub recurrence: Option<Recurrence>,
     pub submit_by: Option<String>,
+    /// The submit-by time in the plan's zone.
+    pub submit_by_local: Option<String>,
     pub lead_time: String,
     /// `latest`, or the UTC time restored to.
     pub point_in_time: String,
+    /// The time restored to in the plan's zone, when it is a time.
+    pub point_in_time_local: Option<String>,
     pub steps: Vec<StepOutline>,
     pub effects: Effects,
     pub notifications: Vec<NotificationView>,
@@ -104,15 +115,25 @@ impl Preview {
                 })
                 .unwrap_or_default()
         });
+        let restored_to = next.and_then(|window| plan.point_in_time().resolve(window.start));
         let point_in_time = match next {
-            Some(window) => plan
-                .point_in_time()
-                .resolve(window.start)
-                .map_or_else(|| "latest".to_owned(), format_utc),
+            Some(_) => restored_to.map_or_else(|| "latest".to_owned(), format_utc),
             None => plan.point_in_time().describe(),
         };
+        let submit_by = next.and_then(|occurrence| {
+            occurrence
+                .start
+                .checked_sub_signed(plan.lead_time())
+                .filter(|time| crate::plan::time::in_range(*time))
+        });
+        let mut steps = plan.step_outline();
+        if let Some(window) = next {
+            render_commands(plan, window, now, &mut steps);
+        }
+        let summary = Counts::of(&diagnostics);
         Self {
             format_version: 1,
+            valid: summary.errors == 0,
             plan: plan.name().to_owned(),
             description: plan.description().map(str::to_owned),
             file: plan.file().to_owned(),
@@ -127,15 +148,12 @@ impl Preview {
                 cron: cron.to_owned(),
                 timezone: zone.name(),
             }),
-            submit_by: next.and_then(|occurrence| {
-                occurrence
-                    .start
-                    .checked_sub_signed(plan.lead_time())
-                    .map(format_utc)
-            }),
+            submit_by: submit_by.map(format_utc),
+            submit_by_local: submit_by.map(|time| zone.show(time)),
             lead_time: format_duration(plan.lead_time()),
             point_in_time,
-            steps: plan.step_outline(),
+            point_in_time_local: restored_to.map(|time| zone.show(time)),
+            steps,
             effects: effects(plan),
             notifications: plan
                 .notifications()
@@ -146,8 +164,45 @@ impl Preview {
                 })
                 .collect(),
             occurrences,
-            summary: Counts::of(&diagnostics),
+            summary,
             diagnostics,
+        }
+    }
+}
+
+/// Shows each `command` step's arguments as the run of `window` would render them (with the
+/// executor's template context), not as the plan writes them. What the preview cannot know yet
+/// stands as a placeholder (`{target id}`, as the calls write it); an argument that does not
+/// render is shown as written.
+fn render_commands(plan: &Plan, window: Occurrence, now: DateTime<Utc>, steps: &mut [StepOutline]) {
+    let mut run = new_run(plan, window, now, None);
+    run.state = RunState::Running;
+    run.target_id
+        .get_or_insert_with(|| "{target id}".to_owned());
+    if plan.source().is_some() {
+        run.source_id
+            .get_or_insert_with(|| "{source id}".to_owned());
+    }
+    for (base, index, step) in plan.numbered_post_steps() {
+        let PostStep::Command {
+            run: arguments,
+            timeout,
+        } = step
+        else {
+            continue;
+        };
+        let context = template_context(plan, &run, Some(&base), "started");
+        let rendered: Vec<String> = arguments
+            .iter()
+            .enumerate()
+            .map(|(position, argument)| {
+                plan.templates()
+                    .render(&format!("post_steps[{index}].run[{position}]"), &context)
+                    .unwrap_or_else(|_| argument.clone())
+            })
+            .collect();
+        if let Some(outline) = steps.iter_mut().find(|outline| outline.id == base) {
+            outline.description = command_description(&rendered, *timeout);
         }
     }
 }
@@ -173,7 +228,7 @@ fn window_view(occurrence: Occurrence, zone: Zone) -> WindowView {
 }
 
 fn effects(plan: &Plan) -> Effects {
-    let target = plan.environment().name();
+    let target = inline_code(plan.environment().name());
     let database = plan.database().as_str();
     let resets_reporting = plan
         .post_steps()
@@ -181,23 +236,23 @@ fn effects(plan: &Plan) -> Effects {
         .any(|step| matches!(step, crate::plan::PostStep::ResetFinancialReporting));
     let erased = match plan.source() {
         Some(source) => format!(
-            "the {database} database of `{target}`, replaced by a copy of `{}`; it cannot be recovered",
-            source.name()
+            "the {database} database of {target}, replaced by a copy of {}; it cannot be recovered",
+            inline_code(source.name())
         ),
         None => format!(
-            "the {database} database of `{target}` as it is now, replaced by its state at the \
+            "the {database} database of {target} as it is now, replaced by its state at the \
              point in time; changes after that point are lost"
         ),
     };
     Effects {
         erased: vec![erased],
         unavailable: vec![format!(
-            "`{target}` from the window start until the operation has finished (expect about {}, \
+            "{target} from the window start until the operation has finished (expect about {}, \
              up to the end of the window or longer)",
             format_duration(EXPECTED_DOWNTIME)
         )],
         changed: vec![
-            format!("on `{target}`, every user but Admin is disabled"),
+            format!("on {target}, every user but Admin is disabled"),
             "batch jobs are set to Withhold".into(),
             "email (SMTP) and print management settings are removed".into(),
             "encrypted fields, dual-write configuration, change tracking and business event \
@@ -279,6 +334,7 @@ fn render_capped(
     let mut tera = tera::Tera::new();
     tera.register_filter("md", markdown_text_filter);
     tera.register_filter("md_code", markdown_code_filter);
+    tera.register_filter("with_weekday", with_weekday_filter);
     tera.register_function(
         "range",
         bounded_range(
@@ -297,20 +353,35 @@ fn render_capped(
 
 /// Plan text (a description, a name, instructions, a message) made safe for a Markdown table
 /// cell or list item: HTML is escaped (nothing the plan says becomes markup), `|` cannot end a
-/// cell, and a line break is `<br>`, so the text stays in its cell. Backticks are kept: the
-/// previews' own texts put names in code spans, where HTML is not markup either.
+/// cell, and a line break is `<br>`, so the text stays in its cell. Code spans (a run of
+/// backticks up to the next run of the same length, as Markdown reads them) are kept as code
+/// spans: their text is shown as written there, so only `|` is escaped and line breaks become
+/// spaces. The previews' own texts put plan values in such spans with
+/// [`crate::plan::inline_code`], whose fence is longer than any backticks inside.
 #[must_use]
 pub fn markdown_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '`' {
+            let fence = rest.len() - rest.trim_start_matches('`').len();
+            if let Some(length) = code_span_length(rest, fence) {
+                out.push_str(&markdown_code_span(&rest[..length]));
+                rest = &rest[length..];
+            } else {
+                out.push_str(&rest[..fence]);
+                rest = &rest[fence..];
+            }
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '|' => out.push_str("&#124;"),
             '\r' => {
-                chars.next_if_eq(&'\n');
+                rest = rest.strip_prefix('\n').unwrap_or(rest);
                 out.push_str("<br>");
             }
             '\n' => out.push_str("<br>"),
@@ -321,27 +392,54 @@ pub fn markdown_text(text: &str) -> String {
     out
 }
 
+/// The length of the code span at the start of `text`, which opens with `fence` backticks: up
+/// to and with the next run of exactly as many, if there is one.
+fn code_span_length(text: &str, fence: usize) -> Option<usize> {
+    let mut position = fence;
+    while let Some(offset) = text[position..].find('`') {
+        let start = position + offset;
+        let run = text[start..].len() - text[start..].trim_start_matches('`').len();
+        if run == fence {
+            return Some(start + run);
+        }
+        position = start + run;
+    }
+    None
+}
+
+/// A code span as written, kept in its table cell: `|` escaped, line breaks as spaces.
+fn markdown_code_span(span: &str) -> String {
+    span.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|")
+}
+
 /// Plan text as a complete Markdown code span that stays in its table cell: the fence is longer
 /// than any run of backticks inside, `|` is escaped, and line breaks become spaces.
 #[must_use]
 pub fn markdown_code(text: &str) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace('|', "\\|");
-    let longest_run = flat
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or_default();
-    let fence = "`".repeat(longest_run + 1);
-    let pad = if flat.starts_with('`') || flat.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{flat}{pad}{fence}")
+    markdown_code_span(&inline_code(text))
+}
+
+/// An RFC 3339 time with its weekday in its own offset: `2026-12-05T21:00:00Z (Sat)`. Any
+/// other text (`latest`, a description) is returned as it is.
+#[must_use]
+pub fn with_weekday(text: &str) -> String {
+    DateTime::parse_from_rfc3339(text).map_or_else(
+        |_| text.to_owned(),
+        |time| format!("{text} ({})", time.format("%a")),
+    )
+}
+
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tera passes filter arguments by value"
+)]
+fn with_weekday_filter(value: tera::Value, _: tera::Kwargs, _: &tera::State) -> String {
+    // A template may apply it to a value that is not there (`null`): that shows as nothing
+    // rather than failing the whole preview.
+    value.as_str().map(with_weekday).unwrap_or_default()
 }
 
 fn markdown_text_filter(value: &str, _: tera::Kwargs, _: &tera::State) -> String {
@@ -377,6 +475,10 @@ mod tests {
             ("tab\tand bell\u{7}", "tab and bell "),
             ("Tom & Jerry", "Tom &amp; Jerry"),
             ("`code` stays", "`code` stays"),
+            ("run `a | b <c>`", "run `a \\| b <c>`"),
+            ("run ``a`b`` & c", "run ``a`b`` &amp; c"),
+            ("an `unclosed <b>", "an `unclosed &lt;b&gt;"),
+            ("`x\ny`", "`x y`"),
         ];
         for (text, expected) in cases {
             assert_eq!(markdown_text(text), expected, "{text:?}");
@@ -432,6 +534,26 @@ mod tests {
             ),
             Ok("012".to_owned())
         );
+    }
+
+    #[test]
+    fn times_show_their_weekday_in_their_own_offset() {
+        let cases = [
+            ("2026-12-05T21:00:00Z", "2026-12-05T21:00:00Z (Sat)"),
+            (
+                "2026-12-06T00:30:00+01:00",
+                "2026-12-06T00:30:00+01:00 (Sun)",
+            ),
+            (
+                "2026-12-05T19:00:00-05:00",
+                "2026-12-05T19:00:00-05:00 (Sat)",
+            ),
+            ("latest", "latest"),
+            ("", ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(with_weekday(text), expected, "{text:?}");
+        }
     }
 
     #[test]
