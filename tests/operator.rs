@@ -431,3 +431,28 @@ fn with_the_lcs_adapter_a_cancel_notifies_without_being_asked() {
         "the default body and the template: {bodies:?}"
     );
 }
+
+#[test]
+fn a_cancel_whose_plan_file_changed_cancels_and_sends_nothing() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    let plan = home.notifying_plan(&hooks.url);
+    let (code, _, stderr) = home.run(&["submit", "--now", NOW, &plan]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&plan).expect("plan");
+    std::fs::write(
+        &plan,
+        text.replace("name: fabrikam-training-monthly", "name: another-plan"),
+    )
+    .expect("rewrite");
+    let (code, _, stderr) = home.run(&["cancel", FIRST, "--notify"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .contains("notifications of `fabrikam-training-monthly@20261201T2000Z` were not sent")
+            && stderr.contains("now holds plan `another-plan`"),
+        "{stderr}"
+    );
+    assert!(hooks.bodies().is_empty(), "{:?}", hooks.bodies());
+    assert_eq!(home.status(FIRST)["state"], "canceled");
+}

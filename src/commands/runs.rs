@@ -469,7 +469,7 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         &plan_settings(now, globals)?,
         globals.color,
     ) {
-        Ok(plan) => notify(
+        Ok(plan) if plan.name() == run.plan => notify(
             &store,
             &plan,
             &run,
@@ -477,6 +477,14 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             sent,
             |notifier| notifier.by(operator),
             NotificationEvent::Canceled,
+        ),
+        Ok(plan) => eprintln!(
+            "refreshctl: warning: the `canceled` notifications of `{}` were not sent: `{}` now \
+             holds plan `{}`, not `{}`",
+            run.id,
+            run.file,
+            plan.name(),
+            run.plan
         ),
         Err(error) => eprintln!(
             "refreshctl: warning: the `canceled` notifications of `{}` were not sent: {error}",
