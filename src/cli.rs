@@ -97,11 +97,13 @@ pub enum Command {
     )]
     Reschedule(RescheduleArgs),
     /// Cancel a run that has not started.
-    #[command(after_help = "Example:\n  refreshctl cancel contoso-uat-weekly@20261205T2100Z")]
-    Cancel(RunArg),
+    #[command(
+        after_help = "Example:\n  refreshctl cancel contoso-uat-weekly@20261205T2100Z --reason \"UAT sign-off moved\""
+    )]
+    Cancel(CancelArgs),
     /// Approve a manual step that is waiting.
     #[command(
-        after_help = "Example:\n  refreshctl approve contoso-uat-weekly@20261205T2100Z manual"
+        after_help = "Example:\n  refreshctl approve contoso-uat-weekly@20261205T2100Z manual --reason \"checked the portal\""
     )]
     Approve(ApproveArgs),
     /// Continue an interrupted run, or retry the step it needs attention for.
@@ -448,10 +450,29 @@ pub enum TableFormat {
     Json,
 }
 
+/// Who acts on a run by hand, and why: kept in the run's log and shown by `status`.
 #[derive(Debug, Args)]
-pub struct RunArg {
+pub struct OperatorArgs {
+    /// Who does this (default: the OS user, from `USER` or `LOGNAME`).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+
+    /// Why; kept in the run's log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
+
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+
+    /// Simulator: send the plan's notifications for real (a rehearsal renders them, sends none).
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -461,6 +482,9 @@ pub struct ApproveArgs {
 
     #[arg(value_name = "STEP")]
     pub step: String,
+
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +510,13 @@ pub struct RescheduleArgs {
     /// Check the lead time as if it were this time (default: now).
     #[arg(long, value_name = "TIME", value_parser = parse_now)]
     pub now: Option<DateTime<Utc>>,
+
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+
+    /// Simulator: send the plan's notifications for real (a rehearsal renders them, sends none).
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Args)]

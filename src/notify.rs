@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::executor::{Event, EventKind, EventSink, template_context};
+use crate::adapter::AdapterKind;
+use crate::executor::{Event, EventKind, EventSink, Operator, template_context};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Plan};
 use crate::report::preview::redact_url;
@@ -53,6 +54,20 @@ pub struct Notifier {
     rendered_only: Option<Vec<Delivery>>,
     /// Why the run is delayed, for the default body of a `delayed` notification.
     delay: Option<String>,
+    /// The adapter of the command that sends: runs do not record theirs.
+    adapter: AdapterKind,
+    /// Who canceled or rescheduled the run by hand, and why.
+    operator: Option<Operator>,
+    /// Where a rescheduled run was before.
+    previous: Option<Previous>,
+}
+
+/// The window a rescheduled run had, and the id of the run it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Previous {
+    pub run: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// Notifications sent (or rendered) and not yet waited for.
@@ -78,7 +93,7 @@ impl Pending {
 impl Notifier {
     /// A notifier that renders every body but sends nothing (a rehearsal).
     #[must_use]
-    pub fn rendering_only(plan: &Plan, run: &RunRecord) -> Self {
+    pub fn rendering_only(plan: &Plan, run: &RunRecord, adapter: AdapterKind) -> Self {
         Self {
             plan: plan.clone(),
             run: run.clone(),
@@ -87,6 +102,9 @@ impl Notifier {
             tasks: JoinSet::new(),
             rendered_only: Some(Vec::new()),
             delay: None,
+            adapter,
+            operator: None,
+            previous: None,
         }
     }
 
@@ -105,6 +123,7 @@ impl Notifier {
     pub fn with_client(
         plan: &Plan,
         run: &RunRecord,
+        adapter: AdapterKind,
         client: reqwest::Client,
         backoff: Duration,
     ) -> Self {
@@ -116,13 +135,30 @@ impl Notifier {
             tasks: JoinSet::new(),
             rendered_only: None,
             delay: None,
+            adapter,
+            operator: None,
+            previous: None,
         }
     }
 
     /// `backoff` is the wait before the second attempt; it doubles after that.
     #[must_use]
-    pub fn new(plan: &Plan, run: &RunRecord, backoff: Duration) -> Self {
-        Self::with_client(plan, run, Self::client(), backoff)
+    pub fn new(plan: &Plan, run: &RunRecord, adapter: AdapterKind, backoff: Duration) -> Self {
+        Self::with_client(plan, run, adapter, Self::client(), backoff)
+    }
+
+    /// The events sent from now on were caused by `operator` (a cancel, a reschedule).
+    #[must_use]
+    pub fn by(mut self, operator: Operator) -> Self {
+        self.operator = Some(operator);
+        self
+    }
+
+    /// The run was rescheduled from `previous`.
+    #[must_use]
+    pub fn rescheduled_from(mut self, previous: Previous) -> Self {
+        self.previous = Some(previous);
+        self
     }
 
     /// Sends the notifications of `event` (in the background: `finish` waits for them).
@@ -198,36 +234,79 @@ impl Notifier {
     }
 
     fn context(&self, event: NotificationEvent) -> Value {
-        let mut context = template_context(&self.plan, &self.run, None, event_name(event));
+        let mut context = template_context(
+            &self.plan,
+            &self.run,
+            None,
+            event_name(event),
+            self.adapter.name(),
+        );
         context["run"]["state"] = event_name(event).into();
+        if let Some(operator) = &self.operator {
+            context["operator"] = operator_value(operator);
+        }
+        if let Some(previous) = &self.previous {
+            context["previous_window"] = previous_value(previous);
+        }
         context
     }
 
     fn default_body(&self, event: NotificationEvent) -> Value {
         let run = &self.run;
         let mut text = format!(
-            "refreshctl: the refresh of {} ({}) is {} for the window {} to {}.",
+            "refreshctl: the refresh of {} ({}) is {} for the window {} to {}",
             self.plan.environment().name(),
             self.plan.name(),
             event_name(event),
             format_utc(run.window_start),
             format_utc(run.window_end)
         );
+        let previous = self
+            .previous
+            .as_ref()
+            .filter(|_| event == NotificationEvent::Rescheduled);
+        if let Some(previous) = previous {
+            let _ = write!(
+                text,
+                " (it was {} to {})",
+                format_utc(previous.start),
+                format_utc(previous.end)
+            );
+        }
+        text.push('.');
+        if let Some(operator) = &self.operator {
+            let _ = write!(text, " By {}", operator.by);
+            if let Some(reason) = &operator.reason {
+                let _ = write!(text, ": {reason}");
+            }
+            text.push('.');
+        }
         if let (NotificationEvent::Delayed, Some(delay)) = (event, &self.delay) {
             let _ = write!(text, " {delay}.");
         }
         if let Some(reason) = &run.reason {
             let _ = write!(text, " Emergency refresh, lead time waived: {reason}");
         }
-        json!({
+        if self.adapter == AdapterKind::Simulator {
+            text.push_str(" A rehearsal on the simulator: nothing real is touched.");
+        }
+        let mut body = json!({
             "text": text,
             "plan": self.plan.name(),
             "run": run.id,
             "event": event_name(event),
+            "adapter": self.adapter.name(),
             "environment": self.plan.environment().name(),
             "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end) },
             "reason": run.reason,
-        })
+        });
+        if let Some(operator) = &self.operator {
+            body["operator"] = operator_value(operator);
+        }
+        if let Some(previous) = previous {
+            body["previous_window"] = previous_value(previous);
+        }
+        body
     }
 }
 
@@ -246,6 +325,20 @@ impl EventSink for Notifier {
             _ => {}
         }
     }
+}
+
+/// `operator` in a body and a template context: `by` and `reason` (null when none was given).
+fn operator_value(operator: &Operator) -> Value {
+    json!({ "by": operator.by, "reason": operator.reason })
+}
+
+/// `previous_window` in a body and a template context: `start`, `end` and the `run` it was.
+fn previous_value(previous: &Previous) -> Value {
+    json!({
+        "start": format_utc(previous.start),
+        "end": format_utc(previous.end),
+        "run": previous.run,
+    })
 }
 
 /// The notification event for a run state's name (`running` is `started`).
@@ -279,6 +372,7 @@ pub fn event_name(event: NotificationEvent) -> &'static str {
         NotificationEvent::Canceled => "canceled",
         NotificationEvent::Skipped => "skipped",
         NotificationEvent::Delayed => "delayed",
+        NotificationEvent::Rescheduled => "rescheduled",
     }
 }
 

@@ -428,9 +428,15 @@ impl<A: Adapter> Scheduler<'_, A> {
     fn notifier(&self, plan: &Plan, run: &RunRecord) -> Notifier {
         if self.settings.send_notifications {
             let client = self.client.get_or_init(Notifier::client).clone();
-            Notifier::with_client(plan, run, client, self.settings.notify_backoff)
+            Notifier::with_client(
+                plan,
+                run,
+                self.adapter.kind(),
+                client,
+                self.settings.notify_backoff,
+            )
         } else {
-            Notifier::rendering_only(plan, run)
+            Notifier::rendering_only(plan, run, self.adapter.kind())
         }
     }
 

@@ -99,6 +99,15 @@ fn rehearsal(text: &str, faults: Faults) -> Rehearsal {
 }
 
 impl Rehearsal {
+    /// Approves `step` of `run` as `alice`, now.
+    fn approve(&self, run: &str, step: &str) -> Result<(), ApproveError> {
+        let operator = executor::Operator {
+            by: "alice".into(),
+            reason: None,
+        };
+        executor::approve(&self.store, run, step, &operator, self.clock.now())
+    }
+
     fn submit(&self) -> RunRecord {
         let window = self.plan.next_window(now()).expect("window");
         let Claim::Inserted(run) = self
@@ -164,12 +173,12 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     );
 
     assert!(matches!(
-        executor::approve(&rehearsal.store, &run.id, "command", rehearsal.clock.now()),
+        rehearsal.approve(&run.id, "command"),
         Err(ApproveError::OtherStep { .. })
     ));
-    executor::approve(&rehearsal.store, &run.id, "manual", rehearsal.clock.now()).expect("approve");
+    rehearsal.approve(&run.id, "manual").expect("approve");
     assert!(matches!(
-        executor::approve(&rehearsal.store, &run.id, "manual", rehearsal.clock.now()),
+        rehearsal.approve(&run.id, "manual"),
         Err(ApproveError::NotWaiting { .. })
     ));
     let mut run = rehearsal.store.run(&run.id).expect("read").expect("run");

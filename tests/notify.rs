@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use http_server::Server;
+use refreshctl::adapter::AdapterKind;
 use refreshctl::executor::new_run;
 use refreshctl::notify::Notifier;
 use refreshctl::plan::{NotificationEvent, Plan};
@@ -51,7 +52,7 @@ async fn failed_deliveries_are_retried_and_never_fail() {
         chrono::Utc::now(),
         None,
     );
-    let mut notifier = Notifier::new(&plan, &run, Duration::ZERO);
+    let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Succeeded);
     let deliveries = notifier.finish().await;
     assert_eq!(deliveries.len(), 1);
@@ -69,7 +70,7 @@ async fn failed_deliveries_are_retried_and_never_fail() {
 
     let unreachable = plan_with_hook("http://127.0.0.1:9", "");
     let plan = load(&unreachable.1);
-    let mut notifier = Notifier::new(&plan, &run, Duration::ZERO);
+    let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Failed);
     let deliveries = notifier.finish().await;
     assert_eq!(
@@ -104,7 +105,7 @@ async fn a_client_error_is_not_retried() {
         chrono::Utc::now(),
         None,
     );
-    let mut notifier = Notifier::new(&plan, &run, Duration::ZERO);
+    let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Started);
     let deliveries = notifier.finish().await;
     assert!(

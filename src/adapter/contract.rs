@@ -223,6 +223,9 @@ impl AdapterError {
 pub trait Adapter {
     fn name(&self) -> &'static str;
 
+    /// Which of the closed set this is (notifications say which adapter ran the run).
+    fn kind(&self) -> super::AdapterKind;
+
     fn capabilities(&self) -> super::Capabilities;
 
     /// Looks up an environment by id or name.

@@ -332,6 +332,10 @@ impl Adapter for SimulatorAdapter {
         AdapterKind::Simulator.name()
     }
 
+    fn kind(&self) -> AdapterKind {
+        AdapterKind::Simulator
+    }
+
     fn capabilities(&self) -> Capabilities {
         AdapterKind::Simulator.capabilities()
     }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::check_settings;
+use super::runs::os_user;
 use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store, simulator};
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
-use crate::executor::{self, EventSink, Executor, Progress, Settings};
+use crate::executor::{self, EventSink, Executor, Operator, Progress, Settings};
 use crate::notify::{Delivery, Notifier, Tee};
 use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
@@ -45,9 +46,9 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         let runtime = runtime()?;
         // `submit` only records; on the simulator it is a rehearsal and sends nothing.
         let mut notifier = if globals.adapter == AdapterKind::Simulator {
-            Notifier::rendering_only(&plan, &run)
+            Notifier::rendering_only(&plan, &run, globals.adapter)
         } else {
-            Notifier::new(&plan, &run, notify_backoff())
+            Notifier::new(&plan, &run, globals.adapter, notify_backoff())
         };
         runtime.block_on(async {
             notifier.send(NotificationEvent::Submitted);
@@ -346,7 +347,7 @@ fn record(
             // to whoever listens, instead of waiting in `submitted` for ever.
             let message = if run.state == RunState::Submitted {
                 let rejected = reject(store, &run, &reason, now)?;
-                notify_rejected(store, plan, &rejected, send);
+                notify_rejected(store, plan, &rejected, adapter, send);
                 format!("{reason}; run `{}` is rejected", run.id)
             } else {
                 reason
@@ -384,7 +385,13 @@ fn reject(
 }
 
 /// Sends (or, in a rehearsal, renders) a rejected run's notifications and waits for them.
-fn notify_rejected(store: &StateStore, plan: &Plan, run: &RunRecord, send: bool) {
+fn notify_rejected(
+    store: &StateStore,
+    plan: &Plan,
+    run: &RunRecord,
+    adapter: AdapterKind,
+    send: bool,
+) {
     if plan.notifications().is_empty() {
         return;
     }
@@ -393,9 +400,9 @@ fn notify_rejected(store: &StateStore, plan: &Plan, run: &RunRecord, send: bool)
     };
     runtime.block_on(async {
         let mut notifier = if send {
-            Notifier::new(plan, run, notify_backoff())
+            Notifier::new(plan, run, adapter, notify_backoff())
         } else {
-            Notifier::rendering_only(plan, run)
+            Notifier::rendering_only(plan, run, adapter)
         };
         notifier.send(NotificationEvent::Rejected);
         report_deliveries(store, run, notifier.finish().await);
@@ -467,9 +474,9 @@ fn drive<A: Adapter>(
     // Notifications are sent as tasks of this runtime from the first event on.
     let _entered = runtime.enter();
     let mut notifier = if clock.is_simulated() && !options.notify {
-        Notifier::rendering_only(plan, &run)
+        Notifier::rendering_only(plan, &run, adapter.kind())
     } else {
-        Notifier::new(plan, &run, notify_backoff())
+        Notifier::new(plan, &run, adapter.kind(), notify_backoff())
     };
     if new {
         notifier.send(NotificationEvent::Submitted);
@@ -507,7 +514,11 @@ fn drive<A: Adapter>(
                 if options.yes && clock.is_simulated() =>
             {
                 eprintln!("refreshctl: rehearsal: `{step}` approved (--yes)");
-                run = approve_and_reload(store, &run.id, step, clock.now())?;
+                let operator = Operator {
+                    by: os_user(),
+                    reason: Some("a rehearsal with --yes".into()),
+                };
+                run = approve_and_reload(store, &run.id, step, &operator, clock.now())?;
             }
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
@@ -518,7 +529,11 @@ fn drive<A: Adapter>(
                 if answer.trim() != "done" {
                     break progress;
                 }
-                run = approve_and_reload(store, &run.id, step, clock.now())?;
+                let operator = Operator {
+                    by: os_user(),
+                    reason: None,
+                };
+                run = approve_and_reload(store, &run.id, step, &operator, clock.now())?;
             }
             _ => break progress,
         }
@@ -590,7 +605,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 /// Notifications never fail a run: a failed one is a warning and an entry in the run's log.
-fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delivery>) {
+pub fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<Delivery>) {
     let rendered = deliveries
         .iter()
         .filter(|delivery| delivery.outcome == Ok(0))
@@ -648,9 +663,10 @@ fn approve_and_reload(
     store: &StateStore,
     run: &str,
     step: &str,
+    operator: &Operator,
     now: DateTime<Utc>,
 ) -> Result<RunRecord, Error> {
-    executor::approve(store, run, step, now).map_err(|error| Error::Refused {
+    executor::approve(store, run, step, operator, now).map_err(|error| Error::Refused {
         message: error.to_string(),
         hint: None,
     })?;

@@ -46,7 +46,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Init(args) => init::run(&args, stdout),
         Command::Completions(args) => shell::completions(args.shell, stdout),
         Command::Man(args) => shell::man(args.command.as_deref(), stdout),
-        Command::NotifyPreview(args) => notify_preview::run(&args, color, stdout),
+        Command::NotifyPreview(args) => notify_preview::run(&args, globals.adapter, color, stdout),
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::apply::runtime;
 use super::check_settings;
 use super::runtime::checked_plan;
+use crate::adapter::AdapterKind;
 use crate::cli::NotifyPreviewArgs;
 use crate::error::{Error, exit};
 use crate::executor::new_run;
@@ -16,7 +17,12 @@ use crate::notify::{Notifier, event_name};
 use crate::plan::NotificationEvent;
 use crate::report::preview::redact_url;
 
-pub fn run(args: &NotifyPreviewArgs, color: bool, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn run(
+    args: &NotifyPreviewArgs,
+    adapter: AdapterKind,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     let settings = check_settings(&args.check, None)?;
     let event = args.event.as_deref().map(parse_event).transpose()?;
     let plan = checked_plan(&args.plan, &settings, color)?;
@@ -34,7 +40,7 @@ pub fn run(args: &NotifyPreviewArgs, color: bool, out: &mut dyn Write) -> Result
         writeln!(out, "plan `{}` has no notifications", plan.name())?;
         return Ok(exit::SUCCESS);
     }
-    let notifier = Notifier::rendering_only(&plan, &run);
+    let notifier = Notifier::rendering_only(&plan, &run, adapter);
     let mut broken = 0;
     for (index, notification) in plan.notifications().iter().enumerate() {
         let events: Vec<NotificationEvent> = match event {
@@ -76,6 +82,7 @@ pub fn run(args: &NotifyPreviewArgs, color: bool, out: &mut dyn Write) -> Result
         return send(
             &plan,
             &run,
+            adapter,
             event.unwrap_or(NotificationEvent::Submitted),
             out,
         );
@@ -87,6 +94,7 @@ pub fn run(args: &NotifyPreviewArgs, color: bool, out: &mut dyn Write) -> Result
 fn send(
     plan: &crate::plan::Plan,
     run: &crate::state::RunRecord,
+    adapter: AdapterKind,
     event: NotificationEvent,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
@@ -106,7 +114,7 @@ fn send(
     }
     let deliveries = runtime()?.block_on(async {
         // A test message: its retries need not wait.
-        let mut notifier = Notifier::new(plan, run, std::time::Duration::ZERO);
+        let mut notifier = Notifier::new(plan, run, adapter, std::time::Duration::ZERO);
         notifier.send(event);
         notifier.finish().await
     });

@@ -5,16 +5,19 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::apply::Globals;
+use super::apply::{Globals, notify_backoff, report_deliveries, runtime};
 use super::check_settings;
 use super::runtime::{checked_plan, open_store, open_store_read_only};
+use crate::adapter::AdapterKind;
 use crate::cli::{
-    ApproveArgs, CheckArgs, RescheduleArgs, RunArg, RunsArgs, StatusArgs, TableFormat,
+    ApproveArgs, CancelArgs, CheckArgs, OperatorArgs, RescheduleArgs, RunsArgs, StatusArgs,
+    TableFormat,
 };
 use crate::error::{Error, exit};
-use crate::executor::{self, ApproveError};
-use crate::plan::PointInTime;
+use crate::executor::{self, ApproveError, Operator};
+use crate::notify::{Notifier, Previous};
 use crate::plan::time::{format_duration, format_utc};
+use crate::plan::{NotificationEvent, Plan, PointInTime};
 use crate::report::preview::with_weekday;
 use crate::state::{
     Claim, EventRecord, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState,
@@ -38,42 +41,168 @@ struct RunView<'a> {
     log: Option<Vec<LogView>>,
 }
 
-/// One entry of a run's log: what the executor, the scheduler or an operator recorded.
+/// One entry of a run's log: what the executor, the scheduler or an operator recorded, in
+/// words (`message`) and, for what an operator did, in fields (`by`, `reason`, `from`, `to`).
 #[derive(Serialize)]
 struct LogView {
     at: String,
+    /// `at` with its weekday, for the table.
+    #[serde(skip)]
+    shown_at: String,
     kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<String>,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// A rescheduled run's window and run before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<MovedView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<MovedView>,
+}
+
+/// One side of a reschedule: the window and the run that has it.
+#[derive(Serialize)]
+struct MovedView {
+    start: String,
+    end: String,
+    run: String,
+}
+
+impl MovedView {
+    fn new(value: &serde_json::Value) -> Option<Self> {
+        let text = |key: &str| value[key].as_str().map(str::to_owned);
+        Some(Self {
+            start: text("start")?,
+            end: text("end")?,
+            run: text("run")?,
+        })
+    }
+
+    /// `2026-12-05T21:00:00Z (Sat) – 2026-12-06T00:00:00Z (Sun)`.
+    fn window(&self) -> String {
+        format!(
+            "{} – {}",
+            with_weekday(&self.start),
+            with_weekday(&self.end)
+        )
+    }
 }
 
 impl LogView {
     fn new(event: &EventRecord) -> Self {
         let text = |key: &str| event.detail[key].as_str().map(str::to_owned);
-        let message = match event.kind.as_str() {
+        let by = text("by");
+        let reason = text("reason");
+        let from = MovedView::new(&event.detail["from"]);
+        let to = MovedView::new(&event.detail["to"]);
+        let message = Self::message(
+            event,
+            by.as_deref(),
+            reason.as_deref(),
+            from.as_ref(),
+            to.as_ref(),
+        );
+        let at = format_utc(event.at);
+        Self {
+            shown_at: with_weekday(&at),
+            at,
+            kind: event.kind.clone(),
+            step: text("step"),
+            message,
+            by,
+            reason,
+            from,
+            to,
+        }
+    }
+
+    /// The entry in words: every kind has its sentence, and an unknown one lists its fields, so
+    /// no raw JSON reaches the table.
+    fn message(
+        event: &EventRecord,
+        by: Option<&str>,
+        reason: Option<&str>,
+        from: Option<&MovedView>,
+        to: Option<&MovedView>,
+    ) -> String {
+        let text = |key: &str| event.detail[key].as_str().map(str::to_owned);
+        let by_whom = by.map(|by| format!(" by {by}")).unwrap_or_default();
+        // What an operator gave as the reason; other reasons (a rejection's) are the sentence.
+        let operator_reason = match (by, reason) {
+            (Some(_), Some(reason)) => format!(": reason {reason}"),
+            _ => String::new(),
+        };
+        match event.kind.as_str() {
             "notification-failed" => format!(
                 "the notification to {} was not delivered: {}",
                 text("url").unwrap_or_default(),
                 text("error").unwrap_or_default()
             ),
-            _ => match (text("message"), text("reason")) {
-                (Some(message), Some(reason)) => format!("{message}: {reason}"),
-                (Some(message), None) => message,
-                (None, _) => event.detail.to_string(),
+            "rescheduled" => {
+                let moved = match (from, to) {
+                    (Some(from), Some(to)) => {
+                        let other = if to.run == event.run {
+                            format!("was run `{}`", from.run)
+                        } else {
+                            format!("as run `{}`", to.run)
+                        };
+                        format!(": from {} to {} ({other})", from.window(), to.window())
+                    }
+                    _ => String::new(),
+                };
+                format!("rescheduled{by_whom}{moved}{operator_reason}")
+            }
+            "emergency" => format!(
+                "emergency: the lead time is waived: {}",
+                reason.unwrap_or("no reason recorded")
+            ),
+            "retry-step" => "sent again on an operator's request (`resume --retry-step`)".into(),
+            "run-state" => {
+                let state = text("message").unwrap_or_else(|| "changed".into());
+                let approved = text("approved").map_or_else(
+                    || by_whom.clone(),
+                    |step| format!(": `{step}` approved{by_whom}"),
+                );
+                let note = text("note")
+                    .map(|note| format!(": {note}"))
+                    .unwrap_or_default();
+                let reason = match (by, reason) {
+                    (None, Some(reason)) => format!(": {reason}"),
+                    _ => operator_reason,
+                };
+                format!("run {state}{approved}{note}{reason}")
+            }
+            kind => match text("message") {
+                Some(message) => match (by, reason) {
+                    (None, Some(reason)) => format!("{message}: {reason}"),
+                    _ => format!("{message}{by_whom}{operator_reason}"),
+                },
+                None => describe_fields(kind, &event.detail),
             },
-        };
-        let message = if event.kind == "run-state" {
-            format!("run {message}")
-        } else {
-            message
-        };
-        Self {
-            at: format_utc(event.at),
-            kind: event.kind.clone(),
-            step: text("step"),
-            message,
         }
+    }
+}
+
+/// An entry of a kind this version does not know, in words: `kind: key value, key value`.
+fn describe_fields(kind: &str, detail: &serde_json::Value) -> String {
+    let fields: Vec<String> = detail
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) => format!("{key} {text}"),
+            other => format!("{key} {other}"),
+        })
+        .collect();
+    if fields.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", fields.join(", "))
     }
 }
 
@@ -266,7 +395,7 @@ pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                     .filter(|step| !entry.message.starts_with(step))
                     .map(|step| format!("{step}: "))
                     .unwrap_or_default();
-                writeln!(out, "{}  {step}{}", entry.at, entry.message)?;
+                writeln!(out, "{}  {step}{}", entry.shown_at, entry.message)?;
             }
         }
     }
@@ -290,33 +419,146 @@ fn not_started(run: &RunRecord, doing: &str) -> Result<(), Error> {
     })
 }
 
-pub fn cancel(args: &RunArg, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+/// The OS user who runs the command (`USER`, else `LOGNAME`), else `unknown`: who acted, when
+/// `--by` does not say.
+#[must_use]
+pub fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Who acts and why, from `--by` (else the OS user) and `--reason`.
+fn operator(args: &OperatorArgs) -> Operator {
+    let given = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    Operator {
+        by: given(&args.by).unwrap_or_else(os_user),
+        reason: given(&args.reason),
+    }
+}
+
+pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let store = open_store(globals.state, globals.adapter)?;
     let mut run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
     not_started(&run, "cancel")?;
-    cancel_run(&store, &mut run, Utc::now(), None)?;
+    let operator = operator(&args.operator);
+    let now = Utc::now();
+    let mut detail = serde_json::json!({ "message": "canceled" });
+    operator.add_to(&mut detail);
+    cancel_run(&store, &mut run, now, &detail)?;
+    // The run is canceled whatever happens to its notifications: a plan that moved or no longer
+    // validates only costs the message, and says so.
+    let sent = sends_notifications(globals, args.notify);
+    match checked_plan(
+        std::path::Path::new(&run.file),
+        &plan_settings(now, globals)?,
+        globals.color,
+    ) {
+        Ok(plan) if plan.name() == run.plan => notify(
+            &store,
+            &plan,
+            &run,
+            globals.adapter,
+            sent,
+            |notifier| notifier.by(operator),
+            NotificationEvent::Canceled,
+        ),
+        Ok(plan) => eprintln!(
+            "refreshctl: warning: the `canceled` notifications of `{}` were not sent: `{}` now \
+             holds plan `{}`, not `{}`",
+            run.id,
+            run.file,
+            plan.name(),
+            run.plan
+        ),
+        Err(error) => eprintln!(
+            "refreshctl: warning: the `canceled` notifications of `{}` were not sent: {error}",
+            run.id
+        ),
+    }
     writeln!(out, "{}", run.id)?;
     Ok(exit::SUCCESS)
 }
 
+/// Notifications are sent for real with the `lcs` adapter or `--notify`; a rehearsal on the
+/// simulator renders them and sends none (as `apply` and `tick` do).
+fn sends_notifications(globals: &Globals<'_>, notify: bool) -> bool {
+    globals.adapter == AdapterKind::Lcs || notify
+}
+
+/// Checks the run's plan as of `now` with the command's adapter.
+fn plan_settings(
+    now: DateTime<Utc>,
+    globals: &Globals<'_>,
+) -> Result<crate::rules::CheckSettings, Error> {
+    check_settings(
+        &CheckArgs {
+            now: Some(now),
+            catalog: None,
+        },
+        Some(globals.adapter),
+    )
+}
+
+/// Sends (or renders) `event`'s notifications of `run` and waits for them; a failed one is a
+/// warning and an entry in the run's log, never a failed command.
+fn notify(
+    store: &StateStore,
+    plan: &Plan,
+    run: &RunRecord,
+    adapter: AdapterKind,
+    send: bool,
+    with: impl FnOnce(Notifier) -> Notifier,
+    event: NotificationEvent,
+) {
+    if plan.notifications().is_empty() {
+        return;
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!(
+                "refreshctl: warning: the notifications of `{}` were not sent: {error}",
+                run.id
+            );
+            return;
+        }
+    };
+    let notifier = if send {
+        Notifier::new(plan, run, adapter, notify_backoff())
+    } else {
+        Notifier::rendering_only(plan, run, adapter)
+    };
+    let mut notifier = with(notifier);
+    runtime.block_on(async {
+        notifier.send(event);
+        report_deliveries(store, run, notifier.finish().await);
+    });
+}
+
+/// Ends a run that has not started as canceled; `detail` is its log entry (`message`
+/// `canceled`, and who and why).
 fn cancel_run(
     store: &StateStore,
     run: &mut RunRecord,
     now: DateTime<Utc>,
-    note: Option<&str>,
+    detail: &serde_json::Value,
 ) -> Result<(), Error> {
     run.state = RunState::Canceled;
     run.updated = now;
     store.update_run(run)?;
     store.unlock(&run.target, &run.id)?;
-    store.append_event(
-        &run.id,
-        "run-state",
-        &serde_json::json!({ "message": "canceled", "note": note }),
-        now,
-    )?;
+    store.append_event(&run.id, "run-state", detail, now)?;
     Ok(())
 }
 
@@ -333,13 +575,7 @@ pub fn reschedule(
     let now = args.now.unwrap_or_else(Utc::now);
     let plan = checked_plan(
         std::path::Path::new(&run.file),
-        &check_settings(
-            &CheckArgs {
-                now: Some(now),
-                catalog: None,
-            },
-            Some(globals.adapter),
-        )?,
+        &plan_settings(now, globals)?,
         globals.color,
     )?;
     let start = args.start;
@@ -398,20 +634,65 @@ pub fn reschedule(
             hint: None,
         });
     };
-    cancel_run(
-        &store,
-        &mut run,
-        now,
-        Some(&format!("rescheduled as {}", moved.id)),
-    )?;
+    let operator = operator(&args.operator);
+    record_reschedule(&store, &mut run, &moved, &operator, now)?;
     if let LockOutcome::HeldBy(holder) = store.lock(&moved.target, &moved.id, now)? {
         return Err(Error::Refused {
             message: format!("run `{holder}` holds the environment"),
             hint: None,
         });
     }
+    let previous = Previous {
+        run: run.id.clone(),
+        start: run.window_start,
+        end: run.window_end,
+    };
+    notify(
+        &store,
+        &plan,
+        &moved,
+        globals.adapter,
+        sends_notifications(globals, args.notify),
+        |notifier| notifier.by(operator).rescheduled_from(previous),
+        NotificationEvent::Rescheduled,
+    );
     writeln!(out, "{}", moved.id)?;
     Ok(exit::SUCCESS)
+}
+
+/// Cancels `run` for `moved`; both runs' logs say who moved the window, from where to where,
+/// and why.
+fn record_reschedule(
+    store: &StateStore,
+    run: &mut RunRecord,
+    moved: &RunRecord,
+    operator: &Operator,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let side = |record: &RunRecord| {
+        serde_json::json!({
+            "start": format_utc(record.window_start),
+            "end": format_utc(record.window_end),
+            "run": record.id,
+        })
+    };
+    let mut rescheduled = serde_json::json!({ "from": side(run), "to": side(moved) });
+    operator.add_to(&mut rescheduled);
+    store.append_event(&run.id, "rescheduled", &rescheduled, now)?;
+    let canceled = serde_json::json!({
+        "message": "canceled",
+        "note": format!("rescheduled as `{}`", moved.id),
+        "by": operator.by,
+    });
+    cancel_run(store, run, now, &canceled)?;
+    store.append_event(&moved.id, "rescheduled", &rescheduled, now)?;
+    store.append_event(
+        &moved.id,
+        "run-state",
+        &serde_json::json!({ "message": "submitted" }),
+        now,
+    )?;
+    Ok(())
 }
 
 pub fn approve(
@@ -420,16 +701,19 @@ pub fn approve(
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     let store = open_store(globals.state, globals.adapter)?;
-    executor::approve(&store, &args.run, &args.step, Utc::now()).map_err(|error| match error {
-        ApproveError::UnknownRun(run) => Error::UnknownRun(run),
-        ApproveError::Store(error) => Error::Store(error),
-        refused => Error::Refused {
-            message: refused.to_string(),
-            hint: Some(format!(
-                "`refreshctl status {}` shows what it waits for",
-                args.run
-            )),
-        },
+    let operator = operator(&args.operator);
+    executor::approve(&store, &args.run, &args.step, &operator, Utc::now()).map_err(|error| {
+        match error {
+            ApproveError::UnknownRun(run) => Error::UnknownRun(run),
+            ApproveError::Store(error) => Error::Store(error),
+            refused => Error::Refused {
+                message: refused.to_string(),
+                hint: Some(format!(
+                    "`refreshctl status {}` shows what it waits for",
+                    args.run
+                )),
+            },
+        }
     })?;
     writeln!(
         out,
@@ -437,4 +721,105 @@ pub fn approve(
         args.run, args.step, args.run
     )?;
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn message(kind: &str, detail: serde_json::Value) -> String {
+        let event = EventRecord {
+            run: "uat@20261208T2000Z".into(),
+            sequence: 1,
+            at: DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+                .expect("time")
+                .to_utc(),
+            kind: kind.into(),
+            detail,
+        };
+        LogView::new(&event).message
+    }
+
+    #[test]
+    fn every_kind_of_entry_reads_as_words() {
+        let window =
+            |start: &str, end: &str, run: &str| json!({ "start": start, "end": end, "run": run });
+        let cases = [
+            (
+                "run-state",
+                json!({ "message": "submitted" }),
+                "run submitted",
+            ),
+            (
+                "run-state",
+                json!({ "message": "rejected", "reason": "the target is busy" }),
+                "run rejected: the target is busy",
+            ),
+            (
+                "run-state",
+                json!({ "message": "canceled", "by": "bob", "reason": "called off" }),
+                "run canceled by bob: reason called off",
+            ),
+            (
+                "run-state",
+                json!({ "message": "canceled", "note": null }),
+                "run canceled",
+            ),
+            (
+                "run-state",
+                json!({ "message": "running", "approved": "manual", "by": "carol" }),
+                "run running: `manual` approved by carol",
+            ),
+            (
+                "rescheduled",
+                json!({
+                    "by": "alice", "reason": "moved",
+                    "from": window("2026-12-01T20:00:00Z", "2026-12-02T00:00:00Z", "uat@20261201T2000Z"),
+                    "to": window("2026-12-08T20:00:00Z", "2026-12-09T00:00:00Z", "uat@20261208T2000Z"),
+                }),
+                "rescheduled by alice: from 2026-12-01T20:00:00Z (Tue) – 2026-12-02T00:00:00Z (Wed) \
+                 to 2026-12-08T20:00:00Z (Tue) – 2026-12-09T00:00:00Z (Wed) \
+                 (was run `uat@20261201T2000Z`): reason moved",
+            ),
+            (
+                "emergency",
+                json!({ "reason": "bad import" }),
+                "emergency: the lead time is waived: bad import",
+            ),
+            (
+                "retry-step",
+                json!({ "step": "deploy.apply" }),
+                "sent again on an operator's request (`resume --retry-step`)",
+            ),
+            (
+                "notification-failed",
+                json!({ "url": "https://hooks.example/…", "error": "HTTP 500" }),
+                "the notification to https://hooks.example/… was not delivered: HTTP 500",
+            ),
+            (
+                "step-started",
+                json!({ "step": "preflight", "message": "preflight started", "until": null }),
+                "preflight started",
+            ),
+            (
+                "something-new",
+                json!({ "count": 2, "name": "x", "gone": null }),
+                "something-new: count 2, name x",
+            ),
+            ("something-new", json!({}), "something-new"),
+        ];
+        for (kind, detail, expected) in cases {
+            assert_eq!(message(kind, detail.clone()), expected, "{kind} {detail}");
+        }
+    }
+
+    #[test]
+    fn times_show_their_weekday() {
+        assert_eq!(
+            with_weekday("2026-12-02T10:00:00Z"),
+            "2026-12-02T10:00:00Z (Wed)"
+        );
+        assert_eq!(with_weekday("not a time"), "not a time");
+    }
 }

@@ -395,12 +395,15 @@ fn approve_rehearsal(
                 "refreshctl: rehearsal: `{step}` of `{}` approved (--yes)",
                 advanced.run
             );
-            crate::executor::approve(store, &advanced.run, step, world.clock().now()).map_err(
-                |error| Error::Refused {
+            let operator = crate::executor::Operator {
+                by: super::runs::os_user(),
+                reason: Some("a rehearsal with --yes".into()),
+            };
+            crate::executor::approve(store, &advanced.run, step, &operator, world.clock().now())
+                .map_err(|error| Error::Refused {
                     message: error.to_string(),
                     hint: None,
-                },
-            )?;
+                })?;
             approved = true;
         }
     }

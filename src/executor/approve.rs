@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Operator;
 use crate::state::{RunState, StateStore, StepState, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,11 +21,13 @@ pub enum ApproveError {
     Store(#[from] StoreError),
 }
 
-/// Marks the waiting step as done and puts the run back to `running`.
+/// Marks the waiting step as done and puts the run back to `running`; the run's log says who
+/// approved it and why.
 pub fn approve(
     store: &StateStore,
     run: &str,
     step: &str,
+    operator: &Operator,
     now: DateTime<Utc>,
 ) -> Result<(), ApproveError> {
     let mut record = store
@@ -60,11 +63,8 @@ pub fn approve(
     record.state = RunState::Running;
     record.updated = now;
     store.update_run(&mut record)?;
-    store.append_event(
-        run,
-        "run-state",
-        &serde_json::json!({ "message": "running", "approved": step }),
-        now,
-    )?;
+    let mut detail = serde_json::json!({ "message": "running", "approved": step });
+    operator.add_to(&mut detail);
+    store.append_event(run, "run-state", &detail, now)?;
     Ok(())
 }

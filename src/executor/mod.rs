@@ -4,10 +4,12 @@
 mod approve;
 mod event;
 pub mod failpoint;
+mod operator;
 mod run;
 
 pub use approve::{ApproveError, approve};
 pub use event::{Collect, Event, EventKind, EventSink};
+pub use operator::Operator;
 pub use run::{
     BLOCK_SIZE, ExecError, Executor, Progress, Settings, new_run, target_key, template_context,
 };

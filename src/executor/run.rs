@@ -1178,7 +1178,7 @@ impl<A: Adapter> Executor<'_, A> {
         arguments: usize,
         timeout: TimeDelta,
     ) -> Outcome {
-        let context = template_context(self.plan, run, Some(step), "started");
+        let context = template_context(self.plan, run, Some(step), "started", self.adapter.name());
         let mut argv = Vec::with_capacity(arguments);
         for position in 0..arguments {
             match self.plan.templates().render(
@@ -1225,14 +1225,17 @@ impl<A: Adapter> Executor<'_, A> {
 }
 
 /// The template context of SPEC 5.4 for a run of `plan`: `plan`, `environment`, `source`,
-/// `window`, `point_in_time`, `run`, `step` and `event`. Command arguments and notification bodies
-/// render against it; `plan::templates::sample_context` has the same shape for validation.
+/// `window`, `point_in_time`, `run` (with the `adapter` that runs it), `step` and `event`, and for
+/// notifications `operator` and `previous_window` (null here). Command arguments and
+/// notification bodies render against it; `plan::templates::sample_context` has the same shape
+/// for validation.
 #[must_use]
 pub fn template_context(
     plan: &Plan,
     run: &RunRecord,
     step: Option<&str>,
     event: &str,
+    adapter: &str,
 ) -> serde_json::Value {
     let environment = |environment: &crate::plan::Environment, id: Option<&String>| {
         json!({
@@ -1248,9 +1251,11 @@ pub fn template_context(
         "source": plan.source().map(|source| environment(source, run.source_id.as_ref())),
         "window": { "start": format_utc(run.window_start), "end": format_utc(run.window_end), "zone": plan.window().zone().name() },
         "point_in_time": run.point_in_time.map_or_else(|| "latest".to_owned(), format_utc),
-        "run": { "id": run.id, "state": run.state.name(), "reason": run.reason },
+        "run": { "id": run.id, "state": run.state.name(), "reason": run.reason, "adapter": adapter },
         "step": step.map(|step| json!({ "id": step, "state": "running" })),
         "event": event,
+        "operator": null,
+        "previous_window": null,
     })
 }
 

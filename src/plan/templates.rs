@@ -373,9 +373,11 @@ pub fn sample_context(plan_name: &str, environment: &str, source: Option<&str>) 
         "source": source.map(describe),
         "window": { "start": "2026-12-05T21:00:00Z", "end": "2026-12-06T00:00:00Z", "zone": "UTC" },
         "point_in_time": "latest",
-        "run": { "id": format!("{plan_name}@20261205T2100Z"), "state": "running", "reason": "" },
+        "run": { "id": format!("{plan_name}@20261205T2100Z"), "state": "running", "reason": "", "adapter": "simulator" },
         "step": { "id": "command", "state": "running" },
         "event": "started",
+        "operator": { "by": "alice", "reason": "" },
+        "previous_window": { "start": "2026-11-28T21:00:00Z", "end": "2026-11-29T00:00:00Z", "run": format!("{plan_name}@20261128T2100Z") },
     })
 }
 

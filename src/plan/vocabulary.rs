@@ -148,10 +148,12 @@ pub enum NotificationEvent {
     /// The service could not be reached for the run's preflight: the run stays submitted and is
     /// tried again (sent once per outage, not on every attempt).
     Delayed,
+    /// An operator moved the run to another window (`reschedule`); the body has both windows.
+    Rescheduled,
 }
 
 impl NotificationEvent {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Submitted,
         Self::Accepted,
         Self::Rejected,
@@ -163,5 +165,6 @@ impl NotificationEvent {
         Self::Canceled,
         Self::Skipped,
         Self::Delayed,
+        Self::Rescheduled,
     ];
 }

@@ -191,7 +191,8 @@ fn render_commands(plan: &Plan, window: Occurrence, now: DateTime<Utc>, steps: &
         else {
             continue;
         };
-        let context = template_context(plan, &run, Some(&base), "started");
+        // Which adapter will run it is not known here, as the ids LCS gives are not.
+        let context = template_context(plan, &run, Some(&base), "started", "{adapter}");
         let rendered: Vec<String> = arguments
             .iter()
             .enumerate()

@@ -336,6 +336,10 @@ impl Adapter for LcsAdapter {
         AdapterKind::Lcs.name()
     }
 
+    fn kind(&self) -> AdapterKind {
+        AdapterKind::Lcs
+    }
+
     fn capabilities(&self) -> Capabilities {
         AdapterKind::Lcs.capabilities()
     }
