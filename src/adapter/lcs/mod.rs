@@ -556,6 +556,7 @@ impl Adapter for LcsAdapter {
             file_description: None,
             size_byte: 0,
             file_type: SOFTWARE_DEPLOYABLE_PACKAGE,
+            version: None,
         })
         .map_err(|error| AdapterError::State(error.to_string()))?;
         let asset: FileAsset = self
