@@ -395,7 +395,7 @@ pub struct RunOptions {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SimFault {
-    /// The refresh or restore ends `Failed`.
+    /// Database operations (refresh, restore, export) end `Failed`.
     RefreshFails,
     /// Deployments end `Failed`.
     DeploymentFails,
