@@ -388,3 +388,121 @@ fn the_preview_shows_the_exports_in_order_with_their_calls() {
         "{text}"
     );
 }
+
+/// A crash right after LCS accepted the export, and one right after the intent was recorded
+/// (the call never sent): the resumed run adopts the first export from the environment's
+/// history, and asks an operator about the second; neither export is sent twice.
+#[test]
+fn an_export_whose_answer_was_lost_is_settled_from_history_never_sent_twice() {
+    let plan_text = PLAN.replace("  - reset-financial-reporting\n", "");
+    for point in ["after-call:export.start", "after-intent:export.start"] {
+        let directory = tempfile::tempdir().expect("temp");
+        let plan = write_plan(directory.path(), &plan_text);
+        let emulator = EmulatorProcess::start(&[
+            "--speed",
+            "100000",
+            "--plans",
+            &plan,
+            "--metadata-per-minute",
+            "0",
+        ]);
+        let mut env: Vec<(&str, String)> = emulator.env();
+        env.push(("REFRESHCTL_ADAPTER", "lcs".into()));
+        let mut crashing = env.clone();
+        crashing.push(("REFRESHCTL_FAILPOINT", point.into()));
+        let args = [
+            "apply",
+            "--yes",
+            "--start-now",
+            "--reason",
+            "crash test",
+            "--poll-interval",
+            "20ms",
+            plan.as_str(),
+        ];
+        let crashed = refreshctl(directory.path(), &crashing, &args);
+        assert_ne!(
+            crashed.status.code(),
+            Some(0),
+            "{point}: {}",
+            stderr(&crashed)
+        );
+        let runs = refreshctl(directory.path(), &env, &["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+        let run = runs[0]["id"].as_str().expect("one run").to_owned();
+        let resume = |extra: &[&str]| {
+            let mut args = vec!["resume", "--poll-interval", "20ms"];
+            args.extend_from_slice(extra);
+            args.push(&run);
+            refreshctl(directory.path(), &env, &args)
+        };
+        let resumed = resume(&[]);
+        if point.starts_with("after-intent") {
+            assert_eq!(
+                resumed.status.code(),
+                Some(1),
+                "{point}: {}",
+                stderr(&resumed)
+            );
+            assert!(
+                stderr(&resumed).contains("needs attention"),
+                "{}",
+                stderr(&resumed)
+            );
+            let retried = resume(&["--retry-step"]);
+            assert_eq!(
+                retried.status.code(),
+                Some(0),
+                "{point}: {}",
+                stderr(&retried)
+            );
+        } else {
+            assert_eq!(
+                resumed.status.code(),
+                Some(0),
+                "{point}: {}",
+                stderr(&resumed)
+            );
+            assert!(
+                stderr(&resumed).contains("the call was made before the process stopped"),
+                "{}",
+                stderr(&resumed)
+            );
+        }
+        assert_each_export_once(&emulator, point);
+    }
+}
+
+/// The emulator's record after a crash and a resume: the pre export sent once, and the calls
+/// that changed the environment, in order, each once.
+fn assert_each_export_once(emulator: &EmulatorProcess, point: &str) {
+    let exports = emulator
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.method == "POST"
+                && request
+                    .path
+                    .ends_with("/backupName/contoso-uat-before-refresh")
+        })
+        .count();
+    assert_eq!(exports, 1, "{point}: the pre export was sent once");
+    let model = emulator.model();
+    let started: Vec<&Call> = model
+        .calls
+        .iter()
+        .map(|record| &record.call)
+        .filter(|call| call.is_destructive())
+        .collect();
+    assert!(
+        matches!(
+            started.as_slice(),
+            [
+                Call::StartExport { .. },
+                Call::StartRefresh { .. },
+                Call::StartExport { .. }
+            ]
+        ),
+        "{point}: {started:?}"
+    );
+}
