@@ -117,6 +117,9 @@ pub struct Emulator {
     dice: Mutex<faults::Dice>,
     metadata_calls: Mutex<Vec<(u64, DateTime<Utc>)>>,
     blobs: blob::Blobs,
+    /// Database backups whose bytes are on the blob store already (published once, so a
+    /// download never meets a file being written again).
+    published: Mutex<std::collections::HashSet<String>>,
     /// The key SAS signatures of the emulator's own blob endpoints are made with.
     key: [u8; 32],
     base: Mutex<String>,
@@ -147,6 +150,7 @@ impl Emulator {
             script: Mutex::new(Vec::new()),
             metadata_calls: Mutex::new(Vec::new()),
             blobs,
+            published: Mutex::new(std::collections::HashSet::new()),
             key,
             base: Mutex::new(String::new()),
         });

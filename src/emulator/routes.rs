@@ -616,6 +616,9 @@ async fn database_backups(State(emulator): Shared, Path(project): Path<u64>) -> 
     let now = emulator.model_now();
     let backups = lock(&emulator.model).database_backups(project, now);
     for backup in &backups {
+        if lock(&emulator.published).contains(&backup.id) {
+            continue;
+        }
         if let Err(error) = emulator
             .blobs
             .publish_pattern(&backup.id, backup.size)
@@ -623,6 +626,7 @@ async fn database_backups(State(emulator): Shared, Path(project): Path<u64>) -> 
         {
             return (StatusCode::INTERNAL_SERVER_ERROR, error).into_response();
         }
+        lock(&emulator.published).insert(backup.id.clone());
     }
     let assets: Vec<lcs::DatabaseAsset> = backups
         .into_iter()
