@@ -5,11 +5,14 @@
 //! file it follows). Every step must succeed as it would against LCS.
 //!
 //! Time is the emulator's scaled test clock (`REFRESHCTL_TEST_CLOCK`): the cmdlets'
-//! `Start-Sleep -Seconds 300` take a twelfth of a second of wall time.
+//! `Start-Sleep -Seconds 300` take a twelfth of a second of wall time. The script runs with the
+//! emulator's own blob endpoint, and with Azurite's where `REFRESHCTL_TEST_AZURITE` is set.
 
 #[path = "common/emulator_process.rs"]
 #[expect(dead_code, reason = "this test scripts no faults in the emulator")]
 mod emulator_process;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::collections::HashMap;
 
@@ -157,26 +160,40 @@ fn assert_success(answer: &Value, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_d365fo_tools_refresh_deploy_and_export_script_runs_unchanged() {
+    script(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_script_runs_with_the_blobs_on_azurite() {
+    let Ok(azurite) = std::env::var("REFRESHCTL_TEST_AZURITE") else {
+        skip::skip("REFRESHCTL_TEST_AZURITE is not set (.ci/run starts Azurite and sets it)");
+        return;
+    };
+    script(&["--blob-endpoint", &azurite]).await;
+}
+
+/// The script, against an emulator started with `extra` arguments.
 #[expect(
     clippy::too_many_lines,
     reason = "one script, cmdlet after cmdlet, as a pipeline runs it"
 )]
-async fn a_d365fo_tools_refresh_deploy_and_export_script_runs_unchanged() {
+async fn script(extra: &[&str]) {
     let directory = tempfile::tempdir().expect("temp");
     let inventory = inventory(directory.path());
     let origin = Utc::now();
     let test_clock = format!("{},{SPEED}", origin.to_rfc3339());
-    let emulator = EmulatorProcess::start_with_env(
-        &[
-            "--inventory",
-            inventory.to_str().expect("utf-8"),
-            // d365fo.tools never renews a token inside its waits (lcs-api.md 6 item 1): these
-            // last the whole script.
-            "--token-lifetime",
-            "30d",
-        ],
-        &[("REFRESHCTL_TEST_CLOCK", &test_clock)],
-    );
+    let mut args = vec![
+        "--inventory",
+        inventory.to_str().expect("utf-8"),
+        // d365fo.tools never renews a token inside its waits (lcs-api.md 6 item 1): these
+        // last the whole script.
+        "--token-lifetime",
+        "30d",
+    ];
+    args.extend_from_slice(extra);
+    let emulator =
+        EmulatorProcess::start_with_env(&args, &[("REFRESHCTL_TEST_CLOCK", &test_clock)]);
     let clock = Clock::Scaled {
         origin,
         speed: SPEED,
@@ -336,6 +353,14 @@ async fn a_d365fo_tools_refresh_deploy_and_export_script_runs_unchanged() {
     ));
     let with_sas = dft.request(Method::GET, &uri, None).await;
     let location = with_sas["FileLocation"].as_str().expect("a SAS").to_owned();
+    let blob_service = extra
+        .windows(2)
+        .find(|pair| pair[0] == "--blob-endpoint")
+        .map_or(emulator.url.as_str(), |pair| pair[1]);
+    assert!(
+        location.starts_with(blob_service),
+        "{blob_service}: {location}"
+    );
     let package = dft
         .http
         .get(&location)
