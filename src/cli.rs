@@ -243,9 +243,14 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 60.0)]
     pub speed: f64,
 
-    /// How long issued tokens live (wall time).
+    /// How long issued tokens live (wall time, or model time with `--token-clock model`).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub token_lifetime: chrono::TimeDelta,
+
+    /// Which clock token lifetimes count on: `wall`, or `model` (sped up by `--speed`, so a
+    /// token expires during a long wait as it would in LCS).
+    #[arg(long, value_enum, value_name = "CLOCK", default_value_t = crate::emulator::TokenClock::Wall)]
+    pub token_clock: crate::emulator::TokenClock,
 
     /// The password every user signs in with.
     #[arg(
@@ -390,7 +395,7 @@ pub struct RunOptions {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SimFault {
-    /// The refresh or restore ends `Failed`.
+    /// Database operations (refresh, restore, export) end `Failed`.
     RefreshFails,
     /// Deployments end `Failed`.
     DeploymentFails,

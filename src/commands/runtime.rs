@@ -99,6 +99,10 @@ pub struct InventoryEntry {
     kind: Option<String>,
     release: String,
     id: Option<String>,
+    /// `self-service` (the default) or `microsoft-managed`: LCS requires an update name to
+    /// apply a package only on self-service environments.
+    #[serde(default)]
+    infrastructure: Option<crate::sim::Infrastructure>,
 }
 
 /// The simulator of a foreground rehearsal of `run` (`apply`, `resume`). A run continues in
@@ -211,6 +215,14 @@ pub fn add_inventory(model: &mut Lcs, entries: &[InventoryEntry]) {
             &entry.release,
             entry.id.as_deref(),
         );
+        if let Some(infrastructure) = entry.infrastructure
+            && let Some(environment) = model.environments.iter_mut().find(|environment| {
+                environment.project == entry.project
+                    && environment.name.eq_ignore_ascii_case(&entry.name)
+            })
+        {
+            environment.infrastructure = infrastructure;
+        }
         if known.is_none()
             && let Some(environment) = model.environments.iter_mut().find(|environment| {
                 environment.project == entry.project

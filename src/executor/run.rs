@@ -559,12 +559,14 @@ impl<A: Adapter> Executor<'_, A> {
                     Outcome::Done
                 }
             }
-            Action::StartRefresh | Action::StartRestore | Action::ApplyUpdate { .. } => {
-                self.destructive(run, index, step).await?
-            }
-            Action::MonitorRefresh | Action::MonitorRestore | Action::MonitorDeployment { .. } => {
-                self.monitor(run, index, step).await
-            }
+            Action::StartRefresh
+            | Action::StartRestore
+            | Action::StartExport { .. }
+            | Action::ApplyUpdate { .. } => self.destructive(run, index, step).await?,
+            Action::MonitorRefresh
+            | Action::MonitorRestore
+            | Action::MonitorExport { .. }
+            | Action::MonitorDeployment { .. } => self.monitor(run, index, step).await,
             Action::DownloadShared { package } => self.download(run, index, package).await,
             Action::Upload { file, name } => self.upload(run, index, file, name).await?,
             Action::ResetFinancialReporting => {
@@ -618,6 +620,7 @@ impl<A: Adapter> Executor<'_, A> {
             Action::MonitorRefresh => "start-refresh",
             Action::MonitorRestore => "start-restore",
             Action::MonitorDeployment { apply_step } => apply_step.as_str(),
+            Action::MonitorExport { start_step } => start_step.as_str(),
             _ => unreachable!("only monitor actions come here"),
         };
         let activity = remote(run, started_by).activity.clone().unwrap_or_default();
@@ -823,6 +826,15 @@ impl<A: Adapter> Executor<'_, A> {
             } => asset.clone(),
             _ => String::new(),
         };
+        let backup = match &step.action {
+            Action::StartExport { template } => {
+                match self.announced_backup(run, &step.id, template.as_deref()) {
+                    Ok(backup) => backup,
+                    Err(message) => return Ok(Outcome::Fail(message)),
+                }
+            }
+            _ => String::new(),
+        };
         run.steps[index].intent = Some(Intent {
             call: step.id.clone(),
             at: self.clock.now(),
@@ -844,6 +856,9 @@ impl<A: Adapter> Executor<'_, A> {
                 self.adapter
                     .apply_update(project, &target, &asset, update_name)
                     .await
+            }
+            Action::StartExport { .. } => {
+                self.adapter.start_export(project, &target, &backup).await
             }
             _ => unreachable!("only destructive actions come here"),
         };
@@ -907,6 +922,7 @@ impl<A: Adapter> Executor<'_, A> {
         let matches = |name: &str| match &step.action {
             Action::StartRefresh => name.to_lowercase().contains("refresh"),
             Action::StartRestore => name.to_lowercase().contains("restore"),
+            Action::StartExport { .. } => name.to_lowercase().contains("export"),
             Action::ApplyUpdate { update_name, .. } => name == update_name,
             _ => false,
         };
@@ -933,6 +949,55 @@ impl<A: Adapter> Executor<'_, A> {
             run.id,
             run.id
         ))
+    }
+
+    /// The backup name of an export step, said in the run's log before the call.
+    fn announced_backup(
+        &mut self,
+        run: &mut RunRecord,
+        step: &str,
+        template: Option<&str>,
+    ) -> Result<String, String> {
+        let backup = self.backup_name(run, step, template)?;
+        self.emit(
+            run,
+            EventKind::Log,
+            Some(step),
+            format!(
+                "exporting the database of `{}` to the project's asset library as `{backup}.bacpac`",
+                self.plan.environment().name()
+            ),
+            None,
+        );
+        Ok(backup)
+    }
+
+    /// The backup name of an export step: its template rendered for this run, or the default.
+    fn backup_name(
+        &self,
+        run: &RunRecord,
+        step: &str,
+        template: Option<&str>,
+    ) -> Result<String, String> {
+        let name = match template {
+            None => crate::plan::default_backup_name(
+                self.plan.environment().name(),
+                run.window_start,
+                step,
+            ),
+            Some(template) => {
+                let context =
+                    template_context(self.plan, run, Some(step), "started", self.adapter.name());
+                self.plan
+                    .templates()
+                    .render(template, &context)
+                    .map_err(|error| format!("the backup name: {error}"))?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        crate::plan::check_backup_name(&name)?;
+        Ok(name)
     }
 
     async fn download(&mut self, run: &mut RunRecord, index: usize, package: &str) -> Outcome {
