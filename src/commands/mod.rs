@@ -1,8 +1,10 @@
 //! One file per command; each resolves its settings from the arguments and calls the core.
 
 mod apply;
+mod calendar;
 mod emulator;
 mod explain;
+mod history;
 mod init;
 mod notify_preview;
 mod plan;
@@ -50,6 +52,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),
+        Command::Calendar(args) => calendar::run(&args, &globals, stdout),
+        Command::History(args) => history::run(&args, &globals, stdout),
         Command::Runs(args) => runs::runs(&args, &globals, stdout),
         Command::Status(args) => runs::status(&args, &globals, stdout),
         Command::Reschedule(args) => runs::reschedule(&args, &globals, stdout),

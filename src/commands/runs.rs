@@ -452,7 +452,14 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
     not_started(&run, "cancel")?;
     let operator = operator(&args.operator);
-    let now = Utc::now();
+    // A rehearsal's runs live on the simulated clock: canceled then, not at the wall clock's
+    // time (which may be weeks before the run was submitted).
+    let now = if globals.adapter == AdapterKind::Simulator {
+        super::runtime::stored_clock(&store)?
+            .map_or_else(Utc::now, |stored| stored.max(run.updated))
+    } else {
+        Utc::now()
+    };
     let mut detail = serde_json::json!({ "message": "canceled" });
     operator.add_to(&mut detail);
     cancel_run(&store, &mut run, now, &detail)?;

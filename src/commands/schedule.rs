@@ -29,8 +29,8 @@ use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{RunState, StateStore};
 
 /// The plans a pass schedules, and what could not be scheduled.
-struct Loaded {
-    plans: Vec<Plan>,
+pub(super) struct Loaded {
+    pub(super) plans: Vec<Plan>,
     /// Files left out, with why.
     refused: Vec<(String, String)>,
     fingerprint: u64,
@@ -40,14 +40,23 @@ struct Loaded {
 /// rule is the scheduler's own business: it decides each occurrence itself, and a fixed window
 /// already submitted must stay schedulable as it comes near.
 fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error> {
+    load_plan_set(&args.plans, args.catalog.as_ref(), adapter)
+}
+
+/// [`load_plans`] for any command that reads the scheduled plans (`calendar`).
+pub(super) fn load_plan_set(
+    paths: &[PathBuf],
+    catalog: Option<&PathBuf>,
+    adapter: AdapterKind,
+) -> Result<Loaded, Error> {
     let settings = super::check_settings(
         &crate::cli::CheckArgs {
             now: None,
-            catalog: args.catalog.clone(),
+            catalog: catalog.cloned(),
         },
         Some(adapter),
     )?;
-    let files = discover(&args.plans).map_err(|error| match error {
+    let files = discover(paths).map_err(|error| match error {
         DiscoverError::NotFound(path) => Error::NotFound { path },
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
