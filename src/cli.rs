@@ -364,6 +364,25 @@ pub struct DaemonArgs {
     /// (approved, submitted by hand, left by a stopped replica).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub recheck: chrono::TimeDelta,
+
+    /// Serve a read-only status page, JSON, a calendar and Prometheus metrics: on loopback port
+    /// 9477 when given alone, or on `PORT` (loopback) or `IP:PORT` (`0.0.0.0:9477` for every
+    /// interface). Off by default.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "9477", value_parser = parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `--listen`'s value: `PORT` (on loopback), or an IP address and port.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<std::net::SocketAddr>().map_err(|_| {
+        format!(
+            "`{text}` is not an address to listen on: give a port (`9477`, on loopback) or an IP \
+             address and port (`127.0.0.1:9477`, `[::1]:9477`, `0.0.0.0:9477` for every interface)"
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

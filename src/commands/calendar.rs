@@ -20,7 +20,7 @@ use crate::plan::time::format_utc;
 use crate::plan::{Operation, Plan, Zone};
 use crate::report::ical::{Calendar, CalendarEvent, EventStatus};
 use crate::report::preview::{Preview, with_weekday};
-use crate::state::{EventRecord, OccurrenceRecord, RunRecord, RunState};
+use crate::state::{EventRecord, OccurrenceRecord, RunRecord, RunState, StateStore};
 
 pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let now = Utc::now();
@@ -37,16 +37,35 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
         })?;
     let loaded = load_plan_set(&args.plans, args.catalog.as_ref(), globals.adapter)?;
     let store = open_store_read_only(globals.state, globals.adapter)?;
+    let calendar = feed(
+        &loaded.plans,
+        &store,
+        (from, until),
+        args.environment.as_deref(),
+        now,
+    )?;
+    out.write_all(calendar.render().as_bytes())?;
+    out.flush()?;
+    Ok(exit::SUCCESS)
+}
+
+/// The feed of `plans` and the store's runs within `range`, for one environment or all of them.
+pub(super) fn feed(
+    plans: &[Plan],
+    store: &StateStore,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    environment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Calendar, Error> {
     let mut feed = Feed {
-        environment: args.environment.as_deref(),
+        environment,
         from,
         until,
         now,
         events: BTreeMap::new(),
         zones: Vec::new(),
     };
-    let plans: Vec<&Plan> = loaded
-        .plans
+    let plans: Vec<&Plan> = plans
         .iter()
         .filter(|plan| feed.wanted(plan.environment().name()))
         .collect();
@@ -61,15 +80,12 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
     for occurrence in store.occurrences()? {
         feed.skipped(occurrence);
     }
-    let name = match &args.environment {
+    let name = match environment {
         Some(environment) => format!("{environment}: planned downtime (refreshctl)"),
         None => "Planned downtime (refreshctl)".to_owned(),
     };
-    out.write_all(feed.into_calendar(name).render().as_bytes())?;
-    out.flush()?;
-    Ok(exit::SUCCESS)
+    Ok(feed.into_calendar(name))
 }
-
 /// The events gathered so far, by run id, and the plan zones seen.
 struct Feed<'a> {
     environment: Option<&'a str>,

@@ -16,41 +16,44 @@ use crate::state::{RunRecord, RunState, StepRecord, StepState};
 
 /// One finished run (`history --format json`).
 #[derive(Debug, Serialize)]
-struct Row {
-    run: String,
+pub(super) struct Row {
+    pub(super) run: String,
     plan: String,
     environment: String,
-    window_start: String,
+    pub(super) window_start: String,
     window_end: String,
     /// When the run was submitted.
     submitted: String,
     /// When the first step in the window started (none for a run that never got there).
-    started: Option<String>,
-    finished: String,
+    pub(super) started: Option<String>,
+    pub(super) finished: String,
     /// Window start to the end of the last step that took the environment down (the refresh or
     /// restore, a deployment); none when no such step ran.
-    offline_seconds: Option<i64>,
+    pub(super) offline_seconds: Option<i64>,
     /// The refresh or restore operation, from its request to its end.
-    refresh_seconds: Option<i64>,
-    outcome: &'static str,
+    pub(super) refresh_seconds: Option<i64>,
+    pub(super) outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
+    pub(super) detail: Option<String>,
 }
 
-pub fn run(args: &HistoryArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
-    let store = open_store_read_only(globals.state, globals.adapter)?;
-    let mut rows: Vec<Row> = store
-        .runs()?
+/// Every finished run of `runs` (of one environment, or all), oldest window first.
+pub(super) fn rows(runs: &[RunRecord], environment_named: Option<&str>) -> Vec<Row> {
+    let mut rows: Vec<Row> = runs
         .iter()
         .filter(|run| run.state.is_finished())
         .filter(|run| {
-            args.environment
-                .as_deref()
-                .is_none_or(|wanted| wanted.eq_ignore_ascii_case(environment(run)))
+            environment_named.is_none_or(|wanted| wanted.eq_ignore_ascii_case(environment(run)))
         })
         .map(row)
         .collect();
     rows.sort_by(|a, b| (&a.window_start, &a.run).cmp(&(&b.window_start, &b.run)));
+    rows
+}
+
+pub fn run(args: &HistoryArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
+    let store = open_store_read_only(globals.state, globals.adapter)?;
+    let rows = rows(&store.runs()?, args.environment.as_deref());
     let mut out = std::io::BufWriter::new(out);
     match args.format {
         HistoryFormat::Json => {

@@ -13,6 +13,7 @@ mod runtime;
 mod schedule;
 mod schema;
 mod shell;
+mod status_page;
 mod validate;
 
 use std::io::{IsTerminal, Write};
