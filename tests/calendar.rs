@@ -510,6 +510,10 @@ fn bad_calendar_arguments_are_clear_errors() {
     assert_ne!(code, 0);
     assert!(stderr.contains("no-such-dir"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, feed, stderr) = home.run(&["calendar", "--environment", "contoso-uta"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no plan targets `contoso-uta`"), "{stderr}");
+    assert!(!feed.contains("BEGIN:VEVENT"), "{feed}");
     let missing = Path::new("plans").join("contoso-uat-weekly.yaml");
     let feed = home.ok(&[
         "calendar",

@@ -5,8 +5,9 @@
 //! it is submitted; the state store's runs then say what became of it (`CONFIRMED` once
 //! submitted, `CANCELLED` when canceled, skipped or refused), and add runs whose plan is gone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -19,7 +20,7 @@ use crate::error::{Error, exit};
 use crate::plan::time::format_utc;
 use crate::plan::{Operation, Plan, Zone};
 use crate::report::ical::{Calendar, CalendarEvent, EventStatus};
-use crate::report::preview::{Preview, with_weekday};
+use crate::report::preview::{effects, with_weekday};
 use crate::state::{EventRecord, OccurrenceRecord, RunRecord, RunState, StateStore};
 
 pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
@@ -44,6 +45,18 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
         args.environment.as_deref(),
         now,
     )?;
+    if let Some(environment) = &args.environment
+        && calendar.events.is_empty()
+        && !loaded
+            .plans
+            .iter()
+            .any(|plan| plan.environment().name().eq_ignore_ascii_case(environment))
+    {
+        eprintln!(
+            "refreshctl: warning: no plan targets `{environment}` and no run of it falls in the \
+             range; the feed is empty (environment names are the plans' `environment.name`)"
+        );
+    }
     out.write_all(calendar.render().as_bytes())?;
     out.flush()?;
     Ok(exit::SUCCESS)
@@ -64,6 +77,7 @@ pub(super) fn feed(
         now,
         events: BTreeMap::new(),
         zones: Vec::new(),
+        bodies: HashMap::new(),
     };
     let plans: Vec<&Plan> = plans
         .iter()
@@ -95,6 +109,8 @@ struct Feed<'a> {
     events: BTreeMap<String, CalendarEvent>,
     /// Each named zone with how many plans use it; the feed is shown in the most used one.
     zones: Vec<(Tz, usize)>,
+    /// Each plan's effects and steps, made once.
+    bodies: HashMap<String, Arc<str>>,
 }
 
 impl Feed<'_> {
@@ -104,8 +120,16 @@ impl Feed<'_> {
             .is_none_or(|wanted| wanted.eq_ignore_ascii_case(environment))
     }
 
+    fn body(&mut self, plan: &Plan) -> Arc<str> {
+        self.bodies
+            .entry(plan.name().to_owned())
+            .or_insert_with(|| plan_body(plan).into())
+            .clone()
+    }
+
     /// Every window of the plan that is open at some time in the range: tentative.
     fn plan(&mut self, plan: &Plan) {
+        let body = self.body(plan);
         if let Zone::Named(zone) = plan.window().zone() {
             match self.zones.iter_mut().find(|(known, _)| *known == zone) {
                 Some((_, count)) => *count += 1,
@@ -130,7 +154,7 @@ impl Feed<'_> {
             let point = plan.point_in_time().resolve(occurrence.start);
             let event = CalendarEvent {
                 summary: summary(plan, point),
-                description: description(plan, &window, None, self.now),
+                description: description(plan, &window, None, &body),
                 uid: uid.clone(),
                 stamp: self.now,
                 start: occurrence.start,
@@ -160,10 +184,13 @@ impl Feed<'_> {
             end: run.window_end,
         };
         let (summary, description) = match plan {
-            Some(plan) => (
-                summary(plan, run.point_in_time),
-                description(plan, &window, Some(run), self.now),
-            ),
+            Some(plan) => {
+                let body = self.body(plan);
+                (
+                    summary(plan, run.point_in_time),
+                    description(plan, &window, Some(run), &body),
+                )
+            }
             None => (
                 format!("{environment} offline: database refresh ({})", run.plan),
                 format!(
@@ -262,13 +289,7 @@ fn summary(plan: &Plan, point: Option<DateTime<Utc>>) -> String {
 }
 
 /// What a user of the environment needs to know: when, what is lost, what changes, the steps.
-fn description(
-    plan: &Plan,
-    window: &Window,
-    run: Option<&RunRecord>,
-    now: DateTime<Utc>,
-) -> String {
-    let preview = Preview::build(plan, now, Vec::new());
+fn description(plan: &Plan, window: &Window, run: Option<&RunRecord>, body: &str) -> String {
     let zone = plan.window().zone();
     let mut lines = vec![
         format!("Plan: {} ({})", plan.name(), plan.file()),
@@ -287,7 +308,16 @@ fn description(
         lines.push(String::new());
         lines.push(text.trim().to_owned());
     }
-    let effects = &preview.effects;
+    lines.push(String::new());
+    lines.push(body.to_owned());
+    lines.join("\n")
+}
+
+/// What every window of the plan does: the effects and the steps (as the plan writes them;
+/// command arguments are rendered per run, when it runs).
+fn plan_body(plan: &Plan) -> String {
+    let effects = effects(plan);
+    let mut lines = Vec::new();
     for (heading, items) in [
         ("Erased", &effects.erased),
         ("Unavailable", &effects.unavailable),
@@ -295,15 +325,13 @@ fn description(
         ("Untouched", &effects.untouched),
         ("Afterwards", &effects.reset_afterwards),
     ] {
-        lines.push(String::new());
         lines.push(format!("{heading}:"));
         lines.extend(items.iter().map(|item| format!("- {}", plain(item))));
+        lines.push(String::new());
     }
-    lines.push(String::new());
     lines.push("Steps:".to_owned());
     lines.extend(
-        preview
-            .steps
+        plan.step_outline()
             .iter()
             .map(|step| format!("- {}: {}", step.id, plain(&step.description))),
     );
