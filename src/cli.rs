@@ -91,6 +91,18 @@ pub enum Command {
     /// Show one run with its steps.
     #[command(after_help = "Example:\n  refreshctl status contoso-uat-weekly@20261205T2100Z")]
     Status(StatusArgs),
+    /// An iCalendar feed (RFC 5545) of every planned window, for the people who use the
+    /// environments: subscribe to it in Outlook, Google Calendar or Thunderbird.
+    #[command(
+        after_help = "Examples:\n  refreshctl calendar --plans plans/ > downtime.ics\n  refreshctl --adapter lcs calendar --environment contoso-uat --days 90 > contoso-uat.ics"
+    )]
+    Calendar(CalendarArgs),
+    /// Every finished run: when, how long the environment was offline, how long the refresh
+    /// took, and the outcome.
+    #[command(
+        after_help = "Examples:\n  refreshctl --adapter lcs history\n  refreshctl --adapter lcs history --environment contoso-uat --format csv > uat.csv"
+    )]
+    History(HistoryArgs),
     /// Move a run that has not started to another window.
     #[command(
         after_help = "Example:\n  refreshctl reschedule contoso-uat-weekly@20261205T2100Z --start 2026-12-12T22:00:00+01:00 --duration 6h"
@@ -357,6 +369,25 @@ pub struct DaemonArgs {
     /// (approved, submitted by hand, left by a stopped replica).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub recheck: chrono::TimeDelta,
+
+    /// Serve a read-only status page, JSON, a calendar and Prometheus metrics: on loopback port
+    /// 9477 when given alone, or on `PORT` (loopback) or `IP:PORT` (`0.0.0.0:9477` for every
+    /// interface). Off by default.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "9477", value_parser = parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `--listen`'s value: `PORT` (on loopback), or an IP address and port.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<std::net::SocketAddr>().map_err(|_| {
+        format!(
+            "`{text}` is not an address to listen on: give a port (`9477`, on loopback) or an IP \
+             address and port (`127.0.0.1:9477`, `[::1]:9477`, `0.0.0.0:9477` for every interface)"
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -438,6 +469,46 @@ pub struct SubmitArgs {
 pub struct RunsArgs {
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// Where the plans are: directories (searched for *.yaml and *.yml) or files.
+    #[arg(long, value_name = "DIR", default_value = "plans")]
+    pub plans: Vec<PathBuf>,
+
+    /// The feed's first moment (default: now); windows still open then are included.
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub from: Option<DateTime<Utc>>,
+
+    /// How many days from `--from` the feed covers.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=3660))]
+    pub days: u16,
+
+    /// Only this target environment's windows (its name, any case).
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    /// Use this prerequisite catalog instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this target environment's runs (its name, any case).
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Args)]
