@@ -524,9 +524,15 @@ pub struct ResumeArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
 
-    /// Send again the call of the step the run needs attention for (after checking LCS).
+    /// Run a step again: the failed post step from its start (a new upload or deployment, the
+    /// command again), or the call of the step the run needs attention for (after checking
+    /// LCS). Never the refresh itself.
     #[arg(long)]
     pub retry_step: bool,
+
+    /// Who asks for the retry, and why (`--by`, `--reason`); kept in the run's log.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 
     #[command(flatten)]
     pub options: RunOptions,

@@ -3,6 +3,7 @@
 mod apply;
 mod emulator;
 mod explain;
+mod foreground;
 mod init;
 mod notify_preview;
 mod plan;
