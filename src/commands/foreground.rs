@@ -167,7 +167,20 @@ fn where_it_stands(run: &RunRecord) -> String {
         StepState::Failed { error, .. } => vec![format!("failed: {error}")],
         StepState::Succeeded { .. } | StepState::Skipped { .. } => Vec::new(),
     };
-    if let Some(activity) = &step.remote.activity {
+    // A monitor step watches the operation the step before it started.
+    let index = run
+        .steps
+        .iter()
+        .position(|candidate| candidate.id == step.id)
+        .unwrap_or_default();
+    let activity = step.remote.activity.as_ref().or_else(|| {
+        step.id
+            .contains("monitor")
+            .then(|| index.checked_sub(1))
+            .flatten()
+            .and_then(|before| run.steps[before].remote.activity.as_ref())
+    });
+    if let Some(activity) = activity {
         about.push(format!("operation {activity}"));
     }
     if let Some(asset) = &step.remote.asset {
@@ -206,7 +219,16 @@ fn resume_command(run: &RunRecord, globals: &Globals<'_>, options: &RunOptions) 
     ];
     for (value, default, flag) in defaults {
         if value != default {
-            words.extend([flag.to_owned(), format_duration(value)]);
+            // humantime keeps every unit (`200ms`, `1m 30s`), so the flag means what it did.
+            let shown = value.to_std().map_or_else(
+                |_| format_duration(value),
+                |value| {
+                    humantime::format_duration(value)
+                        .to_string()
+                        .replace(' ', "")
+                },
+            );
+            words.extend([flag.to_owned(), shown]);
         }
     }
     words.join(" ")
