@@ -211,7 +211,8 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         logged.contains(&"anonymized contoso-uat in uat-refresh@20261205T2100Z"),
         "{logged:?}"
     );
-    // Everything is kept but the waits before status polls, which are shown live only.
+    // Everything is kept but the waits before status polls and the polls' answers, which are
+    // shown live only.
     let poll_waits = events
         .0
         .iter()
@@ -223,6 +224,21 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         })
         .count();
     assert!(poll_waits > 0);
+    let polled: Vec<&refreshctl::executor::Event> = events
+        .0
+        .iter()
+        .filter(|event| event.kind == EventKind::Polled)
+        .collect();
+    assert!(
+        polled
+            .iter()
+            .any(|event| event.step.as_deref() == Some("monitor-refresh")
+                && event.operation.is_some()
+                && event.until.is_some()
+                && event.message == "InProgress"),
+        "each poll says the remote status, the operation and the next poll: {polled:?}"
+    );
+    let poll_waits = poll_waits + polled.len();
     let stored = rehearsal.store.events(&run.id).expect("log");
     let approvals = stored
         .iter()
