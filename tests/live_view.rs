@@ -7,7 +7,7 @@
 //! emulator's speed drive the runs; assertions wait for text, never for a time.
 
 #[path = "common/emulator_process.rs"]
-#[expect(dead_code, reason = "this test scripts no faults and reads no model")]
+#[expect(dead_code, reason = "this test reads no model")]
 mod emulator_process;
 
 use emulator_process::EmulatorProcess;
@@ -274,6 +274,90 @@ fn through_lcs_the_bar_shows_the_remote_status_and_sigterm_leaves_the_run_to_res
         )
     );
     assert_eq!(home.status(&run)["state"], "running");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let resumed = lcs(&words[1..]).output().expect("resume runs");
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(home.status(&run)["state"], "succeeded");
+    let refreshes = emulator
+        .requests()
+        .iter()
+        .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
+        .count();
+    assert_eq!(refreshes, 1, "the refresh was asked for once");
+}
+
+#[test]
+fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
+    let emulator = EmulatorProcess::start(&[
+        "--speed",
+        "600",
+        "--plans",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/plans"),
+        "--metadata-per-minute",
+        "0",
+    ]);
+    // The refresh call takes two seconds to be answered: Ctrl-C comes while it is under way.
+    emulator.script_faults(&serde_json::json!([{
+        "path": "/databasemovement/v1/refresh/",
+        "method": "POST",
+        "times": 1,
+        "fault": { "kind": "slow", "millis": 2000 },
+    }]));
+    let home = Home::new();
+    let plan = home.directory.path().join("live.yaml");
+    std::fs::write(&plan, REFRESH_ONLY).expect("plan");
+    let plan = plan.to_str().expect("utf-8");
+    let lcs = |args: &[&str]| {
+        let mut command = home.command(args);
+        command
+            .env("REFRESHCTL_ADAPTER", "lcs")
+            .envs(emulator.env());
+        command
+    };
+    let mut terminal = Home::on_terminal(lcs(&[
+        "apply",
+        "--yes",
+        "--start-now",
+        "--reason",
+        "live view test",
+        "--poll-interval",
+        "200ms",
+        plan,
+    ]));
+    terminal.expect("] start-refresh started");
+    terminal
+        .session
+        .send_control('c')
+        .expect("Ctrl-C on the pty");
+    terminal.expect(
+        "refreshctl: SIGINT: stopping at the next safe point, once a call under way is answered (again to stop at once)",
+    );
+    // The call was answered and its operation kept; the run stopped at the wait after it.
+    let stands = terminal.expect_line("refreshctl: stopped by SIGINT: run `");
+    assert!(
+        stands.contains("` is running, at `monitor-refresh` (running since ")
+            && stands.contains("operation "),
+        "{stands}"
+    );
+    let command = terminal.expect_line("refreshctl: to go on: ");
+    let (code, transcript) = terminal.exit_code();
+    assert_eq!(code, 130, "{transcript}");
+    let run = stands.split('`').next().expect("the run id").to_owned();
+    let status = home.status(&run);
+    let start = status["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|step| step["id"] == "start-refresh")
+        .expect("start-refresh")
+        .clone();
+    assert_eq!(start["state"], "succeeded", "{status}");
+    assert!(start["remote"]["activity"].is_string(), "{status}");
     let words: Vec<&str> = command.split_whitespace().collect();
     let resumed = lcs(&words[1..]).output().expect("resume runs");
     assert_eq!(

@@ -464,8 +464,6 @@ fn drive<A: Adapter>(
         notifier.send(NotificationEvent::Submitted);
     }
     let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
-    // From here on a signal stops the run at a safe point, and says how it stands.
-    let mut stop = foreground::listen()?;
     let mut before = executor::Collect::default();
     if let Start::Resume {
         retry: Some(operator),
@@ -496,6 +494,8 @@ fn drive<A: Adapter>(
     for event in &before.0 {
         reporter.event(event);
     }
+    // From here on a signal stops the run at a safe point, and says how it stands.
+    let mut stop = foreground::listen(reporter.printer())?;
     let progress = loop {
         let outcome = runtime.block_on(async {
             let mut sink = Tee(&mut reporter, &mut notifier);

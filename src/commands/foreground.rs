@@ -39,9 +39,10 @@ impl Signal {
 }
 
 /// Listens for SIGINT and SIGTERM from now on (the runtime must be entered); each one that
-/// comes is sent to the receiver. The process no longer ends at once on them: the run stops at
-/// its next safe point and says how it stands.
-pub fn listen() -> Result<UnboundedReceiver<Signal>, Error> {
+/// comes is sent to the receiver, and `say` tells the operator at once that it was heard (a call
+/// under way may take a while to be answered). The process no longer ends at once on them: the
+/// run stops at its next safe point and says how it stands.
+pub fn listen(say: impl Fn(&str) + Send + 'static) -> Result<UnboundedReceiver<Signal>, Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -53,12 +54,22 @@ pub fn listen() -> Result<UnboundedReceiver<Signal>, Error> {
     };
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
+        let mut heard = 0_u32;
         loop {
             let signal = tokio::select! {
                 Some(()) = interrupt.recv() => Signal::Interrupt,
                 Some(()) = terminate.recv() => Signal::Terminate,
                 else => break,
             };
+            heard += 1;
+            say(&if heard == 1 {
+                format!(
+                    "refreshctl: {}: stopping at the next safe point, once a call under way is answered (again to stop at once)",
+                    signal.name()
+                )
+            } else {
+                format!("refreshctl: {} again: stopping at once", signal.name())
+            });
             if sender.send(signal).is_err() {
                 break;
             }

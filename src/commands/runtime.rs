@@ -321,6 +321,9 @@ pub struct Progress {
     live: Arc<std::sync::Mutex<Live>>,
     steps: usize,
     done: usize,
+    /// Set while a prompt has the bar out of the way: lines printed meanwhile go straight to
+    /// stderr (the bar is held by the prompt, and printing through it would wait for ever).
+    prompting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The current step as the bar shows it.
@@ -402,6 +405,7 @@ impl Progress {
             live,
             steps,
             done,
+            prompting: Arc::default(),
         }
     }
 
@@ -415,10 +419,28 @@ impl Progress {
         }
     }
 
+    /// Prints lines (above the bar on a terminal) from wherever it is handed, as this does.
+    pub fn printer(&self) -> impl Fn(&str) + Send + 'static {
+        let bar = self.bar.clone();
+        let prompting = self.prompting.clone();
+        move |text: &str| match &bar {
+            Some(bar) if !prompting.load(std::sync::atomic::Ordering::SeqCst) => bar.println(text),
+            _ => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
     /// Runs `ask` (a prompt) with the bar out of the way.
     pub fn suspend<R>(&self, ask: impl FnOnce() -> R) -> R {
         match &self.bar {
-            Some(bar) => bar.suspend(ask),
+            Some(bar) => {
+                use std::sync::atomic::Ordering;
+                self.prompting.store(true, Ordering::SeqCst);
+                let answer = bar.suspend(ask);
+                self.prompting.store(false, Ordering::SeqCst);
+                answer
+            }
             None => ask(),
         }
     }
