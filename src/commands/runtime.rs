@@ -333,6 +333,8 @@ struct Live {
     started: Option<DateTime<Utc>>,
     /// The remote status last polled, the operation and the next poll.
     polled: Option<(String, String, DateTime<Utc>)>,
+    /// The end of a wait that is not a poll (the window).
+    until: Option<DateTime<Utc>>,
     /// The time of the last event, and when it came in (for the elapsed time on a wall clock
     /// between events).
     last: Option<(DateTime<Utc>, std::time::Instant)>,
@@ -340,10 +342,12 @@ struct Live {
 }
 
 impl Live {
-    /// `deploy.monitor: InProgress, operation 1f3c…, 12m 30s elapsed, next poll at …`.
-    fn describe(&self) -> String {
+    /// The bar's three lines after the counts, each short enough for an 80-column terminal:
+    /// the step; the remote status and the operation (or how long the step has run); how long
+    /// and the next poll (or the end of the wait).
+    fn lines(&self) -> [String; 3] {
         let Some(step) = &self.step else {
-            return String::new();
+            return [String::new(), String::new(), String::new()];
         };
         let elapsed = match (self.started, self.last) {
             (Some(started), Some((at, received))) => {
@@ -353,18 +357,24 @@ impl Live {
                 }
                 let seconds = (now - started).num_seconds().max(0);
                 format!(
-                    ", {} elapsed",
+                    "{} elapsed",
                     crate::plan::time::format_duration(chrono::TimeDelta::seconds(seconds))
                 )
             }
             _ => String::new(),
         };
-        match &self.polled {
-            Some((status, operation, next)) => format!(
-                "{step}: {status}, operation {operation}{elapsed}, next poll at {}",
-                format_utc(*next)
-            ),
-            None => format!("{step}{elapsed}"),
+        match (&self.polled, self.until) {
+            (Some((status, operation, next)), _) => [
+                step.clone(),
+                format!("  {status}, operation {operation}"),
+                format!("  {elapsed}, next poll at {}", format_utc(*next)),
+            ],
+            (None, Some(until)) => [
+                step.clone(),
+                format!("  {elapsed}"),
+                format!("  waiting until {}", format_utc(until)),
+            ],
+            (None, None) => [step.clone(), format!("  {elapsed}"), String::new()],
         }
     }
 }
@@ -381,17 +391,26 @@ impl Progress {
         let on_terminal = format == LogFormat::Text && std::io::stderr().is_terminal();
         let bar = on_terminal.then(|| {
             let bar = indicatif::ProgressBar::new(steps as u64);
-            let shown = live.clone();
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} {bar:30} {pos}/{len} steps  {step}",
+                "{spinner} {bar:30} {pos}/{len} steps  {step}\n{detail}\n{timing}",
             ) {
-                bar.set_style(style.progress_chars("=> ").with_key(
-                    "step",
+                let key = |line: usize| {
+                    let shown = live.clone();
                     move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        let text = shown.lock().map(|live| live.describe()).unwrap_or_default();
+                        let text = shown
+                            .lock()
+                            .map(|live| live.lines()[line].clone())
+                            .unwrap_or_default();
                         let _ = out.write_str(&text);
-                    },
-                ));
+                    }
+                };
+                bar.set_style(
+                    style
+                        .progress_chars("=> ")
+                        .with_key("step", key(0))
+                        .with_key("detail", key(1))
+                        .with_key("timing", key(2)),
+                );
             }
             bar.set_position(done as u64);
             // The bar moves on its own (spinner, elapsed time) while a step waits.
@@ -482,11 +501,14 @@ impl Progress {
                 live.step.clone_from(&event.step);
                 live.started = Some(event.at);
                 live.polled = None;
+                live.until = None;
             }
             EventKind::StepSucceeded | EventKind::StepFailed | EventKind::StepSkipped => {
                 live.step = None;
                 live.polled = None;
+                live.until = None;
             }
+            EventKind::Waiting if live.polled.is_none() => live.until = event.until,
             EventKind::Polled => {
                 if live.step.is_none() {
                     live.step.clone_from(&event.step);
