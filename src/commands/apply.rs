@@ -507,7 +507,7 @@ fn drive<A: Adapter>(
             executor::Stoppable::Progress(progress) => progress,
             executor::Stoppable::Stopped(signal) => {
                 return stopped(
-                    runtime, store, run, notifier, &reporter, signal, globals, options,
+                    runtime, store, run, notifier, &reporter, signal, globals, options, out,
                 );
             }
         };
@@ -534,7 +534,7 @@ fn drive<A: Adapter>(
                     foreground::Answer::Later => break progress,
                     foreground::Answer::Stopped(signal) => {
                         return stopped(
-                            runtime, store, run, notifier, &reporter, signal, globals, options,
+                            runtime, store, run, notifier, &reporter, signal, globals, options, out,
                         );
                     }
                 }
@@ -591,13 +591,17 @@ fn stopped(
     signal: foreground::Signal,
     globals: &Globals<'_>,
     options: &RunOptions,
+    out: &mut dyn Write,
 ) -> Result<u8, Error> {
     reporter.clear();
     let deliveries = runtime.block_on(notifier.finish());
     report_deliveries(store, &run, deliveries);
     // The run as it was last committed (a step under way may have moved it on).
     let run = store.run(&run.id)?.unwrap_or(run);
-    Ok(foreground::stopped(&run, signal, globals, options))
+    let code = foreground::stopped(&run, signal, globals, options);
+    // As at every other end: the run's id on stdout, for scripts.
+    writeln!(out, "{}", run.id)?;
+    Ok(code)
 }
 
 fn retry_error(error: executor::RetryError) -> Error {
