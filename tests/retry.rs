@@ -362,10 +362,20 @@ fn a_failed_refresh_is_never_repeated_and_says_what_the_operator_can_do() {
     assert!(retry_entries(&after).is_empty(), "{after}");
 }
 
-/// Through LCS: the emulator says the deployment failed (a scripted answer, as LCS gives it),
-/// and again when the retry asks how it stands; the retry applies it once more and succeeds.
-#[test]
-fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
+/// What a retry through LCS came to: deploy POSTs before and after it, refresh POSTs, the
+/// run's status, and the destructive calls in the emulator's model.
+struct ThroughLcs {
+    deploys_before: usize,
+    deploys_after: usize,
+    refreshes: usize,
+    status: serde_json::Value,
+    destructive: usize,
+}
+
+/// Applies the plan through LCS (the emulator in another process), whose first `failed`
+/// answers about a deployment's status say `Failed` (scripted, as LCS gives it), then asks for
+/// a retry of the failed step as carol.
+fn retry_through_lcs(failed: u32) -> ThroughLcs {
     let emulator = EmulatorProcess::start(&[
         "--speed",
         "100000",
@@ -382,7 +392,7 @@ fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
     emulator.script_faults(&serde_json::json!([{
         "path": "/environment/v2/fetchstatus/",
         "method": "GET",
-        "times": 2,
+        "times": failed,
         "fault": { "kind": "json", "body": failed_answer },
     }]));
     let home = Home::new();
@@ -400,13 +410,6 @@ fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
             .filter(|request| {
                 request.method == "POST" && request.path.contains("/environment/v2/applyupdate/")
             })
-            .count()
-    };
-    let refreshes = || {
-        emulator
-            .requests()
-            .iter()
-            .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
             .count()
     };
     let applied = lcs(&[
@@ -428,8 +431,7 @@ fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
         applied.stderr
     );
     let run = applied.stdout.trim().to_owned();
-    assert_eq!(deploys(), 1);
-
+    let deploys_before = deploys();
     let retried = lcs(&[
         "resume",
         &run,
@@ -442,23 +444,57 @@ fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
         "20ms",
     ]);
     assert_eq!(retried.code, Some(0), "{}", retried.stderr);
-    assert_eq!(deploys(), 2, "exactly one new deploy POST");
-    assert_eq!(refreshes(), 1, "the refresh is never repeated");
-    let status = {
-        let shown = lcs(&["status", &run, "--format", "json"]);
-        assert_eq!(shown.code, Some(0), "{}", shown.stderr);
-        serde_json::from_str::<serde_json::Value>(&shown.stdout).expect("json")
-    };
+    let shown = lcs(&["status", &run, "--format", "json"]);
+    assert_eq!(shown.code, Some(0), "{}", shown.stderr);
+    ThroughLcs {
+        deploys_before,
+        deploys_after: deploys(),
+        refreshes: emulator
+            .requests()
+            .iter()
+            .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
+            .count(),
+        status: serde_json::from_str(&shown.stdout).expect("json"),
+        destructive: emulator.model().destructive_calls().count(),
+    }
+}
+
+/// LCS says the deployment failed, and again when the retry asks how it stands: the retry
+/// applies it once more and succeeds.
+#[test]
+fn through_lcs_a_deployment_that_failed_once_is_applied_exactly_once_more() {
+    let through = retry_through_lcs(2);
+    assert_eq!(through.deploys_before, 1);
+    assert_eq!(through.deploys_after, 2, "exactly one new deploy POST");
+    assert_eq!(through.refreshes, 1, "the refresh is never repeated");
+    let status = &through.status;
     assert_eq!(status["state"], "succeeded", "{status}");
-    let entries = retry_entries(&status);
+    let entries = retry_entries(status);
     assert_eq!(entries.len(), 1, "{status}");
     assert_eq!(entries[0]["by"], "carol");
-    assert_eq!(entries[0]["step"], "deploy.apply");
-    let apply = step(&status, "deploy.apply");
-    assert!(apply["remote"]["activity"].is_string(), "{status}");
     assert_eq!(
-        emulator.model().destructive_calls().count(),
-        3,
-        "one refresh, two deployments"
+        entries[0]["reason"],
+        "LCS support cleared the servicing lock"
     );
+    assert_eq!(entries[0]["step"], "deploy.apply");
+    assert!(
+        step(status, "deploy.apply")["remote"]["activity"].is_string(),
+        "{status}"
+    );
+    assert_eq!(through.destructive, 3, "one refresh, two deployments");
+}
+
+/// LCS said the deployment failed, but when the retry asks, it says otherwise: the deployment is
+/// only watched again, never applied twice.
+#[test]
+fn through_lcs_a_deployment_lcs_no_longer_calls_failed_is_watched_again_not_applied_twice() {
+    let through = retry_through_lcs(1);
+    assert_eq!(through.deploys_before, 1);
+    assert_eq!(through.deploys_after, 1, "no new deploy POST");
+    let status = &through.status;
+    assert_eq!(status["state"], "succeeded", "{status}");
+    let entries = retry_entries(status);
+    assert_eq!(entries.len(), 1, "{status}");
+    assert_eq!(entries[0]["step"], "deploy.monitor", "{status}");
+    assert_eq!(through.destructive, 2, "one refresh, one deployment");
 }
