@@ -13,7 +13,8 @@ use crate::adapter::AdapterKind;
     version,
     about = "Database refreshes of Dynamics 365 Finance and Operations environments as checked-in YAML plans",
     after_help = "Exit codes: 0 success; 1 the checked thing is bad or the run failed; 2 usage or \
-                  input error; 3 the environment failed."
+                  input error; 3 the environment failed; 130 and 143 a foreground run stopped by \
+                  SIGINT or SIGTERM, left to resume."
 )]
 pub struct Cli {
     /// The adapter plans run through; with `validate` and `plan`, also check what it supports.
@@ -118,9 +119,10 @@ pub enum Command {
         after_help = "Example:\n  refreshctl approve contoso-uat-weekly@20261205T2100Z manual --reason \"checked the portal\""
     )]
     Approve(ApproveArgs),
-    /// Continue an interrupted run, or retry the step it needs attention for.
+    /// Continue an interrupted run; with --retry-step, run its failed post step again or send
+    /// the call it needs attention for.
     #[command(
-        after_help = "Examples:\n  refreshctl resume contoso-uat-weekly@20261205T2100Z\n  refreshctl resume --retry-step contoso-uat-weekly@20261205T2100Z"
+        after_help = "Examples:\n  refreshctl resume contoso-uat-weekly@20261205T2100Z\n  refreshctl resume --retry-step --reason \"package fixed\" contoso-uat-weekly@20261205T2100Z"
     )]
     Resume(ResumeArgs),
     /// One reconcile pass over all plans and runs, then exit: submit what is due, advance
@@ -600,9 +602,15 @@ pub struct ResumeArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
 
-    /// Send again the call of the step the run needs attention for (after checking LCS).
+    /// Run a step again: the failed post step from its start (a new upload or deployment, the
+    /// command again), or the call of the step the run needs attention for (after checking
+    /// LCS). Never the refresh itself.
     #[arg(long)]
     pub retry_step: bool,
+
+    /// Who asks for the retry, and why (`--by`, `--reason`); kept in the run's log.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 
     #[command(flatten)]
     pub options: RunOptions,

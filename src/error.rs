@@ -15,6 +15,11 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The environment failed: adapter unreachable, authentication refused, state unavailable.
     pub const ENVIRONMENT: u8 = 3;
+    /// A foreground run (`apply`, `resume`) was stopped by SIGINT (Ctrl-C): 128 + 2, as a shell
+    /// reports a process the signal ended. The run is left to resume.
+    pub const INTERRUPTED: u8 = 130;
+    /// The same, stopped by SIGTERM: 128 + 15.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// Why a command could not do its work. Problems *in* plans are diagnostics, not errors.

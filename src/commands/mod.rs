@@ -4,6 +4,7 @@ mod apply;
 mod calendar;
 mod emulator;
 mod explain;
+mod foreground;
 mod history;
 mod init;
 mod notify_preview;

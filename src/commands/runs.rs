@@ -160,7 +160,13 @@ impl LogView {
                 "emergency: the lead time is waived: {}",
                 reason.unwrap_or("no reason recorded")
             ),
-            "retry-step" => "sent again on an operator's request (`resume --retry-step`)".into(),
+            // Older entries have only the step: the call of a run that needed attention.
+            "retry-step" => match text("message") {
+                Some(message) => {
+                    format!("{message} (`resume --retry-step`){by_whom}{operator_reason}")
+                }
+                None => "sent again on an operator's request (`resume --retry-step`)".into(),
+            },
             "run-state" => {
                 let state = text("message").unwrap_or_else(|| "changed".into());
                 let approved = text("approved").map_or_else(
@@ -449,7 +455,7 @@ pub fn os_user() -> String {
 }
 
 /// Who acts and why, from `--by` (else the OS user) and `--reason`.
-fn operator(args: &OperatorArgs) -> Operator {
+pub(super) fn operator(args: &OperatorArgs) -> Operator {
     let given = |text: &Option<String>| {
         text.as_deref()
             .map(str::trim)
@@ -815,6 +821,16 @@ mod tests {
                 "retry-step",
                 json!({ "step": "deploy.apply" }),
                 "sent again on an operator's request (`resume --retry-step`)",
+            ),
+            (
+                "retry-step",
+                json!({
+                    "step": "deploy.apply", "failed": "deploy.monitor",
+                    "message": "`deploy.monitor` is run again from `deploy.apply`",
+                    "by": "dave", "reason": "the deployment's SQL timeout was raised",
+                }),
+                "`deploy.monitor` is run again from `deploy.apply` (`resume --retry-step`) by dave: \
+                 reason the deployment's SQL timeout was raised",
             ),
             (
                 "notification-failed",

@@ -274,7 +274,7 @@ struct LogSink;
 
 impl EventSink for LogSink {
     fn event(&mut self, event: &Event) {
-        if event.kind == EventKind::Waiting {
+        if matches!(event.kind, EventKind::Waiting | EventKind::Polled) {
             return;
         }
         let step = event.step.as_deref().unwrap_or("-");

@@ -20,6 +20,10 @@ pub enum EventKind {
     /// The service could not be reached, so the run is delayed (logged and notified once per
     /// outage); `until` is the next attempt.
     Delayed,
+    /// A status poll was answered and the step waits on: `message` is the remote status as the
+    /// service spells it (`InProgress`), `operation` what was polled, `until` the next poll.
+    /// Shown live, not kept in the run's log (there would be one per poll).
+    Polled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +37,9 @@ pub struct Event {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+    /// The remote operation (or asset) a `polled` event is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 /// Receives the events of a run as they happen.

@@ -5,11 +5,14 @@ mod approve;
 mod event;
 pub mod failpoint;
 mod operator;
+mod retry;
 mod run;
 
 pub use approve::{ApproveError, approve};
 pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
+pub use retry::{Retried, RetryError, after_failed_refresh};
 pub use run::{
-    BLOCK_SIZE, ExecError, Executor, Progress, Settings, new_run, target_key, template_context,
+    BLOCK_SIZE, ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key,
+    template_context,
 };
