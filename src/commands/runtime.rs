@@ -70,12 +70,10 @@ pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Resul
         annotate_snippets::Renderer::plain()
     };
     let text = String::from_utf8_lossy(&bytes);
-    let mut stderr = std::io::stderr().lock();
     for diagnostic in &diagnostics {
-        let _ = writeln!(
-            stderr,
-            "{}\n",
-            human::render_one(&renderer, diagnostic, Some(&text))
+        crate::logs::diagnostic(
+            diagnostic,
+            &human::render_one(&renderer, diagnostic, Some(&text)),
         );
     }
     match checked.plan {
@@ -361,9 +359,7 @@ impl Drop for Progress {
 impl EventSink for Progress {
     fn event(&mut self, event: &Event) {
         if self.format == LogFormat::Json {
-            if let Ok(line) = serde_json::to_string(event) {
-                self.line(&line);
-            }
+            crate::logs::progress_event(event, self.simulated);
             return;
         }
         let clock = if self.simulated { "simulated " } else { "" };

@@ -24,6 +24,7 @@ use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
 use crate::rules::{Severity, check_set};
+use crate::say;
 use crate::schedule::{NOTICE, Scheduler, TickReport, TickSettings, release_all};
 use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{RunState, StateStore};
@@ -94,7 +95,10 @@ fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error
         }
     }
     for (file, why) in &refused {
-        eprintln!("refreshctl: warning: `{file}` is not scheduled: {why}");
+        say!(
+            warning,
+            "refreshctl: warning: `{file}` is not scheduled: {why}"
+        );
     }
     Ok(Loaded {
         plans,
@@ -260,20 +264,18 @@ fn default_owner() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines).
-struct LogSink;
+/// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines, with the
+/// simulated time of a rehearsal as `sim_time`).
+struct LogSink {
+    simulated: bool,
+}
 
 impl EventSink for LogSink {
     fn event(&mut self, event: &Event) {
         if event.kind == EventKind::Waiting {
             return;
         }
-        let step = event.step.as_deref().unwrap_or("-");
-        if event.kind == EventKind::StepFailed {
-            tracing::warn!(run = %event.run, step, "{}", event.message);
-        } else {
-            tracing::info!(run = %event.run, step, "{}", event.message);
-        }
+        crate::logs::pass_event(event, self.simulated);
     }
 }
 
@@ -285,7 +287,9 @@ async fn pass(
     settings: &TickSettings,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
 ) -> Result<TickReport, Error> {
-    let sink = RefCell::new(LogSink);
+    let sink = RefCell::new(LogSink {
+        simulated: matches!(world, World::Simulator(..)),
+    });
     match world {
         World::Simulator(adapter, clock) => {
             run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
@@ -391,7 +395,7 @@ fn approve_rehearsal(
     let mut approved = false;
     for advanced in &report.advanced {
         if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
-            eprintln!(
+            say!(
                 "refreshctl: rehearsal: `{step}` of `{}` approved (--yes)",
                 advanced.run
             );
@@ -418,9 +422,11 @@ fn print_report(
 ) -> Result<(), Error> {
     for (run, delivery) in &report.deliveries {
         if let Err(error) = &delivery.outcome {
-            eprintln!(
+            say!(
+                warning,
                 "refreshctl: warning: the {:?} notification of `{run}` to {} was not delivered: {error}",
-                delivery.event, delivery.url
+                delivery.event,
+                delivery.url
             );
         }
     }
@@ -554,7 +560,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             message: "cannot listen for signals".into(),
         });
     };
-    eprintln!(
+    say!(
         "refreshctl: daemon `{}` scheduling {} plan(s) from {}",
         settings.owner,
         loaded.plans.len(),
@@ -585,7 +591,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         });
         release_all(&store, &claimed);
         let Some(report) = report else {
-            eprintln!("refreshctl: stopped during a pass; every run is left to resume");
+            say!("refreshctl: stopped during a pass; every run is left to resume");
             return Ok(exit::SUCCESS);
         };
         match report {
@@ -604,19 +610,19 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                 ));
                 match wake {
                     Wake::Stop => {
-                        eprintln!("refreshctl: stopped; every run is left to resume");
+                        say!("refreshctl: stopped; every run is left to resume");
                         return Ok(exit::SUCCESS);
                     }
                     Wake::Reload => match load_plans(&args.schedule, globals.adapter) {
                         Ok(fresh) => {
-                            eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
+                            say!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
                             if let Err(error) = world.reseed(&fresh.plans) {
-                                eprintln!("refreshctl: warning: {error}");
+                                say!(warning, "refreshctl: warning: {error}");
                             }
                             loaded = fresh;
                         }
                         Err(error) => {
-                            eprintln!("refreshctl: the plans were not reloaded: {error}");
+                            say!(warning, "refreshctl: the plans were not reloaded: {error}");
                             loaded.fingerprint = fingerprint(&args.schedule.plans);
                         }
                     },
@@ -625,7 +631,10 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             }
             Err(error) => {
                 // A store that is down for a moment must not end a daemon: try again later.
-                eprintln!("refreshctl: the pass failed: {error}; trying again in {recheck:?}");
+                say!(
+                    warning,
+                    "refreshctl: the pass failed: {error}; trying again in {recheck:?}"
+                );
                 let stop = runtime.block_on(async {
                     tokio::select! {
                         () = tokio::time::sleep(recheck) => false,
