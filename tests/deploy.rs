@@ -391,19 +391,6 @@ fn the_dockerfile_builds_the_image_the_cronjob_runs() {
             .map(|(_, rest)| rest.as_str())
             .collect()
     };
-    // Every source the build copies from the context exists in the repository.
-    for (_, rest) in instructions
-        .iter()
-        .filter(|(keyword, rest)| keyword == "COPY" && !rest.starts_with("--from"))
-    {
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        for source in &words[..words.len() - 1] {
-            assert!(
-                std::path::Path::new(ROOT).join(source).exists(),
-                "COPY {source}"
-            );
-        }
-    }
     let job = yaml("deploy/kubernetes/cronjob.yaml");
     let pod = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -460,6 +447,36 @@ fn the_dockerfile_builds_the_image_the_cronjob_runs() {
         .find(|item| item["name"] == "XDG_CACHE_HOME")
         .expect("XDG_CACHE_HOME");
     assert_eq!(cache["value"], "/cache");
+}
+
+/// Every source the Dockerfile copies from the build context exists in the repository, and the
+/// `.dockerignore` lets exactly those into the context (not target/ or .git).
+#[test]
+fn the_build_context_holds_exactly_what_the_image_copies() {
+    let ignore = read(".dockerignore");
+    assert!(ignore.lines().any(|line| line == "*"));
+    let mut allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|line| line.strip_prefix('!'))
+        .collect();
+    let instructions = dockerfile("deploy/Dockerfile");
+    let mut copied = Vec::new();
+    for (_, rest) in instructions
+        .iter()
+        .filter(|(keyword, rest)| keyword == "COPY" && !rest.starts_with("--from"))
+    {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        for source in &words[..words.len() - 1] {
+            assert!(
+                std::path::Path::new(ROOT).join(source).exists(),
+                "COPY {source}"
+            );
+            copied.push(*source);
+        }
+    }
+    copied.sort_unstable();
+    allowed.sort_unstable();
+    assert_eq!(copied, allowed);
 }
 
 /// The `CronJob`'s image is the tag the Dockerfile's header builds, of the crate's version, from
