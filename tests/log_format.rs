@@ -249,3 +249,61 @@ fn every_other_command_writes_only_json_lines() {
     }
     assert!(Path::new(state).exists());
 }
+
+/// The daemon's notices (scheduling, stopping) are JSON lines too.
+#[test]
+fn the_daemon_writes_only_json_lines_from_start_to_stop() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command as Process, Stdio};
+    let home = Home::new();
+    let mut daemon = Process::new(env!("CARGO_BIN_EXE_refreshctl"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOME", home.0.path())
+        .env("XDG_STATE_HOME", home.0.path().join("state"))
+        .env("XDG_CACHE_HOME", home.0.path().join("cache"))
+        .env_remove("REFRESHCTL_ADAPTER")
+        .env_remove("REFRESHCTL_STATE")
+        .args([
+            "--log-format",
+            "json",
+            "daemon",
+            "--plans",
+            "plans",
+            "--recheck",
+            "1h",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daemon");
+    let mut lines = BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    let first = lines.next().expect("a line").expect("text");
+    let first: Value =
+        serde_json::from_str(&first).unwrap_or_else(|error| panic!("{error}: {first}"));
+    assert!(
+        first["message"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("daemon `") && text.contains("scheduling")),
+        "{first}"
+    );
+    let status = Process::new("kill")
+        .args(["-s", "TERM", &daemon.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(|line| line.expect("text")).collect();
+    assert!(daemon.wait().expect("exit").success());
+    assert!(!rest.is_empty(), "it says it stopped");
+    for line in &rest {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        for key in ["timestamp", "level", "message"] {
+            assert!(value[key].is_string(), "{line}");
+        }
+    }
+    assert!(
+        rest.iter()
+            .any(|line| line.contains("every run is left to resume")),
+        "{rest:?}"
+    );
+}
