@@ -4,8 +4,8 @@
 //! With `--log-format text` notices are plain lines and logs are tracing's text lines. With
 //! `--log-format json` every stderr line is one JSON object from tracing's JSON formatter:
 //! `timestamp` (the real time), `level`, `message`, then the fields (`run`, `step`, `kind`, and
-//! `sim_time` for the simulated time of a rehearsal's event). Notices and a foreground run's
-//! events are shown at every verbosity, as in text; other logs by `-v`.
+//! `sim_time` for the simulated time of a rehearsal's event, `at` for a real one's). Notices
+//! and a foreground run's events are shown at every verbosity, as in text; other logs by `-v`.
 
 use std::sync::OnceLock;
 
@@ -173,10 +173,12 @@ pub fn pass_event(event: &Event, simulated: bool) {
         fields.sim_time.as_deref(),
         fields.until.as_deref(),
     );
+    let at = (!simulated).then(|| format_utc_precise(event.at));
+    let at = at.as_deref();
     if event.kind == crate::executor::EventKind::StepFailed {
-        tracing::warn!(target: RUN, run = %event.run, kind, step, sim_time, until, "{}", event.message);
+        tracing::warn!(target: RUN, run = %event.run, kind, step, sim_time, at, until, "{}", event.message);
     } else {
-        tracing::info!(target: RUN, run = %event.run, kind, step, sim_time, until, "{}", event.message);
+        tracing::info!(target: RUN, run = %event.run, kind, step, sim_time, at, until, "{}", event.message);
     }
 }
 
