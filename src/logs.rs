@@ -39,7 +39,9 @@ pub fn init(verbose: u8, format: LogFormat) {
     let shown = filter_fn(move |metadata| {
         *metadata.level() <= level
             || (matches!(metadata.target(), NOTICE | PROGRESS) && *metadata.level() <= Level::INFO)
-    });
+    })
+    // Nothing more verbose than this is ever shown, so tracing skips it at the call site.
+    .with_max_level_hint(level.max(Level::INFO));
     let _ = match format {
         LogFormat::Text => tracing_subscriber::registry()
             .with(
