@@ -2,6 +2,8 @@
 //! plan's terms (item 6), through the binary in every output format.
 
 mod common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use common::{NOW, refreshctl, temp_plan};
 
@@ -147,6 +149,31 @@ fn junit_fails_the_schema_case_with_all_three() {
         );
         assert!(case.contains(message), "{case}");
     }
+    // Valid against the strict Jenkins/Surefire schema, where `.ci/run` made its Python venv.
+    let Some(python) = std::env::var_os("REFRESHCTL_TEST_PYTHON") else {
+        skip::skip_part("the JUnit schema check: REFRESHCTL_TEST_PYTHON is not set");
+        return;
+    };
+    let directory = tempfile::tempdir().expect("temp");
+    let report = directory.path().join("junit.xml");
+    std::fs::write(&report, &output.stdout).expect("write");
+    let checked = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/junit/junit-10.xsd"
+            ),
+        ])
+        .arg(&report)
+        .output()
+        .expect("python runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 /// (the text of the clean fixture to replace, what to put there, the message's start).
