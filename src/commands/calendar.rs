@@ -52,7 +52,8 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
             .iter()
             .any(|plan| plan.environment().name().eq_ignore_ascii_case(environment))
     {
-        eprintln!(
+        crate::say!(
+            warning,
             "refreshctl: warning: no plan targets `{environment}` and no run of it falls in the \
              range; the feed is empty (environment names are the plans' `environment.name`)"
         );

@@ -136,7 +136,8 @@ async fn read_line() -> Option<String> {
 /// Says on stderr how a run stopped by `signal` stands and the command that goes on with it;
 /// returns the exit code.
 pub fn stopped(run: &RunRecord, signal: Signal, globals: &Globals<'_>, options: &RunOptions) -> u8 {
-    eprintln!(
+    crate::say!(
+        warning,
         "refreshctl: stopped by {}: run `{}` is {}; everything so far is saved{}",
         signal.name(),
         run.id,
@@ -147,12 +148,14 @@ pub fn stopped(run: &RunRecord, signal: Signal, globals: &Globals<'_>, options: 
             ""
         }
     );
-    eprintln!(
+    crate::say!(
+        warning,
         "refreshctl: to go on: {}",
         resume_command(run, globals, options)
     );
     if let RunState::AwaitingApproval { step } = &run.state {
-        eprintln!(
+        crate::say!(
+            warning,
             "refreshctl: (or approve it without a terminal: `refreshctl approve {} {step}`, then resume)",
             run.id
         );

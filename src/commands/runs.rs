@@ -19,6 +19,7 @@ use crate::notify::{Notifier, Previous};
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{NotificationEvent, Plan, PointInTime};
 use crate::report::preview::with_weekday;
+use crate::say;
 use crate::state::{
     Claim, EventRecord, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState,
 };
@@ -503,7 +504,8 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             |notifier| notifier.by(operator),
             NotificationEvent::Canceled,
         ),
-        Ok(plan) => eprintln!(
+        Ok(plan) => say!(
+            warning,
             "refreshctl: warning: the `canceled` notifications of `{}` were not sent: `{}` now \
              holds plan `{}`, not `{}`",
             run.id,
@@ -511,7 +513,8 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             plan.name(),
             run.plan
         ),
-        Err(error) => eprintln!(
+        Err(error) => say!(
+            warning,
             "refreshctl: warning: the `canceled` notifications of `{}` were not sent: {error}",
             run.id
         ),
@@ -557,7 +560,8 @@ fn notify(
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!(
+            say!(
+                warning,
                 "refreshctl: warning: the notifications of `{}` were not sent: {error}",
                 run.id
             );

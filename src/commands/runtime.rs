@@ -1,7 +1,6 @@
 //! What the run commands share: the state store, checked plans, the simulator and its clock,
 //! and the progress reporters.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,12 +69,10 @@ pub fn checked_plan(path: &Path, settings: &CheckSettings, color: bool) -> Resul
         annotate_snippets::Renderer::plain()
     };
     let text = String::from_utf8_lossy(&bytes);
-    let mut stderr = std::io::stderr().lock();
     for diagnostic in &diagnostics {
-        let _ = writeln!(
-            stderr,
-            "{}\n",
-            human::render_one(&renderer, diagnostic, Some(&text))
+        crate::logs::diagnostic(
+            diagnostic,
+            &human::render_one(&renderer, diagnostic, Some(&text)),
         );
     }
     match checked.plan {
@@ -444,9 +441,7 @@ impl Progress {
     pub fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
+            None => crate::logs::notice(crate::logs::Severity::Info, text),
         }
     }
 
@@ -456,9 +451,7 @@ impl Progress {
         let prompting = self.prompting.clone();
         move |text: &str| match &bar {
             Some(bar) if !prompting.load(std::sync::atomic::Ordering::SeqCst) => bar.println(text),
-            _ => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
+            _ => crate::logs::notice(crate::logs::Severity::Info, text),
         }
     }
 
@@ -544,9 +537,7 @@ impl Drop for Progress {
 impl EventSink for Progress {
     fn event(&mut self, event: &Event) {
         if self.format == LogFormat::Json {
-            if let Ok(line) = serde_json::to_string(event) {
-                self.line(&line);
-            }
+            crate::logs::progress_event(event, self.simulated);
             return;
         }
         let at = self.timestamp(event.at);

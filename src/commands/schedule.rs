@@ -24,6 +24,7 @@ use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
 use crate::rules::{Severity, check_set};
+use crate::say;
 use crate::schedule::{NOTICE, Scheduler, TickReport, TickSettings, release_all};
 use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{RunState, StateStore};
@@ -103,7 +104,10 @@ pub(super) fn load_plan_set(
         }
     }
     for (file, why) in &refused {
-        eprintln!("refreshctl: warning: `{file}` is not scheduled: {why}");
+        say!(
+            warning,
+            "refreshctl: warning: `{file}` is not scheduled: {why}"
+        );
     }
     Ok(Loaded {
         plans,
@@ -269,20 +273,18 @@ fn default_owner() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines).
-struct LogSink;
+/// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines, with the
+/// simulated time of a rehearsal as `sim_time`).
+struct LogSink {
+    simulated: bool,
+}
 
 impl EventSink for LogSink {
     fn event(&mut self, event: &Event) {
         if matches!(event.kind, EventKind::Waiting | EventKind::Polled) {
             return;
         }
-        let step = event.step.as_deref().unwrap_or("-");
-        if event.kind == EventKind::StepFailed {
-            tracing::warn!(run = %event.run, step, "{}", event.message);
-        } else {
-            tracing::info!(run = %event.run, step, "{}", event.message);
-        }
+        crate::logs::pass_event(event, self.simulated);
     }
 }
 
@@ -294,7 +296,9 @@ async fn pass(
     settings: &TickSettings,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
 ) -> Result<TickReport, Error> {
-    let sink = RefCell::new(LogSink);
+    let sink = RefCell::new(LogSink {
+        simulated: matches!(world, World::Simulator(..)),
+    });
     match world {
         World::Simulator(adapter, clock) => {
             run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
@@ -400,7 +404,7 @@ fn approve_rehearsal(
     let mut approved = false;
     for advanced in &report.advanced {
         if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
-            eprintln!(
+            say!(
                 "refreshctl: rehearsal: `{step}` of `{}` approved (--yes)",
                 advanced.run
             );
@@ -427,9 +431,11 @@ fn print_report(
 ) -> Result<(), Error> {
     for (run, delivery) in &report.deliveries {
         if let Err(error) = &delivery.outcome {
-            eprintln!(
+            say!(
+                warning,
                 "refreshctl: warning: the {:?} notification of `{run}` to {} was not delivered: {error}",
-                delivery.event, delivery.url
+                delivery.event,
+                delivery.url
             );
         }
     }
@@ -563,7 +569,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             message: "cannot listen for signals".into(),
         });
     };
-    eprintln!(
+    say!(
         "refreshctl: daemon `{}` scheduling {} plan(s) from {}",
         settings.owner,
         loaded.plans.len(),
@@ -601,7 +607,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         });
         release_all(&store, &claimed);
         let Some(report) = report else {
-            eprintln!("refreshctl: stopped during a pass; every run is left to resume");
+            say!("refreshctl: stopped during a pass; every run is left to resume");
             return Ok(exit::SUCCESS);
         };
         match report {
@@ -621,7 +627,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                 ));
                 match wake {
                     Wake::Stop => {
-                        eprintln!("refreshctl: stopped; every run is left to resume");
+                        say!("refreshctl: stopped; every run is left to resume");
                         return Ok(exit::SUCCESS);
                     }
                     Wake::Reload => reload(args, globals, &world, live.as_deref(), &mut loaded),
@@ -630,7 +636,10 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             }
             Err(error) => {
                 // A store that is down for a moment must not end a daemon: try again later.
-                eprintln!("refreshctl: the pass failed: {error}; trying again in {recheck:?}");
+                say!(
+                    warning,
+                    "refreshctl: the pass failed: {error}; trying again in {recheck:?}"
+                );
                 let stop = runtime.block_on(async {
                     tokio::select! {
                         () = tokio::time::sleep(recheck) => false,
@@ -657,9 +666,9 @@ fn reload(
 ) {
     match load_plans(&args.schedule, globals.adapter) {
         Ok(fresh) => {
-            eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
+            say!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
             if let Err(error) = world.reseed(&fresh.plans) {
-                eprintln!("refreshctl: warning: {error}");
+                say!(warning, "refreshctl: warning: {error}");
             }
             if let Some(live) = live {
                 live.reload(fresh.plans.clone());
@@ -667,7 +676,7 @@ fn reload(
             *loaded = fresh;
         }
         Err(error) => {
-            eprintln!("refreshctl: the plans were not reloaded: {error}");
+            say!(warning, "refreshctl: the plans were not reloaded: {error}");
             loaded.fingerprint = fingerprint(&args.schedule.plans);
         }
     }
@@ -709,7 +718,7 @@ fn listen(
         owner: settings.owner.clone(),
     });
     runtime.spawn(super::status_page::serve(listener, live.clone()));
-    eprintln!("refreshctl: status page at http://{bound}/ (metrics at /metrics)");
+    say!("refreshctl: status page at http://{bound}/ (metrics at /metrics)");
     Ok(live)
 }
 

@@ -14,10 +14,29 @@ use crate::input::read_capped;
 use crate::plan::discover::{DiscoverError, PlanFile, discover};
 use crate::plan::load::MAX_PLAN_BYTES;
 use crate::report::{self, ValidationReport};
-use crate::rules::{CheckSettings, CheckedFile, check_set};
+use crate::rules::{CheckSettings, CheckedFile, check_file, check_set};
 
 /// Where plans are looked for when no path is given.
 pub const DEFAULT_PLANS: &str = "plans";
+
+/// How a plan read from standard input (`validate -`) is named in diagnostics.
+pub const STDIN: &str = "<stdin>";
+
+/// The plan on standard input, up to one byte past the cap (so that a larger one is reported as
+/// too large, as a file is).
+fn read_stdin() -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(u64::try_from(MAX_PLAN_BYTES).unwrap_or(u64::MAX) + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: PathBuf::from(STDIN),
+            source,
+        })?;
+    Ok(bytes)
+}
 
 pub fn run(
     args: &ValidateArgs,
@@ -26,29 +45,52 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     let settings = check_settings(&args.check, adapter)?;
-    let paths = if args.paths.is_empty() {
+    let from_stdin = args.paths.iter().any(|path| path.as_os_str() == "-");
+    let paths: Vec<PathBuf> = if args.paths.is_empty() {
         vec![PathBuf::from(DEFAULT_PLANS)]
     } else {
-        args.paths.clone()
+        args.paths
+            .iter()
+            .filter(|path| path.as_os_str() != "-")
+            .cloned()
+            .collect()
     };
     let files = discover(&paths).map_err(|error| match error {
         DiscoverError::NotFound(path) => Error::NotFound { path },
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
-    if files.is_empty() {
+    if files.is_empty() && !from_stdin {
         return Err(Error::NoPlans { paths });
     }
     let started = std::time::Instant::now();
-    let checked = check_files(&files, &settings, false)?;
+    let mut checked = Vec::new();
+    let mut stdin_text = None;
+    if from_stdin {
+        let bytes = read_stdin()?;
+        // Named `<stdin>`; relative paths (templates, packages, scripts) start at the current
+        // directory, as if the plan were a file there.
+        checked.push(check_file(
+            STDIN,
+            std::path::Path::new(STDIN),
+            &bytes,
+            &settings,
+        ));
+        stdin_text = Some(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    checked.extend(check_files(&files, &settings, false)?);
     let diagnostics = check_set(&checked);
     let elapsed = started.elapsed();
     // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
     // than keeping every file's text while thousands are checked. A file that cannot be read
     // again is shown without an excerpt.
     let mut sources: HashMap<String, String> = HashMap::new();
+    if let (Some(text), ValidateFormat::Human) = (stdin_text, args.format) {
+        sources.insert(STDIN.to_owned(), text);
+    }
     if args.format == ValidateFormat::Human {
         let with_diagnostics: HashSet<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
-        for (file, checked) in files.iter().zip(&checked) {
+        let from_files = &checked[usize::from(from_stdin)..];
+        for (file, checked) in files.iter().zip(from_files) {
             if with_diagnostics.contains(checked.file.as_str())
                 && let Ok(text) = read_capped(&file.path, MAX_PLAN_BYTES, "plan")
             {

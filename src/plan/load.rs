@@ -2,23 +2,27 @@
 //!
 //! Everything that stops a file from being read at all is a `syntax` diagnostic; a file that is
 //! YAML but not a plan's shape (unknown key, wrong type, missing key, unknown word) is a
-//! `schema` diagnostic. Either way the caller gets exactly one diagnostic and no plan.
+//! `schema` diagnostic. A file that cannot be read gets exactly one diagnostic; a file of the
+//! wrong shape gets one for every shape problem (found by `plan::shape` on the YAML tree, since
+//! serde stops at the first), and no plan either way.
 
 use serde_saphyr::{Error as YamlError, Options};
 
-use super::located::Place;
+use super::located::{Located, Place};
 use super::raw::RawPlan;
+use super::shape::{self, Node};
 use crate::rules::{Diagnostic, Findings, Rule};
 
 /// The largest plan file read (SPEC 3.1, `syntax`).
 pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
 
-/// Parses the bytes of one plan file. `file` is the path as it will be shown.
-pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
+/// Parses the bytes of one plan file. `file` is the path as it will be shown. On failure the
+/// list holds at least one diagnostic, in the order of their places.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Vec<Diagnostic>> {
     let fail = |rule: Rule, place: Option<Place>, message: String, help: String| {
         let mut findings = Findings::new(file, None);
         findings.push(rule, place, message, help);
-        findings.into_vec().remove(0)
+        findings.into_vec()
     };
     if bytes.len() > MAX_PLAN_BYTES {
         return Err(fail(
@@ -79,6 +83,12 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
         // shape error the one to report; this second parse runs only for failing files.
         let syntax =
             serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options()).err();
+        if syntax.is_none() {
+            let every = shape_problems(file, text);
+            if !every.is_empty() {
+                return every;
+            }
+        }
         let error = syntax.as_ref().unwrap_or(&error);
         let (rule, message, help) = describe(error.without_snippet());
         let place = error.location().and_then(Place::from_location);
@@ -92,6 +102,21 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Diagnostic> {
         }
         fail(rule, place, message, help)
     })
+}
+
+/// Every shape problem of a well-formed file, from a walk of its YAML tree. Empty when the tree
+/// could not be read (the parser's own error is then reported) or the walk found nothing (serde
+/// found a problem the walk does not know, reported as serde says it).
+fn shape_problems(file: &str, text: &str) -> Vec<Diagnostic> {
+    let Ok(root) = serde_saphyr::from_str_with_options::<Located<Node>>(text, options()) else {
+        return Vec::new();
+    };
+    let mut findings = Findings::new(file, None);
+    shape::check(&root, &mut findings);
+    let mut found = findings.into_vec();
+    found.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    found.dedup();
+    found
 }
 
 /// Whether the parser's message is about a tab (the scanner's "while scanning a plain scalar,
@@ -182,7 +207,7 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
             ..
         } => (
             Rule::Schema,
-            format!("expected {expected}, found {unexpected}"),
+            in_plan_terms(&format!("expected {expected}, found {unexpected}")),
             if expected.contains("string") {
                 "quote the value, for example \"10.0\"".into()
             } else {
@@ -203,7 +228,7 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
         | YamlError::ExpectedMappingEndAfterEnumVariantValue { .. }
         | YamlError::InvalidBooleanStrict { .. } => (
             Rule::Schema,
-            plain_message(error),
+            in_plan_terms(&plain_message(error)),
             "see `refreshctl schema` for the shape of a plan".into(),
         ),
         YamlError::NonFiniteFloat { value, .. } => (
@@ -244,6 +269,40 @@ fn describe(error: &YamlError) -> (Rule, String, String) {
             "the file must be one well-formed YAML document".into(),
         ),
     }
+}
+
+/// serde's and Rust's words for types in the plan's terms (`invalid u64` is "expected a positive
+/// integer"). Only a problem the shape walk did not find is phrased by serde, so this is the
+/// fallback, not the rule.
+fn in_plan_terms(message: &str) -> String {
+    let integer = [
+        "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128", "usize",
+    ];
+    if let Some(kind) = message.strip_prefix("invalid ")
+        && integer.contains(&kind.trim())
+    {
+        return "expected a positive integer".into();
+    }
+    message
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if integer.contains(&bare) {
+                word.replace(bare, "a positive integer")
+            } else {
+                match bare {
+                    "sequence" => word.replace(bare, "a list"),
+                    "struct" | "mapping" => word.replace(bare, "a map"),
+                    _ => word.to_owned(),
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("string scalar", "text")
+        .replace("a string", "text")
+        .replace("a a ", "a ")
+        .replace("an a ", "a ")
 }
 
 /// A breached parser budget in words.
@@ -353,12 +412,19 @@ mod tests {
     use super::*;
 
     fn diagnostic(text: &str) -> Diagnostic {
-        parse("plan.yaml", text.as_bytes()).expect_err("should not parse")
+        parse("plan.yaml", text.as_bytes())
+            .expect_err("should not parse")
+            .remove(0)
     }
 
     #[test]
     fn unknown_key_suggests_the_closest() {
-        let found = diagnostic("version: 1\nnmae: x\n");
+        let every = parse("plan.yaml", b"version: 1\nnmae: x\n").expect_err("not a plan");
+        let found = every
+            .iter()
+            .find(|found| found.message.starts_with("unknown key"))
+            .expect("the unknown key")
+            .clone();
         assert_eq!(found.rule, Rule::Schema);
         assert_eq!(found.message, "unknown key `nmae`");
         assert!(
@@ -380,7 +446,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_points_at_the_first_bad_byte() {
-        let found = parse("plan.yaml", b"version: 1\nname: \xff\n").expect_err("not utf-8");
+        let found =
+            parse("plan.yaml", b"version: 1\nname: \xff\n").expect_err("not utf-8")[0].clone();
         assert_eq!(found.rule, Rule::Syntax);
         assert_eq!((found.line, found.column), (Some(2), Some(7)));
     }
@@ -501,5 +568,186 @@ mod tests {
             did_you_mean("zzz", &["a", "b"], "keys"),
             "known keys here: `a`, `b`"
         );
+    }
+
+    const WEEKLY: &str = include_str!("../../plans/contoso-uat-weekly.yaml");
+
+    /// Files of the wrong shape, each made from the weekly example by one edit.
+    const BROKEN: &[(&str, &str)] = &[
+        ("version: 1", "version: one"),
+        ("version: 1", "version: [1]"),
+        ("name: contoso-uat-weekly", "name: {a: 1}"),
+        ("name: contoso-uat-weekly", "name:"),
+        ("project: 1234567", "project: abc"),
+        ("project: 1234567", "project: -3"),
+        ("project: 1234567", "project: 1.5"),
+        ("project: 1234567", "projet: 1234567"),
+        ("  type: sandbox", "  type: sandbx"),
+        ("  type: sandbox", "  type: [sandbox]"),
+        ("  type: sandbox", "  kind: sandbox"),
+        (
+            "  release: \"10.0.41\"\n  channel",
+            "  release: [10]\n  channel",
+        ),
+        ("  name: contoso-uat\n", "  nam: contoso-uat\n"),
+        ("  name: contoso-uat\n", "  name: {}\n"),
+        ("source:\n", "source: contoso-prod\nx:\n"),
+        ("  duration: 6h", "  duration: {hours: 6}"),
+        ("  duration: 6h", "  duraton: 6h"),
+        ("lead_time: 48h", "lead_time: [48h]"),
+        ("lead_time: 48h", "database: entity-stor"),
+        ("  - target-unavailable", "  - target-unavailabe"),
+        ("  - target-unavailable", "  - {a: b}"),
+        (
+            "acknowledge:\n  - target-database-erased\n  - target-unavailable",
+            "acknowledge: yes",
+        ),
+        ("  - reprovision\n", "  - reprovison\n"),
+        ("  - reprovision\n", "  - deploy\n"),
+        ("  - reprovision\n", "  - reprovision: {pakage: x}\n"),
+        ("  - reprovision\n", "  - reprovision: [x]\n"),
+        ("  - reprovision\n", "  - {}\n"),
+        ("  - reprovision\n", "  - 5\n"),
+        (
+            "  - reset-financial-reporting\n",
+            "  - reset-financial-reporting: {now: true}\n",
+        ),
+        (
+            "      name: Contoso customizations (weekly UAT build)",
+            "      nme: x",
+        ),
+        ("      timeout: 30m", "      timeout: [30m]"),
+        ("      timeout: 30m", "      tmeout: 30m"),
+        ("      run: [", "      rn: ["),
+        (
+            "  - manual:\n      instructions:",
+            "  - manual:\n      instruction:",
+        ),
+        (
+            "  - manual:\n      instructions: Re-activate the POS devices of store 042 and confirm the register opens.",
+            "  - manual:",
+        ),
+        ("    on: [submitted,", "    on: [submited,"),
+        (
+            "    on: [submitted, started, succeeded, failed, canceled]",
+            "    on: started",
+        ),
+        ("  - url: https", "  - uri: https"),
+        ("notifications:\n  - url", "notifications: {}\nx:\n  - url"),
+        ("post_steps:\n", "post_steps: reprovision\nx:\n"),
+        ("window:\n", "window: weekly\nx:\n"),
+        ("  cron: \"0 22 * * SAT\"", "  cron: [0, 22]"),
+    ];
+
+    /// The walk of the tree agrees with serde: it finds nothing in a plan serde reads, and on a
+    /// file serde refuses it reports serde's problem at serde's place (and the rest besides).
+    #[test]
+    fn the_shape_walk_agrees_with_serde() {
+        let good = [
+            WEEKLY,
+            include_str!("../../plans/contoso-test-restore.yaml"),
+            include_str!("../../plans/fabrikam-1611-monthly.yaml"),
+            include_str!("../../tests/fixtures/rules/clean.yaml"),
+        ];
+        for text in good {
+            assert!(parse("plan.yaml", text.as_bytes()).is_ok());
+            assert_eq!(shape_problems("plan.yaml", text), Vec::new(), "{text}");
+        }
+        for (from, to) in BROKEN {
+            assert!(WEEKLY.contains(from), "{from}");
+            let text = WEEKLY.replacen(from, to, 1);
+            let serde =
+                serde_saphyr::from_str_with_options::<RawPlan>(&text, options()).expect_err(to);
+            let place = serde.location().and_then(Place::from_location);
+            let every = parse("plan.yaml", text.as_bytes()).expect_err(to);
+            assert!(
+                every.iter().all(|found| found.rule == Rule::Schema),
+                "{to}: {every:#?}"
+            );
+            // The same line: serde points into a map where a word belongs (`- {a: b}`), the
+            // walk at the map.
+            let lines: Vec<_> = every.iter().map(|found| found.line).collect();
+            assert!(
+                lines.contains(&place.map(|place| place.line)) || to.contains("\nx:"),
+                "{to}: serde at {place:?}: {serde}; the walk: {every:#?}"
+            );
+            for found in &every {
+                for word in [
+                    "u64",
+                    "u32",
+                    "i64",
+                    "string scalar",
+                    "sequence",
+                    "a struct",
+                    "Option<",
+                ] {
+                    assert!(!found.message.contains(word), "{to}: {}", found.message);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_shape_problem_is_reported_in_one_pass_each_at_its_place() {
+        let text = WEEKLY
+            .replacen("project: 1234567", "project: abc", 1)
+            .replacen("  type: sandbox", "  colour: blue\n  type: sandbox", 1)
+            .replacen("lead_time: 48h", "lead_time: 48 hrs x", 1)
+            .replacen("      timeout: 30m", "      timeout: [30m]", 1)
+            .replacen("    on: [submitted,", "    on: [submited,", 1);
+        let every = parse("plan.yaml", text.as_bytes()).expect_err("five problems");
+        let found: Vec<(u32, u32, &str)> = every
+            .iter()
+            .map(|found| {
+                (
+                    found.line.expect("line"),
+                    found.column.expect("column"),
+                    found.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(found.len(), 5, "{found:#?}");
+        assert_eq!(
+            (found[0].0, found[0].1),
+            (9, 10),
+            "project, the value: {found:#?}"
+        );
+        assert_eq!(
+            found[0].2,
+            "expected a positive integer (the LCS project id) for `project`, found the text `abc`"
+        );
+        assert_eq!(
+            (found[1].0, found[1].1, found[1].2),
+            (12, 3, "unknown key `colour`")
+        );
+        assert_eq!((found[2].0, found[2].1), (25, 12));
+        assert!(found[2].2.contains("is not a duration"), "{}", found[2].2);
+        assert_eq!((found[3].0, found[3].1), (37, 16));
+        assert_eq!(
+            found[3].2,
+            "expected a duration such as 90m for `timeout`, found a list"
+        );
+        assert_eq!(
+            (found[4].0, found[4].1, found[4].2),
+            (42, 10, "unknown value `submited`")
+        );
+        assert!(every[4].help.starts_with("did you mean `submitted`?"));
+    }
+
+    #[test]
+    fn serdes_words_for_types_become_the_plans() {
+        for (given, shown) in [
+            ("invalid u64", "expected a positive integer"),
+            ("invalid u32", "expected a positive integer"),
+            (
+                "expected u64, found string",
+                "expected a positive integer, found string",
+            ),
+            ("expected string scalar", "expected text"),
+            ("expected sequence start", "expected a list start"),
+            ("expected a sequence", "expected a list"),
+        ] {
+            assert_eq!(in_plan_terms(given), shown, "{given}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The plan file (SPEC 2): raw YAML types with places, loading, and the checked `Plan`.
 //!
-//! The pipeline is `load` (bytes to `RawPlan`, shape only), `resolve` (meaning, every problem
+//! The pipeline is `load` (bytes to `RawPlan`, shape only; `shape` finds every shape problem of
+//! a file serde refused), `resolve` (meaning, every problem
 //! collected) and `Resolved::into_plan` (a `Plan` only when every part resolved).
 
 mod checked;
@@ -11,6 +12,7 @@ mod point_in_time;
 pub mod raw;
 pub mod resolve;
 mod schema;
+mod shape;
 mod step;
 pub mod templates;
 pub mod time;

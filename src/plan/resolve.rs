@@ -171,7 +171,7 @@ fn parse_or_report<T>(
         .ok()
 }
 
-fn resolve_name(name: &Located<String>, findings: &mut Findings) -> Option<String> {
+pub(super) fn resolve_name(name: &Located<String>, findings: &mut Findings) -> Option<String> {
     let text = &name.value;
     let valid_start = text
         .bytes()

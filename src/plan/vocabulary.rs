@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EnvironmentType {
+    /// The live environment: never a refresh target (`production-target`), the usual source.
     Production,
+    /// A Tier 2 or higher sandbox (UAT, test, training): the usual target.
     Sandbox,
+    /// A development or test environment (Tier 1, cloud-hosted).
     Development,
+    /// A build environment (Tier 1): not a source.
     Build,
 }
 
@@ -33,9 +37,13 @@ impl EnvironmentType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Database {
+    /// The Finance and Operations database: the one a refresh or restore replaces (the default).
     #[default]
     FinanceOperations,
+    /// The Entity store: not restorable this way (`unsupported-database`).
     EntityStore,
+    /// The Financial reporting database: not restorable this way (`unsupported-database`);
+    /// reset it after a refresh with `reset-financial-reporting`.
     FinancialReporting,
 }
 
@@ -138,14 +146,25 @@ impl fmt::Display for StepKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NotificationEvent {
+    /// The request was recorded, `lead_time` before the window: the notice to the target's users.
     Submitted,
+    /// Preflight passed with the adapter's live facts.
     Accepted,
+    /// Preflight refused the run (a production or unknown target type, an environment not found,
+    /// rules failing on live facts, a target held by another run).
     Rejected,
+    /// The window opened and the run started: the target goes offline.
     Started,
+    /// A manual step waits for `refreshctl approve`.
     AwaitingApproval,
+    /// A call that changes an environment may have been made without an answer: an operator
+    /// checks LCS, then resumes or cancels.
     NeedsAttention,
+    /// The refresh and every post step succeeded.
     Succeeded,
+    /// The refresh or a post step failed.
     Failed,
+    /// The run was canceled before it started.
     Canceled,
     /// A recurring occurrence was skipped because 24 hours' notice could no longer be given.
     Skipped,

@@ -44,13 +44,13 @@ pub struct CheckedFile {
 pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSettings) -> CheckedFile {
     let raw = match load::parse(file, bytes) {
         Ok(raw) => raw,
-        Err(diagnostic) => {
+        Err(diagnostics) => {
             return CheckedFile {
                 file: file.to_owned(),
                 plan_name: None,
                 plan: None,
                 summary: None,
-                diagnostics: vec![diagnostic],
+                diagnostics,
             };
         }
     };

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::StoreError;
 
 /// The forms `--state` accepts, for messages.
-pub const ACCEPTED_FORMS: &str = "`sqlite:PATH`; a path that contains a `/` or ends in `.db`, \
-     `.sqlite` or `.sqlite3`; `postgres://…` or `postgresql://…`; or libpq's key/value form, \
+pub const ACCEPTED_FORMS: &str = "`sqlite:PATH`; a path that contains a `/` or `\\`, or ends in \
+     `.db`, `.sqlite` or `.sqlite3`; `postgres://…` or `postgresql://…`; or libpq's key/value form, \
      `host=… port=… user=… dbname=…`";
 
 /// The file name endings that make a bare name an obvious SQLite path.

@@ -169,7 +169,8 @@ impl Http {
             }
             None => acquire(&self.client, &self.credentials, &self.api_url, None, &self.clock, &self.redactor).await,
         }?;
-        tracing::info!(target: "refreshctl::lcs", expires = ?renewed.expires, "signed in to LCS");
+        let expires = renewed.expires.map(crate::plan::time::format_utc);
+        tracing::info!(target: "refreshctl::lcs", expires = expires.as_deref(), "signed in to LCS");
         let access = renewed.access.clone();
         *token = Some(renewed);
         Ok(access)
