@@ -12,6 +12,7 @@ pub mod input;
 pub mod lcs;
 pub mod notify;
 pub mod plan;
+pub mod power_platform;
 pub mod report;
 pub mod rules;
 pub mod schedule;

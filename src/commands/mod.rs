@@ -4,6 +4,7 @@ mod apply;
 mod emulator;
 mod explain;
 mod init;
+mod live;
 mod notify_preview;
 mod plan;
 mod runs;

@@ -155,7 +155,8 @@ fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &m
         .as_ref()
         .and_then(|steps| steps.place)
         .or_else(|| root_place(context));
-    if !reprovisions {
+    // The tool is an LCS package; a Power Platform copy carries the code with the data.
+    if !reprovisions && context.raw.power_platform.is_none() {
         findings.push(
             Rule::ReprovisionRecommended,
             steps_place,
