@@ -733,8 +733,12 @@ fn result_of(emulator: &Emulator, operation: &Operation) -> OperationResult {
         ),
         status,
         state: bap,
-        start_time: Some(format_time(started)),
-        end_time: terminal.then(|| format_time(end.min(now))),
+        // To the millisecond: a client compares them with when it sent its request.
+        start_time: Some(started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        end_time: terminal.then(|| {
+            end.min(now)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        }),
         stage_statuses: stages,
         error_detail,
     }
