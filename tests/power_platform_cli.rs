@@ -193,6 +193,32 @@ fn validate_with_the_power_platform_adapter_refuses_what_its_api_cannot_do() {
         unsupported[1].contains("cannot `deploy`"),
         "{unsupported:?}"
     );
+    // The preview says it in the steps, and names the Power Platform's calls.
+    let previewed = world.refreshctl(None, &["plan", "plans/contoso-uat-weekly.yaml"]);
+    let preview = String::from_utf8_lossy(&previewed.stdout);
+    assert!(
+        preview.contains("reprovision.download: cannot run: the Power Platform API has no call for deployable packages (adapter-unsupported)"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("-> POST environmentmanagement/environments/{target id}/copy"),
+        "{preview}"
+    );
+    let previewed = world.refreshctl(
+        None,
+        &[
+            "plan",
+            "--format",
+            "json",
+            "plans/fabrikam-test-restore.yaml",
+        ],
+    );
+    let preview: serde_json::Value = serde_json::from_slice(&previewed.stdout).expect("json");
+    assert_eq!(preview["project"], serde_json::Value::Null);
+    assert_eq!(
+        preview["steps"][3]["calls"][0],
+        "POST environmentmanagement/environments/{target id}/restore?api-version=…"
+    );
     // Nothing was asked of the service.
     assert!(world.emulator.requests().is_empty());
 }

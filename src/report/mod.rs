@@ -8,6 +8,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod preview;
+pub mod preview_power_platform;
 pub mod sarif;
 mod text;
 
