@@ -520,32 +520,6 @@ async fn tokens_are_renewed_before_they_expire_during_an_eight_hour_copy_and_a_4
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn an_unknown_status_counts_as_running_and_the_bap_state_shape_is_read() {
-    let lab = lab().await;
-    lab.configure(Settings {
-        running_status: Some("Mystery".into()),
-        bap_state: Some(true),
-        ..Settings::default()
-    });
-    let options = PowerPlatformOptions::default();
-    let target = lab.id("contoso-uat").await;
-    let activity = lab
-        .adapter
-        .start_database_operation(0, &copy("contoso-prod", "contoso-uat", &options))
-        .await
-        .expect("starts");
-    let seen = lab.poll(&target, &activity, TimeDelta::minutes(1)).await;
-    assert_eq!(
-        seen,
-        [
-            Ok(DatabaseStatus::NotStarted),
-            Ok(DatabaseStatus::Unrecognized),
-            Ok(DatabaseStatus::Completed)
-        ]
-    );
-}
-
-#[tokio::test(flavor = "current_thread")]
 async fn a_failed_operation_names_its_stage_and_error_detail() {
     let lab = lab_with(
         Durations::default(),
@@ -756,6 +730,15 @@ async fn execute(
     lab: &Lab,
     prepared: &Prepared,
 ) -> (Progress, refreshctl::state::RunRecord, Collect) {
+    execute_until(lab, prepared, TimeDelta::hours(30)).await
+}
+
+/// Like `execute`, with this step deadline.
+async fn execute_until(
+    lab: &Lab,
+    prepared: &Prepared,
+    deadline: TimeDelta,
+) -> (Progress, refreshctl::state::RunRecord, Collect) {
     let window = prepared.plan.next_window(lab.clock.now()).expect("window");
     let Claim::Inserted(mut run) = prepared
         .store
@@ -780,7 +763,7 @@ async fn execute(
             poll_interval: TimeDelta::seconds(60),
             cache_dir: prepared.dir.join("cache"),
             plan_dir: prepared.dir.clone(),
-            step_deadline: TimeDelta::hours(30),
+            step_deadline: deadline,
         },
     };
     let progress = executor
@@ -894,4 +877,100 @@ async fn calls_for_one_copy_and_one_restore_short_and_eight_hours_are_counted() 
         println!("power-platform calls: {line}");
     }
     assert_eq!(report.len(), 4);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_status_warns_once_runs_until_the_step_deadline_and_the_bap_state_shape_is_read()
+{
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Unknown while running, then `Succeeded`: the run goes on and succeeds, with one warning.
+    let recovering = lab().await;
+    recovering.configure(Settings {
+        running_status: Some("Mystery".into()),
+        ..Settings::default()
+    });
+    let (progress, _, events) = execute(&recovering, &prepared(COPY_PLAN)).await;
+    assert_eq!(progress, Progress::Finished(RunState::Succeeded));
+    assert!(
+        events
+            .0
+            .iter()
+            .any(|event| event.message.contains("administration mode")),
+        "the target's state is in the run's log"
+    );
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    assert_eq!(
+        text.matches("does not know").count(),
+        1,
+        "one warning: {text}"
+    );
+    assert!(text.contains("Mystery"), "{text}");
+
+    // Only unknown answers: the step fails at its deadline, and says where to look.
+    let stuck = lab().await;
+    stuck.script(
+        "/operations/",
+        "GET",
+        100_000,
+        Fault::Json {
+            body: serde_json::json!({ "operationId": "x", "status": "Stuck" }),
+        },
+    );
+    let (progress, _, _) = execute_until(&stuck, &prepared(COPY_PLAN), TimeDelta::hours(3)).await;
+    let Progress::Finished(RunState::Failed { error }) = progress else {
+        panic!("{progress:?}");
+    };
+    assert_eq!(
+        error,
+        "monitor-refresh: no result within the step's deadline of 3h; Power Platform may still be working on it: check the environment in Power Platform"
+    );
+    assert_eq!(stuck.posts(), 1);
+
+    // The adapter alone, with BAP's `state: {id}` instead of `status` (the warning was given
+    // once per adapter, so this one warns again).
+    let lab = fresh_lab().await;
+    lab.configure(Settings {
+        running_status: Some("Mystery".into()),
+        bap_state: Some(true),
+        ..Settings::default()
+    });
+    let options = PowerPlatformOptions::default();
+    let target = lab.id("contoso-uat").await;
+    let activity = lab
+        .adapter
+        .start_database_operation(0, &copy("contoso-prod", "contoso-uat", &options))
+        .await
+        .expect("starts");
+    let seen = lab.poll(&target, &activity, TimeDelta::minutes(1)).await;
+    assert_eq!(
+        seen,
+        [
+            Ok(DatabaseStatus::NotStarted),
+            Ok(DatabaseStatus::Unrecognized),
+            Ok(DatabaseStatus::Completed)
+        ]
+    );
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    assert_eq!(text.matches("does not know").count(), 3, "{text}");
 }
