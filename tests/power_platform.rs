@@ -974,3 +974,56 @@ async fn an_unknown_status_warns_once_runs_until_the_step_deadline_and_the_bap_s
     let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
     assert_eq!(text.matches("does not know").count(), 3, "{text}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_403_names_the_missing_role_and_an_echoed_secret_never_reaches_an_error() {
+    let lab = lab().await;
+    let options = PowerPlatformOptions::default();
+    lab.script(
+        "/copy",
+        "POST",
+        1,
+        Fault::Status {
+            status: 403,
+            retry_after: None,
+        },
+    );
+    let forbidden = lab
+        .adapter
+        .start_database_operation(0, &copy("contoso-prod", "contoso-uat", &options))
+        .await;
+    assert!(
+        matches!(&forbidden, Err(AdapterError::Refused(message)) if message.contains("HTTP 403") && message.contains("Power Platform Contributor") && message.contains("System Administrator")),
+        "{forbidden:?}"
+    );
+    assert_eq!(lab.posts(), 1, "a 403 is not sent again");
+    // A token endpoint that echoes the request: the client secret is taken out.
+    let lab = fresh_lab().await;
+    lab.script("/oauth2/v2.0/token", "POST", 1, Fault::Echo { status: 400 });
+    let refused = lab.adapter.sign_in().await;
+    let Err(AdapterError::Unavailable(message)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert!(message.contains("client_secret=***"), "{message}");
+    assert!(!message.contains("client_secret=emulator"), "{message}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_answer_to_the_copy_is_never_sent_again_and_asks_an_operator() {
+    let lab = lab().await;
+    // The connection drops before the answer (and before the emulator acts on it).
+    lab.script("/copy", "POST", 1, Fault::Drop);
+    let prepared = prepared(COPY_PLAN);
+    let (progress, run, _) = execute(&lab, &prepared).await;
+    let Progress::Blocked(RunState::NeedsAttention { step, reason }) = progress else {
+        panic!("{progress:?} {:?}", run.state);
+    };
+    assert_eq!(step, "start-refresh");
+    assert!(
+        reason.contains("cannot be proven whether Power Platform received it")
+            && reason.contains("the environment's history does not show it"),
+        "{reason}"
+    );
+    assert_eq!(lab.posts(), 1, "sent once, never again automatically");
+    assert_eq!(lab.running.emulator.model().destructive_calls().count(), 0);
+}
