@@ -327,3 +327,68 @@ fn sigkill_after_the_copy_was_sent_is_settled_from_the_operations_list() {
 fn sigkill_after_the_intent_and_before_the_call_needs_an_operator_and_sends_once() {
     crash_and_resume("after-intent:start-refresh");
 }
+
+/// A copy plan whose window starts `after` the given time, 25 h lead time.
+fn tick_plan(start: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "version: 1\nname: fabrikam-uat-tick\nenvironment: {{name: fabrikam-uat, type: sandbox}}\nsource: {{name: fabrikam-prod, type: production}}\nwindow: {{start: {}, duration: 6h}}\nlead_time: 25h\nacknowledge: [target-database-erased, target-unavailable]\npower_platform: {{copy_type: full}}\n",
+        start.format("%Y-%m-%dT%H:%M:00Z")
+    )
+}
+
+#[test]
+fn tick_runs_a_power_platform_plan_from_submission_to_succeeded_sending_one_copy() {
+    // 20,000 times faster for both processes: the window, a day and an hour on, opens in
+    // about 5 s; the copy takes 0.3 s.
+    const SPEED: f64 = 20_000.0;
+    let origin = chrono::Utc::now();
+    let clock = format!("{},{SPEED}", origin.to_rfc3339());
+    let directory = tempfile::tempdir().expect("temp");
+    let plans = directory.path().join("plans");
+    std::fs::create_dir_all(&plans).expect("plans");
+    let plan = plans.join("copy.yaml");
+    // Written once to seed the emulator's environments, then again with the window reckoned
+    // from the shared clock once the emulator runs.
+    std::fs::write(&plan, tick_plan(origin + chrono::TimeDelta::days(30))).expect("plan");
+    let emulator = EmulatorProcess::start_with_env(
+        &["--plans", plans.to_str().expect("utf-8")],
+        &[("REFRESHCTL_TEST_CLOCK", &clock)],
+    );
+    let scaled_now = || {
+        let real = (chrono::Utc::now() - origin).as_seconds_f64() * SPEED;
+        #[expect(clippy::cast_possible_truncation, reason = "a test's milliseconds")]
+        let millis = (real * 1000.0) as i64;
+        origin + chrono::TimeDelta::milliseconds(millis)
+    };
+    // 25 h of notice and 40 min to spare for starting the first tick (0.12 s of wall time);
+    // a later tick submits it, exactly 25 h before the window.
+    std::fs::write(
+        &plan,
+        tick_plan(scaled_now() + chrono::TimeDelta::minutes(25 * 60 + 40)),
+    )
+    .expect("plan");
+    let world = World {
+        directory,
+        emulator,
+        clock,
+    };
+    let plans = plans.to_str().expect("utf-8").to_owned();
+    let mut state = String::new();
+    for _ in 0..600 {
+        let ticked = world.refreshctl(None, &["tick", "--plans", &plans, "--format", "json"]);
+        assert_eq!(ticked.status.code(), Some(0), "{}", stderr(&ticked));
+        let runs = world.refreshctl(None, &["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+        state = runs[0]["state"].as_str().unwrap_or_default().to_owned();
+        if state == "succeeded" || state == "failed" || state == "rejected" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(state, "succeeded");
+    assert_eq!(
+        world.posts("/copy"),
+        1,
+        "one copy, whatever the number of ticks"
+    );
+}
