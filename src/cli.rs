@@ -139,8 +139,9 @@ pub enum Command {
         after_help = "Example:\n  refreshctl --adapter lcs --state postgres://refreshctl@db/refreshctl daemon --plans plans/"
     )]
     Daemon(DaemonArgs),
-    /// Serve the LCS emulator: LCS's API, a token endpoint and blob storage, on the simulator's
-    /// model, for trying the lcs adapter without touching LCS.
+    /// Serve the emulator: LCS's API and the Power Platform's, token endpoints and blob storage,
+    /// on the simulator's model, for trying the lcs and power-platform adapters without touching
+    /// either service.
     #[command(
         after_help = "Examples:\n  refreshctl emulator --plans plans\n  refreshctl emulator --speed 600 --fault 429=0.1,5xx=0.05"
     )]

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod power_platform;
 pub mod report;
 pub mod rules;
 pub mod schedule;

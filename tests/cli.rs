@@ -48,7 +48,7 @@ fn validate_defaults_to_plans_and_passes_the_examples_at_any_time() {
     ] {
         let output = refreshctl(&["validate", "--deny-warnings", "--now", now]);
         assert_eq!(output.code, 0, "at {now}: {}", output.stdout);
-        assert_eq!(output.stdout, "checked 3 files (3 plans): no problems\n");
+        assert_eq!(output.stdout, "checked 5 files (5 plans): no problems\n");
     }
     let output = refreshctl(&["validate", "--deny-warnings"]);
     assert_eq!(output.code, 0, "at the real now: {}", output.stdout);

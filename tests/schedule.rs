@@ -26,6 +26,8 @@ fn lead_times() -> HashMap<String, TimeDelta> {
         "plans/contoso-uat-weekly.yaml",
         "plans/contoso-test-restore.yaml",
         "plans/fabrikam-1611-monthly.yaml",
+        "plans/fabrikam-uat-copy.yaml",
+        "plans/fabrikam-test-restore.yaml",
     ] {
         let output = refreshctl(&["plan", file, "--format", "json", "--now", common::NOW]);
         let preview: Value = serde_json::from_str(&output.stdout).expect("preview JSON");
@@ -135,6 +137,10 @@ fn a_year_of_the_example_schedules_on_simulated_time() {
         "{per_plan:?}"
     );
     assert_eq!(per_plan["fabrikam-training-monthly"], 12, "{per_plan:?}");
+    // The Power Platform examples rehearse on the simulator too.
+    for plan in ["fabrikam-uat-copy", "fabrikam-test-restore"] {
+        assert!((52..=53).contains(&per_plan[plan]), "{per_plan:?}");
+    }
 }
 
 #[test]

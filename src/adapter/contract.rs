@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::plan::EnvironmentType;
+use crate::plan::{EnvironmentType, PowerPlatformOptions};
 use crate::sim::{DatabaseStatus, DeploymentStatus, ValidationStatus};
 
 /// An environment's live facts.
@@ -78,6 +78,11 @@ impl LiveType {
     /// missing type and any type refreshctl does not recognise are refused, with the type as
     /// the service reported it.
     pub fn guard(&self, name: &str) -> Result<EnvironmentType, String> {
+        self.guard_on("LCS", name)
+    }
+
+    /// [`LiveType::guard`], with the service that reported the type named in the refusal.
+    pub fn guard_on(&self, service: &str, name: &str) -> Result<EnvironmentType, String> {
         match self {
             Self::Known {
                 kind:
@@ -90,15 +95,15 @@ impl LiveType {
                 kind: EnvironmentType::Production,
                 reported,
             } => Err(format!(
-                "the target `{name}` is a production environment (LCS reports its type as `{}`); refusing",
+                "the target `{name}` is a production environment ({service} reports its type as `{}`); refusing",
                 shown(reported)
             )),
             Self::Unrecognised(reported) => Err(format!(
-                "LCS reports the type of the target `{name}` as `{}`, which refreshctl does not know to be non-production; refusing",
+                "{service} reports the type of the target `{name}` as `{}`, which refreshctl does not know to be non-production; refusing",
                 shown(reported)
             )),
             Self::Missing => Err(format!(
-                "LCS reports no type for the target `{name}`, so refreshctl does not know it to be non-production; refusing"
+                "{service} reports no type for the target `{name}`, so refreshctl does not know it to be non-production; refusing"
             )),
         }
     }
@@ -155,9 +160,13 @@ pub struct HistoryItem {
 pub enum AdapterError {
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
-    /// LCS said no (HTTP 200 with `IsSuccess: false`): permanent for this call.
-    #[error("LCS refused: {0}")]
+    /// The service said no (LCS: HTTP 200 with `IsSuccess: false`; the Power Platform: a 4xx
+    /// with its `errorDetail`): permanent for this call. The message names the call.
+    #[error("refused: {0}")]
     Refused(String),
+    /// The operation ran and failed; the message says where (stage) and why.
+    #[error("{0}")]
+    OperationFailed(String),
     /// The 3-operations-per-24-hours limit, recognised from LCS's message.
     #[error("LCS refused: {0} (LCS allows 3 database operations per environment per 24 hours)")]
     OperationLimit(String),
@@ -214,6 +223,20 @@ impl AdapterError {
     }
 }
 
+/// A database operation to start: a copy of `source` into `target` (as it is now, or as it was
+/// at `point`), or, without a source, a restore of the target's own database to `point`.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseRequest<'a> {
+    pub source: Option<&'a str>,
+    pub target: &'a str,
+    pub point: Option<DateTime<Utc>>,
+    /// The earliest the call is sent (the window's start, at preflight): a restore point is
+    /// judged against then, not against now.
+    pub not_before: Option<DateTime<Utc>>,
+    /// The plan's Power Platform options (other adapters ignore them).
+    pub options: &'a PowerPlatformOptions,
+}
+
 /// The operations of SPEC 6. Calls that change an environment (start refresh, start restore,
 /// start export, apply update) are sent once per call; everything else may be repeated.
 #[allow(
@@ -227,6 +250,46 @@ pub trait Adapter {
     fn kind(&self) -> super::AdapterKind;
 
     fn capabilities(&self) -> super::Capabilities;
+
+    /// The service this adapter speaks for, as messages name it (`LCS`, `Power Platform`).
+    fn service_name(&self) -> &'static str {
+        self.kind().service_name()
+    }
+
+    /// Checks `request` on the service's live facts beyond what every preflight checks (the
+    /// Power Platform's candidates, regions, retention); a refusal is `Refused`.
+    async fn preflight(
+        &self,
+        _project: u64,
+        _request: &DatabaseRequest<'_>,
+    ) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Starts the database operation of `request` (sent once, like `start_refresh`).
+    async fn start_database_operation(
+        &self,
+        project: u64,
+        request: &DatabaseRequest<'_>,
+    ) -> Result<String, AdapterError> {
+        match request.source {
+            Some(source) => self.start_refresh(project, source, request.target).await,
+            None => {
+                self.start_restore(project, request.target, request.point)
+                    .await
+            }
+        }
+    }
+
+    /// After a database operation succeeded: how the target was left, as lines for the run's
+    /// log, having done what the options ask (re-enabling it).
+    async fn after_database_operation(
+        &self,
+        _project: u64,
+        _request: &DatabaseRequest<'_>,
+    ) -> Result<Vec<String>, AdapterError> {
+        Ok(Vec::new())
+    }
 
     /// Looks up an environment by id or name.
     async fn environment(&self, project: u64, key: &str) -> Result<EnvironmentFacts, AdapterError>;

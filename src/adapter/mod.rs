@@ -3,6 +3,7 @@
 
 mod contract;
 mod lcs;
+mod power_platform;
 pub mod redact;
 mod simulator;
 
@@ -10,10 +11,11 @@ use std::fmt;
 
 pub use bytes::Bytes;
 pub use contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
-    shown_wait,
+    Adapter, AdapterError, AssetInfo, DatabaseRequest, EnvironmentFacts, HistoryItem, LiveType,
+    UploadTarget, shown_wait,
 };
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
+pub use power_platform::{PowerPlatformAdapter, PowerPlatformConfig, restore_point, retention_of};
 pub use simulator::{MODEL_KEY, SimulatorAdapter, rehearsal_key};
 
 /// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
@@ -23,9 +25,15 @@ pub enum AdapterKind {
     Simulator,
     /// The real Lifecycle Services REST API.
     Lcs,
+    /// The Power Platform API: copy and point-in-time restore of unified F&O environments.
+    PowerPlatform,
 }
 
 /// What an adapter can do beyond the operations every adapter has.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent yes-or-no capabilities, read by name"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// Restore the target's own database to a point in time (the LCS API has no such call).
@@ -34,6 +42,10 @@ pub struct Capabilities {
     pub refresh_to_point_in_time: bool,
     /// Reset Financial reporting; without it the step becomes a manual one.
     pub reset_financial_reporting: bool,
+    /// Upload and apply software deployable packages (`reprovision`, `deploy`).
+    pub deployable_packages: bool,
+    /// Export a database to the project's asset library (`export`).
+    pub database_export: bool,
 }
 
 impl AdapterKind {
@@ -42,7 +54,24 @@ impl AdapterKind {
         match self {
             Self::Simulator => "simulator",
             Self::Lcs => "lcs",
+            Self::PowerPlatform => "power-platform",
         }
+    }
+
+    /// The service the adapter speaks for, as messages name it.
+    #[must_use]
+    pub const fn service_name(self) -> &'static str {
+        match self {
+            // The simulator is a model of LCS, and says so.
+            Self::Simulator | Self::Lcs => "LCS",
+            Self::PowerPlatform => "Power Platform",
+        }
+    }
+
+    /// Whether the adapter touches a real service (notifications are sent, confirmations asked).
+    #[must_use]
+    pub const fn is_real(self) -> bool {
+        !matches!(self, Self::Simulator)
     }
 
     #[must_use]
@@ -52,11 +81,22 @@ impl AdapterKind {
                 point_in_time_restore: true,
                 refresh_to_point_in_time: true,
                 reset_financial_reporting: true,
+                deployable_packages: true,
+                database_export: true,
             },
             Self::Lcs => Capabilities {
                 point_in_time_restore: false,
                 refresh_to_point_in_time: false,
                 reset_financial_reporting: false,
+                deployable_packages: true,
+                database_export: true,
+            },
+            Self::PowerPlatform => Capabilities {
+                point_in_time_restore: true,
+                refresh_to_point_in_time: true,
+                reset_financial_reporting: false,
+                deployable_packages: false,
+                database_export: false,
             },
         }
     }

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::check_settings;
 use super::foreground;
+use super::live::Live;
 use super::runs::os_user;
 use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store, simulator};
-use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
+use crate::adapter::{Adapter, AdapterKind};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
@@ -42,7 +43,7 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         settings.now,
         None,
         globals.adapter,
-        globals.adapter == AdapterKind::Lcs,
+        globals.adapter.is_real(),
     )?;
     if new && !plan.notifications().is_empty() {
         let runtime = runtime()?;
@@ -85,16 +86,12 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     };
     // One runtime for the whole command: the HTTP client's connections belong to it.
     let runtime = runtime()?;
-    // With LCS: sign in and have the operator confirm before anything is recorded.
-    let live = match globals.adapter {
-        AdapterKind::Simulator => None,
-        AdapterKind::Lcs => {
-            let adapter = lcs_adapter()?;
-            runtime.block_on(adapter.sign_in()).map_err(unavailable)?;
-            confirm(&plan, window, args.run.yes)?;
-            Some(adapter)
-        }
-    };
+    // With a real service: sign in and have the operator confirm before anything is recorded.
+    let live = Live::from_env(globals.adapter, &Clock::wall())?;
+    if let Some(adapter) = &live {
+        runtime.block_on(adapter.sign_in())?;
+        confirm(&plan, window, globals.adapter, args.run.yes)?;
+    }
     let (run, new) = record(
         &store,
         &plan,
@@ -102,7 +99,7 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
         now,
         args.reason.clone(),
         globals.adapter,
-        globals.adapter == AdapterKind::Lcs || args.run.notify,
+        globals.adapter.is_real() || args.run.notify,
     )?;
     if let Some(reason) = &args.reason {
         store.append_event(
@@ -126,11 +123,6 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     )
 }
 
-/// The `lcs` adapter from the `LCS_*` variables, on the real clock.
-fn lcs_adapter() -> Result<LcsAdapter, Error> {
-    LcsAdapter::from_env(Clock::wall()).map_err(unavailable)
-}
-
 #[expect(
     clippy::needless_pass_by_value,
     reason = "used as a `map_err` function"
@@ -143,7 +135,7 @@ pub fn unavailable(error: crate::adapter::AdapterError) -> Error {
 
 /// Asks the operator to type the target's name before a real refresh (SPEC 4): `--yes` skips
 /// it; without a terminal to ask on, `--yes` is required.
-fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
+fn confirm(plan: &Plan, window: Occurrence, adapter: AdapterKind, yes: bool) -> Result<(), Error> {
     if yes {
         return Ok(());
     }
@@ -151,15 +143,19 @@ fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Refused {
             message: format!(
-                "applying `{}` with the lcs adapter erases the database of `{target}`, and there is no terminal to confirm on",
+                "applying `{}` with the {adapter} adapter erases the database of `{target}`, and there is no terminal to confirm on",
                 plan.name()
             ),
             hint: Some("pass --yes to confirm from a script".into()),
         });
     }
+    let project = if plan.has_project() {
+        format!(" (project {})", plan.project())
+    } else {
+        String::new()
+    };
     say!(
-        "refreshctl: this erases the database of `{target}` (project {}) in the window {} to {}.",
-        plan.project(),
+        "refreshctl: this erases the database of `{target}`{project} in the window {} to {}.",
         format_utc(window.start),
         format_utc(window.end)
     );
@@ -221,10 +217,7 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             hint: None,
         });
     }
-    let live = match globals.adapter {
-        AdapterKind::Simulator => None,
-        AdapterKind::Lcs => Some(lcs_adapter()?),
-    };
+    let live = Live::from_env(globals.adapter, &Clock::wall())?;
     execute(
         &runtime()?,
         &plan,
@@ -405,22 +398,22 @@ fn execute(
     options: &RunOptions,
     settings: &CheckSettings,
     globals: &Globals<'_>,
-    live: Option<LcsAdapter>,
+    live: Option<Live>,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
-    if let Some(adapter) = live {
-        return drive(
-            runtime,
-            plan,
-            store,
-            run,
-            start,
-            options,
-            globals,
-            &adapter,
-            &Clock::wall(),
-            out,
-        );
+    let wall = Clock::wall();
+    match live {
+        Some(Live::Lcs(adapter)) => {
+            return drive(
+                runtime, plan, store, run, start, options, globals, &adapter, &wall, out,
+            );
+        }
+        Some(Live::PowerPlatform(adapter)) => {
+            return drive(
+                runtime, plan, store, run, start, options, globals, &adapter, &wall, out,
+            );
+        }
+        None => {}
     }
     let (adapter, clock) = simulator(
         store,

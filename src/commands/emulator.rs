@@ -106,7 +106,7 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         };
         let _ = writeln!(
             out,
-            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:\n  export LCS_API_URL={url}\n  export LCS_AUTH_URL={url}/common/oauth2/token\n  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD={password}",
+            "{environments} environment(s); model time runs {}x; point the lcs adapter at it with:\n  export LCS_API_URL={url}\n  export LCS_AUTH_URL={url}/common/oauth2/token\n  export LCS_CLIENT_ID=any LCS_USERNAME=you@example.com LCS_PASSWORD={password}\nand the power-platform adapter with:\n  export PP_API_URL={url} PP_BAP_URL={url} PP_AUTH_URL={url}/any/oauth2/v2.0/token\n  export PP_TENANT_ID=any PP_CLIENT_ID=any PP_CLIENT_SECRET={password}",
             args.speed
         )
         .and_then(|()| out.flush());

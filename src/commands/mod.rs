@@ -7,6 +7,7 @@ mod explain;
 mod foreground;
 mod history;
 mod init;
+mod live;
 mod notify_preview;
 mod plan;
 mod runs;

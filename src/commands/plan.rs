@@ -11,6 +11,7 @@ use crate::error::{Error, exit};
 use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::plan::time::format_utc;
 use crate::report::preview::{Layout, Preview, render, render_builtin};
+use crate::report::preview_power_platform;
 use crate::rules::{Counts, check_set};
 
 pub fn run(
@@ -24,7 +25,13 @@ pub fn run(
     let diagnostics = check_set(std::slice::from_ref(&checked));
     let counts = Counts::of(&diagnostics);
     let output = match &checked.plan {
-        Some(plan) => Output::Preview(Box::new(Preview::build(plan, settings.now, diagnostics))),
+        Some(plan) => {
+            let mut preview = Preview::build(plan, settings.now, diagnostics);
+            if preview_power_platform::applies(plan, adapter) {
+                preview_power_platform::adapt(&mut preview, plan);
+            }
+            Output::Preview(Box::new(preview))
+        }
         // A plan that did not resolve has no preview; its diagnostics say why.
         None => Output::Unresolved(Unresolved {
             format_version: 1,

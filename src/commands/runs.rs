@@ -526,7 +526,7 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
 /// Notifications are sent for real with the `lcs` adapter or `--notify`; a rehearsal on the
 /// simulator renders them and sends none (as `apply` and `tick` do).
 fn sends_notifications(globals: &Globals<'_>, notify: bool) -> bool {
-    globals.adapter == AdapterKind::Lcs || notify
+    globals.adapter.is_real() || notify
 }
 
 /// Checks the run's plan as of `now` with the command's adapter.

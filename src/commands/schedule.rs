@@ -15,7 +15,9 @@ use super::runtime::{
     stored_clock,
 };
 use super::validate::check_files;
-use crate::adapter::{Adapter, AdapterKind, LcsAdapter, MODEL_KEY, SimulatorAdapter};
+use crate::adapter::{
+    Adapter, AdapterKind, LcsAdapter, MODEL_KEY, PowerPlatformAdapter, SimulatorAdapter,
+};
 use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
@@ -136,19 +138,18 @@ fn fingerprint_of(files: &[crate::plan::discover::PlanFile]) -> u64 {
 }
 
 /// The adapter a schedule runs through, with its clock.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one world per command: its size does not matter"
-)]
 enum World {
     Simulator(SimulatorAdapter, Clock),
     Lcs(LcsAdapter, Clock),
+    PowerPlatform(PowerPlatformAdapter, Clock),
 }
 
 impl World {
     fn clock(&self) -> &Clock {
         match self {
-            Self::Simulator(_, clock) | Self::Lcs(_, clock) => clock,
+            Self::Simulator(_, clock) | Self::Lcs(_, clock) | Self::PowerPlatform(_, clock) => {
+                clock
+            }
         }
     }
 
@@ -249,6 +250,12 @@ fn prepare(
             runtime.block_on(adapter.sign_in()).map_err(unavailable)?;
             World::Lcs(adapter, clock)
         }
+        AdapterKind::PowerPlatform => {
+            let clock = Clock::wall();
+            let adapter = PowerPlatformAdapter::from_env(clock.clone()).map_err(unavailable)?;
+            runtime.block_on(adapter.sign_in()).map_err(unavailable)?;
+            World::PowerPlatform(adapter, clock)
+        }
     };
     let settings = TickSettings {
         owner: args.owner.clone().unwrap_or_else(default_owner),
@@ -256,7 +263,7 @@ fn prepare(
         poll_interval: args.run.poll_interval,
         step_deadline: args.run.step_deadline,
         cache_dir: cache_dir(),
-        send_notifications: globals.adapter == AdapterKind::Lcs || args.run.notify,
+        send_notifications: globals.adapter.is_real() || args.run.notify,
         notify_backoff: super::apply::notify_backoff(),
     };
     Ok((store, loaded, world, settings))
@@ -306,6 +313,9 @@ async fn pass(
         World::Lcs(adapter, clock) => {
             run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
         }
+        World::PowerPlatform(adapter, clock) => {
+            run_pass(adapter, clock, plans, store, settings, &sink, claimed).await
+        }
     }
 }
 
@@ -332,9 +342,12 @@ async fn run_pass<A: Adapter>(
 }
 
 pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
-    if globals.adapter == AdapterKind::Lcs && (args.now.is_some() || args.until.is_some()) {
+    if globals.adapter.is_real() && (args.now.is_some() || args.until.is_some()) {
         return Err(Error::Usage {
-            message: "--now and --until rehearse on the simulator; with the lcs adapter a tick is always now".into(),
+            message: format!(
+                "--now and --until rehearse on the simulator; with the {} adapter a tick is always now",
+                globals.adapter
+            ),
         });
     }
     let runtime = super::apply::runtime()?;

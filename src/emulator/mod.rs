@@ -4,11 +4,15 @@
 //! own, or Azurite's), fault injection by rate or by script, and a log of the requests it served.
 //!
 //! Control endpoints under `/_emulator/` are for tests: `requests` (the log), `model` (the model
-//! with its call log), `faults` (POST a script of faults), `revoke-tokens`.
+//! with its call log), `faults` (POST a script of faults), `revoke-tokens`, `power-platform`
+//! (POST the Power Platform's own facts and knobs; see `power_platform::Settings`).
+//!
+//! The Power Platform API is served too (`power_platform`), on the same model.
 
 mod blob;
 mod blob_service;
 mod faults;
+pub mod power_platform;
 mod routes;
 
 use std::net::SocketAddr;
@@ -123,6 +127,8 @@ pub struct Emulator {
     /// The key SAS signatures of the emulator's own blob endpoints are made with.
     key: [u8; 32],
     base: Mutex<String>,
+    /// What only the Power Platform endpoints know (regions, administration mode, backups).
+    power_platform: Mutex<power_platform::PowerPlatformState>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,6 +159,7 @@ impl Emulator {
             published: Mutex::new(std::collections::HashSet::new()),
             key,
             base: Mutex::new(String::new()),
+            power_platform: Mutex::new(power_platform::PowerPlatformState::default()),
         });
         emulator.publish_shared_assets().await?;
         Ok(emulator)

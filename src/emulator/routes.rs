@@ -75,6 +75,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/model", get(model))
         .route("/_emulator/faults", post(script_faults))
         .route("/_emulator/revoke-tokens", post(revoke_tokens))
+        .merge(super::power_platform::routes())
         .layer(middleware::from_fn_with_state(emulator.clone(), gate))
         .with_state(emulator)
 }
@@ -287,6 +288,23 @@ fn check_grant(
             if !user || form.get("password") != Some(&emulator.config.password) {
                 return Some(token_error(
                     "AADSTS50126: Error validating credentials due to invalid username or password.",
+                ));
+            }
+            None
+        }
+        // The Power Platform's service principals (power-platform-api.md 1.1).
+        Some("client_credentials") => {
+            if form.get("client_secret") != Some(&emulator.config.password) {
+                return Some(token_error(
+                    "AADSTS7000215: Invalid client secret provided.",
+                ));
+            }
+            if !form
+                .get("scope")
+                .is_some_and(|scope| scope.ends_with("/.default"))
+            {
+                return Some(token_error(
+                    "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
                 ));
             }
             None

@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::event::{Event, EventKind, EventSink};
-use crate::adapter::{Adapter, AdapterError, UploadTarget};
+use crate::adapter::{Adapter, AdapterError, DatabaseRequest, UploadTarget};
 use crate::clock::Clock;
 use crate::plan::time::format_utc;
 use crate::plan::{Action, AssetSource, EnvironmentType, Occurrence, Plan, RunStep, UploadSource};
@@ -307,7 +307,8 @@ impl<A: Adapter> Executor<'_, A> {
             Outcome::Throttled { until, asked } => match until {
                 until if until - started <= self.settings.step_deadline => Outcome::Wait(until),
                 _ => Outcome::Fail(format!(
-                    "LCS asked to retry after {}, past the step's deadline of {}; nothing was waited for",
+                    "{} asked to retry after {}, past the step's deadline of {}; nothing was waited for",
+                    self.adapter.service_name(),
                     crate::adapter::shown_wait(asked),
                     crate::plan::time::format_duration(self.settings.step_deadline)
                 )),
@@ -317,8 +318,9 @@ impl<A: Adapter> Executor<'_, A> {
                     && until - started > self.settings.step_deadline =>
             {
                 Outcome::Fail(format!(
-                    "no result within the step's deadline of {}; LCS may still be working on it: check the environment in LCS",
-                    crate::plan::time::format_duration(self.settings.step_deadline)
+                    "no result within the step's deadline of {}; {service} may still be working on it: check the environment in {service}",
+                    crate::plan::time::format_duration(self.settings.step_deadline),
+                    service = self.adapter.service_name()
                 ))
             }
             other => other,
@@ -725,6 +727,10 @@ impl<A: Adapter> Executor<'_, A> {
                 })
         };
         match status {
+            Ok((_, true, _, _)) if !matches!(step.action, Action::MonitorDeployment { .. }) => {
+                self.report_target(run, &step.id).await;
+                Outcome::Done
+            }
             Ok((_, true, _, _)) => Outcome::Done,
             Ok((true, false, "operation", status)) => Outcome::Fail(format!(
                 "the operation ended {status}. The target's database may be partly replaced: {}",
@@ -743,7 +749,26 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
-    /// The wait LCS asked for, as an outcome.
+    /// After a database operation: the target's state as the adapter reports it (and what it
+    /// did about it), in the run's log; a failure to read it is logged, never fatal.
+    async fn report_target(&mut self, run: &mut RunRecord, step: &str) {
+        let request = self.database_request(run);
+        let lines = match self
+            .adapter
+            .after_database_operation(self.plan.project(), &request)
+            .await
+        {
+            Ok(lines) => lines,
+            Err(error) => vec![format!(
+                "the operation succeeded, but the target's state afterwards cannot be read or changed: {error}"
+            )],
+        };
+        for line in lines {
+            self.emit(run, EventKind::Log, Some(step), line, None);
+        }
+    }
+
+    /// The wait the service asked for, as an outcome.
     fn throttled(&self, wait: std::time::Duration) -> Outcome {
         let now = self.clock.now();
         Outcome::Throttled {
@@ -788,10 +813,17 @@ impl<A: Adapter> Executor<'_, A> {
             Err(error) => return Outcome::Reject(format!("the target `{target_key}`: {error}")),
         };
         // The production guard fails closed: only a type known to be non-production passes.
-        if let Err(refusal) = target.kind.guard(&target.name) {
+        if let Err(refusal) = target
+            .kind
+            .guard_on(self.adapter.service_name(), &target.name)
+        {
             return Outcome::Reject(refusal);
         }
-        if let Some(stale) = stale_facts(self.plan.environment(), &target) {
+        if let Some(stale) = stale_facts(
+            self.plan.environment(),
+            &target,
+            self.adapter.service_name(),
+        ) {
             return Outcome::Reject(stale);
         }
         if let Some(missing) = self.missing_hotfixes(&target) {
@@ -807,16 +839,17 @@ impl<A: Adapter> Executor<'_, A> {
             let source_key = source.id().unwrap_or(source.name()).to_owned();
             match self.adapter.environment(project, &source_key).await {
                 Ok(facts) => {
-                    if let Some(stale) = stale_facts(source, &facts) {
+                    if let Some(stale) = stale_facts(source, &facts, self.adapter.service_name()) {
                         return Outcome::Reject(stale);
                     }
                     if let Some(kind @ (EnvironmentType::Development | EnvironmentType::Build)) =
                         facts.kind.kind()
                     {
                         return Outcome::Reject(format!(
-                            "the source `{}` is a {} environment; LCS copies databases only from production or a sandbox",
+                            "the source `{}` is a {} environment; {} copies databases only from production or a sandbox",
                             facts.name,
-                            kind.as_str()
+                            kind.as_str(),
+                            self.adapter.service_name()
                         ));
                     }
                     if let (Some(a), Some(b)) = (&facts.release, &target.release)
@@ -843,7 +876,30 @@ impl<A: Adapter> Executor<'_, A> {
             }
         }
         run.target_id = Some(target.id);
-        Outcome::Done
+        // What only the adapter's service can tell (the Power Platform's candidates, region,
+        // retention, running operations); nothing is sent.
+        let mut request = self.database_request(run);
+        request.not_before = Some(run.window_start);
+        match self.adapter.preflight(project, &request).await {
+            Ok(()) => Outcome::Done,
+            Err(AdapterError::Throttled(wait)) => self.throttled(wait),
+            Err(error) if error.is_outage() => Outcome::Unreachable(error.to_string()),
+            Err(error) => Outcome::Reject(error.to_string()),
+        }
+    }
+
+    /// The database operation of this run, as the adapter is asked for it.
+    fn database_request<'r>(&'r self, run: &'r RunRecord) -> DatabaseRequest<'r> {
+        DatabaseRequest {
+            source: run
+                .source_id
+                .as_deref()
+                .filter(|_| self.plan.source().is_some()),
+            target: run.target_id.as_deref().unwrap_or_default(),
+            point: run.point_in_time,
+            not_before: None,
+            options: self.plan.power_platform(),
+        }
     }
 
     /// The prerequisite rule on the live release, where the plan did not declare one (so
@@ -868,7 +924,8 @@ impl<A: Adapter> Executor<'_, A> {
             .collect();
         (!missing.is_empty()).then(|| {
             format!(
-                "LCS says `{}` is on release {}, which needs {} before the reprovisioning tool, and the plan's `hotfixes` does not list them: apply them, declare the release and hotfixes in the plan, and validate it again",
+                "{} says `{}` is on release {}, which needs {} before the reprovisioning tool, and the plan's `hotfixes` does not list them: apply them, declare the release and hotfixes in the plan, and validate it again",
+                self.adapter.service_name(),
                 target.name,
                 target.release.as_deref().unwrap_or_default(),
                 missing.join(", ")
@@ -895,7 +952,10 @@ impl<A: Adapter> Executor<'_, A> {
         // The target's type is checked live right before a destructive call, failing closed.
         match self.adapter.environment(project, &target).await {
             Ok(facts) => {
-                if let Err(refusal) = facts.kind.guard(&facts.name) {
+                if let Err(refusal) = facts
+                    .kind
+                    .guard_on(self.adapter.service_name(), &facts.name)
+                {
                     return Ok(Outcome::Fail(refusal));
                 }
             }
@@ -929,13 +989,10 @@ impl<A: Adapter> Executor<'_, A> {
         self.commit(run)?;
         crate::executor::failpoint::hit(&format!("after-intent:{}", step.id));
         let result = match &step.action {
-            Action::StartRefresh => {
-                let source = run.source_id.clone().unwrap_or_default();
-                self.adapter.start_refresh(project, &source, &target).await
-            }
-            Action::StartRestore => {
+            Action::StartRefresh | Action::StartRestore => {
+                let request = self.database_request(run);
                 self.adapter
-                    .start_restore(project, &target, run.point_in_time)
+                    .start_database_operation(project, &request)
                     .await
             }
             Action::ApplyUpdate { update_name, .. } => {
@@ -998,8 +1055,9 @@ impl<A: Adapter> Executor<'_, A> {
             Ok(history) => history,
             Err(error) => {
                 return Outcome::NeedsAttention(format!(
-                    "{}, and the environment's history cannot be read ({error}); check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-                    what_happened(&step.id, intent),
+                    "{}, and the environment's history cannot be read ({error}); check {}, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+                    what_happened(&step.id, intent, self.adapter.service_name()),
+                    self.adapter.service_name(),
                     run.id,
                     run.id
                 ));
@@ -1030,8 +1088,9 @@ impl<A: Adapter> Executor<'_, A> {
             return Outcome::Done;
         }
         Outcome::NeedsAttention(format!(
-            "{}, and the environment's history does not show it; nothing is sent again automatically: check LCS, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
-            what_happened(&step.id, intent),
+            "{}, and the environment's history does not show it; nothing is sent again automatically: check {}, then `refreshctl resume {} --retry-step` or `refreshctl cancel {}`",
+            what_happened(&step.id, intent, self.adapter.service_name()),
+            self.adapter.service_name(),
             run.id,
             run.id
         ))
@@ -1424,13 +1483,14 @@ pub fn template_context(
 fn stale_facts(
     declared: &crate::plan::Environment,
     live: &crate::adapter::EnvironmentFacts,
+    service: &str,
 ) -> Option<String> {
     let fix = "update the plan's facts and validate it again";
     if let (Some(declared), Some(live_kind)) = (declared.kind(), live.kind.kind())
         && declared != live_kind
     {
         return Some(format!(
-            "the plan says `{}` is a {} environment; LCS says {}: {fix}",
+            "the plan says `{}` is a {} environment; {service} says {}: {fix}",
             live.name,
             declared.as_str(),
             live_kind.as_str()
@@ -1440,7 +1500,7 @@ fn stale_facts(
         && !same_release(release, live_release)
     {
         return Some(format!(
-            "the plan says `{}` is on release {}; LCS says {live_release}: {fix}",
+            "the plan says `{}` is on release {}; {service} says {live_release}: {fix}",
             live.name, release.text
         ));
     }
@@ -1466,10 +1526,10 @@ fn same_release(declared: &crate::plan::Release, live: &str) -> bool {
 }
 
 /// What is known of a destructive call whose answer is missing, for a needs-attention message.
-fn what_happened(step: &str, intent: &Intent) -> String {
+fn what_happened(step: &str, intent: &Intent, service: &str) -> String {
     match &intent.unanswered {
         Some(instead) => format!(
-            "`{step}` was sent and its answer was lost ({instead}), so it cannot be proven whether LCS received it"
+            "`{step}` was sent and its answer was lost ({instead}), so it cannot be proven whether {service} received it"
         ),
         None => format!("`{step}` was about to be sent when the process stopped"),
     }

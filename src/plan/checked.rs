@@ -102,7 +102,8 @@ pub struct Plan {
     pub(super) file: String,
     pub(super) name: String,
     pub(super) description: Option<String>,
-    pub(super) project: u64,
+    /// Absent in a plan for the Power Platform (it has no LCS project).
+    pub(super) project: Option<u64>,
     pub(super) environment: Environment,
     pub(super) source: Option<Environment>,
     pub(super) database: Database,
@@ -113,6 +114,7 @@ pub struct Plan {
     pub(super) post_steps: Vec<PostStep>,
     pub(super) notifications: Vec<Notification>,
     pub(super) templates: Templates,
+    pub(super) power_platform: super::PowerPlatformOptions,
 }
 
 impl Plan {
@@ -129,8 +131,20 @@ impl Plan {
         self.description.as_deref()
     }
     #[must_use]
+    /// The LCS project id; 0 when the plan has none (a Power Platform plan, where adapters
+    /// ignore it).
     pub fn project(&self) -> u64 {
-        self.project
+        self.project.unwrap_or_default()
+    }
+    /// Whether the plan names an LCS project.
+    #[must_use]
+    pub fn has_project(&self) -> bool {
+        self.project.is_some()
+    }
+    /// The options of a Power Platform copy or restore.
+    #[must_use]
+    pub fn power_platform(&self) -> &super::PowerPlatformOptions {
+        &self.power_platform
     }
     #[must_use]
     pub fn environment(&self) -> &Environment {

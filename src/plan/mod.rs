@@ -9,6 +9,7 @@ pub mod discover;
 pub mod load;
 mod located;
 mod point_in_time;
+mod power_platform;
 pub mod raw;
 pub mod resolve;
 mod schema;
@@ -22,6 +23,7 @@ mod window;
 pub use checked::{Environment, Notification, Operation, Plan, Release};
 pub use located::{Located, Place};
 pub use point_in_time::PointInTime;
+pub use power_platform::{CopyType, PowerPlatformOptions, RawPowerPlatform};
 pub use raw::RawPlan;
 pub use schema::json_schema;
 pub use step::{

@@ -30,9 +30,9 @@ pub struct RawPlan {
     pub name: Located<String>,
     /// What this plan is for, in a sentence.
     pub description: Option<Located<String>>,
-    /// The LCS project id.
+    /// The LCS project id; required for LCS, not for the Power Platform.
     #[schemars(range(min = 1))]
-    pub project: Located<u64>,
+    pub project: Option<Located<u64>>,
     /// The TARGET environment: its database is replaced.
     pub environment: Located<RawEnvironment>,
     /// Copy this environment's database into the target. Absent: restore the target's own
@@ -58,6 +58,8 @@ pub struct RawPlan {
     pub post_steps: Option<Located<Vec<Located<RawStep>>>>,
     /// Web hooks called as the run moves through its states.
     pub notifications: Option<Located<Vec<Located<RawNotification>>>>,
+    /// Options of a copy or restore through the Power Platform API.
+    pub power_platform: Option<Located<super::power_platform::RawPowerPlatform>>,
 }
 
 /// An F&O environment as the plan describes it. Facts left out are looked up through the adapter.

@@ -9,6 +9,7 @@ use chrono::{TimeDelta, Utc};
 use super::checked::{Environment, Notification, Plan, Release};
 use super::located::Located;
 use super::point_in_time::PointInTime;
+use super::power_platform::PowerPlatformOptions;
 use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawExport, RawPlan, RawStep, RawWindow};
 use super::step::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, PackageSource, PostStep,
@@ -43,6 +44,7 @@ pub struct Resolved {
     pub templates: Option<Templates>,
     pub version_ok: bool,
     pub project_ok: bool,
+    pub power_platform: Option<PowerPlatformOptions>,
 }
 
 /// Resolves every part of `raw`. `plan_dir` is where relative template paths start.
@@ -61,11 +63,11 @@ pub fn resolve(
             "the only known version is 1; write `version: 1`",
         );
     }
-    let project_ok = raw.project.value > 0;
-    if !project_ok {
+    let project_ok = raw.project.as_ref().is_none_or(|project| project.value > 0);
+    if let Some(project) = raw.project.as_ref().filter(|_| !project_ok) {
         findings.push(
             Rule::Schema,
-            raw.project.place,
+            project.place,
             "the project id must be a positive integer",
             "copy the project id from the LCS project URL",
         );
@@ -101,6 +103,14 @@ pub fn resolve(
                 .map(|source| source.value.name.value.as_str()),
         )
     };
+    let power_platform = match &raw.power_platform {
+        None => Some(PowerPlatformOptions::default()),
+        Some(options) => PowerPlatformOptions::resolve(&options.value)
+            .map_err(|(place, message, help)| {
+                findings.push(Rule::Schema, place.or(options.place), message, help);
+            })
+            .ok(),
+    };
     let mut templates = TemplateBuilder::new(&sample);
     let pre_steps = resolve_steps(
         raw.pre_steps.as_ref(),
@@ -128,6 +138,7 @@ pub fn resolve(
         templates: Some(templates.finish()),
         version_ok,
         project_ok,
+        power_platform,
     }
 }
 
@@ -142,7 +153,7 @@ impl Resolved {
             file: file.to_owned(),
             name: self.name?,
             description: raw.description.as_ref().map(|text| text.value.clone()),
-            project: raw.project.value,
+            project: raw.project.as_ref().map(|project| project.value),
             environment: self.environment?,
             source: self.source?,
             database: raw
@@ -156,6 +167,7 @@ impl Resolved {
             post_steps: self.post_steps?,
             notifications: self.notifications?,
             templates: self.templates?,
+            power_platform: self.power_platform?,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod ical;
 pub mod json;
 pub mod junit;
 pub mod preview;
+pub mod preview_power_platform;
 pub mod sarif;
 mod text;
 

@@ -34,7 +34,8 @@ pub struct Preview {
     pub file: String,
     pub now: String,
     pub operation: Operation,
-    pub project: u64,
+    /// None for a Power Platform plan.
+    pub project: Option<u64>,
     pub environment: EnvironmentView,
     pub source: Option<EnvironmentView>,
     pub database: &'static str,
@@ -139,7 +140,7 @@ impl Preview {
             file: plan.file().to_owned(),
             now: format_utc(now),
             operation: plan.operation(),
-            project: plan.project(),
+            project: plan.has_project().then(|| plan.project()),
             environment: environment_view(plan.environment()),
             source: plan.source().map(environment_view),
             database: plan.database().as_str(),

@@ -1,13 +1,16 @@
-//! `adapter-unsupported`: what the chosen adapter cannot do.
+//! `adapter-unsupported`: what the chosen adapter cannot do, from the capabilities it declares;
+//! and whether the plan must name an LCS project (only where LCS is, or may be, the service).
 
 use super::context::PlanContext;
 use super::prerequisites::root_place;
 use super::{Findings, Rule};
 use crate::adapter::AdapterKind;
 use crate::plan::PointInTime;
+use crate::plan::raw::RawStep;
 
 pub fn check(context: &PlanContext<'_>, adapter: AdapterKind, findings: &mut Findings) {
     let capabilities = adapter.capabilities();
+    let service = adapter.service_name();
     let raw = context.raw;
     if raw.source.is_none() && !capabilities.point_in_time_restore {
         findings.push(
@@ -20,8 +23,10 @@ pub fn check(context: &PlanContext<'_>, adapter: AdapterKind, findings: &mut Fin
                 "the `{adapter}` adapter cannot restore a database to a point in time; this plan \
                  has no `source`"
             ),
-            "the LCS API has no point-in-time restore: do it in the LCS portal, or copy from \
-             another environment with `source`",
+            format!(
+                "the {service} API has no point-in-time restore: do it in the {service} portal, \
+                 or copy from another environment with `source`"
+            ),
         );
     }
     let not_latest = context
@@ -36,7 +41,73 @@ pub fn check(context: &PlanContext<'_>, adapter: AdapterKind, findings: &mut Fin
                 "the `{adapter}` adapter copies only the latest state of the source; \
                  `point_in_time` must be `latest`"
             ),
-            "remove `point_in_time`, or do the point-in-time restore in the LCS portal",
+            format!(
+                "remove `point_in_time`, or do the point-in-time restore in the {service} portal"
+            ),
+        );
+    }
+    if !capabilities.deployable_packages {
+        for step in raw.post_steps.iter().flat_map(|steps| steps.value.iter()) {
+            let kind = match step.value {
+                RawStep::Reprovision(_) => "reprovision",
+                RawStep::Deploy(_) => "deploy",
+                _ => continue,
+            };
+            findings.push(
+                Rule::AdapterUnsupported,
+                step.place,
+                format!(
+                    "the `{adapter}` adapter cannot apply deployable packages, so it cannot \
+                     `{kind}`: the {service} API has no call for it"
+                ),
+                "remove the step; deploy the package with `pac package deploy` (a `command` \
+                 step can run it), or as a `manual` step with instructions",
+            );
+        }
+    }
+    if !capabilities.database_export {
+        let steps = raw.pre_steps.iter().chain(raw.post_steps.iter());
+        for step in steps.flat_map(|steps| steps.value.iter()) {
+            if matches!(step.value, RawStep::Export(_)) {
+                findings.push(
+                    Rule::AdapterUnsupported,
+                    step.place,
+                    format!(
+                        "the `{adapter}` adapter cannot export a database: the {service} API \
+                         has no bacpac export"
+                    ),
+                    "remove the step; export through LCS, or as a `manual` step with \
+                     instructions",
+                );
+            }
+        }
+    }
+}
+
+/// `project` is an LCS notion: required with the `lcs` adapter, never with `power-platform`,
+/// and otherwise (no adapter chosen, or the simulator) unless the plan has `power_platform`
+/// options, which say it is meant for the Power Platform.
+pub fn check_project(
+    context: &PlanContext<'_>,
+    adapter: Option<AdapterKind>,
+    findings: &mut Findings,
+) {
+    let raw = context.raw;
+    if raw.project.is_some() {
+        return;
+    }
+    let required = match adapter {
+        Some(AdapterKind::Lcs) => true,
+        Some(AdapterKind::PowerPlatform) => false,
+        Some(AdapterKind::Simulator) | None => raw.power_platform.is_none(),
+    };
+    if required {
+        findings.push(
+            Rule::Schema,
+            root_place(context),
+            "missing field `project`",
+            "add `project:` with the LCS project id (from the LCS project URL); a plan for the \
+             Power Platform has no project and says so with `power_platform:` options",
         );
     }
 }

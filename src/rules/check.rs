@@ -70,6 +70,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     scheduling::check(&context, &mut findings);
     safety::check(&context, &mut findings);
     prerequisites::check(&context, &mut findings);
+    adapter_support::check_project(&context, settings.adapter, &mut findings);
     if let Some(adapter) = settings.adapter {
         adapter_support::check(&context, adapter, &mut findings);
     }
@@ -109,7 +110,7 @@ pub fn unreadable(file: &str, error: &InputError) -> CheckedFile {
 }
 
 fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>) -> PlanSummary {
-    let project = raw.project.value;
+    let project = raw.project.as_ref().map_or(0, |project| project.value);
     let target_name = raw.environment.value.name.value.trim();
     PlanSummary::new(
         file.to_owned(),

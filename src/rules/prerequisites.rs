@@ -155,7 +155,9 @@ fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &m
         .as_ref()
         .and_then(|steps| steps.place)
         .or_else(|| root_place(context));
-    if !reprovisions {
+    // The tool is an LCS package; a Power Platform copy carries the code with the data (a plan
+    // with `power_platform` options is meant for it).
+    if !reprovisions && context.raw.power_platform.is_none() {
         findings.push(
             Rule::ReprovisionRecommended,
             steps_place,
@@ -164,7 +166,8 @@ fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &m
              movement, whether or not Retail is used",
         );
     }
-    if !resets_reporting {
+    // A Power Platform copy carries the Financial reporting database (MrDB) with the rest.
+    if !resets_reporting && context.raw.power_platform.is_none() {
         findings.push(
             Rule::FinancialReportingReset,
             steps_place,

@@ -1,8 +1,9 @@
-//! The adapter contract, as one suite every adapter must pass: the simulator now, the LCS
-//! adapter against the emulator later. The world must hold, in `project`, a production
-//! environment `source` and a sandbox `target` on the same release, both idle, with no operation
-//! on `target` in the last 24 hours, and the shared "Environment reprovisioning tool". The
-//! target is self-service (an update name is required to deploy to it).
+//! The adapter contract, as one suite every adapter must pass: the simulator, and the LCS and
+//! Power Platform adapters against the emulator. The world must hold, in `project`, a
+//! production environment `source` and a sandbox `target` on the same release, both idle, with
+//! no operation on `target` in the last 24 hours, and the shared "Environment reprovisioning
+//! tool". The target is self-service (an update name is required to deploy to it). An adapter
+//! that declares no deployable packages or no database export must refuse them as unsupported.
 
 use chrono::TimeDelta;
 use refreshctl::adapter::{Adapter, AdapterError};
@@ -28,10 +29,26 @@ impl<A: Adapter> World<'_, A> {
 pub async fn run_all<A: Adapter>(world: &World<'_, A>) {
     let (source, target) = environments(world).await;
     refresh_runs_to_completion_once(world, &source, &target).await;
-    upload_validate_and_deploy(world, &target).await;
-    export_runs_to_completion(world, &source, &target).await;
-    let restored = restore_or_unsupported(world, &target).await;
-    exports_count_toward_the_operation_limit(world, &target, 2 + usize::from(restored)).await;
+    if world.adapter.capabilities().deployable_packages {
+        upload_validate_and_deploy(world, &target).await;
+    } else {
+        packages_unsupported(world, &target).await;
+    }
+    if world.adapter.capabilities().database_export {
+        export_runs_to_completion(world, &source, &target).await;
+        let restored = restore_or_unsupported(world, &target).await;
+        exports_count_toward_the_operation_limit(world, &target, 2 + usize::from(restored)).await;
+    } else {
+        let refused = world
+            .adapter
+            .start_export(world.project, &target, "uat-before-refresh")
+            .await;
+        assert!(
+            matches!(refused, Err(AdapterError::Unsupported { .. })),
+            "{refused:?}"
+        );
+        restore_or_unsupported(world, &target).await;
+    }
 }
 
 /// Polls a database operation on `environment` until it ends; returns what it passed through.
@@ -312,6 +329,27 @@ async fn upload_validate_and_deploy<A: Adapter>(world: &World<'_, A>, target: &s
     assert!(
         seen.contains(&DeploymentStatus::PreparingEnvironment),
         "{seen:?}"
+    );
+}
+
+async fn packages_unsupported<A: Adapter>(world: &World<'_, A>, target: &str) {
+    let adapter = world.adapter;
+    let shared = adapter
+        .find_shared_asset("Environment reprovisioning tool")
+        .await;
+    assert!(
+        matches!(shared, Err(AdapterError::Unsupported { .. })),
+        "{shared:?}"
+    );
+    let created = adapter.create_asset(world.project, "p", "p.zip").await;
+    assert!(
+        matches!(created, Err(AdapterError::Unsupported { .. })),
+        "{created:?}"
+    );
+    let applied = adapter.apply_update(world.project, target, "a", "u").await;
+    assert!(
+        matches!(applied, Err(AdapterError::Unsupported { .. })),
+        "{applied:?}"
     );
 }
 

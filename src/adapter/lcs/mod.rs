@@ -16,6 +16,9 @@ use serde::de::DeserializeOwned;
 pub use auth::Credentials;
 pub use http::RetryPolicy;
 use http::{Http, Kind, Request, RequestBody};
+/// Shared with the `power-platform` adapter: the same classification of transport failures,
+/// the same reading of `Retry-After`, the same cap on answers.
+pub(super) use http::{MAX_ANSWER, retry_after, transport_failure};
 
 use super::contract::{
     Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
