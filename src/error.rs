@@ -15,6 +15,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The environment failed: adapter unreachable, authentication refused, state unavailable.
     pub const ENVIRONMENT: u8 = 3;
+    /// `tick` only: the pass went well and a run waits for a person (an approval, or a call to
+    /// check in LCS); it holds its environment, so later refreshes are rejected until then.
+    pub const NEEDS_PERSON: u8 = 4;
 }
 
 /// Why a command could not do its work. Problems *in* plans are diagnostics, not errors.

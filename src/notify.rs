@@ -14,7 +14,7 @@ use crate::executor::{Event, EventKind, EventSink, Operator, template_context};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Plan};
 use crate::report::preview::redact_url;
-use crate::state::{RunRecord, StateStore};
+use crate::state::{RunRecord, RunState, StateStore};
 
 /// How many times a notification is sent before it is given up.
 pub const ATTEMPTS: u32 = 3;
@@ -60,6 +60,11 @@ pub struct Notifier {
     operator: Option<Operator>,
     /// Where a rescheduled run was before.
     previous: Option<Previous>,
+    /// Why, for the next event sent: a rejection's or failure's reason, what a run that needs
+    /// attention needs, a reminder's words.
+    detail: Option<String>,
+    /// The step a waiting run waits at.
+    step: Option<String>,
 }
 
 /// The window a rescheduled run had, and the id of the run it was.
@@ -105,6 +110,8 @@ impl Notifier {
             adapter,
             operator: None,
             previous: None,
+            detail: None,
+            step: None,
         }
     }
 
@@ -138,6 +145,8 @@ impl Notifier {
             adapter,
             operator: None,
             previous: None,
+            detail: None,
+            step: None,
         }
     }
 
@@ -159,6 +168,12 @@ impl Notifier {
     pub fn rescheduled_from(mut self, previous: Previous) -> Self {
         self.previous = Some(previous);
         self
+    }
+
+    /// Sends the notifications of `event`, saying why (`detail`): a rejection's reason, say.
+    pub fn send_because(&mut self, event: NotificationEvent, detail: &str) {
+        self.detail = Some(detail.to_owned());
+        self.send(event);
     }
 
     /// Sends the notifications of `event` (in the background: `finish` waits for them).
@@ -248,6 +263,12 @@ impl Notifier {
         if let Some(previous) = &self.previous {
             context["previous_window"] = previous_value(previous);
         }
+        if let Some(detail) = &self.detail {
+            context["detail"] = detail.as_str().into();
+        }
+        if let Some(step) = &self.step {
+            context["step"] = json!({ "id": step, "state": event_name(event) });
+        }
         context
     }
 
@@ -284,6 +305,16 @@ impl Notifier {
         if let (NotificationEvent::Delayed, Some(delay)) = (event, &self.delay) {
             let _ = write!(text, " {delay}.");
         }
+        let command = self.unblocking(event);
+        match (&self.detail, &command) {
+            (Some(detail), _) => {
+                let _ = write!(text, " {}", sentence(detail));
+            }
+            (None, Some(command)) => {
+                let _ = write!(text, " It waits for a person: {command}.");
+            }
+            (None, None) => {}
+        }
         if let Some(reason) = &run.reason {
             let _ = write!(text, " Emergency refresh, lead time waived: {reason}");
         }
@@ -306,7 +337,41 @@ impl Notifier {
         if let Some(previous) = previous {
             body["previous_window"] = previous_value(previous);
         }
+        if let Some(detail) = &self.detail {
+            body["detail"] = detail.as_str().into();
+        }
+        if let Some(step) = &self.step {
+            body["step"] = step.as_str().into();
+        }
+        if let Some(command) = command {
+            body["command"] = command.into();
+        }
         body
+    }
+
+    /// The command that lets a waiting run go on, for `awaiting-approval` and `needs-attention`.
+    fn unblocking(&self, event: NotificationEvent) -> Option<String> {
+        let step = self.step.clone()?;
+        let mut run = self.run.clone();
+        run.state = match event {
+            NotificationEvent::AwaitingApproval => RunState::AwaitingApproval { step },
+            NotificationEvent::NeedsAttention => RunState::NeedsAttention {
+                step,
+                reason: String::new(),
+            },
+            _ => return None,
+        };
+        crate::executor::unblocking_command(&run)
+    }
+}
+
+/// `text` ending with a full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
     }
 }
 
@@ -315,8 +380,20 @@ impl EventSink for Notifier {
         match event.kind {
             EventKind::RunState => {
                 if let Some(notification) = notification_event(&event.message) {
+                    self.detail.clone_from(&event.detail);
+                    self.step = match notification {
+                        NotificationEvent::AwaitingApproval | NotificationEvent::NeedsAttention => {
+                            event.step.clone()
+                        }
+                        _ => None,
+                    };
                     self.send(notification);
                 }
+            }
+            EventKind::Reminder => {
+                self.detail = Some(event.message.clone());
+                self.step.clone_from(&event.step);
+                self.send(NotificationEvent::AwaitingApproval);
             }
             EventKind::Delayed => {
                 self.delay = Some(event.message.clone());

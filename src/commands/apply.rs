@@ -340,9 +340,7 @@ fn record(
             Ok((run, new))
         }
         LockOutcome::HeldBy(holder) => {
-            let reason = format!(
-                "run `{holder}` is active on the same environment; only one runs at a time"
-            );
+            let reason = executor::held_by(&holder, store.run(&holder)?.as_ref());
             // A run that lost the target to another never starts: it ends rejected, and says so
             // to whoever listens, instead of waiting in `submitted` for ever.
             let message = if run.state == RunState::Submitted {
@@ -404,7 +402,12 @@ fn notify_rejected(
         } else {
             Notifier::rendering_only(plan, run, adapter)
         };
-        notifier.send(NotificationEvent::Rejected);
+        match &run.state {
+            RunState::Rejected { reason } => {
+                notifier.send_because(NotificationEvent::Rejected, reason);
+            }
+            _ => notifier.send(NotificationEvent::Rejected),
+        }
         report_deliveries(store, run, notifier.finish().await);
     });
 }

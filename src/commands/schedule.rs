@@ -330,6 +330,7 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     let _entered = runtime.enter();
     let mut problems = 0;
     let mut delayed = 0;
+    let mut needs_person;
     loop {
         let report = runtime.block_on(pass(&world, &loaded.plans, &store, &settings, &claimed));
         release_all(&store, &claimed);
@@ -343,6 +344,12 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
             .count();
         print_report(out, args.schedule.format, now, &report)?;
         let approved = approve_rehearsal(&store, &args.schedule, &world, &report)?;
+        // Where the runs stand when the command ends: a run approved by `--yes` waits no more.
+        needs_person = report
+            .waiting
+            .iter()
+            .any(|waiting| !approved.contains(&waiting.run));
+        let approved = !approved.is_empty();
         let Some(until) = args.until else { break };
         let next = match report.next_due {
             Some(next) if approved => next.min(now),
@@ -368,27 +375,31 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     world.save(&store)?;
     // A run the service could not be reached for is the environment failing (SPEC 4); the run
     // itself is kept and tried again.
+    // A run that waits for a person holds its environment: the pass went well, and still
+    // someone must act (exit 4, after the codes of things that went wrong).
     Ok(if delayed > 0 {
         exit::ENVIRONMENT
-    } else if loaded.refused.is_empty() && problems == 0 {
-        exit::SUCCESS
-    } else {
+    } else if !loaded.refused.is_empty() || problems > 0 {
         exit::FAILURE
+    } else if needs_person {
+        exit::NEEDS_PERSON
+    } else {
+        exit::SUCCESS
     })
 }
 
-/// On the simulator with `--yes`, manual steps are approved (a rehearsal); returns whether any
-/// was.
+/// On the simulator with `--yes`, manual steps are approved (a rehearsal); returns the runs
+/// approved.
 fn approve_rehearsal(
     store: &StateStore,
     args: &ScheduleArgs,
     world: &World,
     report: &TickReport,
-) -> Result<bool, Error> {
+) -> Result<Vec<String>, Error> {
+    let mut approved = Vec::new();
     if !args.run.yes || !matches!(world, World::Simulator(..)) {
-        return Ok(false);
+        return Ok(approved);
     }
-    let mut approved = false;
     for advanced in &report.advanced {
         if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
             eprintln!(
@@ -404,7 +415,7 @@ fn approve_rehearsal(
                     message: error.to_string(),
                     hint: None,
                 })?;
-            approved = true;
+            approved.push(advanced.run.clone());
         }
     }
     Ok(approved)
@@ -462,7 +473,10 @@ fn print_report(
                 .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
                 .collect::<Vec<_>>(),
             "advanced": advanced,
+            "reminded": pairs(&report.reminded, "message"),
             "problems": pairs(&report.problems, "error"),
+            "needs_person": !report.waiting.is_empty(),
+            "waiting": report.waiting.iter().map(waiting_json).collect::<Vec<_>>(),
             "next_due": report.next_due.map(format_utc),
         });
         writeln!(out, "{line}")?;
@@ -504,10 +518,52 @@ fn print_report(
         }
         writeln!(out, "{line}")?;
     }
+    for (run, message) in &report.reminded {
+        writeln!(out, "{at} {run}: {message}")?;
+    }
     for (run, error) in &report.problems {
         writeln!(out, "{at} problem with {run}: {error}")?;
     }
+    print_waiting(out, &at, &report.waiting)
+}
+
+/// Every run that waits for a person, each pass: a run that holds its environment is never
+/// silent.
+fn print_waiting(
+    out: &mut dyn Write,
+    at: &str,
+    waiting: &[crate::schedule::Waiting],
+) -> Result<(), Error> {
+    for waiting in waiting {
+        let since = waiting
+            .since
+            .map(|since| format!(" since {}", format_utc(since)))
+            .unwrap_or_default();
+        let reason = waiting
+            .reason
+            .as_deref()
+            .map(|reason| format!(" ({reason})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{at} needs a person: {} is {} at `{}`{since}{reason}, holding its environment: {}",
+            waiting.run, waiting.state, waiting.step, waiting.command
+        )?;
+    }
     Ok(())
+}
+
+/// A run that waits for a person, in `tick --format json`.
+fn waiting_json(waiting: &crate::schedule::Waiting) -> serde_json::Value {
+    json!({
+        "run": waiting.run,
+        "state": waiting.state,
+        "step": waiting.step,
+        "reason": waiting.reason,
+        "since": waiting.since.map(format_utc),
+        "command": waiting.command,
+        "next_look": waiting.next_look.map(format_utc),
+    })
 }
 
 /// What a pass's output says about a run besides its state (SPEC 5.1 names only): the step it

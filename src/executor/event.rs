@@ -20,6 +20,9 @@ pub enum EventKind {
     /// The service could not be reached, so the run is delayed (logged and notified once per
     /// outage); `until` is the next attempt.
     Delayed,
+    /// A manual step is still not approved past its `timeout` (`on_timeout: remind`): sent as
+    /// an `awaiting-approval` notification; `until` is the next reminder.
+    Reminder,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +36,10 @@ pub struct Event {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+    /// For `run-state`: why, where the state has a reason (a failure's error, a rejection's or
+    /// a needs-attention's reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Receives the events of a run as they happen.

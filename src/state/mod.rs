@@ -24,6 +24,9 @@ pub use url::{ACCEPTED_FORMS, StateUrl};
 /// an SQL list.
 const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
 
+/// The states of a run that waits for a person, as stored.
+const WAITING_STATES: &str = "'awaiting-approval', 'needs-attention'";
+
 /// A replica's lease on a run: who holds it, and until when without a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -320,6 +323,12 @@ impl StateStore {
     /// Every run, by window start.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         each!(self, store => store.runs())
+    }
+
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window
+    /// start. They hold their targets' locks, so `tick` reports them on every pass.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        each!(self, store => store.waiting_runs())
     }
 
     /// Every run's id, plan, state and window, by window start.

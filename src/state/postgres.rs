@@ -23,8 +23,8 @@ use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
+    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -500,6 +500,27 @@ impl PostgresStore {
         })?
         .map(|(text, fence)| self.decode(&text, fence))
         .transpose()
+    }
+
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    &format!(
+                        "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
+                         ORDER BY window_start, id"
+                    ),
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
+    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -434,6 +434,28 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
+            .map_err(|error| self.error(&error))?;
+        let texts = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        texts
+            .iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
+    }
+
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
+                 ORDER BY window_start, id"
+            ))
             .map_err(|error| self.error(&error))?;
         let texts = statement
             .query_map([], |row| {
