@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::adapter::Adapter;
 use crate::clock::Clock;
 use crate::executor::{self, Event, EventSink, ExecError, Executor, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Pending, Tee};
+use crate::notify::{Delivery, Notifier, Outbox, Pending, Redelivery, Tee};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
@@ -120,6 +120,8 @@ pub struct TickReport {
     /// error), with why.
     pub problems: Vec<(String, String)>,
     pub deliveries: Vec<(String, Delivery)>,
+    /// Notifications left undelivered by an earlier pass (or a stopped process), sent again.
+    pub redelivered: Vec<Redelivery>,
     /// Reminders sent for manual steps still not approved past their timeout, with the words.
     pub reminded: Vec<(String, String)>,
     /// Every run that waits for a person at the end of the pass (`awaiting-approval`,
@@ -182,6 +184,8 @@ pub struct Scheduler<'a, A: Adapter> {
     pub claimed: &'a RefCell<Vec<RunRecord>>,
     /// The notifications' HTTP client, made on first use and shared.
     pub client: std::cell::OnceCell<reqwest::Client>,
+    /// Where notifications wait until delivered (`None`: a rehearsal, which sends nothing).
+    pub outbox: Option<Outbox>,
 }
 
 /// Events from several runs at once into one sink (futures of one thread take turns, and none
@@ -212,6 +216,10 @@ impl<A: Adapter> Scheduler<'_, A> {
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut report = TickReport::default();
+        if let Some(outbox) = &self.outbox {
+            let client = self.client.get_or_init(Notifier::client).clone();
+            report.redelivered = outbox.redeliver(self.plans, &client).await;
+        }
         let mut notifiers = Vec::new();
         let next_submit = self.submit_due(now, &mut report, &mut notifiers)?;
         let by_name: HashMap<&str, &Plan> =
@@ -563,13 +571,17 @@ impl<A: Adapter> Scheduler<'_, A> {
     fn notifier(&self, plan: &Plan, run: &RunRecord) -> Notifier {
         if self.settings.send_notifications {
             let client = self.client.get_or_init(Notifier::client).clone();
-            Notifier::with_client(
+            let notifier = Notifier::with_client(
                 plan,
                 run,
                 self.adapter.kind(),
                 client,
                 self.settings.notify_backoff,
-            )
+            );
+            match &self.outbox {
+                Some(outbox) => notifier.with_outbox(outbox.clone()),
+                None => notifier,
+            }
         } else {
             Notifier::rendering_only(plan, run, self.adapter.kind())
         }

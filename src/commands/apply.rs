@@ -13,7 +13,7 @@ use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{self, EventSink, Executor, Operator, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Tee};
+use crate::notify::{Delivery, Notifier, Outbox, Tee};
 use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
@@ -480,6 +480,7 @@ fn drive<A: Adapter>(
         Notifier::rendering_only(plan, &run, adapter.kind())
     } else {
         Notifier::new(plan, &run, adapter.kind(), notify_backoff())
+            .with_outbox(Outbox::new(store.clone(), clock.clone()))
     };
     if new {
         notifier.send(NotificationEvent::Submitted);
@@ -618,7 +619,7 @@ pub fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<De
             "refreshctl: rehearsal: {rendered} notification(s) rendered, none sent (`--notify` sends them)"
         );
     }
-    for delivery in deliveries {
+    for delivery in deliveries.into_iter().filter(|delivery| !delivery.reported) {
         if let Err(error) = &delivery.outcome {
             eprintln!(
                 "refreshctl: warning: the {:?} notification to {} was not delivered: {error}",

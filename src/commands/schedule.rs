@@ -20,6 +20,7 @@ use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{Event, EventKind, EventSink, Progress};
+use crate::notify::Outbox;
 use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
@@ -281,7 +282,7 @@ impl EventSink for LogSink {
 async fn pass(
     world: &World,
     plans: &[Plan],
-    store: &StateStore,
+    store: &Arc<StateStore>,
     settings: &TickSettings,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
 ) -> Result<TickReport, Error> {
@@ -300,7 +301,7 @@ async fn run_pass<A: Adapter>(
     adapter: &A,
     clock: &Clock,
     plans: &[Plan],
-    store: &StateStore,
+    store: &Arc<StateStore>,
     settings: &TickSettings,
     sink: &RefCell<dyn EventSink>,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
@@ -314,6 +315,9 @@ async fn run_pass<A: Adapter>(
         sink,
         claimed,
         client: std::cell::OnceCell::new(),
+        outbox: settings
+            .send_notifications
+            .then(|| Outbox::new(store.clone(), clock.clone())),
     };
     Ok(scheduler.tick().await?)
 }
@@ -427,7 +431,11 @@ fn print_report(
     now: DateTime<Utc>,
     report: &TickReport,
 ) -> Result<(), Error> {
-    for (run, delivery) in &report.deliveries {
+    for (run, delivery) in report
+        .deliveries
+        .iter()
+        .filter(|(_, delivery)| !delivery.reported)
+    {
         if let Err(error) = &delivery.outcome {
             eprintln!(
                 "refreshctl: warning: the {:?} notification of `{run}` to {} was not delivered: {error}",
@@ -436,51 +444,7 @@ fn print_report(
         }
     }
     if format == ListFormat::Json {
-        let pairs = |items: &[(String, String)], key: &str| -> Vec<serde_json::Value> {
-            items
-                .iter()
-                .map(|(run, text)| json!({ "run": run, key: text }))
-                .collect()
-        };
-        let advanced: Vec<serde_json::Value> = report
-            .advanced
-            .iter()
-            .map(|advanced| {
-                let outcome = Outcome::of(&advanced.progress);
-                let mut entry = json!({
-                    "run": advanced.run,
-                    "before": advanced.before,
-                    "state": advanced.after,
-                    "waiting_until": outcome.until.map(format_utc),
-                });
-                if let Some(step) = outcome.step {
-                    entry["step"] = step.into();
-                }
-                if let Some(error) = outcome.error {
-                    entry["error"] = error.into();
-                }
-                entry
-            })
-            .collect();
-        let line = json!({
-            "now": format_utc(now),
-            "submitted": report.submitted,
-            "skipped": pairs(&report.skipped, "reason"),
-            "rejected": pairs(&report.rejected, "reason"),
-            "taken_over": report
-                .taken_over
-                .iter()
-                .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
-                .collect::<Vec<_>>(),
-            "advanced": advanced,
-            "reminded": pairs(&report.reminded, "message"),
-            "problems": pairs(&report.problems, "error"),
-            "needs_person": !report.waiting.is_empty(),
-            "waiting": report.waiting.iter().map(waiting_json).collect::<Vec<_>>(),
-            "next_due": report.next_due.map(format_utc),
-        });
-        writeln!(out, "{line}")?;
-        return Ok(());
+        return print_json(out, now, report);
     }
     let at = format_utc(now);
     for run in &report.submitted {
@@ -521,6 +485,20 @@ fn print_report(
     for (run, message) in &report.reminded {
         writeln!(out, "{at} {run}: {message}")?;
     }
+    for redelivery in &report.redelivered {
+        let outcome = match &redelivery.outcome {
+            Ok(status) => format!("delivered (HTTP {status})"),
+            Err(error) if redelivery.kept => format!("still not delivered: {error}; kept"),
+            Err(error) => format!("not delivered: {error}; given up"),
+        };
+        writeln!(
+            out,
+            "{at} {}: the {} notification left undelivered to {} was sent again: {outcome}",
+            redelivery.run,
+            crate::notify::event_name(redelivery.event),
+            redelivery.url
+        )?;
+    }
     for (run, error) in &report.problems {
         writeln!(out, "{at} problem with {run}: {error}")?;
     }
@@ -551,6 +529,68 @@ fn print_waiting(
         )?;
     }
     Ok(())
+}
+
+/// One pass as one JSON object.
+fn print_json(out: &mut dyn Write, now: DateTime<Utc>, report: &TickReport) -> Result<(), Error> {
+    let pairs = |items: &[(String, String)], key: &str| -> Vec<serde_json::Value> {
+        items
+            .iter()
+            .map(|(run, text)| json!({ "run": run, key: text }))
+            .collect()
+    };
+    let advanced: Vec<serde_json::Value> = report
+        .advanced
+        .iter()
+        .map(|advanced| {
+            let outcome = Outcome::of(&advanced.progress);
+            let mut entry = json!({
+                "run": advanced.run,
+                "before": advanced.before,
+                "state": advanced.after,
+                "waiting_until": outcome.until.map(format_utc),
+            });
+            if let Some(step) = outcome.step {
+                entry["step"] = step.into();
+            }
+            if let Some(error) = outcome.error {
+                entry["error"] = error.into();
+            }
+            entry
+        })
+        .collect();
+    let line = json!({
+        "now": format_utc(now),
+        "submitted": report.submitted,
+        "skipped": pairs(&report.skipped, "reason"),
+        "rejected": pairs(&report.rejected, "reason"),
+        "taken_over": report
+            .taken_over
+            .iter()
+            .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
+            .collect::<Vec<_>>(),
+        "advanced": advanced,
+        "reminded": pairs(&report.reminded, "message"),
+        "redelivered": report.redelivered.iter().map(redelivery_json).collect::<Vec<_>>(),
+        "problems": pairs(&report.problems, "error"),
+        "needs_person": !report.waiting.is_empty(),
+        "waiting": report.waiting.iter().map(waiting_json).collect::<Vec<_>>(),
+        "next_due": report.next_due.map(format_utc),
+    });
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+/// A notification sent again from the outbox, in `tick --format json`.
+fn redelivery_json(redelivery: &crate::notify::Redelivery) -> serde_json::Value {
+    json!({
+        "run": redelivery.run,
+        "event": crate::notify::event_name(redelivery.event),
+        "url": redelivery.url,
+        "status": redelivery.outcome.as_ref().ok(),
+        "error": redelivery.outcome.as_ref().err(),
+        "kept": redelivery.kept,
+    })
 }
 
 /// A run that waits for a person, in `tick --format json`.

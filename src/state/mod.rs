@@ -389,6 +389,15 @@ impl StateStore {
         each!(self, store => store.save_document(key, body))
     }
 
+    /// Every document whose key starts with `prefix` (key and body), by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        each!(self, store => store.documents(prefix))
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        each!(self, store => store.delete_document(key))
+    }
+
     /// Saves `body` under `key` unless the stored body is greater (text order: for fixed-width
     /// times, later), in one statement, so processes side by side never move it back.
     pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {

@@ -737,6 +737,32 @@ impl PostgresStore {
         })
     }
 
+    /// Every document whose key starts with `prefix`, by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT key, body FROM documents WHERE left(key, length($1)) = $1 ORDER BY key",
+                    &[&prefix],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+                .collect())
+        })
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.with(move |worker| {
+            worker
+                .client()?
+                .execute("DELETE FROM documents WHERE key = $1", &[&key])
+        })?;
+        Ok(())
+    }
+
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         let (key, body) = (key.to_owned(), body.to_owned());
         self.with(move |worker| {

@@ -944,6 +944,28 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))
     }
 
+    /// Every document whose key starts with `prefix`, by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT key, body FROM documents WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )
+            .map_err(|error| self.error(&error))?;
+        statement
+            .query_map([prefix], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("DELETE FROM documents WHERE key = ?1", [key])
+            .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         self.connection()
             .execute(
