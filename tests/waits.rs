@@ -36,7 +36,12 @@ impl Home {
     fn plan(&self, manual: &str, hooks: &[&str]) -> PathBuf {
         let directory = self.0.path().join("plans");
         std::fs::create_dir_all(&directory).expect("plans");
-        let notifications = hooks.iter().fold(String::new(), |mut list, url| {
+        let heading = if hooks.is_empty() {
+            ""
+        } else {
+            "notifications:\n"
+        };
+        let notifications = hooks.iter().fold(heading.to_owned(), |mut list, url| {
             list.push_str("  - url: ");
             list.push_str(url);
             list.push('\n');
@@ -55,8 +60,7 @@ post_steps:
   - reset-financial-reporting
   - manual:
       instructions: Re-activate the POS devices of store 042.
-{manual}notifications:
-{notifications}"
+{manual}{notifications}"
         );
         std::fs::write(directory.join("uat.yaml"), text).expect("plan");
         directory
@@ -135,6 +139,71 @@ fn rejections(passes: &[Value]) -> Vec<&Value> {
         .iter()
         .flat_map(|pass| pass["rejected"].as_array().expect("rejected"))
         .collect()
+}
+
+#[test]
+fn manual_timeout_options_are_checked_at_their_places() {
+    // The manual step's options start on line 13 of the plan.
+    let cases: &[(&str, Option<(u64, &str)>)] = &[
+        ("timeout: 2d\non_timeout: remind\nremind_every: 12h", None),
+        ("timeout: 90m\non_timeout: fail", None),
+        ("timeout: 1d\non_timeout: remind", None),
+        (
+            "on_timeout: remind",
+            Some((13, "`on_timeout` needs a `timeout` on the same step")),
+        ),
+        (
+            "timeout: 2d\nremind_every: 4h",
+            Some((14, "`remind_every` is for `on_timeout: remind`")),
+        ),
+        ("timeout: 30s", Some((13, "`30s` is shorter than 1m"))),
+        (
+            "timeout: 1d\non_timeout: remind\nremind_every: 5m",
+            Some((15, "`5m` is shorter than 15m")),
+        ),
+        ("timeout: soon", Some((13, "soon"))),
+        ("timeout: 1d\non_timeout: later", Some((14, "later"))),
+    ];
+    for (options, expected) in cases {
+        let home = Home::new();
+        let manual = options.lines().fold(String::new(), |mut text, line| {
+            text.push_str("      ");
+            text.push_str(line);
+            text.push('\n');
+            text
+        });
+        let directory = home.plan(&manual, &[]);
+        let (_, stdout, stderr) = home.run(&[
+            "validate",
+            "--format",
+            "json",
+            "--now",
+            FIRST_SIGHT,
+            directory.to_str().expect("utf-8"),
+        ]);
+        let report: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|error| panic!("{options}: not JSON ({error}): {stdout}{stderr}"));
+        let schema: Vec<&Value> = report["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .filter(|diagnostic| diagnostic["rule"] == "schema")
+            .collect();
+        match expected {
+            None => assert!(schema.is_empty(), "{options}: {schema:?}"),
+            Some((line, message)) => {
+                assert_eq!(schema.len(), 1, "{options}: {schema:?}");
+                assert_eq!(schema[0]["line"], *line, "{options}: {}", schema[0]);
+                assert!(
+                    schema[0]["message"]
+                        .as_str()
+                        .is_some_and(|text| text.contains(message)),
+                    "{options}: {}",
+                    schema[0]
+                );
+            }
+        }
+    }
 }
 
 #[test]
