@@ -64,3 +64,72 @@ pub fn held_by(holder_id: &str, holder: Option<&RunRecord>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{RemoteIds, StepRecord};
+
+    fn run(state: RunState) -> RunRecord {
+        let start = "2026-12-05T21:00:00Z".parse().expect("time");
+        let since = "2026-12-06T01:00:00Z".parse().expect("time");
+        RunRecord {
+            id: "uat@20261205T2100Z".into(),
+            plan: "uat".into(),
+            file: "plans/uat.yaml".into(),
+            target: "1/contoso-uat".into(),
+            state,
+            window_start: start,
+            window_end: start,
+            point_in_time: None,
+            target_id: None,
+            source_id: None,
+            reason: None,
+            steps: ["manual", "start-refresh"]
+                .into_iter()
+                .map(|id| StepRecord {
+                    id: id.into(),
+                    state: StepState::Running { started: since },
+                    remote: RemoteIds::default(),
+                    intent: None,
+                    polls: 0,
+                })
+                .collect(),
+            created: start,
+            updated: start,
+            version: 0,
+            fence: 0,
+        }
+    }
+
+    #[test]
+    fn a_rejection_names_the_holder_its_state_and_what_lets_it_go() {
+        let id = "uat@20261205T2100Z";
+        let cases = [
+            (
+                Some(run(RunState::AwaitingApproval {
+                    step: "manual".into(),
+                })),
+                "run `uat@20261205T2100Z` is active on the same environment (awaiting-approval at `manual` since 2026-12-06T01:00:00Z); only one runs at a time: refreshctl approve uat@20261205T2100Z manual (or refreshctl cancel uat@20261205T2100Z)",
+            ),
+            (
+                Some(run(RunState::NeedsAttention {
+                    step: "start-refresh".into(),
+                    reason: "lost".into(),
+                })),
+                "run `uat@20261205T2100Z` is active on the same environment (needs-attention at `start-refresh` since 2026-12-06T01:00:00Z); only one runs at a time: check LCS, then refreshctl resume uat@20261205T2100Z --retry-step (or refreshctl cancel uat@20261205T2100Z)",
+            ),
+            (
+                Some(run(RunState::Running)),
+                "run `uat@20261205T2100Z` is active on the same environment (running); only one runs at a time",
+            ),
+            (
+                None,
+                "run `uat@20261205T2100Z` is active on the same environment; only one runs at a time",
+            ),
+        ];
+        for (holder, expected) in cases {
+            assert_eq!(held_by(id, holder.as_ref()), expected);
+        }
+    }
+}

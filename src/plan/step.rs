@@ -589,6 +589,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_manual_timeout_is_due_at_the_timeout_then_at_each_reminder() {
+        let since: DateTime<Utc> = "2026-11-29T00:30:00Z".parse().expect("time");
+        let hours = TimeDelta::hours;
+        let fail = ManualTimeout::Fail { after: hours(48) };
+        let remind = ManualTimeout::Remind {
+            after: hours(48),
+            every: hours(12),
+        };
+        let cases = [
+            (fail, 0, Some("2026-12-01T00:30:00Z")),
+            (fail, 5, Some("2026-12-01T00:30:00Z")),
+            (remind, 0, Some("2026-12-01T00:30:00Z")),
+            (remind, 1, Some("2026-12-01T12:30:00Z")),
+            (remind, 4, Some("2026-12-03T00:30:00Z")),
+            (remind, u32::MAX, None),
+        ];
+        for (timeout, reminders, expected) in cases {
+            assert_eq!(
+                timeout.next_due(since, reminders),
+                expected.map(|text| text.parse().expect("time")),
+                "{timeout:?} after {reminders} reminder(s)"
+            );
+        }
+        assert_eq!(
+            remind.describe(),
+            "not approved within 48h: a reminder (awaiting-approval), then every 12h while it waits"
+        );
+    }
+
+    #[test]
     fn a_code_span_holds_any_backticks() {
         let cases = [
             ("contoso-uat", "`contoso-uat`"),
