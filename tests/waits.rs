@@ -591,3 +591,71 @@ fn a_notification_left_undelivered_by_a_killed_tick_is_sent_by_the_next_pass() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(passes[0]["redelivered"], serde_json::json!([]));
 }
+
+#[test]
+fn a_run_that_needs_attention_is_notified_listed_and_named_by_the_next_rejection() {
+    let home = Home::new();
+    let hooks = http_server::Server::start(0);
+    home.plan("", &[&hooks.url]);
+    let (code, _, stderr) = home.tick("2026-11-26T22:00:00Z", None);
+    assert_eq!(code, 0, "submitted and accepted: {stderr}");
+    // The window opens; the process dies right after recording the refresh's intent.
+    let crashed = home
+        .command("1ms")
+        .env("REFRESHCTL_FAILPOINT", "after-intent:start-refresh")
+        .args([
+            "tick",
+            "--plans",
+            "plans",
+            "--notify",
+            "--now",
+            "2026-11-28T22:00:00Z",
+        ])
+        .output()
+        .expect("runs");
+    assert_ne!(crashed.status.code(), Some(0), "the failpoint was reached");
+    // The next pass, once the lease ran out, cannot prove the call was made.
+    let (code, passes, stderr) = home.tick("2026-11-28T22:10:00Z", None);
+    assert_eq!(code, 4, "{stderr}");
+    let waiting = &passes[0]["waiting"][0];
+    assert_eq!(waiting["run"], FIRST_RUN, "{}", passes[0]);
+    assert_eq!(waiting["state"], "needs-attention");
+    assert_eq!(waiting["step"], "start-refresh");
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("nothing is sent again automatically")),
+        "{waiting}"
+    );
+    assert_eq!(
+        waiting["command"],
+        format!(
+            "check LCS, then refreshctl resume {FIRST_RUN} --retry-step (or refreshctl cancel {FIRST_RUN})"
+        )
+    );
+    let bodies = hooks.bodies();
+    let attention = of_event(&bodies, "needs-attention");
+    assert_eq!(attention.len(), 1, "{bodies:?}");
+    assert_eq!(attention[0]["step"], "start-refresh");
+    assert!(
+        attention[0]["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("nothing is sent again automatically")),
+        "{}",
+        attention[0]
+    );
+    assert_eq!(waiting["command"], attention[0]["command"]);
+    // The next week's occurrence is rejected, naming it and what lets it go.
+    let (code, passes, stderr) = home.tick("2026-11-28T22:11:00Z", Some("2026-12-04T00:00:00Z"));
+    assert_eq!(code, 4, "{stderr}");
+    let rejected = rejections(&passes);
+    assert_eq!(rejected.len(), 1, "{passes:?}");
+    assert_eq!(rejected[0]["run"], SECOND_RUN);
+    assert!(
+        rejected[0]["reason"].as_str().is_some_and(|reason| reason
+            .contains("(needs-attention at `start-refresh`")
+            && reason.contains(&format!("refreshctl resume {FIRST_RUN} --retry-step"))),
+        "{}",
+        rejected[0]
+    );
+}

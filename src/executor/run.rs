@@ -291,7 +291,7 @@ impl<A: Adapter> Executor<'_, A> {
                 let reminder = u32::try_from(overdue.saturating_add(1)).unwrap_or(u32::MAX);
                 run.steps[wait.index].polls = reminder;
                 self.commit(run)?;
-                let next = timeout_next(wait.timeout, wait.since, reminder);
+                let next = wait.timeout.next_due(wait.since, reminder);
                 self.emit(
                     run,
                     EventKind::Reminder,
@@ -1314,16 +1314,8 @@ struct ManualWait {
 
 impl ManualWait {
     fn next_due(&self) -> Option<DateTime<Utc>> {
-        timeout_next(self.timeout, self.since, self.reminders)
+        self.timeout.next_due(self.since, self.reminders)
     }
-}
-
-fn timeout_next(
-    timeout: ManualTimeout,
-    since: DateTime<Utc>,
-    reminders: u32,
-) -> Option<DateTime<Utc>> {
-    timeout.next_due(since, reminders)
 }
 
 fn waiting_manual_step(plan: &Plan, run: &RunRecord) -> Option<ManualWait> {
