@@ -285,6 +285,8 @@ impl Notifier {
                     body: body.clone(),
                     attempts: 0,
                     first: outbox.clock.now(),
+                    sender: this_process(),
+                    sending_until: Utc::now() + sending_budget(backoff),
                 }),
                 _ => None,
             };
@@ -498,6 +500,7 @@ impl EventSink for Notifier {
                 self.send(NotificationEvent::AwaitingApproval);
             }
             EventKind::Delayed => {
+                (self.detail, self.step) = (None, None);
                 self.delay = Some(event.message.clone());
                 self.send(NotificationEvent::Delayed);
             }
@@ -618,6 +621,46 @@ async fn post(
     }))
 }
 
+/// `HOST:PID`: unique among replicas, and says where a lease holder or a sender runs.
+#[must_use]
+pub fn this_process() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether the process `HOST:PID` may still be sending: on another host it is assumed to be
+/// (until its entry's time runs out); on this one, while the process exists.
+fn may_be_sending(sender: &str) -> bool {
+    let Some((host, pid)) = sender.rsplit_once(':') else {
+        return false;
+    };
+    if host != host_name() {
+        return true;
+    }
+    pid.parse::<u32>().is_ok_and(|pid| {
+        pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })
+}
+
+/// How long a sender may take over its attempts (waits that double from `backoff`, and each
+/// attempt's connect and answer timeouts), after which its entry counts as left behind.
+fn sending_budget(backoff: Duration) -> chrono::TimeDelta {
+    let waits = backoff.saturating_mul((1 << (ATTEMPTS - 1)) - 1);
+    let attempts = Duration::from_secs(45).saturating_mul(ATTEMPTS);
+    chrono::TimeDelta::from_std(waits.saturating_add(attempts)).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// Entries kept by this process, so two of one instant get different keys.
+static KEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The prefix of the outbox's documents in the state store.
 const OUTBOX: &str = "outbox/";
 
@@ -649,6 +692,10 @@ struct Entry {
     attempts: u32,
     /// When it was first sent.
     first: DateTime<Utc>,
+    /// The process sending it now (`HOST:PID`), and until when (the real clock) it may take:
+    /// a pass leaves it to that process meanwhile, unless that process is gone.
+    sender: String,
+    sending_until: DateTime<Utc>,
 }
 
 /// What the outbox did with one entry in a pass.
@@ -671,13 +718,15 @@ impl Outbox {
     /// Records `entry`; returns its key (`None`: it could not be recorded, and is sent anyway).
     fn keep(&self, entry: &Entry) -> Option<String> {
         let at = self.clock.now();
+        // Unique in the process too: a simulated clock stands still during a pass.
         let key = format!(
-            "{OUTBOX}{}/{}/{}/{}-{}",
+            "{OUTBOX}{}/{}/{}/{}-{}-{}",
             entry.run,
             event_name(entry.event),
             entry.index,
             at.format("%Y%m%dT%H%M%S%.6fZ"),
-            std::process::id()
+            std::process::id(),
+            KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let body = serde_json::to_string(entry).ok()?;
         self.store.save_document(&key, &body).ok()?;
@@ -709,6 +758,8 @@ impl Outbox {
             && let Some(mut entry) = self.entry(key)
         {
             entry.attempts = entry.attempts.saturating_add(attempts);
+            // Nobody is sending it any more: the next pass may.
+            entry.sending_until = Utc::now();
             if let Ok(body) = serde_json::to_string(&entry) {
                 let _ = self.store.save_document(key, &body);
             }
@@ -762,6 +813,10 @@ impl Outbox {
                 let _ = self.store.delete_document(&key);
                 continue;
             };
+            // Still being sent by a process that runs (a foreground `apply`, another replica).
+            if Utc::now() < entry.sending_until && may_be_sending(&entry.sender) {
+                continue;
+            }
             let url = plans
                 .iter()
                 .find(|plan| plan.name() == entry.plan)
@@ -786,8 +841,15 @@ impl Outbox {
                 }
                 continue;
             };
+            // This pass sends it now: others leave it alone meanwhile.
+            entry.sender = this_process();
+            entry.sending_until = Utc::now() + sending_budget(Duration::ZERO);
+            if let Ok(body) = serde_json::to_string(&entry) {
+                let _ = self.store.save_document(&key, &body);
+            }
             let outcome = post(client, &url, &entry.body, Duration::ZERO, 1).await;
             entry.attempts = entry.attempts.saturating_add(1);
+            entry.sending_until = Utc::now();
             let now = self.clock.now();
             let kept = match &outcome {
                 Ok(status) => {

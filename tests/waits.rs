@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use refreshctl::state::{StateStore, StateUrl};
 use serde_json::Value;
 
 /// The first tick: the plan is first seen here, four days before its Saturday window's submit
@@ -552,9 +553,16 @@ fn a_notification_left_undelivered_by_a_killed_tick_is_sent_by_the_next_pass() {
         .expect("tick starts");
     // Both notifications of the pass (submitted, accepted) have reached the server: one was
     // answered 500 and waits ten minutes for its retry. Then the process is killed.
+    // The one answered 200 has left the outbox; the other is still in it.
+    let store = StateStore::open(&StateUrl::Sqlite(home.0.path().join("state.db"))).expect("store");
     let deadline = std::time::Instant::now() + Duration::from_mins(1);
-    while hooks.requests.lock().expect("lock").len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "two requests");
+    while hooks.requests.lock().expect("lock").len() < 2
+        || store.documents("outbox/").expect("outbox").len() != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two requests, one left to retry"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     process.kill().expect("SIGKILL");
@@ -657,5 +665,71 @@ fn a_run_that_needs_attention_is_notified_listed_and_named_by_the_next_rejection
             && reason.contains(&format!("refreshctl resume {FIRST_RUN} --retry-step"))),
         "{}",
         rejected[0]
+    );
+}
+
+#[test]
+fn a_pass_leaves_alone_what_a_running_process_is_still_sending() {
+    let home = Home::new();
+    let held = HeldServer::start();
+    home.plan("", &[&held.url]);
+    let tick = |now: &str| {
+        Process::new(assert_cmd::cargo::cargo_bin("refreshctl"))
+            .current_dir(home.0.path())
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", home.0.path().join("cache"))
+            .env("REFRESHCTL_NOTIFY_RETRY_WAIT", "1ms")
+            .env_remove("REFRESHCTL_ADAPTER")
+            .env("REFRESHCTL_STATE", home.0.path().join("state.db"))
+            .args([
+                "tick", "--plans", "plans", "--notify", "--format", "json", "--now", now,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tick starts")
+    };
+    let mut sending = tick("2026-11-26T22:00:00Z");
+    held.requests
+        .recv_timeout(Duration::from_mins(1))
+        .expect("the first notification is being sent");
+    // A second pass on the same store while the first still waits for its answers.
+    let mut other = tick("2026-11-26T22:05:00Z");
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    let status = loop {
+        if let Some(status) = other.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second pass waits on a notification the first is still sending"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut output = String::new();
+    other
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut output)
+        .expect("read");
+    let pass: Value = serde_json::from_str(output.trim()).expect("one pass");
+    assert_eq!(pass["redelivered"], serde_json::json!([]), "{pass}");
+    // The first pass delivers both of its notifications, once each.
+    for _ in 0..2 {
+        held.release.send(()).expect("release");
+    }
+    let second = held
+        .requests
+        .recv_timeout(Duration::from_mins(1))
+        .expect("the second notification");
+    assert!(second.contains(FIRST_RUN), "{second}");
+    assert_eq!(sending.wait().expect("ends").code(), Some(0));
+    assert!(
+        held.requests
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "nothing was sent twice"
     );
 }

@@ -239,7 +239,10 @@ fn prepare(
         }
     };
     let settings = TickSettings {
-        owner: args.owner.clone().unwrap_or_else(default_owner),
+        owner: args
+            .owner
+            .clone()
+            .unwrap_or_else(crate::notify::this_process),
         lease: args.lease.max(TimeDelta::seconds(1)),
         poll_interval: args.run.poll_interval,
         step_deadline: args.run.step_deadline,
@@ -248,17 +251,6 @@ fn prepare(
         notify_backoff: super::apply::notify_backoff(),
     };
     Ok((store, loaded, world, settings))
-}
-
-/// `HOST:PID`: unique among replicas, and says where a lease holder runs.
-fn default_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", std::process::id())
 }
 
 /// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines).
