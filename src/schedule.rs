@@ -292,14 +292,16 @@ impl<A: Adapter> Scheduler<'_, A> {
                 }
             }
         }
-        let next_look = self.look_at_waits(now, &by_name, &mut report, &mut notifiers)?;
+        // One look at the runs that wait: their timeouts, then what the pass reports of them.
+        let (next_look, still_waiting) =
+            self.look_at_waits(now, &by_name, &mut report, &mut notifiers)?;
         for (run, notifier) in std::mem::take(&mut notifiers) {
             for delivery in notifier.finish().await {
                 delivery.log_if_failed(self.store, &run, self.clock.now());
                 report.deliveries.push((run.clone(), delivery));
             }
         }
-        report.waiting = self.waiting(&by_name)?;
+        report.waiting = waiting(still_waiting, &by_name);
         let runs_due = self.store.next_due()?;
         report.next_due = [next_submit, runs_due, next_look]
             .into_iter()
@@ -310,27 +312,33 @@ impl<A: Adapter> Scheduler<'_, A> {
 
     /// Looks at every run that waits for an approval at a manual step with a `timeout`: one
     /// whose timeout (or next reminder) has come is claimed, failed or reminded, and released.
-    /// Returns when the next such look is due.
+    /// Returns when the next such look is due, and the runs that still wait.
     fn look_at_waits(
         &self,
         now: DateTime<Utc>,
         by_name: &HashMap<&str, &Plan>,
         report: &mut TickReport,
         notifiers: &mut Vec<(String, Pending)>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ) -> Result<(Option<DateTime<Utc>>, Vec<RunRecord>), StoreError> {
         let mut next: Option<DateTime<Utc>> = None;
         let mut later = |due: DateTime<Utc>| next = Some(next.map_or(due, |next| next.min(due)));
+        let mut still = Vec::new();
         for run in self.store.waiting_runs()? {
             let Some(plan) = by_name.get(run.plan.as_str()).copied() else {
+                still.push(run);
                 continue;
             };
             match executor::wait_due(plan, &run) {
                 Some(due) if due <= now => {}
                 Some(due) => {
                     later(due);
+                    still.push(run);
                     continue;
                 }
-                None => continue,
+                None => {
+                    still.push(run);
+                    continue;
+                }
             }
             let claim = match self.store.claim_run(
                 &run.id,
@@ -339,8 +347,12 @@ impl<A: Adapter> Scheduler<'_, A> {
                 self.settings.lease,
             )? {
                 LeaseOutcome::Claimed(claim) => *claim,
-                // Another replica looks at it now, or it went.
-                LeaseOutcome::Held(_) | LeaseOutcome::NotFound => continue,
+                // Another replica looks at it now.
+                LeaseOutcome::Held(_) => {
+                    still.push(run);
+                    continue;
+                }
+                LeaseOutcome::NotFound => continue,
             };
             if let Some(lease) = claim.taken_over {
                 self.note_takeover(&claim.run, lease, now, report);
@@ -386,37 +398,11 @@ impl<A: Adapter> Scheduler<'_, A> {
                 }
                 Err(error) => report.problems.push((run.id.clone(), error.to_string())),
             }
+            if !run.state.is_finished() {
+                still.push(run);
+            }
         }
-        Ok(next)
-    }
-
-    /// Every run that waits for a person, with what lets it go on.
-    fn waiting(&self, by_name: &HashMap<&str, &Plan>) -> Result<Vec<Waiting>, StoreError> {
-        Ok(self
-            .store
-            .waiting_runs()?
-            .into_iter()
-            .filter_map(|run| {
-                let (step, reason) = match &run.state {
-                    RunState::AwaitingApproval { step } => (step.clone(), None),
-                    RunState::NeedsAttention { step, reason } => {
-                        (step.clone(), Some(reason.clone()))
-                    }
-                    _ => return None,
-                };
-                Some(Waiting {
-                    state: run.state.name(),
-                    step,
-                    reason,
-                    since: executor::waiting_since(&run),
-                    command: executor::unblocking_command(&run).unwrap_or_default(),
-                    next_look: by_name
-                        .get(run.plan.as_str())
-                        .and_then(|plan| executor::wait_due(plan, &run)),
-                    run: run.id,
-                })
-            })
-            .collect())
+        Ok((next, still))
     }
 
     /// Says in the run's log (and the report) that this replica took the run over from one whose
@@ -666,6 +652,30 @@ impl<A: Adapter> Scheduler<'_, A> {
             report.problems.push((run.id.clone(), error.to_string()));
         }
     }
+}
+
+/// Every run that waits for a person, with what lets it go on.
+fn waiting(runs: Vec<RunRecord>, by_name: &HashMap<&str, &Plan>) -> Vec<Waiting> {
+    runs.into_iter()
+        .filter_map(|run| {
+            let (step, reason) = match &run.state {
+                RunState::AwaitingApproval { step } => (step.clone(), None),
+                RunState::NeedsAttention { step, reason } => (step.clone(), Some(reason.clone())),
+                _ => return None,
+            };
+            Some(Waiting {
+                state: run.state.name(),
+                step,
+                reason,
+                since: executor::waiting_since(&run),
+                command: executor::unblocking_command(&run).unwrap_or_default(),
+                next_look: by_name
+                    .get(run.plan.as_str())
+                    .and_then(|plan| executor::wait_due(plan, &run)),
+                run: run.id,
+            })
+        })
+        .collect()
 }
 
 /// Gives back every lease a stopped pass still held: the runs are due at once for whoever
