@@ -13,7 +13,8 @@ use crate::adapter::AdapterKind;
     version,
     about = "Database refreshes of Dynamics 365 Finance and Operations environments as checked-in YAML plans",
     after_help = "Exit codes: 0 success; 1 the checked thing is bad or the run failed; 2 usage or \
-                  input error; 3 the environment failed; 4 (tick) a run waits for a person."
+                  input error; 3 the environment failed; 4 (tick) a run waits for a person; \
+                  130 and 143 a foreground run stopped by SIGINT or SIGTERM, left to resume."
 )]
 pub struct Cli {
     /// The adapter plans run through; with `validate` and `plan`, also check what it supports.
@@ -91,6 +92,18 @@ pub enum Command {
     /// Show one run with its steps.
     #[command(after_help = "Example:\n  refreshctl status contoso-uat-weekly@20261205T2100Z")]
     Status(StatusArgs),
+    /// An iCalendar feed (RFC 5545) of every planned window, for the people who use the
+    /// environments: subscribe to it in Outlook, Google Calendar or Thunderbird.
+    #[command(
+        after_help = "Examples:\n  refreshctl calendar --plans plans/ > downtime.ics\n  refreshctl --adapter lcs calendar --environment contoso-uat --days 90 > contoso-uat.ics"
+    )]
+    Calendar(CalendarArgs),
+    /// Every finished run: when, how long the environment was offline, how long the refresh
+    /// took, and the outcome.
+    #[command(
+        after_help = "Examples:\n  refreshctl --adapter lcs history\n  refreshctl --adapter lcs history --environment contoso-uat --format csv > uat.csv"
+    )]
+    History(HistoryArgs),
     /// Move a run that has not started to another window.
     #[command(
         after_help = "Example:\n  refreshctl reschedule contoso-uat-weekly@20261205T2100Z --start 2026-12-12T22:00:00+01:00 --duration 6h"
@@ -106,9 +119,10 @@ pub enum Command {
         after_help = "Example:\n  refreshctl approve contoso-uat-weekly@20261205T2100Z manual --reason \"checked the portal\""
     )]
     Approve(ApproveArgs),
-    /// Continue an interrupted run, or retry the step it needs attention for.
+    /// Continue an interrupted run; with --retry-step, run its failed post step again or send
+    /// the call it needs attention for.
     #[command(
-        after_help = "Examples:\n  refreshctl resume contoso-uat-weekly@20261205T2100Z\n  refreshctl resume --retry-step contoso-uat-weekly@20261205T2100Z"
+        after_help = "Examples:\n  refreshctl resume contoso-uat-weekly@20261205T2100Z\n  refreshctl resume --retry-step --reason \"package fixed\" contoso-uat-weekly@20261205T2100Z"
     )]
     Resume(ResumeArgs),
     /// One reconcile pass over all plans and runs, then exit: submit what is due, advance
@@ -243,9 +257,14 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 60.0)]
     pub speed: f64,
 
-    /// How long issued tokens live (wall time).
+    /// How long issued tokens live (wall time, or model time with `--token-clock model`).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub token_lifetime: chrono::TimeDelta,
+
+    /// Which clock token lifetimes count on: `wall`, or `model` (sped up by `--speed`, so a
+    /// token expires during a long wait as it would in LCS).
+    #[arg(long, value_enum, value_name = "CLOCK", default_value_t = crate::emulator::TokenClock::Wall)]
+    pub token_clock: crate::emulator::TokenClock,
 
     /// The password every user signs in with.
     #[arg(
@@ -352,6 +371,25 @@ pub struct DaemonArgs {
     /// (approved, submitted by hand, left by a stopped replica).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub recheck: chrono::TimeDelta,
+
+    /// Serve a read-only status page, JSON, a calendar and Prometheus metrics: on loopback port
+    /// 9477 when given alone, or on `PORT` (loopback) or `IP:PORT` (`0.0.0.0:9477` for every
+    /// interface). Off by default.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "9477", value_parser = parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `--listen`'s value: `PORT` (on loopback), or an IP address and port.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<std::net::SocketAddr>().map_err(|_| {
+        format!(
+            "`{text}` is not an address to listen on: give a port (`9477`, on loopback) or an IP \
+             address and port (`127.0.0.1:9477`, `[::1]:9477`, `0.0.0.0:9477` for every interface)"
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -390,7 +428,7 @@ pub struct RunOptions {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SimFault {
-    /// The refresh or restore ends `Failed`.
+    /// Database operations (refresh, restore, export) end `Failed`.
     RefreshFails,
     /// Deployments end `Failed`.
     DeploymentFails,
@@ -433,6 +471,46 @@ pub struct SubmitArgs {
 pub struct RunsArgs {
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// Where the plans are: directories (searched for *.yaml and *.yml) or files.
+    #[arg(long, value_name = "DIR", default_value = "plans")]
+    pub plans: Vec<PathBuf>,
+
+    /// The feed's first moment (default: now); windows still open then are included.
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub from: Option<DateTime<Utc>>,
+
+    /// How many days from `--from` the feed covers.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=3660))]
+    pub days: u16,
+
+    /// Only this target environment's windows (its name, any case).
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    /// Use this prerequisite catalog instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this target environment's runs (its name, any case).
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Args)]
@@ -524,9 +602,15 @@ pub struct ResumeArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
 
-    /// Send again the call of the step the run needs attention for (after checking LCS).
+    /// Run a step again: the failed post step from its start (a new upload or deployment, the
+    /// command again), or the call of the step the run needs attention for (after checking
+    /// LCS). Never the refresh itself.
     #[arg(long)]
     pub retry_step: bool,
+
+    /// Who asks for the retry, and why (`--by`, `--reason`); kept in the run's log.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 
     #[command(flatten)]
     pub options: RunOptions,

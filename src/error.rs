@@ -18,6 +18,11 @@ pub mod exit {
     /// `tick` only: the pass went well and a run waits for a person (an approval, or a call to
     /// check in LCS); it holds its environment, so later refreshes are rejected until then.
     pub const NEEDS_PERSON: u8 = 4;
+    /// A foreground run (`apply`, `resume`) was stopped by SIGINT (Ctrl-C): 128 + 2, as a shell
+    /// reports a process the signal ended. The run is left to resume.
+    pub const INTERRUPTED: u8 = 130;
+    /// The same, stopped by SIGTERM: 128 + 15.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// Why a command could not do its work. Problems *in* plans are diagnostics, not errors.

@@ -39,23 +39,46 @@ impl Envelope {
         }
     }
 
+    /// A refusal: LCS sends an activity id of its own with every answer, so each failure has
+    /// a new one (support tells failures apart by it).
     #[must_use]
     pub fn failure(message: String) -> Self {
         Self {
             is_success: false,
-            operation_activity_id: Some(uuid_like(&message)),
+            operation_activity_id: Some(random_guid()),
             error_message: Some(message),
             version_eol: Some(VERSION_EOL.into()),
         }
     }
 }
 
-/// A GUID-shaped activity id for an answer that started nothing (LCS sends one anyway).
-fn uuid_like(seed: &str) -> String {
-    let hash = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+/// A random GUID (version 4, RFC 9562), written as LCS writes activity ids.
+#[must_use]
+pub fn random_guid() -> String {
+    let mut bytes = [0_u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // No system randomness: still unique within this process.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = u64::from(Utc::now().timestamp_subsec_nanos());
+        bytes[..8].copy_from_slice(&count.to_be_bytes());
+        bytes[8..].copy_from_slice(&(nanos ^ u64::from(std::process::id())).to_be_bytes());
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = bytes.iter().fold(String::new(), |mut hex, byte| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+        hex
     });
-    format!("00000000-0000-4000-8000-{:012x}", hash & 0xffff_ffff_ffff)
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A page of `environmentinfo/v1/detail` or `environmentinfo/v1/history`.
@@ -174,6 +197,45 @@ pub struct FileAsset {
     pub version: Option<String>,
 }
 
+/// `databasemovement/v1/databases`: the project's database backups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatabaseBackups {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    #[serde(default)]
+    pub database_assets: Vec<DatabaseAsset>,
+}
+
+/// One database backup (lcs-api.md 2.1). Dates have milliseconds and no offset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatabaseAsset {
+    #[serde(alias = "ID")]
+    pub id: String,
+    #[serde(default)]
+    pub project_id: Option<u64>,
+    #[serde(default)]
+    pub organization_id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub file_description: Option<String>,
+    /// A read SAS URL. A secret.
+    #[serde(default)]
+    pub file_location: Option<String>,
+    #[serde(default)]
+    pub modified_date_time: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub created_by_name: Option<String>,
+    #[serde(default)]
+    pub modified_by_name: Option<String>,
+}
+
 /// The body of `CreateFileAsset`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -185,6 +247,9 @@ pub struct CreateFileAsset {
     #[serde(default)]
     pub size_byte: u64,
     pub file_type: u32,
+    /// Not in d365fo.tools' body; kept and returned where a client sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// `GetFileAssetValidationStatus`.
@@ -249,6 +314,18 @@ pub mod path {
         format!(
             "databasemovement/v1/fetchstatus/project/{project}/environment/{environment}/operationactivity/{activity}"
         )
+    }
+
+    #[must_use]
+    pub fn export(project: u64, environment: &str, backup: &str) -> String {
+        format!(
+            "databasemovement/v1/export/project/{project}/environment/{environment}/backupName/{backup}"
+        )
+    }
+
+    #[must_use]
+    pub fn database_backups(project: u64) -> String {
+        format!("databasemovement/v1/databases/project/{project}")
     }
 
     #[must_use]

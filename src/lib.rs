@@ -10,6 +10,7 @@ pub mod error;
 pub mod executor;
 pub mod input;
 pub mod lcs;
+pub mod metrics;
 pub mod notify;
 pub mod plan;
 pub mod report;

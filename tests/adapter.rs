@@ -21,6 +21,8 @@ fn start() -> DateTime<Utc> {
         .to_utc()
 }
 
+/// Production and a sandbox whose ids are their names, so the calls below read plainly (calls
+/// that change an environment take its id, as LCS's do).
 fn model(faults: Faults) -> Lcs {
     let mut lcs = Lcs::new(Durations::default(), faults, start() - TimeDelta::days(1));
     lcs.add_environment(
@@ -28,14 +30,14 @@ fn model(faults: Faults) -> Lcs {
         "contoso-prod",
         EnvironmentType::Production,
         "10.0.41",
-        None,
+        Some("contoso-prod"),
     );
     lcs.add_environment(
         PROJECT,
         "contoso-uat",
         EnvironmentType::Sandbox,
         "10.0.41",
-        None,
+        Some("contoso-uat"),
     );
     lcs
 }
@@ -55,8 +57,8 @@ async fn the_simulator_passes_the_adapter_conformance_suite() {
     .await;
     let destructive = adapter.model().destructive_calls().count();
     assert_eq!(
-        destructive, 3,
-        "one refresh, one deployment and one restore"
+        destructive, 4,
+        "one refresh, one deployment, one export and one restore (the next export is over the limit)"
     );
 }
 
@@ -155,7 +157,7 @@ async fn simulators_sharing_a_store_never_lose_each_others_changes() {
                 "contoso-test",
                 EnvironmentType::Sandbox,
                 "10.0.41",
-                None,
+                Some("contoso-test"),
             );
             lcs
         })

@@ -328,3 +328,84 @@ fn a_configmap_mount_is_read_once_by_validate_and_tick() {
     );
     assert!(!stderr.contains("duplicate-name"), "{stderr}");
 }
+
+/// The daemon's Deployment and Service: the page's port is the one the daemon listens on, the
+/// probes ask the endpoints the daemon serves, Prometheus is told where to scrape, and the pod is
+/// as restricted as the `CronJob`'s.
+#[test]
+fn the_kubernetes_daemon_exposes_its_page_to_probes_and_prometheus() {
+    let text = read("deploy/kubernetes/daemon.yaml");
+    let documents: Vec<Value> = text
+        .split("\n---\n")
+        .map(|document| serde_saphyr::from_str(document).expect("a YAML document"))
+        .collect();
+    let [deployment, service] = documents.as_slice() else {
+        panic!("a Deployment and a Service");
+    };
+    assert_eq!(deployment["kind"], "Deployment");
+    assert_eq!(service["kind"], "Service");
+    let template = &deployment["spec"]["template"];
+    let labels = &template["metadata"]["labels"];
+    assert_eq!(&deployment["spec"]["selector"]["matchLabels"], labels);
+    assert_eq!(&service["spec"]["selector"], labels);
+    let pod = &template["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|arg| arg.as_str().expect("text"))
+        .collect();
+    parses(&args);
+    let listen = args
+        .iter()
+        .position(|arg| *arg == "--listen")
+        .map(|at| args[at + 1])
+        .expect("daemon --listen");
+    let port = listen.rsplit_once(':').expect("IP:PORT").1;
+    assert_eq!(container["ports"][0]["containerPort"].to_string(), port);
+    assert_eq!(container["ports"][0]["name"], "http");
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/port"],
+        port
+    );
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/path"],
+        "/metrics"
+    );
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+
+    let unit = read("deploy/systemd/refreshctl-daemon.service");
+    let exec = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let words: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    parses(&words);
+    assert!(exec.contains("--listen 127.0.0.1:"), "{exec}");
+
+    let Some(python) = std::env::var_os("REFRESHCTL_TEST_PYTHON") else {
+        skip::skip_part("the Kubernetes schema check: REFRESHCTL_TEST_PYTHON is not set");
+        return;
+    };
+    let validator = std::path::Path::new(&python).with_file_name("kubernetes-validate");
+    let output = std::process::Command::new(&validator)
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .arg(format!("{ROOT}/deploy/kubernetes/daemon.yaml"))
+        .output()
+        .expect("kubernetes-validate runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

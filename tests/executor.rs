@@ -155,6 +155,25 @@ impl Rehearsal {
     }
 }
 
+/// Each status poll's answer is an event with the remote status, the operation and the next
+/// poll (the live view shows them); returns how many there were.
+fn polls_say_how_it_stands(events: &[refreshctl::executor::Event]) -> usize {
+    let polled: Vec<&refreshctl::executor::Event> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::Polled)
+        .collect();
+    assert!(
+        polled
+            .iter()
+            .any(|event| event.step.as_deref() == Some("monitor-refresh")
+                && event.operation.is_some()
+                && event.until.is_some()
+                && event.message == "InProgress"),
+        "{polled:?}"
+    );
+    polled.len()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     let rehearsal = rehearsal(PLAN, Faults::default());
@@ -211,7 +230,8 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         logged.contains(&"anonymized contoso-uat in uat-refresh@20261205T2100Z"),
         "{logged:?}"
     );
-    // Everything is kept but the waits before status polls, which are shown live only.
+    // Everything is kept but the waits before status polls and the polls' answers, which are
+    // shown live only.
     let poll_waits = events
         .0
         .iter()
@@ -223,6 +243,7 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         })
         .count();
     assert!(poll_waits > 0);
+    let poll_waits = poll_waits + polls_say_how_it_stands(&events.0);
     let stored = rehearsal.store.events(&run.id).expect("log");
     let approvals = stored
         .iter()

@@ -158,8 +158,8 @@ async fn the_lcs_adapter_passes_the_conformance_suite_against_the_emulator() {
         .expect("history");
     assert_eq!(
         history.len(),
-        2,
-        "the refresh and the deployment, from two pages"
+        4,
+        "the refresh, the deployment and two exports, from four pages"
     );
     assert!(history[0].started >= history[1].started, "newest first");
     let model = lab.running.emulator.model();
@@ -169,8 +169,13 @@ async fn the_lcs_adapter_passes_the_conformance_suite_against_the_emulator() {
         .collect();
     assert_eq!(
         destructive.len(),
-        2,
-        "one refresh, one deployment: {destructive:?}"
+        4,
+        "one refresh, one deployment, two exports: {destructive:?}"
+    );
+    assert_eq!(
+        lab.count("POST", "/databasemovement/v1/export/"),
+        5,
+        "production refused, one made, one busy, one more made, one over the limit"
     );
     assert_eq!(
         lab.count("POST", "/databasemovement/v1/refresh/"),

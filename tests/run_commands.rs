@@ -436,13 +436,20 @@ fn a_terminal_gets_a_live_progress_bar() {
     assert!(status.success());
     let screen = String::from_utf8_lossy(&std::fs::read(&log).expect("log")).into_owned();
     assert!(
-        screen.contains("/15 steps  reprovision.upload [simulated "),
-        "the bar names the step"
+        screen.contains("/15 steps  reprovision.upload"),
+        "the bar names the step: {screen}"
     );
     assert!(
-        screen.contains("run succeeded"),
-        "lines still print above the bar"
+        screen.contains("] reprovision.upload started")
+            && screen.contains("] reprovision.upload succeeded"),
+        "every step's lines print above the bar: {screen}"
     );
+    assert_eq!(
+        screen.matches("run succeeded").count(),
+        1,
+        "the outcome once, with the count after the approval: {screen}"
+    );
+    assert!(screen.contains("run succeeded (15/15 steps)"), "{screen}");
 
     // Without a terminal: plain lines, no bar.
     let (_, _, stderr) = Home::new().run(&["apply", "--yes", "plans/contoso-uat-weekly.yaml"]);

@@ -214,8 +214,8 @@ impl AdapterError {
     }
 }
 
-/// The operations of SPEC 6. Destructive calls (start refresh, start restore, apply update) are
-/// sent once per call; everything else may be repeated.
+/// The operations of SPEC 6. Calls that change an environment (start refresh, start restore,
+/// start export, apply update) are sent once per call; everything else may be repeated.
 #[allow(
     async_fn_in_trait,
     reason = "adapters are a closed set used within this crate"
@@ -243,6 +243,16 @@ pub trait Adapter {
         project: u64,
         target: &str,
         point: Option<DateTime<Utc>>,
+    ) -> Result<String, AdapterError>;
+
+    /// Exports the environment's database to the project's asset library as the bacpac
+    /// `backup` (no extension); returns the operation's activity id. Its status is a database
+    /// operation's, keyed by the exported environment.
+    async fn start_export(
+        &self,
+        project: u64,
+        environment: &str,
+        backup: &str,
     ) -> Result<String, AdapterError>;
 
     /// The status of a database operation, keyed by the target environment.

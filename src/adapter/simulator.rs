@@ -371,6 +371,15 @@ impl Adapter for SimulatorAdapter {
         self.call(|model, now| model.start_restore(project, target, point, now))
     }
 
+    async fn start_export(
+        &self,
+        project: u64,
+        environment: &str,
+        backup: &str,
+    ) -> Result<String, AdapterError> {
+        self.call(|model, now| model.start_export(project, environment, backup, now))
+    }
+
     async fn database_status(
         &self,
         _project: u64,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::check_settings;
+use super::foreground;
 use super::runs::os_user;
 use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store, simulator};
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
@@ -111,7 +112,16 @@ pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
         )?;
     }
     execute(
-        &runtime, &plan, &store, run, new, &args.run, &settings, globals, live, out,
+        &runtime,
+        &plan,
+        &store,
+        run,
+        &Start::Apply { new },
+        &args.run,
+        &settings,
+        globals,
+        live,
+        out,
     )
 }
 
@@ -167,64 +177,29 @@ fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
 
 pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let store = open_store(globals.state, globals.adapter)?;
-    let mut run = store
+    let run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
-    if args.retry_step {
-        let RunState::NeedsAttention { step, .. } = &run.state else {
-            return Err(Error::Refused {
-                message: format!(
-                    "run `{}` is {}; only a run that needs attention has a step to retry",
-                    run.id,
-                    run.state.name()
-                ),
-                hint: None,
+    let retry = if args.retry_step {
+        Some(super::runs::operator(&args.operator))
+    } else {
+        if args.operator.by.is_some() || args.operator.reason.is_some() {
+            return Err(Error::Usage {
+                message: "`--by` and `--reason` say who asks for a retry and why: they go with `--retry-step`".into(),
             });
-        };
-        let step = step.clone();
-        if let Some(record) = run.steps.iter_mut().find(|record| record.id == step) {
-            record.intent = None;
-            record.state = StepState::Pending;
         }
-        run.state = RunState::Running;
-        store.update_run(&mut run)?;
-        store.append_event(
-            &run.id,
-            "retry-step",
-            &serde_json::json!({ "step": step }),
-            Utc::now(),
-        )?;
-    } else if let RunState::Failed { .. } = run.state {
-        // A failed post step may be retried; a failed refresh is over (submit a new window).
-        let monitor = run
-            .steps
-            .iter()
-            .position(|record| record.id == "monitor-refresh" || record.id == "monitor-restore")
-            .unwrap_or(usize::MAX);
-        let failed = run
-            .steps
-            .iter()
-            .position(|record| matches!(record.state, StepState::Failed { .. }));
-        match failed {
-            Some(index) if index > monitor => {
-                run.steps[index].state = StepState::Pending;
-                run.steps[index].polls = 0;
-                run.steps[index].intent = None;
-                run.state = RunState::Running;
-                store.update_run(&mut run)?;
-                store.lock(&run.target, &run.id, Utc::now())?;
-            }
-            _ => {
-                return Err(Error::Refused {
-                    message: format!(
-                        "run `{}` failed before its post steps; it cannot be resumed",
-                        run.id
-                    ),
-                    hint: Some("submit the plan's next window".into()),
-                });
-            }
+        // A retry is a person's decision: a failed run is not resumed without one.
+        if let RunState::Failed { error } = &run.state {
+            return Err(Error::Refused {
+                message: format!("run `{}` failed: {error}", run.id),
+                hint: Some(format!(
+                    "resuming never repeats a step by itself; `refreshctl resume {} --retry-step` runs a failed post step again (never the refresh)",
+                    run.id
+                )),
+            });
         }
-    }
+        None
+    };
     let path = std::path::PathBuf::from(&run.file);
     let settings = check_settings(
         &crate::cli::CheckArgs {
@@ -254,13 +229,20 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         &plan,
         &store,
         run,
-        false,
+        &Start::Resume { retry },
         &args.options,
         &settings,
         globals,
         live,
         out,
     )
+}
+
+/// How a command takes up a run: a new or existing one from `apply`, or `resume`, perhaps
+/// with a retry a person asked for.
+pub enum Start {
+    Apply { new: bool },
+    Resume { retry: Option<Operator> },
 }
 
 fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
@@ -421,7 +403,7 @@ fn execute(
     plan: &Plan,
     store: &Arc<StateStore>,
     run: RunRecord,
-    new: bool,
+    start: &Start,
     options: &RunOptions,
     settings: &CheckSettings,
     globals: &Globals<'_>,
@@ -434,7 +416,7 @@ fn execute(
             plan,
             store,
             run,
-            new,
+            start,
             options,
             globals,
             &adapter,
@@ -452,7 +434,7 @@ fn execute(
     )?;
     eprintln!("refreshctl: rehearsing on the simulator (simulated time; nothing real is touched)");
     drive(
-        runtime, plan, store, run, new, options, globals, &adapter, &clock, out,
+        runtime, plan, store, run, start, options, globals, &adapter, &clock, out,
     )
 }
 
@@ -467,7 +449,7 @@ fn drive<A: Adapter>(
     plan: &Plan,
     store: &Arc<StateStore>,
     mut run: RunRecord,
-    new: bool,
+    start: &Start,
     options: &RunOptions,
     globals: &Globals<'_>,
     adapter: &A,
@@ -482,8 +464,20 @@ fn drive<A: Adapter>(
         Notifier::new(plan, &run, adapter.kind(), notify_backoff())
             .with_outbox(Outbox::new(store.clone(), clock.clone()))
     };
-    if new {
+    if matches!(start, Start::Apply { new: true }) {
         notifier.send(NotificationEvent::Submitted);
+    }
+    let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
+    let mut before = executor::Collect::default();
+    if let Start::Resume {
+        retry: Some(operator),
+    } = start
+    {
+        let mut executor =
+            executor_for(plan, adapter, store, clock, &mut before, &plan_dir, options);
+        runtime
+            .block_on(executor.retry(&mut run, operator))
+            .map_err(retry_error)?;
     }
     let done = run
         .steps
@@ -501,68 +495,147 @@ fn drive<A: Adapter>(
         run.steps.len(),
         done,
     );
-    let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
+    for event in &before.0 {
+        reporter.event(event);
+    }
+    // From here on a signal stops the run at a safe point, and says how it stands.
+    let mut stop = foreground::listen(reporter.printer())?;
     let progress = loop {
-        let progress = runtime.block_on(run_once(
-            plan,
-            adapter,
-            store,
-            clock,
-            &mut Tee(&mut reporter, &mut notifier),
-            &plan_dir,
-            options,
-            &mut run,
-        ))?;
+        let outcome = runtime.block_on(async {
+            let mut sink = Tee(&mut reporter, &mut notifier);
+            let mut executor =
+                executor_for(plan, adapter, store, clock, &mut sink, &plan_dir, options);
+            executor.run_to_end_unless(&mut run, &mut stop).await
+        });
+        let progress = match outcome.map_err(exec_error)? {
+            executor::Stoppable::Progress(progress) => progress,
+            executor::Stoppable::Stopped(signal) => {
+                return stopped(
+                    runtime, store, run, notifier, &reporter, signal, globals, options, out,
+                );
+            }
+        };
         match &progress {
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if options.yes && clock.is_simulated() =>
             {
-                eprintln!("refreshctl: rehearsal: `{step}` approved (--yes)");
                 let operator = Operator {
                     by: os_user(),
                     reason: Some("a rehearsal with --yes".into()),
                 };
                 run = approve_and_reload(store, &run.id, step, &operator, clock.now())?;
+                reporter.approved(&format!("refreshctl: rehearsal: `{step}` approved (--yes)"));
             }
             Progress::Blocked(RunState::AwaitingApproval { step })
                 if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
             {
-                eprint!("refreshctl: `{step}` waits for you; type `done` when it is done: ");
-                let mut answer = String::new();
-                let _ = std::io::stdin().read_line(&mut answer);
-                if answer.trim() != "done" {
-                    break progress;
+                let answer = reporter
+                    .suspend(|| runtime.block_on(foreground::ask(&run.id, step, &mut stop)));
+                match answer {
+                    foreground::Answer::Approve => {
+                        run = approved_at_prompt(store, &run.id, step, clock, &mut reporter)?;
+                    }
+                    foreground::Answer::Later => break progress,
+                    foreground::Answer::Stopped(signal) => {
+                        return stopped(
+                            runtime, store, run, notifier, &reporter, signal, globals, options, out,
+                        );
+                    }
                 }
-                let operator = Operator {
-                    by: os_user(),
-                    reason: None,
-                };
-                run = approve_and_reload(store, &run.id, step, &operator, clock.now())?;
             }
             _ => break progress,
         }
     };
+    reporter.clear();
     let deliveries = runtime.block_on(notifier.finish());
     report_deliveries(store, &run, deliveries);
     writeln!(out, "{}", run.id)?;
     Ok(exit_code(&run, progress))
 }
 
+/// The operator answered `yes` at the prompt: the step is approved as the OS user, and the
+/// live view counts it.
+fn approved_at_prompt(
+    store: &StateStore,
+    run: &str,
+    step: &str,
+    clock: &Clock,
+    reporter: &mut Reporter,
+) -> Result<RunRecord, Error> {
+    let operator = Operator {
+        by: os_user(),
+        reason: None,
+    };
+    let run = approve_and_reload(store, run, step, &operator, clock.now())?;
+    reporter.approved(&format!(
+        "[{}{}] `{step}` approved by {}",
+        if clock.is_simulated() {
+            "simulated "
+        } else {
+            ""
+        },
+        format_utc(clock.now()),
+        operator.by
+    ));
+    Ok(run)
+}
+
+/// A run stopped by a signal: its notifications still go out, the bar goes, and stderr says
+/// how the run stands and how to go on with it.
 #[expect(
     clippy::too_many_arguments,
     reason = "the pieces of one execution, passed through once"
 )]
-async fn run_once<A: Adapter>(
-    plan: &Plan,
-    adapter: &A,
+fn stopped(
+    runtime: &tokio::runtime::Runtime,
     store: &StateStore,
-    clock: &Clock,
-    sink: &mut dyn EventSink,
+    run: RunRecord,
+    notifier: Notifier,
+    reporter: &Reporter,
+    signal: foreground::Signal,
+    globals: &Globals<'_>,
+    options: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    reporter.clear();
+    let deliveries = runtime.block_on(notifier.finish());
+    report_deliveries(store, &run, deliveries);
+    // The run as it was last committed (a step under way may have moved it on).
+    let run = store.run(&run.id)?.unwrap_or(run);
+    let code = foreground::stopped(&run, signal, globals, options);
+    // As at every other end: the run's id on stdout, for scripts.
+    writeln!(out, "{}", run.id)?;
+    Ok(code)
+}
+
+fn retry_error(error: executor::RetryError) -> Error {
+    match error {
+        executor::RetryError::Refused { message, hint } => Error::Refused { message, hint },
+        executor::RetryError::Unreachable(message) => Error::Unavailable { message },
+        executor::RetryError::Store(error) => Error::Store(error),
+    }
+}
+
+fn exec_error(error: executor::ExecError) -> Error {
+    match error {
+        executor::ExecError::Store(error) => Error::Store(error),
+        unknown @ executor::ExecError::UnknownStep(_) => Error::Refused {
+            message: unknown.to_string(),
+            hint: Some("the plan file changed since the run was submitted".into()),
+        },
+    }
+}
+
+fn executor_for<'a, A: Adapter>(
+    plan: &'a Plan,
+    adapter: &'a A,
+    store: &'a StateStore,
+    clock: &'a Clock,
+    sink: &'a mut dyn EventSink,
     plan_dir: &std::path::Path,
     options: &RunOptions,
-    run: &mut RunRecord,
-) -> Result<Progress, Error> {
-    let mut executor = Executor {
+) -> Executor<'a, A> {
+    Executor {
         plan,
         adapter,
         store,
@@ -574,14 +647,7 @@ async fn run_once<A: Adapter>(
             plan_dir: plan_dir.to_path_buf(),
             step_deadline: options.step_deadline,
         },
-    };
-    executor.run_to_end(run).await.map_err(|error| match error {
-        executor::ExecError::Store(error) => Error::Store(error),
-        unknown @ executor::ExecError::UnknownStep(_) => Error::Refused {
-            message: unknown.to_string(),
-            hint: Some("the plan file changed since the run was submitted".into()),
-        },
-    })
+    }
 }
 
 fn describe(state: &RunState) -> String {

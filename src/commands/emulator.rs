@@ -68,6 +68,7 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
             shared => Time::Shared(shared),
         },
         token_lifetime: args.token_lifetime,
+        token_clock: args.token_clock,
         password: args.password.clone(),
         metadata_per_minute: args.metadata_per_minute,
         rates,

@@ -1,8 +1,11 @@
 //! One file per command; each resolves its settings from the arguments and calls the core.
 
 mod apply;
+mod calendar;
 mod emulator;
 mod explain;
+mod foreground;
+mod history;
 mod init;
 mod notify_preview;
 mod plan;
@@ -11,6 +14,7 @@ mod runtime;
 mod schedule;
 mod schema;
 mod shell;
+mod status_page;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -50,6 +54,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         Command::Apply(args) => apply::apply(&args, &globals, stdout),
         Command::Submit(args) => apply::submit(&args, &globals, stdout),
         Command::Resume(args) => apply::resume(&args, &globals, stdout),
+        Command::Calendar(args) => calendar::run(&args, &globals, stdout),
+        Command::History(args) => history::run(&args, &globals, stdout),
         Command::Runs(args) => runs::runs(&args, &globals, stdout),
         Command::Status(args) => runs::status(&args, &globals, stdout),
         Command::Reschedule(args) => runs::reschedule(&args, &globals, stdout),

@@ -168,7 +168,13 @@ impl LogView {
                 "emergency: the lead time is waived: {}",
                 reason.unwrap_or("no reason recorded")
             ),
-            "retry-step" => "sent again on an operator's request (`resume --retry-step`)".into(),
+            // Older entries have only the step: the call of a run that needed attention.
+            "retry-step" => match text("message") {
+                Some(message) => {
+                    format!("{message} (`resume --retry-step`){by_whom}{operator_reason}")
+                }
+                None => "sent again on an operator's request (`resume --retry-step`)".into(),
+            },
             "run-state" => {
                 let state = text("message").unwrap_or_else(|| "changed".into());
                 let approved = text("approved").map_or_else(
@@ -287,14 +293,30 @@ fn view(run: &RunRecord) -> RunView<'_> {
     }
 }
 
+/// Every run as `runs --format json` shows it (the daemon's `/runs`).
+pub(super) fn runs_json(runs: &[RunRecord]) -> serde_json::Value {
+    serde_json::Value::Array(
+        runs.iter()
+            .map(|run| serde_json::to_value(view(run)).unwrap_or_default())
+            .collect(),
+    )
+}
+
+/// One run as `status --format json` shows it, with its log (the daemon's `/runs/{id}`).
+pub(super) fn status_json(store: &StateStore, run: &RunRecord) -> Result<serde_json::Value, Error> {
+    let mut view = view(run);
+    view.log = Some(store.events(&run.id)?.iter().map(LogView::new).collect());
+    Ok(serde_json::to_value(&view).map_err(std::io::Error::from)?)
+}
+
 pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let store = open_store_read_only(globals.state, globals.adapter)?;
     let mut out = std::io::BufWriter::new(out);
     match args.format {
         TableFormat::Json => {
             let runs = store.runs()?;
-            let views: Vec<RunView<'_>> = runs.iter().map(view).collect();
-            serde_json::to_writer_pretty(&mut out, &views).map_err(std::io::Error::from)?;
+            serde_json::to_writer_pretty(&mut out, &runs_json(&runs))
+                .map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         TableFormat::Table => {
@@ -333,7 +355,8 @@ pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     view.log = Some(store.events(&run.id)?.iter().map(LogView::new).collect());
     match args.format {
         TableFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &view).map_err(std::io::Error::from)?;
+            serde_json::to_writer_pretty(&mut *out, &status_json(&store, &run)?)
+                .map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         TableFormat::Table => {
@@ -440,7 +463,7 @@ pub fn os_user() -> String {
 }
 
 /// Who acts and why, from `--by` (else the OS user) and `--reason`.
-fn operator(args: &OperatorArgs) -> Operator {
+pub(super) fn operator(args: &OperatorArgs) -> Operator {
     let given = |text: &Option<String>| {
         text.as_deref()
             .map(str::trim)
@@ -460,7 +483,14 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
     not_started(&run, "cancel")?;
     let operator = operator(&args.operator);
-    let now = Utc::now();
+    // A rehearsal's runs live on the simulated clock: canceled then, not at the wall clock's
+    // time (which may be weeks before the run was submitted).
+    let now = if globals.adapter == AdapterKind::Simulator {
+        super::runtime::stored_clock(&store)?
+            .map_or_else(Utc::now, |stored| stored.max(run.updated))
+    } else {
+        Utc::now()
+    };
     let mut detail = serde_json::json!({ "message": "canceled" });
     operator.add_to(&mut detail);
     cancel_run(&store, &mut run, now, &detail)?;
@@ -799,6 +829,16 @@ mod tests {
                 "retry-step",
                 json!({ "step": "deploy.apply" }),
                 "sent again on an operator's request (`resume --retry-step`)",
+            ),
+            (
+                "retry-step",
+                json!({
+                    "step": "deploy.apply", "failed": "deploy.monitor",
+                    "message": "`deploy.monitor` is run again from `deploy.apply`",
+                    "by": "dave", "reason": "the deployment's SQL timeout was raised",
+                }),
+                "`deploy.monitor` is run again from `deploy.apply` (`resume --retry-step`) by dave: \
+                 reason the deployment's SQL timeout was raised",
             ),
             (
                 "notification-failed",

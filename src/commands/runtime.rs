@@ -99,6 +99,10 @@ pub struct InventoryEntry {
     kind: Option<String>,
     release: String,
     id: Option<String>,
+    /// `self-service` (the default) or `microsoft-managed`: LCS requires an update name to
+    /// apply a package only on self-service environments.
+    #[serde(default)]
+    infrastructure: Option<crate::sim::Infrastructure>,
 }
 
 /// The simulator of a foreground rehearsal of `run` (`apply`, `resume`). A run continues in
@@ -211,6 +215,14 @@ pub fn add_inventory(model: &mut Lcs, entries: &[InventoryEntry]) {
             &entry.release,
             entry.id.as_deref(),
         );
+        if let Some(infrastructure) = entry.infrastructure
+            && let Some(environment) = model.environments.iter_mut().find(|environment| {
+                environment.project == entry.project
+                    && environment.name.eq_ignore_ascii_case(&entry.name)
+            })
+        {
+            environment.infrastructure = infrastructure;
+        }
         if known.is_none()
             && let Some(environment) = model.environments.iter_mut().find(|environment| {
                 environment.project == entry.project
@@ -308,13 +320,75 @@ pub fn cache_dir() -> PathBuf {
         .join("refreshctl")
 }
 
-/// Writes run progress to stderr: a progress bar with the lines above it on a terminal, plain
-/// lines otherwise, or JSON lines.
+/// Writes run progress to stderr: plain lines, or JSON lines; on a terminal the same lines with
+/// a live bar below them. The bar says which step runs, for how long, and, while a step waits
+/// on a remote operation, the operation's status as last polled, its id and when the next poll
+/// is due. It is cleared when the run stops; the last line says how the run ended, once.
 pub struct Progress {
     format: LogFormat,
     /// Simulated time is shown as such, so nobody mistakes a rehearsal for the real thing.
     simulated: bool,
     bar: Option<indicatif::ProgressBar>,
+    /// What the bar says about the current step, shared with its drawing.
+    live: Arc<std::sync::Mutex<Live>>,
+    steps: usize,
+    done: usize,
+    /// Set while a prompt has the bar out of the way: lines printed meanwhile go straight to
+    /// stderr (the bar is held by the prompt, and printing through it would wait for ever).
+    prompting: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The current step as the bar shows it.
+#[derive(Debug, Default)]
+struct Live {
+    step: Option<String>,
+    started: Option<DateTime<Utc>>,
+    /// The remote status last polled, the operation and the next poll.
+    polled: Option<(String, String, DateTime<Utc>)>,
+    /// The end of a wait that is not a poll (the window).
+    until: Option<DateTime<Utc>>,
+    /// The time of the last event, and when it came in (for the elapsed time on a wall clock
+    /// between events).
+    last: Option<(DateTime<Utc>, std::time::Instant)>,
+    simulated: bool,
+}
+
+impl Live {
+    /// The bar's three lines after the counts, each short enough for an 80-column terminal:
+    /// the step; the remote status and the operation (or how long the step has run); how long
+    /// and the next poll (or the end of the wait).
+    fn lines(&self) -> [String; 3] {
+        let Some(step) = &self.step else {
+            return [String::new(), String::new(), String::new()];
+        };
+        let elapsed = match (self.started, self.last) {
+            (Some(started), Some((at, received))) => {
+                let mut now = at;
+                if !self.simulated {
+                    now += chrono::TimeDelta::from_std(received.elapsed()).unwrap_or_default();
+                }
+                let seconds = (now - started).num_seconds().max(0);
+                format!(
+                    "{} elapsed",
+                    crate::plan::time::format_duration(chrono::TimeDelta::seconds(seconds))
+                )
+            }
+            _ => String::new(),
+        };
+        match (&self.polled, self.until) {
+            (Some((status, operation, next)), _) => [
+                step.clone(),
+                format!("  {status}, operation {operation}"),
+                format!("  {elapsed}, next poll at {}", format_utc(*next)),
+            ],
+            (None, Some(until)) => [
+                step.clone(),
+                format!("  {elapsed}"),
+                format!("  waiting until {}", format_utc(until)),
+            ],
+            (None, None) => [step.clone(), format!("  {elapsed}"), String::new()],
+        }
+    }
 }
 
 impl Progress {
@@ -322,25 +396,52 @@ impl Progress {
     #[must_use]
     pub fn new(format: LogFormat, simulated: bool, steps: usize, done: usize) -> Self {
         use std::io::IsTerminal as _;
-        let live = format == LogFormat::Text && std::io::stderr().is_terminal();
-        let bar = live.then(|| {
+        let live = Arc::new(std::sync::Mutex::new(Live {
+            simulated,
+            ..Live::default()
+        }));
+        let on_terminal = format == LogFormat::Text && std::io::stderr().is_terminal();
+        let bar = on_terminal.then(|| {
             let bar = indicatif::ProgressBar::new(steps as u64);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}")
-            {
-                bar.set_style(style.progress_chars("=> "));
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:30} {pos}/{len} steps  {step}\n{detail}\n{timing}",
+            ) {
+                let key = |line: usize| {
+                    let shown = live.clone();
+                    move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let text = shown
+                            .lock()
+                            .map(|live| live.lines()[line].clone())
+                            .unwrap_or_default();
+                        let _ = out.write_str(&text);
+                    }
+                };
+                bar.set_style(
+                    style
+                        .progress_chars("=> ")
+                        .with_key("step", key(0))
+                        .with_key("detail", key(1))
+                        .with_key("timing", key(2)),
+                );
             }
             bar.set_position(done as u64);
+            // The bar moves on its own (spinner, elapsed time) while a step waits.
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
         Self {
             format,
             simulated,
             bar,
+            live,
+            steps,
+            done,
+            prompting: Arc::default(),
         }
     }
 
-    fn line(&self, text: &str) {
+    /// Prints a line (above the bar on a terminal).
+    pub fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
@@ -348,13 +449,95 @@ impl Progress {
             }
         }
     }
+
+    /// Prints lines (above the bar on a terminal) from wherever it is handed, as this does.
+    pub fn printer(&self) -> impl Fn(&str) + Send + 'static {
+        let bar = self.bar.clone();
+        let prompting = self.prompting.clone();
+        move |text: &str| match &bar {
+            Some(bar) if !prompting.load(std::sync::atomic::Ordering::SeqCst) => bar.println(text),
+            _ => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    /// Runs `ask` (a prompt) with the bar out of the way.
+    pub fn suspend<R>(&self, ask: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => {
+                use std::sync::atomic::Ordering;
+                self.prompting.store(true, Ordering::SeqCst);
+                let answer = bar.suspend(ask);
+                self.prompting.store(false, Ordering::SeqCst);
+                answer
+            }
+            None => ask(),
+        }
+    }
+
+    /// A waiting step was approved outside the executor (`--yes`, the prompt): it counts as
+    /// done, and `line` says so.
+    pub fn approved(&mut self, line: &str) {
+        self.done += 1;
+        if let Ok(mut live) = self.live.lock() {
+            live.step = None;
+            live.polled = None;
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        self.line(line);
+    }
+
+    /// The run stopped without ending (a signal, a step that waits for a person): the bar goes.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn timestamp(&self, at: DateTime<Utc>) -> String {
+        let clock = if self.simulated { "simulated " } else { "" };
+        format!("[{clock}{}]", format_utc(at))
+    }
+
+    /// Keeps what the bar shows up to date with `event`.
+    fn follow(&self, event: &Event) {
+        let Ok(mut live) = self.live.lock() else {
+            return;
+        };
+        live.last = Some((event.at, std::time::Instant::now()));
+        match event.kind {
+            EventKind::StepStarted => {
+                live.step.clone_from(&event.step);
+                live.started = Some(event.at);
+                live.polled = None;
+                live.until = None;
+            }
+            EventKind::StepSucceeded | EventKind::StepFailed | EventKind::StepSkipped => {
+                live.step = None;
+                live.polled = None;
+                live.until = None;
+            }
+            EventKind::Waiting if live.polled.is_none() => live.until = event.until,
+            EventKind::Polled => {
+                if live.step.is_none() {
+                    live.step.clone_from(&event.step);
+                    live.started = Some(event.at);
+                }
+                if let (Some(operation), Some(until)) = (&event.operation, event.until) {
+                    live.polled = Some((event.message.clone(), operation.clone(), until));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.clear();
     }
 }
 
@@ -366,32 +549,30 @@ impl EventSink for Progress {
             }
             return;
         }
-        let clock = if self.simulated { "simulated " } else { "" };
-        let at = format!("[{clock}{}]", format_utc(event.at));
+        let at = self.timestamp(event.at);
         if let Some(bar) = &self.bar {
-            match event.kind {
-                EventKind::StepStarted => bar.set_message(format!(
-                    "{} {at}",
-                    event.step.as_deref().unwrap_or_default()
-                )),
-                EventKind::StepSucceeded | EventKind::StepSkipped => bar.inc(1),
-                _ => {}
-            }
-        }
-        // Polls are quiet in text: only waits of an hour or more (a window) are shown.
-        if event.kind == EventKind::Waiting
-            && event
-                .until
-                .is_some_and(|until| until - event.at < chrono::TimeDelta::hours(1))
-        {
-            return;
-        }
-        // On a terminal the bar shows steps starting and succeeding; the lines show the rest.
-        if self.bar.is_some()
-            && matches!(
+            self.follow(event);
+            if matches!(
                 event.kind,
-                EventKind::StepStarted | EventKind::StepSucceeded
-            )
+                EventKind::StepSucceeded | EventKind::StepSkipped
+            ) {
+                bar.inc(1);
+            }
+            bar.tick();
+        }
+        if matches!(
+            event.kind,
+            EventKind::StepSucceeded | EventKind::StepSkipped
+        ) {
+            self.done += 1;
+        }
+        // Polls are quiet in lines: the bar shows them, and only waits of an hour or more (a
+        // window) get a line.
+        if event.kind == EventKind::Polled
+            || event.kind == EventKind::Waiting
+                && event
+                    .until
+                    .is_some_and(|until| until - event.at < chrono::TimeDelta::hours(1))
         {
             return;
         }
@@ -399,6 +580,18 @@ impl EventSink for Progress {
             EventKind::RunState => format!("run {}", event.message),
             _ => event.message.clone(),
         };
-        self.line(&format!("{at} {what}"));
+        let ended = event.kind == EventKind::RunState
+            && matches!(
+                event.message.as_str(),
+                "succeeded" | "failed" | "rejected" | "canceled"
+            );
+        match &self.bar {
+            // The last line, once: how the run ended and how many steps it did; then the bar goes.
+            Some(bar) if ended => {
+                bar.println(format!("{at} {what} ({}/{} steps)", self.done, self.steps));
+                bar.finish_and_clear();
+            }
+            _ => self.line(&format!("{at} {what}")),
+        }
     }
 }

@@ -30,8 +30,8 @@ use crate::sim::{Durations, Faults, Lcs};
 use crate::state::{RunState, StateStore};
 
 /// The plans a pass schedules, and what could not be scheduled.
-struct Loaded {
-    plans: Vec<Plan>,
+pub(super) struct Loaded {
+    pub(super) plans: Vec<Plan>,
     /// Files left out, with why.
     refused: Vec<(String, String)>,
     fingerprint: u64,
@@ -41,14 +41,23 @@ struct Loaded {
 /// rule is the scheduler's own business: it decides each occurrence itself, and a fixed window
 /// already submitted must stay schedulable as it comes near.
 fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error> {
+    load_plan_set(&args.plans, args.catalog.as_ref(), adapter)
+}
+
+/// [`load_plans`] for any command that reads the scheduled plans (`calendar`).
+pub(super) fn load_plan_set(
+    paths: &[PathBuf],
+    catalog: Option<&PathBuf>,
+    adapter: AdapterKind,
+) -> Result<Loaded, Error> {
     let settings = super::check_settings(
         &crate::cli::CheckArgs {
             now: None,
-            catalog: args.catalog.clone(),
+            catalog: catalog.cloned(),
         },
         Some(adapter),
     )?;
-    let files = discover(&args.plans).map_err(|error| match error {
+    let files = discover(paths).map_err(|error| match error {
         DiscoverError::NotFound(path) => Error::NotFound { path },
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
@@ -258,7 +267,7 @@ struct LogSink;
 
 impl EventSink for LogSink {
     fn event(&mut self, event: &Event) {
-        if event.kind == EventKind::Waiting {
+        if matches!(event.kind, EventKind::Waiting | EventKind::Polled) {
             return;
         }
         let step = event.step.as_deref().unwrap_or("-");
@@ -653,6 +662,12 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let live = match args.listen {
+        Some(address) => Some(listen(
+            address, &store, &loaded, &world, &settings, &runtime,
+        )?),
+        None => None,
+    };
     let claimed = RefCell::new(Vec::new());
     let recheck = args
         .recheck
@@ -664,6 +679,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             // A daemon on the simulator lives in real time.
             runtime.block_on(clock.sleep_until(Utc::now()));
         }
+        let started = (world.clock().now(), std::time::Instant::now());
         let report = runtime.block_on(async {
             tokio::select! {
                 report = pass(&world, &loaded.plans, &store, &settings, &claimed) => Some(report),
@@ -678,6 +694,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         };
         match report {
             Ok(report) => {
+                record_pass(started, &report);
                 print_report(out, args.schedule.format, world.clock().now(), &report)?;
                 out.flush()?;
                 world.save(&store)?;
@@ -695,19 +712,7 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
                         eprintln!("refreshctl: stopped; every run is left to resume");
                         return Ok(exit::SUCCESS);
                     }
-                    Wake::Reload => match load_plans(&args.schedule, globals.adapter) {
-                        Ok(fresh) => {
-                            eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
-                            if let Err(error) = world.reseed(&fresh.plans) {
-                                eprintln!("refreshctl: warning: {error}");
-                            }
-                            loaded = fresh;
-                        }
-                        Err(error) => {
-                            eprintln!("refreshctl: the plans were not reloaded: {error}");
-                            loaded.fingerprint = fingerprint(&args.schedule.plans);
-                        }
-                    },
+                    Wake::Reload => reload(args, globals, &world, live.as_deref(), &mut loaded),
                     Wake::Due => {}
                 }
             }
@@ -727,6 +732,73 @@ pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             }
         }
     }
+}
+
+/// Loads the plans again (SIGHUP, or the directory changed); the old ones stay when the new
+/// ones cannot be read.
+fn reload(
+    args: &DaemonArgs,
+    globals: &Globals<'_>,
+    world: &World,
+    live: Option<&super::status_page::Live>,
+    loaded: &mut Loaded,
+) {
+    match load_plans(&args.schedule, globals.adapter) {
+        Ok(fresh) => {
+            eprintln!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
+            if let Err(error) = world.reseed(&fresh.plans) {
+                eprintln!("refreshctl: warning: {error}");
+            }
+            if let Some(live) = live {
+                live.reload(fresh.plans.clone());
+            }
+            *loaded = fresh;
+        }
+        Err(error) => {
+            eprintln!("refreshctl: the plans were not reloaded: {error}");
+            loaded.fingerprint = fingerprint(&args.schedule.plans);
+        }
+    }
+}
+
+/// What the page's metrics say of the last pass.
+fn record_pass(started: (DateTime<Utc>, std::time::Instant), report: &TickReport) {
+    crate::metrics::pass(
+        crate::metrics::Pass {
+            started: started.0,
+            seconds: started.1.elapsed().as_secs_f64(),
+            next_due: report.next_due,
+        },
+        report.taken_over.len(),
+    );
+}
+
+/// Starts the status page beside the scheduler (`daemon --listen`); says where it is.
+fn listen(
+    address: std::net::SocketAddr,
+    store: &Arc<StateStore>,
+    loaded: &Loaded,
+    world: &World,
+    settings: &TickSettings,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Arc<super::status_page::Live>, Error> {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(address))
+        .map_err(|error| Error::Unavailable {
+            message: format!(
+                "the status page cannot listen on {address}: {error} (choose another with --listen)"
+            ),
+        })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let live = Arc::new(super::status_page::Live {
+        store: store.clone(),
+        plans: std::sync::RwLock::new(Arc::new(loaded.plans.clone())),
+        clock: world.clock().clone(),
+        owner: settings.owner.clone(),
+    });
+    runtime.spawn(super::status_page::serve(listener, live.clone()));
+    eprintln!("refreshctl: status page at http://{bound}/ (metrics at /metrics)");
+    Ok(live)
 }
 
 /// Why the daemon woke up.

@@ -34,12 +34,24 @@ pub enum Time {
     Shared(Clock),
 }
 
+/// Which clock token lifetimes count on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenClock {
+    /// The wall clock (or the shared clock a test drives).
+    #[default]
+    Wall,
+    /// The model's clock, sped up by `--speed`: an hour's token expires during a sped-up
+    /// deployment as it does during a real one.
+    Model,
+}
+
 /// What the emulator is started with.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub time: Time,
-    /// How long the tokens it issues live (wall time).
+    /// How long the tokens it issues live, on `token_clock`.
     pub token_lifetime: TimeDelta,
+    pub token_clock: TokenClock,
     /// The password every user signs in with (the user name is not checked).
     pub password: String,
     /// `environmentinfo/v1/detail` calls allowed per project per minute (LCS: 6); 0 for no limit.
@@ -60,6 +72,7 @@ impl Default for Config {
         Self {
             time: Time::Real { speed: 1.0 },
             token_lifetime: TimeDelta::hours(1),
+            token_clock: TokenClock::Wall,
             password: "emulator".into(),
             metadata_per_minute: 6,
             page_size: 10,
@@ -84,11 +97,12 @@ pub struct RequestRecord {
     pub fault: Option<String>,
 }
 
-/// Issued tokens: access token → expiry, refresh token → user.
+/// Issued tokens: access token → expiry, refresh token → the `resource` it was issued for
+/// (echoed by the v1 endpoint when it is redeemed).
 #[derive(Debug, Default)]
 struct Tokens {
     access: std::collections::HashMap<String, DateTime<Utc>>,
-    refresh: std::collections::HashSet<String>,
+    refresh: std::collections::HashMap<String, String>,
 }
 
 /// The emulator's state, shared by every request.
@@ -103,6 +117,9 @@ pub struct Emulator {
     dice: Mutex<faults::Dice>,
     metadata_calls: Mutex<Vec<(u64, DateTime<Utc>)>>,
     blobs: blob::Blobs,
+    /// Database backups whose bytes are on the blob store already (published once, so a
+    /// download never meets a file being written again).
+    published: Mutex<std::collections::HashSet<String>>,
     /// The key SAS signatures of the emulator's own blob endpoints are made with.
     key: [u8; 32],
     base: Mutex<String>,
@@ -133,6 +150,7 @@ impl Emulator {
             script: Mutex::new(Vec::new()),
             metadata_calls: Mutex::new(Vec::new()),
             blobs,
+            published: Mutex::new(std::collections::HashSet::new()),
             key,
             base: Mutex::new(String::new()),
         });
@@ -163,6 +181,15 @@ impl Emulator {
         match &self.config.time {
             Time::Real { .. } => Utc::now(),
             Time::Shared(clock) => clock.now(),
+        }
+    }
+
+    /// The time token lifetimes count in (`Config::token_clock`).
+    #[must_use]
+    pub fn token_now(&self) -> DateTime<Utc> {
+        match self.config.token_clock {
+            TokenClock::Wall => self.wall_now(),
+            TokenClock::Model => self.model_now(),
         }
     }
 

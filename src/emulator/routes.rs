@@ -19,7 +19,7 @@ use super::blob_service;
 use super::faults::{Fault, FaultRule};
 use super::{Emulator, RequestRecord, lock};
 use crate::lcs::{self, Envelope, EnvironmentDetail, FileAsset, OperationStatus, Page};
-use crate::sim::{Lcs, SOFTWARE_DEPLOYABLE_PACKAGE, SimError, dotnet_time};
+use crate::sim::{Lcs, SOFTWARE_DEPLOYABLE_PACKAGE, SimError, dotnet_time, same_id};
 
 type Shared = State<Arc<Emulator>>;
 type Params = Query<HashMap<String, String>>;
@@ -41,6 +41,14 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route(
             "/databasemovement/v1/fetchstatus/project/{project}/environment/{environment}/operationactivity/{activity}",
             get(database_status),
+        )
+        .route(
+            "/databasemovement/v1/export/project/{project}/environment/{environment}/backupName/{backup}",
+            post(start_export),
+        )
+        .route(
+            "/databasemovement/v1/databases/project/{project}",
+            get(database_backups),
         )
         .route(
             "/environment/v2/applyupdate/project/{project}/environment/{environment}/asset/{asset}",
@@ -171,7 +179,7 @@ async fn echo(status: u16, request: Request) -> Response {
             "error": "invalid_request",
             "error_description": echoed,
             "IsSuccess": false,
-            "OperationActivityId": "00000000-0000-4000-8000-000000000000",
+            "OperationActivityId": random_guid(),
             "VersionEOL": lcs::VERSION_EOL,
             "ErrorMessage": echoed,
             "Message": echoed,
@@ -197,7 +205,7 @@ fn authorized(emulator: &Emulator, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let now = emulator.wall_now();
+    let now = emulator.token_now();
     lock(&emulator.tokens)
         .access
         .get(token.trim())
@@ -229,6 +237,11 @@ fn redact(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A random GUID (version 4), as LCS's activity ids are.
+pub(super) fn random_guid() -> String {
+    crate::lcs::random_guid()
 }
 
 fn random_token(prefix: &str) -> String {
@@ -281,7 +294,7 @@ fn check_grant(
         Some("refresh_token") => {
             let known = form
                 .get("refresh_token")
-                .is_some_and(|token| lock(&emulator.tokens).refresh.contains(token));
+                .is_some_and(|token| lock(&emulator.tokens).refresh.contains_key(token));
             (!known).then(|| token_error("AADSTS70000: The provided refresh token is not valid."))
         }
         _ => Some(token_error(
@@ -290,32 +303,49 @@ fn check_grant(
     }
 }
 
-/// Issues an access token and a refresh token; returns them with the lifetime in seconds.
-fn issue(emulator: &Emulator) -> (String, String, i64) {
+/// Issues an access token and a refresh token for `resource`; returns them with the lifetime
+/// in seconds (on the token clock).
+fn issue(emulator: &Emulator, resource: &str) -> (String, String, i64) {
     let access = random_token("emu-at-");
     let refresh = random_token("emu-rt-");
     let lifetime = emulator.config.token_lifetime;
     let mut tokens = lock(&emulator.tokens);
     tokens
         .access
-        .insert(access.clone(), emulator.wall_now() + lifetime);
-    tokens.refresh.insert(refresh.clone());
+        .insert(access.clone(), emulator.token_now() + lifetime);
+    tokens.refresh.insert(refresh.clone(), resource.to_owned());
     (access, refresh, lifetime.num_seconds().max(1))
+}
+
+/// The `resource` of a token request: the form's, or for a refresh token the one the token was
+/// first issued for. Entra's v1 endpoint answers it either way, and d365fo.tools'
+/// `Get-D365LcsApiConfig | Invoke-D365LcsApiRefreshToken | Set-D365LcsApiConfig` saves it as
+/// the API address (`Set-D365LcsApiConfig` binds `resource` to `LcsApiUri`).
+fn resource_of(emulator: &Emulator, form: &HashMap<String, String>) -> String {
+    form.get("resource")
+        .filter(|resource| !resource.is_empty())
+        .cloned()
+        .or_else(|| {
+            let token = form.get("refresh_token")?;
+            lock(&emulator.tokens).refresh.get(token).cloned()
+        })
+        .unwrap_or_default()
 }
 
 async fn token_v1(State(emulator): Shared, Form(form): Form<HashMap<String, String>>) -> Response {
     if let Some(error) = check_grant(&emulator, &form, "resource") {
         return error;
     }
-    let (access, refresh, lifetime) = issue(&emulator);
-    let expires_on = (emulator.wall_now() + TimeDelta::seconds(lifetime)).timestamp();
+    let resource = resource_of(&emulator, &form);
+    let (access, refresh, lifetime) = issue(&emulator, &resource);
+    let expires_on = (emulator.token_now() + TimeDelta::seconds(lifetime)).timestamp();
     axum::Json(serde_json::json!({
         "token_type": "Bearer",
         "scope": "user_impersonation",
         "expires_in": lifetime.to_string(),
         "ext_expires_in": lifetime.to_string(),
         "expires_on": expires_on.to_string(),
-        "resource": form.get("resource").cloned().unwrap_or_default(),
+        "resource": resource,
         "access_token": access,
         "refresh_token": refresh,
     }))
@@ -326,7 +356,7 @@ async fn token_v2(State(emulator): Shared, Form(form): Form<HashMap<String, Stri
     if let Some(error) = check_grant(&emulator, &form, "scope") {
         return error;
     }
-    let (access, refresh, lifetime) = issue(&emulator);
+    let (access, refresh, lifetime) = issue(&emulator, "");
     axum::Json(serde_json::json!({
         "token_type": "Bearer",
         "scope": form.get("scope").cloned().unwrap_or_default(),
@@ -432,7 +462,7 @@ async fn environment_detail(
         .environments
         .iter()
         .filter(|environment| environment.project == project)
-        .filter(|environment| wanted_id.is_none_or(|id| environment.id.eq_ignore_ascii_case(id)))
+        .filter(|environment| wanted_id.is_none_or(|id| same_id(&environment.id, id)))
         .filter(|environment| {
             wanted_name.is_none_or(|name| environment.name.eq_ignore_ascii_case(name))
         })
@@ -442,7 +472,7 @@ async fn environment_detail(
                 environment_id: environment.id.clone(),
                 environment_name: environment.name.clone(),
                 project_id: Some(project),
-                environment_infrastructure: Some("MicrosoftManaged".into()),
+                environment_infrastructure: Some(environment.infrastructure.as_str().into()),
                 environment_type: environment.type_text().map(str::to_owned),
                 environment_group: Some("Primary".into()),
                 deployment_state: Some(if busy { "Servicing" } else { "Finished" }.into()),
@@ -456,7 +486,7 @@ async fn environment_detail(
         .collect();
     let (data, page, more) = page_of(&all, &params, emulator.config.page_size);
     json(&Page {
-        envelope: Envelope::success(Some(random_token(""))),
+        envelope: Envelope::success(Some(random_guid())),
         result_page_current: page,
         result_has_more_pages: more,
         data,
@@ -472,7 +502,7 @@ async fn environment_history(
     if !model
         .environments
         .iter()
-        .any(|known| known.project == project && known.id.eq_ignore_ascii_case(&environment))
+        .any(|known| known.project == project && same_id(&known.id, &environment))
     {
         return json(&Envelope::failure(format!(
             "The environment {environment} was not found or you do not have access to it."
@@ -483,7 +513,10 @@ async fn environment_history(
         .into_iter()
         .map(|entry| lcs::HistoryEntry {
             kind: Some(
-                if entry.name.contains("refresh") || entry.name.contains("restore") {
+                if entry.name.contains("refresh")
+                    || entry.name.contains("restore")
+                    || entry.name.contains("export")
+                {
                     "DatabaseMovement".into()
                 } else {
                     "ApplicationHotfix".into()
@@ -500,7 +533,7 @@ async fn environment_history(
         .collect();
     let (data, page, more) = page_of(&entries, &params, emulator.config.page_size);
     json(&Page {
-        envelope: Envelope::success(Some(random_token(""))),
+        envelope: Envelope::success(Some(random_guid())),
         result_page_current: page,
         result_has_more_pages: more,
         data,
@@ -531,35 +564,97 @@ async fn database_status(
     Path((project, environment, activity)): Path<(u64, String, String)>,
 ) -> Response {
     let status = model_call(&emulator, |model, now| {
-        model.database_status(&environment, &activity, now)
+        model.database_operation(&environment, &activity, now)
     });
     operation_status(
         project,
         environment,
         activity,
-        status.map(crate::sim::DatabaseStatus::as_str),
+        status.map(|(status, ended)| (status.as_str(), ended)),
     )
 }
 
-/// The answer of both fetch status endpoints.
+/// The answer of both fetch status endpoints: `ActivityId` echoes the operation asked about,
+/// `OperationActivityId` is this call's own (lcs-api.md 2.1), and `CompletionDate` is set
+/// once the operation ended.
 fn operation_status(
     project: u64,
     environment: String,
     activity: String,
-    status: Result<&str, SimError>,
+    status: Result<(&str, Option<chrono::DateTime<chrono::Utc>>), SimError>,
 ) -> Response {
     match status {
-        Ok(status) => json(&OperationStatus {
-            envelope: Envelope::success(Some(random_token(""))),
+        Ok((status, ended)) => json(&OperationStatus {
+            envelope: Envelope::success(Some(random_guid())),
             project_id: Some(project),
             environment_id: Some(environment),
             activity_id: Some(activity),
-            completion_date: None,
+            completion_date: ended.map(dotnet_time),
             operation_status: Some(status.into()),
         }),
         Err(error) => sim_error(error),
     }
 }
+
+async fn start_export(
+    State(emulator): Shared,
+    Path((project, environment, backup)): Path<(u64, String, String)>,
+) -> Response {
+    envelope(model_call(&emulator, |model, now| {
+        model
+            .start_export(project, &environment, &backup, now)
+            .map(Some)
+    }))
+}
+
+/// A time as the backup list writes it: milliseconds, no offset (`2019-09-27T15:17:35.867`).
+fn millisecond_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+}
+
+async fn database_backups(State(emulator): Shared, Path(project): Path<u64>) -> Response {
+    let now = emulator.model_now();
+    let backups = lock(&emulator.model).database_backups(project, now);
+    for backup in &backups {
+        if lock(&emulator.published).contains(&backup.id) {
+            continue;
+        }
+        if let Err(error) = emulator
+            .blobs
+            .publish_pattern(&backup.id, backup.size)
+            .await
+        {
+            return (StatusCode::INTERNAL_SERVER_ERROR, error).into_response();
+        }
+        lock(&emulator.published).insert(backup.id.clone());
+    }
+    let assets: Vec<lcs::DatabaseAsset> = backups
+        .into_iter()
+        .map(|backup| lcs::DatabaseAsset {
+            file_location: Some(location(&emulator, &backup.id, false)),
+            project_id: Some(project),
+            organization_id: None,
+            name: Some(backup.name),
+            file_name: Some(backup.file_name),
+            file_description: Some(format!(
+                "Database export of environment {}",
+                backup.environment
+            )),
+            modified_date_time: Some(millisecond_time(backup.created)),
+            created_date_time: Some(millisecond_time(backup.created)),
+            created_by_name: Some(EMULATOR_USER.into()),
+            modified_by_name: Some(EMULATOR_USER.into()),
+            id: backup.id,
+        })
+        .collect();
+    json(&lcs::DatabaseBackups {
+        envelope: Envelope::success(Some(random_guid())),
+        database_assets: assets,
+    })
+}
+
+/// Who the backup list says created a backup (the emulator does not tell users apart).
+const EMULATOR_USER: &str = "LCS emulator";
 
 async fn apply_update(
     State(emulator): Shared,
@@ -579,13 +674,13 @@ async fn deployment_status(
     Path((project, environment, activity)): Path<(u64, String, String)>,
 ) -> Response {
     let status = model_call(&emulator, |model, now| {
-        model.deployment_status_of(&environment, &activity, now)
+        model.deployment(&environment, &activity, now)
     });
     operation_status(
         project,
         environment,
         activity,
-        status.map(crate::sim::DeploymentStatus::as_str),
+        status.map(|(status, ended)| (status.as_str(), ended)),
     )
 }
 
@@ -595,12 +690,12 @@ fn asset_json(asset: &crate::sim::Asset, location: Option<String>) -> FileAsset 
         project_id: asset.project,
         name: Some(asset.name.clone()),
         file_name: Some(asset.file_name.clone()),
-        file_description: None,
+        file_description: asset.description.clone(),
         file_location: location,
         file_type: Some(asset.file_type),
         size_byte: Some(asset.size),
         modified_date: Some(dotnet_time(asset.modified)),
-        version: None,
+        version: asset.version.clone(),
     }
 }
 
@@ -655,7 +750,7 @@ async fn file_asset(
     let found = lock(&emulator.model)
         .assets
         .iter()
-        .find(|asset| asset.id == id && asset.project.is_none_or(|owner| owner == project))
+        .find(|asset| same_id(&asset.id, &id) && asset.project.is_none_or(|owner| owner == project))
         .cloned();
     match found {
         Some(asset) => {
@@ -703,7 +798,12 @@ async fn create_file_asset(
             request.file_type,
             now,
         )?;
-        Ok(model.assets.iter().find(|asset| asset.id == id).cloned())
+        let asset = model.assets.iter_mut().find(|asset| asset.id == id);
+        Ok(asset.map(|asset| {
+            asset.description.clone_from(&request.file_description);
+            asset.version.clone_from(&request.version);
+            asset.clone()
+        }))
     });
     match created {
         Ok(Some(asset)) => {
@@ -726,7 +826,11 @@ async fn commit_file_asset(
         match emulator.blobs.committed(&id).await {
             Ok(Some((size, blocks))) => {
                 let mut model = lock(&emulator.model);
-                if let Some(asset) = model.assets.iter_mut().find(|asset| asset.id == id) {
+                if let Some(asset) = model
+                    .assets
+                    .iter_mut()
+                    .find(|asset| same_id(&asset.id, &id))
+                {
                     asset.size = size;
                     asset.blob_blocks = Some(blocks);
                 }

@@ -23,6 +23,10 @@ pub enum EventKind {
     /// A manual step is still not approved past its `timeout` (`on_timeout: remind`): sent as
     /// an `awaiting-approval` notification; `until` is the next reminder.
     Reminder,
+    /// A status poll was answered and the step waits on: `message` is the remote status as the
+    /// service spells it (`InProgress`), `operation` what was polled, `until` the next poll.
+    /// Shown live, not kept in the run's log (there would be one per poll).
+    Polled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +44,9 @@ pub struct Event {
     /// a needs-attention's reason).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The remote operation (or asset) a `polled` event is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 /// Receives the events of a run as they happen.

@@ -98,6 +98,13 @@ pub enum Progress {
     Delayed { until: DateTime<Utc>, error: String },
 }
 
+/// What [`Executor::run_to_end_unless`] came to: where the run stands, or what stopped it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stoppable<T> {
+    Progress(Progress),
+    Stopped(T),
+}
+
 /// The first wait after preflight could not reach the service; it doubles with each attempt.
 pub const OUTAGE_FIRST_WAIT: TimeDelta = TimeDelta::minutes(1);
 
@@ -209,6 +216,53 @@ impl<A: Adapter> Executor<'_, A> {
                     self.clock.sleep_until(until).await;
                 }
                 done => return Ok(done),
+            }
+        }
+    }
+
+    /// Runs as [`Self::run_to_end`] does, and stops at the first safe point once `stop` says
+    /// so (a signal, in the foreground commands): a wait ends at once; a step under way first
+    /// finishes what it is doing, so its outcome is committed, unless `stop` says so again,
+    /// when it stops at once (as a crash would, which every step survives). Returns what
+    /// stopped it.
+    pub async fn run_to_end_unless<T>(
+        &mut self,
+        run: &mut RunRecord,
+        stop: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    ) -> Result<Stoppable<T>, ExecError> {
+        loop {
+            let (advanced, stopped) = {
+                let advance = self.advance(run);
+                tokio::pin!(advance);
+                tokio::select! {
+                    advanced = &mut advance => (advanced, None),
+                    Some(first) = stop.recv() => {
+                        tokio::select! {
+                            advanced = &mut advance => (advanced, Some(first)),
+                            Some(again) = stop.recv() => return Ok(Stoppable::Stopped(again)),
+                        }
+                    }
+                }
+            };
+            let progress = advanced?;
+            if let Some(signal) = stopped {
+                return Ok(Stoppable::Stopped(signal));
+            }
+            match progress {
+                Progress::Waiting(until) => {
+                    self.emit(
+                        run,
+                        EventKind::Waiting,
+                        None,
+                        format!("waiting until {}", format_utc(until)),
+                        Some(until),
+                    );
+                    tokio::select! {
+                        () = self.clock.sleep_until(until) => {}
+                        Some(signal) = stop.recv() => return Ok(Stoppable::Stopped(signal)),
+                    }
+                }
+                done => return Ok(Stoppable::Progress(done)),
             }
         }
     }
@@ -570,6 +624,7 @@ impl<A: Adapter> Executor<'_, A> {
             message,
             until,
             detail,
+            operation: None,
         };
         // The stored log keeps what a reader needs later; the wait before each status poll is
         // shown live but not kept (it would be most of the log). The log is best effort: a run
@@ -590,6 +645,27 @@ impl<A: Adapter> Executor<'_, A> {
             )
         });
         self.sink.event(&event);
+    }
+
+    /// Says how a remote operation stands while its step waits on it (shown live, not kept).
+    fn polled(
+        &mut self,
+        run: &RunRecord,
+        step: &str,
+        status: &str,
+        operation: &str,
+        until: DateTime<Utc>,
+    ) {
+        self.sink.event(&Event {
+            run: run.id.clone(),
+            at: self.clock.now(),
+            kind: EventKind::Polled,
+            step: Some(step.to_owned()),
+            message: status.to_owned(),
+            until: Some(until),
+            operation: Some(operation.to_owned()),
+            detail: None,
+        });
     }
 
     /// The wait before the next poll: the interval, growing by half each poll, at most ten times.
@@ -631,12 +707,14 @@ impl<A: Adapter> Executor<'_, A> {
                     Outcome::Done
                 }
             }
-            Action::StartRefresh | Action::StartRestore | Action::ApplyUpdate { .. } => {
-                self.destructive(run, index, step).await?
-            }
-            Action::MonitorRefresh | Action::MonitorRestore | Action::MonitorDeployment { .. } => {
-                self.monitor(run, index, step).await
-            }
+            Action::StartRefresh
+            | Action::StartRestore
+            | Action::StartExport { .. }
+            | Action::ApplyUpdate { .. } => self.destructive(run, index, step).await?,
+            Action::MonitorRefresh
+            | Action::MonitorRestore
+            | Action::MonitorExport { .. }
+            | Action::MonitorDeployment { .. } => self.monitor(run, index, step).await,
             Action::DownloadShared { package } => self.download(run, index, package).await,
             Action::Upload { file, name } => self.upload(run, index, file, name).await?,
             Action::ResetFinancialReporting => {
@@ -695,6 +773,7 @@ impl<A: Adapter> Executor<'_, A> {
             Action::MonitorRefresh => "start-refresh",
             Action::MonitorRestore => "start-restore",
             Action::MonitorDeployment { apply_step } => apply_step.as_str(),
+            Action::MonitorExport { start_step } => start_step.as_str(),
             _ => unreachable!("only monitor actions come here"),
         };
         let activity = remote(run, started_by).activity.clone().unwrap_or_default();
@@ -725,8 +804,19 @@ impl<A: Adapter> Executor<'_, A> {
         };
         match status {
             Ok((_, true, _, _)) => Outcome::Done,
-            Ok((true, false, what, status)) => Outcome::Fail(format!("the {what} ended {status}")),
-            Ok(_) => Outcome::Wait(self.next_poll(run, index)),
+            Ok((true, false, "operation", status)) => Outcome::Fail(format!(
+                "the operation ended {status}. The target's database may be partly replaced: {}",
+                super::retry::after_failed_refresh(self.plan.environment().name(), &run.file)
+            )),
+            Ok((true, false, what, status)) => Outcome::Fail(format!(
+                "the {what} ended {status}; `refreshctl resume {} --retry-step` applies the package again",
+                run.id
+            )),
+            Ok((_, _, _, status)) => {
+                let until = self.next_poll(run, index);
+                self.polled(run, &step.id, status, &activity, until);
+                Outcome::Wait(until)
+            }
             Err(error) => self.poll_error(run, index, error),
         }
     }
@@ -900,6 +990,15 @@ impl<A: Adapter> Executor<'_, A> {
             } => asset.clone(),
             _ => String::new(),
         };
+        let backup = match &step.action {
+            Action::StartExport { template } => {
+                match self.announced_backup(run, &step.id, template.as_deref()) {
+                    Ok(backup) => backup,
+                    Err(message) => return Ok(Outcome::Fail(message)),
+                }
+            }
+            _ => String::new(),
+        };
         run.steps[index].intent = Some(Intent {
             call: step.id.clone(),
             at: self.clock.now(),
@@ -921,6 +1020,9 @@ impl<A: Adapter> Executor<'_, A> {
                 self.adapter
                     .apply_update(project, &target, &asset, update_name)
                     .await
+            }
+            Action::StartExport { .. } => {
+                self.adapter.start_export(project, &target, &backup).await
             }
             _ => unreachable!("only destructive actions come here"),
         };
@@ -984,6 +1086,7 @@ impl<A: Adapter> Executor<'_, A> {
         let matches = |name: &str| match &step.action {
             Action::StartRefresh => name.to_lowercase().contains("refresh"),
             Action::StartRestore => name.to_lowercase().contains("restore"),
+            Action::StartExport { .. } => name.to_lowercase().contains("export"),
             Action::ApplyUpdate { update_name, .. } => name == update_name,
             _ => false,
         };
@@ -1010,6 +1113,55 @@ impl<A: Adapter> Executor<'_, A> {
             run.id,
             run.id
         ))
+    }
+
+    /// The backup name of an export step, said in the run's log before the call.
+    fn announced_backup(
+        &mut self,
+        run: &mut RunRecord,
+        step: &str,
+        template: Option<&str>,
+    ) -> Result<String, String> {
+        let backup = self.backup_name(run, step, template)?;
+        self.emit(
+            run,
+            EventKind::Log,
+            Some(step),
+            format!(
+                "exporting the database of `{}` to the project's asset library as `{backup}.bacpac`",
+                self.plan.environment().name()
+            ),
+            None,
+        );
+        Ok(backup)
+    }
+
+    /// The backup name of an export step: its template rendered for this run, or the default.
+    fn backup_name(
+        &self,
+        run: &RunRecord,
+        step: &str,
+        template: Option<&str>,
+    ) -> Result<String, String> {
+        let name = match template {
+            None => crate::plan::default_backup_name(
+                self.plan.environment().name(),
+                run.window_start,
+                step,
+            ),
+            Some(template) => {
+                let context =
+                    template_context(self.plan, run, Some(step), "started", self.adapter.name());
+                self.plan
+                    .templates()
+                    .render(template, &context)
+                    .map_err(|error| format!("the backup name: {error}"))?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        crate::plan::check_backup_name(&name)?;
+        Ok(name)
     }
 
     async fn download(&mut self, run: &mut RunRecord, index: usize, package: &str) -> Outcome {
@@ -1154,9 +1306,15 @@ impl<A: Adapter> Executor<'_, A> {
         match self.adapter.validation_status(project, &target.asset).await {
             Ok(ValidationStatus::Done) => Ok(Outcome::Done),
             Ok(ValidationStatus::Failed) => Ok(Outcome::Fail(format!(
-                "LCS rejected the package `{file_name}` in validation"
+                "LCS rejected the package `{file_name}` in validation; once the package is fixed, `refreshctl resume {} --retry-step` uploads it again",
+                run.id
             ))),
-            Ok(_) => Ok(Outcome::Wait(self.next_poll(run, index))),
+            Ok(status) => {
+                let until = self.next_poll(run, index);
+                let shown = format!("validation {}", status.as_str());
+                self.polled(run, &step_id, &shown, &target.asset, until);
+                Ok(Outcome::Wait(until))
+            }
             Err(error) => Ok(self.poll_error(run, index, error)),
         }
     }
@@ -1296,7 +1454,10 @@ impl<A: Adapter> Executor<'_, A> {
         if output.status.success() {
             Outcome::Done
         } else {
-            Outcome::Fail(format!("`{program}` exited with {}", output.status))
+            Outcome::Fail(format!(
+                "`{program}` exited with {}; `refreshctl resume {} --retry-step` runs it again",
+                output.status, run.id
+            ))
         }
     }
 }
@@ -1460,7 +1621,7 @@ fn asset_name(name: &str, run: &str, step: &str, at: DateTime<Utc>) -> String {
     format!("{name} ({run} {step} {})", at.format("%Y%m%dT%H%M%S%.6fZ"))
 }
 
-fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
+pub(super) fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
     static NONE: std::sync::LazyLock<RemoteIds> = std::sync::LazyLock::new(RemoteIds::default);
     run.steps
         .iter()

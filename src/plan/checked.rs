@@ -109,6 +109,7 @@ pub struct Plan {
     pub(super) point_in_time: PointInTime,
     pub(super) window: Window,
     pub(super) lead_time: TimeDelta,
+    pub(super) pre_steps: Vec<PostStep>,
     pub(super) post_steps: Vec<PostStep>,
     pub(super) notifications: Vec<Notification>,
     pub(super) templates: Templates,
@@ -154,6 +155,11 @@ impl Plan {
     #[must_use]
     pub fn lead_time(&self) -> TimeDelta {
         self.lead_time
+    }
+    /// Steps run before the refresh (after the window opened).
+    #[must_use]
+    pub fn pre_steps(&self) -> &[PostStep] {
+        &self.pre_steps
     }
     #[must_use]
     pub fn post_steps(&self) -> &[PostStep] {

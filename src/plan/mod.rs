@@ -24,7 +24,7 @@ pub use raw::RawPlan;
 pub use schema::json_schema;
 pub use step::{
     Action, AssetSource, ManualTimeout, PackageSource, PostStep, RunStep, StepOutline,
-    UploadSource, command_description, inline_code,
+    UploadSource, check_backup_name, command_description, default_backup_name, inline_code,
 };
 pub use vocabulary::{
     Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, StepKind,

@@ -52,6 +52,10 @@ pub struct RawPlan {
     pub lead_time: Option<Located<String>>,
     /// The statements the operator accepts: `target-database-erased` and `target-unavailable`.
     pub acknowledge: Located<Vec<Located<Acknowledgement>>>,
+    /// Steps run in order after the window opened and before the refresh starts: `export`
+    /// (keep a copy of the target's database before it is overwritten) and `manual`. A failure
+    /// here stops the run before anything is erased.
+    pub pre_steps: Option<Located<Vec<Located<RawStep>>>>,
     /// Steps run in order after the refresh succeeded.
     pub post_steps: Option<Located<Vec<Located<RawStep>>>>,
     /// Web hooks called as the run moves through its states.
@@ -110,6 +114,7 @@ pub enum RawStep {
     Deploy(RawDeploy),
     Command(RawCommand),
     Manual(RawManual),
+    Export(RawExport),
 }
 
 impl RawStep {
@@ -121,6 +126,7 @@ impl RawStep {
             Self::Deploy(_) => StepKind::Deploy,
             Self::Command(_) => StepKind::Command,
             Self::Manual(_) => StepKind::Manual,
+            Self::Export(_) => StepKind::Export,
         }
     }
 }
@@ -179,6 +185,19 @@ pub struct RawManual {
     pub remind_every: Option<Located<String>>,
 }
 
+/// Options of a database export: the target's database to the project's asset library as a
+/// bacpac, monitored until it completes. It counts toward LCS's 3 database operations per
+/// environment per 24 hours.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// The backup's name, without an extension (a tera template; letters, digits, `-`, `_`
+    /// and `.` once rendered, at most 100 characters). Default: the target's name and the
+    /// window's start, such as `contoso-uat-20261205T2100Z-export`.
+    #[schemars(length(min = 1))]
+    pub name: Option<Located<String>>,
+}
+
 /// An options map for a step kind that takes none.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +234,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         match StepKind::from_name(name) {
             Some(StepKind::Reprovision) => Ok(RawStep::Reprovision(RawReprovision::default())),
             Some(StepKind::ResetFinancialReporting) => Ok(RawStep::ResetFinancialReporting),
+            Some(StepKind::Export) => Ok(RawStep::Export(RawExport::default())),
             Some(kind @ (StepKind::Deploy | StepKind::Command | StepKind::Manual)) => {
                 Err(E::custom(format!(
                     "step `{kind}` needs options; write it as a map: `- {kind}: {{...}}`"
@@ -242,6 +262,9 @@ impl<'de> Visitor<'de> for StepVisitor {
             Some(StepKind::Deploy) => RawStep::Deploy(map.next_value()?),
             Some(StepKind::Command) => RawStep::Command(map.next_value()?),
             Some(StepKind::Manual) => RawStep::Manual(map.next_value()?),
+            Some(StepKind::Export) => {
+                RawStep::Export(map.next_value::<Option<RawExport>>()?.unwrap_or_default())
+            }
             None => return Err(de::Error::unknown_variant(&name, &StepKind::NAMES)),
         };
         if let Some(extra) = map.next_key::<String>()? {
@@ -274,15 +297,16 @@ impl JsonSchema for RawStep {
             "additionalProperties": false
         });
         json_schema!({
-            "description": "A post step: `reprovision` or `reset-financial-reporting` alone, or a map \
-                with exactly one key, the step kind, holding its options.",
+            "description": "A step: `reprovision`, `reset-financial-reporting` or `export` alone, or \
+                a map with exactly one key, the step kind, holding its options.",
             "oneOf": [
-                { "type": "string", "enum": ["reprovision", "reset-financial-reporting"] },
+                { "type": "string", "enum": ["reprovision", "reset-financial-reporting", "export"] },
                 one_key("reprovision", reprovision),
                 one_key("reset-financial-reporting", empty),
                 one_key("deploy", generator.subschema_for::<RawDeploy>()),
                 one_key("command", generator.subschema_for::<RawCommand>()),
                 one_key("manual", generator.subschema_for::<RawManual>()),
+                one_key("export", generator.subschema_for::<Option<RawExport>>()),
             ]
         })
     }

@@ -9,16 +9,19 @@ use chrono::{TimeDelta, Utc};
 use super::checked::{Environment, Notification, Plan, Release};
 use super::located::Located;
 use super::point_in_time::PointInTime;
-use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawManual, RawPlan, RawStep, RawWindow};
+use super::raw::{
+    RawCommand, RawDeploy, RawEnvironment, RawExport, RawManual, RawPlan, RawStep, RawWindow,
+};
 use super::step::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, ManualTimeout, PackageSource, PostStep,
+    check_backup_name,
 };
 use super::templates::{TemplateBuilder, Templates, sample_context};
 use super::time::{
     DURATION_HELP, MAX_DURATION, TIME_HELP, format_duration, in_range, out_of_range,
     parse_duration, parse_time, sub_in_range,
 };
-use super::vocabulary::{Database, NotificationEvent, OnTimeout};
+use super::vocabulary::{Database, NotificationEvent, OnTimeout, StepKind};
 use super::window::{Occurrence, Window, Zone, parse_cron, parse_zone};
 use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::rules::catalog::{Catalog, normalize_kb};
@@ -36,6 +39,7 @@ pub struct Resolved {
     pub window: Option<Window>,
     pub lead_time: Option<TimeDelta>,
     pub point_in_time: Option<PointInTime>,
+    pub pre_steps: Option<Vec<PostStep>>,
     pub post_steps: Option<Vec<PostStep>>,
     pub notifications: Option<Vec<Notification>>,
     pub templates: Option<Templates>,
@@ -100,7 +104,18 @@ pub fn resolve(
         )
     };
     let mut templates = TemplateBuilder::new(&sample);
-    let post_steps = resolve_steps(raw, &mut templates, findings);
+    let pre_steps = resolve_steps(
+        raw.pre_steps.as_ref(),
+        "pre_steps",
+        &mut templates,
+        findings,
+    );
+    let post_steps = resolve_steps(
+        raw.post_steps.as_ref(),
+        "post_steps",
+        &mut templates,
+        findings,
+    );
     let notifications = resolve_notifications(raw, plan_dir, &mut templates, findings);
     Resolved {
         name,
@@ -109,6 +124,7 @@ pub fn resolve(
         window,
         lead_time,
         point_in_time,
+        pre_steps,
         post_steps,
         notifications,
         templates: Some(templates.finish()),
@@ -138,6 +154,7 @@ impl Resolved {
             point_in_time: self.point_in_time?,
             window: self.window?,
             lead_time: self.lead_time?,
+            pre_steps: self.pre_steps?,
             post_steps: self.post_steps?,
             notifications: self.notifications?,
             templates: self.templates?,
@@ -475,17 +492,38 @@ fn resolve_recurring(
     Some(window)
 }
 
+/// The kinds a pre step may have: what runs before the refresh survives it only if it leaves
+/// nothing in the target (a copy of its database, an operator's work elsewhere).
+const PRE_STEP_KINDS: [StepKind; 2] = [StepKind::Export, StepKind::Manual];
+
 fn resolve_steps(
-    raw: &RawPlan,
+    list: Option<&Located<Vec<Located<RawStep>>>>,
+    key: &str,
     templates: &mut TemplateBuilder<'_>,
     findings: &mut Findings,
 ) -> Option<Vec<PostStep>> {
-    let Some(list) = &raw.post_steps else {
+    let Some(list) = list else {
         return Some(Vec::new());
     };
     let mut steps = Some(Vec::with_capacity(list.value.len()));
     for (index, step) in list.value.iter().enumerate() {
-        let resolved = resolve_step(index, step, templates, findings);
+        let kind = step.value.kind();
+        if key == "pre_steps" && !PRE_STEP_KINDS.contains(&kind) {
+            findings.push(
+                Rule::Schema,
+                step.place,
+                format!("a `{kind}` step cannot run before the refresh"),
+                "the refresh erases the target's database, and with it what this step would do; \
+                 `pre_steps` takes `export` and `manual` steps: move it to `post_steps`",
+            );
+            steps = None;
+            continue;
+        }
+        let resolved = if let RawStep::Export(options) = &step.value {
+            resolve_export(key, index, options, templates, findings)
+        } else {
+            resolve_step(index, step, templates, findings)
+        };
         match (resolved, steps.as_mut()) {
             (Some(step), Some(list)) => list.push(step),
             (None, _) => steps = None,
@@ -527,6 +565,7 @@ fn resolve_step(
                 timeout: timeout.ok()?,
             })
         }
+        RawStep::Export(_) => unreachable!("exports are resolved by resolve_export"),
     }
 }
 
@@ -608,6 +647,50 @@ fn resolve_manual_timeout(
             }))
         }
     }
+}
+
+/// An export step: its backup name is a template, compiled now and rendered with the sample
+/// context, so a name LCS could not take is a validation error, not a failure at 3 a.m.
+fn resolve_export(
+    key: &str,
+    index: usize,
+    options: &RawExport,
+    templates: &mut TemplateBuilder<'_>,
+    findings: &mut Findings,
+) -> Option<PostStep> {
+    let Some(name) = &options.name else {
+        return Some(PostStep::Export {
+            written: None,
+            template: None,
+        });
+    };
+    let template = format!("{key}[{index}].export.name");
+    if let Err(message) = templates.add(&template, &name.value) {
+        findings.push(
+            Rule::Schema,
+            name.place,
+            format!("template error: {message}"),
+            "the backup name is a tera template; the variables are plan, environment, source, window, point_in_time, run and step",
+        );
+        return None;
+    }
+    if let Err(message) = templates
+        .render_sample(&template)
+        .and_then(|rendered| check_backup_name(rendered.trim()))
+    {
+        findings.push(
+            Rule::Schema,
+            name.place,
+            message,
+            "LCS takes the backup name in the request's path and adds `.bacpac`: write letters, \
+             digits, `-`, `_` and `.`, such as `{{ environment.name }}-before-refresh`",
+        );
+        return None;
+    }
+    Some(PostStep::Export {
+        written: Some(name.value.clone()),
+        template: Some(template),
+    })
 }
 
 fn resolve_notifications(

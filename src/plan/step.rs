@@ -95,6 +95,13 @@ pub enum PostStep {
         instructions: String,
         timeout: Option<ManualTimeout>,
     },
+    /// A database export of the target to the project's asset library.
+    Export {
+        /// The backup name as written (a template), if the plan gave one.
+        written: Option<String>,
+        /// The name of that template in the plan's templates.
+        template: Option<String>,
+    },
 }
 
 impl PostStep {
@@ -106,8 +113,65 @@ impl PostStep {
             Self::Deploy { .. } => StepKind::Deploy,
             Self::Command { .. } => StepKind::Command,
             Self::Manual { .. } => StepKind::Manual,
+            Self::Export { .. } => StepKind::Export,
         }
     }
+}
+
+/// The longest backup name an export step sends (LCS documents none; a file name's length).
+pub const MAX_BACKUP_NAME: usize = 100;
+
+/// Checks a rendered backup name: LCS takes it in a URL path and adds `.bacpac` itself.
+pub fn check_backup_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the backup name is empty".into());
+    }
+    if name.chars().count() > MAX_BACKUP_NAME {
+        return Err(format!(
+            "the backup name has more than {MAX_BACKUP_NAME} characters"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "the backup name `{}` has `{}`; use letters, digits, `-`, `_` and `.`",
+            name.escape_default(),
+            bad.escape_default()
+        ));
+    }
+    if name.to_ascii_lowercase().ends_with(".bacpac") {
+        return Err(format!(
+            "the backup name `{name}` ends with `.bacpac`; LCS adds the extension itself"
+        ));
+    }
+    Ok(())
+}
+
+/// The backup name of an export step without a `name`: the target, the window's start and
+/// the step, such as `contoso-uat-20261205T2100Z-export`.
+#[must_use]
+pub fn default_backup_name(
+    target: &str,
+    window_start: chrono::DateTime<chrono::Utc>,
+    step: &str,
+) -> String {
+    let raw = format!(
+        "{target}-{}-{}",
+        window_start.format("%Y%m%dT%H%MZ"),
+        step.trim_end_matches(".start")
+    );
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_BACKUP_NAME)
+        .collect()
 }
 
 /// One step of a run as the preview shows it.
@@ -152,6 +216,9 @@ impl Plan {
                 calls: vec![],
             },
         ];
+        for (base, _, step) in self.numbered_pre_steps() {
+            steps.extend(outline_post_step(&base, step, project, target));
+        }
         if let Some(source) = self.source() {
             steps.push(StepOutline {
                 id: "start-refresh".into(),
@@ -200,13 +267,34 @@ impl Plan {
     }
 
     /// Each post step with its index and the base of its step ids: the kind, and `#2`, `#3`…
-    /// on later steps of the same kind.
+    /// on later steps of the same kind (counted from the pre steps on).
     pub fn numbered_post_steps(&self) -> impl Iterator<Item = (String, usize, &PostStep)> {
+        self.numbered_steps()
+            .into_iter()
+            .filter(|(_, pre, _, _)| !pre)
+            .map(|(base, _, index, step)| (base, index, step))
+    }
+
+    /// Each pre step with its index and the base of its step ids, as for post steps.
+    pub fn numbered_pre_steps(&self) -> impl Iterator<Item = (String, usize, &PostStep)> {
+        self.numbered_steps()
+            .into_iter()
+            .filter(|(_, pre, _, _)| *pre)
+            .map(|(base, _, index, step)| (base, index, step))
+    }
+
+    /// The pre steps, then the post steps: base id, whether it is a pre step, index in its
+    /// list, the step.
+    fn numbered_steps(&self) -> Vec<(String, bool, usize, &PostStep)> {
         let mut used = std::collections::HashMap::<StepKind, usize>::new();
-        self.post_steps()
-            .iter()
-            .enumerate()
-            .map(move |(index, step)| {
+        let pre = self.pre_steps().iter().map(|step| (true, step));
+        let post = self.post_steps().iter().map(|step| (false, step));
+        let mut indexes = [0_usize; 2];
+        pre.chain(post)
+            .map(|(is_pre, step)| {
+                let slot = &mut indexes[usize::from(!is_pre)];
+                let index = *slot;
+                *slot += 1;
                 let count = used.entry(step.kind()).or_default();
                 *count += 1;
                 let base = if *count == 1 {
@@ -214,8 +302,9 @@ impl Plan {
                 } else {
                     format!("{}#{count}", step.kind())
                 };
-                (base, index, step)
+                (base, is_pre, index, step)
             })
+            .collect()
     }
 }
 
@@ -262,6 +351,7 @@ fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) ->
             },
             vec!["operator: refreshctl approve RUN STEP".into()],
         )],
+        PostStep::Export { written, .. } => outliner.export(written.as_deref()),
     }
 }
 
@@ -347,6 +437,35 @@ impl Outliner<'_> {
                 "poll the deployment until it completes or fails".into(),
                 vec![format!(
                     "GET environment/v2/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
+                )],
+            ),
+        ]
+    }
+
+    fn export(&self, written: Option<&str>) -> Vec<StepOutline> {
+        let project = self.project;
+        let name = written.map_or_else(
+            || "named after the target and the window".to_owned(),
+            |name| format!("named {}", inline_code(name)),
+        );
+        vec![
+            self.step(
+                "start",
+                format!(
+                    "export the database of {} to the project's asset library as a bacpac {name} \
+                     (one of LCS's 3 database operations per 24 hours; the target is unavailable \
+                     while it runs)",
+                    inline_code(self.target)
+                ),
+                vec![format!(
+                    "POST databasemovement/v1/export/project/{project}/environment/{{target id}}/backupName/{{backup name}}"
+                )],
+            ),
+            self.step(
+                "monitor",
+                "poll the export until it completes or fails".into(),
+                vec![format!(
+                    "GET databasemovement/v1/fetchstatus/project/{project}/environment/{{target id}}/operationactivity/{{id}}"
                 )],
             ),
         ]
@@ -441,6 +560,15 @@ pub enum Action {
         instructions: String,
         timeout: Option<ManualTimeout>,
     },
+    /// Start a database export of the target; the backup name is the template of that name in
+    /// the plan's templates, or the default name.
+    StartExport {
+        template: Option<String>,
+    },
+    /// Poll the export started by the step `start_step`.
+    MonitorExport {
+        start_step: String,
+    },
 }
 
 /// Where an upload's bytes come from.
@@ -476,6 +604,9 @@ impl Plan {
             run_step("submit", Action::Submit),
             run_step("wait-for-window", Action::WaitForWindow),
         ];
+        for (base, index, pre_step) in self.numbered_pre_steps() {
+            steps.extend(post_step_actions(&base, index, pre_step));
+        }
         if self.source().is_some() {
             steps.push(run_step("start-refresh", Action::StartRefresh));
             steps.push(run_step("monitor-refresh", Action::MonitorRefresh));
@@ -580,6 +711,20 @@ fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunS
                 timeout: *timeout,
             },
         )),
+        PostStep::Export { template, .. } => {
+            steps.push(run_step(
+                &id("start"),
+                Action::StartExport {
+                    template: template.clone(),
+                },
+            ));
+            steps.push(run_step(
+                &id("monitor"),
+                Action::MonitorExport {
+                    start_step: id("start"),
+                },
+            ));
+        }
     }
     steps
 }

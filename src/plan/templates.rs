@@ -314,6 +314,18 @@ impl<'a> TemplateBuilder<'a> {
             .map_err(|error| output.explain(&error))
     }
 
+    /// What a template added before renders to against the sample context.
+    pub fn render_sample(&self, name: &str) -> Result<String, String> {
+        let (tera, context) = self
+            .started
+            .as_ref()
+            .ok_or_else(|| format!("no template `{name}` was added"))?;
+        let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
+        tera.render_to(name, context, &mut output)
+            .map_err(|error| output.explain(&error))?;
+        Ok(output.into_string())
+    }
+
     #[must_use]
     pub fn finish(self) -> Templates {
         Templates {

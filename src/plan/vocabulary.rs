@@ -89,22 +89,25 @@ pub enum StepKind {
     Deploy,
     Command,
     Manual,
+    Export,
 }
 
 impl StepKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Reprovision,
         Self::ResetFinancialReporting,
         Self::Deploy,
         Self::Command,
         Self::Manual,
+        Self::Export,
     ];
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "reprovision",
         "reset-financial-reporting",
         "deploy",
         "command",
         "manual",
+        "export",
     ];
 
     #[must_use]
@@ -115,6 +118,7 @@ impl StepKind {
             Self::Deploy => "deploy",
             Self::Command => "command",
             Self::Manual => "manual",
+            Self::Export => "export",
         }
     }
 

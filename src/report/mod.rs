@@ -5,6 +5,7 @@
 pub mod azure;
 pub mod github;
 pub mod human;
+pub mod ical;
 pub mod json;
 pub mod junit;
 pub mod preview;

@@ -228,7 +228,9 @@ fn window_view(occurrence: Occurrence, zone: Zone) -> WindowView {
     }
 }
 
-fn effects(plan: &Plan) -> Effects {
+/// What a run of the plan does to the environments (the preview's effects).
+#[must_use]
+pub fn effects(plan: &Plan) -> Effects {
     let target = inline_code(plan.environment().name());
     let database = plan.database().as_str();
     let resets_reporting = plan

@@ -129,6 +129,17 @@ fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>)
         resolved.window.clone(),
         now,
     )
+    .with_operations_per_run(1 + exports(raw))
+}
+
+/// How many `export` steps the plan has, before and after the refresh.
+fn exports(raw: &RawPlan) -> usize {
+    [&raw.pre_steps, &raw.post_steps]
+        .into_iter()
+        .flatten()
+        .flat_map(|steps| &steps.value)
+        .filter(|step| matches!(step.value, crate::plan::raw::RawStep::Export(_)))
+        .count()
 }
 
 /// Runs the cross-plan rules over checked files and returns every diagnostic, sorted.

@@ -30,7 +30,7 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
                     command(context, program, findings);
                 }
             }
-            RawStep::ResetFinancialReporting | RawStep::Manual(_) => {}
+            RawStep::ResetFinancialReporting | RawStep::Manual(_) | RawStep::Export(_) => {}
         }
     }
 }

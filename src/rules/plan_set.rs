@@ -49,6 +49,8 @@ pub struct PlanSummary {
     /// `None` when the window did not resolve: the plan still counts for `duplicate-name`.
     pub window: Option<Window>,
     pub now: DateTime<Utc>,
+    /// Database operations each run starts on the target: the refresh and every export.
+    pub operations_per_run: usize,
     /// Expanded on first use: most plans share no environment with another and need none.
     occurrences: OnceLock<Vec<Occurrence>>,
 }
@@ -79,8 +81,16 @@ impl PlanSummary {
             window_place,
             window,
             now,
+            operations_per_run: 1,
             occurrences: OnceLock::new(),
         }
+    }
+
+    /// The same summary, for a plan whose runs start `count` database operations.
+    #[must_use]
+    pub fn with_operations_per_run(mut self, count: usize) -> Self {
+        self.operations_per_run = count.max(1);
+        self
     }
 
     /// Windows that have not ended by `now` and start within the horizon.
@@ -199,8 +209,10 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
 }
 
 fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
-    // One plan that starts at most once a day cannot start four operations in 24 hours.
+    // One plan that starts at most once a day, and few enough operations in each run, cannot
+    // start four operations in 24 hours.
     if let [only] = group
+        && plans[*only].operations_per_run <= OPERATIONS_PER_DAY
         && plans[*only]
             .window
             .as_ref()
@@ -208,13 +220,17 @@ fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
     {
         return;
     }
+    // Each run's exports are counted at its window's start, with its refresh: they start
+    // within the window, hours apart at most.
     let mut starts: Vec<(DateTime<Utc>, usize)> = group
         .iter()
         .flat_map(|&index| {
             plans[index]
                 .occurrences()
                 .iter()
-                .map(move |occurrence| (occurrence.start, index))
+                .flat_map(move |occurrence| {
+                    std::iter::repeat_n((occurrence.start, index), plans[index].operations_per_run)
+                })
         })
         .collect();
     starts.sort_unstable();
@@ -237,7 +253,8 @@ fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
                 format_utc(window[span].0),
                 OPERATIONS_PER_DAY
             ),
-            "the fourth call would be refused; spread the windows over more days",
+            "the fourth call would be refused (a refresh and each `export` step count); spread \
+             the windows over more days, or export less often",
         );
     }
 }

@@ -441,11 +441,13 @@ impl Rule {
                 none,
             ),
             Self::OperationLimit => (
-                "more than 3 database operations start on one environment within any 24 hours.",
-                "LCS allows 3 database operations per environment per 24 hours; the fourth call \
-                 is refused.",
+                "more than 3 database operations start on one environment within any 24 hours \
+                 (a refresh or restore, and each `export` step, before or after it).",
+                "LCS allows 3 database operations per environment per 24 hours, exports \
+                 included; the fourth call is refused.",
                 &[
                     "version: 1\nname: uat-hourly\nproject: 1234567\nenvironment: {name: contoso-dev, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {cron: \"0 */4 * * *\", duration: 2h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: uat-copies\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox}\nsource: {name: contoso-prod, type: production}\nwindow: {start: 2026-12-05T22:00:00Z, duration: 6h}\nacknowledge: [target-database-erased, target-unavailable]\npre_steps: [export, export]\npost_steps: [reprovision, reset-financial-reporting, export]\n",
                 ],
                 none,
             ),

@@ -6,9 +6,9 @@ mod rows;
 mod status;
 
 pub use model::{
-    Asset, Call, CallRecord, Deployment, Durations, Environment, Faults, HistoryEntry, Lcs,
-    OPERATIONS_PER_DAY, Operation, OperationKind, ReportedType, SOFTWARE_DEPLOYABLE_PACKAGE,
-    SimError, dotnet_time,
+    Asset, BACKUP_SIZE, Call, CallRecord, DatabaseBackup, Deployment, Durations, Environment,
+    Faults, HistoryEntry, Infrastructure, Lcs, OPERATIONS_PER_DAY, Operation, OperationKind,
+    ReportedType, SOFTWARE_DEPLOYABLE_PACKAGE, SimError, dotnet_time, same_id,
 };
 pub use rows::{Before, Row, RowError, RowKind};
 pub use status::{DatabaseStatus, DeploymentStatus, ValidationStatus};

@@ -25,6 +25,9 @@ pub struct Durations {
     pub queue: TimeDelta,
     pub refresh: TimeDelta,
     pub restore: TimeDelta,
+    /// A database export to a bacpac (absent from models stored before exports existed).
+    #[serde(default = "default_export")]
+    pub export: TimeDelta,
     /// From commit until the asset's validation is `Done` (`Process` for the second half).
     pub validation: TimeDelta,
     /// `PreparingEnvironment`, then `InProgress` for the rest of `deployment`.
@@ -38,11 +41,16 @@ impl Default for Durations {
             queue: TimeDelta::minutes(2),
             refresh: TimeDelta::minutes(95),
             restore: TimeDelta::minutes(70),
+            export: default_export(),
             validation: TimeDelta::minutes(4),
             preparation: TimeDelta::minutes(10),
             deployment: TimeDelta::minutes(50),
         }
     }
+}
+
+fn default_export() -> TimeDelta {
+    TimeDelta::minutes(80)
 }
 
 /// Faults to rehearse (`--sim-fault`).
@@ -84,6 +92,60 @@ pub struct Environment {
     /// `kind` is then how the simulated LCS itself treats the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_type: Option<ReportedType>,
+    /// Who runs it (metadata's `EnvironmentInfrastructure`): LCS requires an update name to
+    /// apply a package only on self-service environments.
+    #[serde(default)]
+    pub infrastructure: Infrastructure,
+}
+
+/// `EnvironmentInfrastructure` (lcs-api.md 2.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Infrastructure {
+    /// Modern infrastructure (the default for environments deployed today).
+    #[default]
+    #[serde(alias = "SelfService")]
+    SelfService,
+    #[serde(alias = "MicrosoftManaged")]
+    MicrosoftManaged,
+}
+
+impl Infrastructure {
+    /// As LCS writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfService => "SelfService",
+            Self::MicrosoftManaged => "MicrosoftManaged",
+        }
+    }
+}
+
+/// Whether two ids name the same thing as LCS matches them: GUIDs without regard to case or
+/// to the dashes of their `D` form (LCS shows both forms); any other id exactly.
+#[must_use]
+pub fn same_id(a: &str, b: &str) -> bool {
+    match (guid_digits(a), guid_digits(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A GUID's 32 hex digits in lower case, if `text` is a GUID (`N` or `D` form, braces allowed).
+fn guid_digits(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('{')
+        .and_then(|inner| inner.strip_suffix('}'))
+        .unwrap_or(text);
+    let dashed = text.len() == 36
+        && [8, 13, 18, 23]
+            .iter()
+            .all(|&at| text.as_bytes().get(at) == Some(&b'-'));
+    let digits: String = text.chars().filter(|c| *c != '-').collect();
+    let plain = text.len() == 32 || dashed;
+    (plain && digits.len() == 32 && digits.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| digits.to_ascii_lowercase())
 }
 
 /// A type field that is not the plain name of a known type.
@@ -111,15 +173,25 @@ impl Environment {
 /// What a database operation does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OperationKind {
-    Refresh { source: String },
-    PointInTimeRestore { point: Option<DateTime<Utc>> },
+    Refresh {
+        source: String,
+    },
+    PointInTimeRestore {
+        point: Option<DateTime<Utc>>,
+    },
+    /// A bacpac of the environment's database to the project's asset library, as the asset
+    /// `asset` (listed once the export completed).
+    Export {
+        backup: String,
+        asset: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
     pub activity: String,
     pub project: u64,
-    /// The target environment's id.
+    /// The target environment's id (the source's, for an export).
     pub environment: String,
     pub kind: OperationKind,
     pub started: DateTime<Utc>,
@@ -135,6 +207,12 @@ pub struct Asset {
     pub file_name: String,
     pub file_type: u32,
     pub size: u64,
+    /// `FileDescription`, as created.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `Version`, as created.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Uploaded blocks not yet in a block list: (block id, bytes).
     pub uploaded_blocks: Vec<(String, u64)>,
     /// The committed block list (Put Block List).
@@ -167,6 +245,11 @@ pub enum Call {
         environment: String,
         activity: String,
     },
+    StartExport {
+        environment: String,
+        backup: String,
+        activity: String,
+    },
     CreateFileAsset {
         asset: String,
     },
@@ -196,7 +279,10 @@ impl Call {
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            Self::StartRefresh { .. } | Self::StartRestore { .. } | Self::ApplyUpdate { .. }
+            Self::StartRefresh { .. }
+                | Self::StartRestore { .. }
+                | Self::StartExport { .. }
+                | Self::ApplyUpdate { .. }
         )
     }
 }
@@ -218,6 +304,21 @@ pub enum SimError {
     /// LCS answers these as HTTP 429 with `retry-after`.
     #[error("throttled; retry after {retry_after} s")]
     Throttled { retry_after: u32 },
+}
+
+/// The size of an exported bacpac in the model (the emulator serves that many bytes).
+pub const BACKUP_SIZE: u64 = 1024 * 1024;
+
+/// A database backup of the project's asset library (an export that completed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseBackup {
+    pub id: String,
+    pub name: String,
+    pub file_name: String,
+    /// The environment it was exported from.
+    pub environment: String,
+    pub created: DateTime<Utc>,
+    pub size: u64,
 }
 
 /// An entry of an environment's history.
@@ -258,6 +359,8 @@ impl Lcs {
             file_name: "RetailEnvironmentReprovisioningTool_10.0.41.zip".into(),
             file_type: SOFTWARE_DEPLOYABLE_PACKAGE,
             size: 3 * 1024 * 1024,
+            description: Some("Retail environment reprovisioning tool".into()),
+            version: Some("10.0.41".into()),
             uploaded_blocks: Vec::new(),
             blob_blocks: Some(Vec::new()),
             committed: Some(now - TimeDelta::days(30)),
@@ -294,6 +397,7 @@ impl Lcs {
             kind,
             release: release.to_owned(),
             reported_type: None,
+            infrastructure: Infrastructure::default(),
         });
         id
     }
@@ -328,6 +432,17 @@ impl Lcs {
             .ok_or_else(|| SimError::NotFound {
                 what: "environment",
                 id: key.to_owned(),
+            })
+    }
+
+    /// The environment an API call names by id, as LCS matches ids: never by name.
+    fn environment_by_id(&self, project: u64, id: &str) -> Result<&Environment, SimError> {
+        self.environments
+            .iter()
+            .find(|environment| environment.project == project && same_id(&environment.id, id))
+            .ok_or_else(|| SimError::NotFound {
+                what: "environment",
+                id: id.to_owned(),
             })
     }
 
@@ -372,6 +487,11 @@ impl Lcs {
                 target.name
             )));
         }
+        self.check_limit(target, now)
+    }
+
+    /// LCS's 3 database operations per environment per 24 hours, counted from their starts.
+    fn check_limit(&self, target: &Environment, now: DateTime<Utc>) -> Result<(), SimError> {
         if self.operations_left(&target.id, now) == 0 {
             let oldest = self
                 .operations
@@ -398,8 +518,8 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<String, SimError> {
         self.throttle()?;
-        let source = self.find_environment(project, source)?.clone();
-        let target = self.find_environment(project, target)?.clone();
+        let source = self.environment_by_id(project, source)?.clone();
+        let target = self.environment_by_id(project, target)?.clone();
         if source.id == target.id {
             return Err(SimError::Business(
                 "The source and target environments are the same.".into(),
@@ -443,7 +563,7 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<String, SimError> {
         self.throttle()?;
-        let target = self.find_environment(project, environment)?.clone();
+        let target = self.environment_by_id(project, environment)?.clone();
         if point.is_some_and(|point| point > now) {
             return Err(SimError::Business(
                 "The point in time is in the future.".into(),
@@ -471,13 +591,9 @@ impl Lcs {
 
     fn operation_status(&self, operation: &Operation, now: DateTime<Utc>) -> DatabaseStatus {
         let elapsed = now - operation.started;
-        let duration = match operation.kind {
-            OperationKind::Refresh { .. } => self.durations.refresh,
-            OperationKind::PointInTimeRestore { .. } => self.durations.restore,
-        };
         if elapsed < self.durations.queue {
             DatabaseStatus::NotStarted
-        } else if elapsed < self.durations.queue + duration {
+        } else if now < self.operation_end(operation) {
             DatabaseStatus::InProgress
         } else if operation.fails {
             DatabaseStatus::Failed
@@ -486,25 +602,130 @@ impl Lcs {
         }
     }
 
-    /// `databasemovement/v1/fetchstatus`, keyed by the target environment.
+    /// When the operation ends (its `CompletionDate`).
+    fn operation_end(&self, operation: &Operation) -> DateTime<Utc> {
+        let duration = match operation.kind {
+            OperationKind::Refresh { .. } => self.durations.refresh,
+            OperationKind::PointInTimeRestore { .. } => self.durations.restore,
+            OperationKind::Export { .. } => self.durations.export,
+        };
+        operation.started + self.durations.queue + duration
+    }
+
+    /// `databasemovement/v1/fetchstatus`, keyed by the target environment (the source, for an
+    /// export).
     pub fn database_status(
         &mut self,
         environment: &str,
         activity: &str,
         now: DateTime<Utc>,
     ) -> Result<DatabaseStatus, SimError> {
+        self.database_operation(environment, activity, now)
+            .map(|(status, _)| status)
+    }
+
+    /// The status of a database operation and, once it ended, when (`CompletionDate`). Ids
+    /// match as LCS matches them ([`same_id`]).
+    pub fn database_operation(
+        &mut self,
+        environment: &str,
+        activity: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(DatabaseStatus, Option<DateTime<Utc>>), SimError> {
         self.throttle()?;
         let operation = self
             .operations
             .iter()
             .find(|operation| {
-                operation.activity == activity && operation.environment == environment
+                same_id(&operation.activity, activity)
+                    && same_id(&operation.environment, environment)
             })
             .ok_or_else(|| SimError::NotFound {
                 what: "operation",
                 id: activity.to_owned(),
             })?;
-        Ok(self.operation_status(operation, now))
+        let status = self.operation_status(operation, now);
+        Ok((
+            status,
+            status.is_terminal().then(|| self.operation_end(operation)),
+        ))
+    }
+
+    /// `databasemovement/v1/export`: a bacpac of a sandbox's database to the project's asset
+    /// library, named `backup`. The export counts toward the 3 operations per 24 hours, and the
+    /// environment is busy (unavailable) until it ends (lcs-api.md 2.1, 6 item 12).
+    pub fn start_export(
+        &mut self,
+        project: u64,
+        environment: &str,
+        backup: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, SimError> {
+        self.throttle()?;
+        let source = self.environment_by_id(project, environment)?.clone();
+        if source.kind != EnvironmentType::Sandbox {
+            return Err(SimError::Business(format!(
+                "Environment {} is not a sandbox; only sandbox databases can be exported.",
+                source.name
+            )));
+        }
+        let backup = backup.trim();
+        if backup.is_empty() {
+            return Err(SimError::Business("A backup name is required.".into()));
+        }
+        if self.is_busy(&source.id, now) {
+            return Err(SimError::Business(format!(
+                "Environment {} is busy with another operation.",
+                source.name
+            )));
+        }
+        self.check_limit(&source, now)?;
+        let activity = self.new_id();
+        let asset = self.new_id();
+        self.operations.push(Operation {
+            activity: activity.clone(),
+            project,
+            environment: source.id.clone(),
+            kind: OperationKind::Export {
+                backup: backup.to_owned(),
+                asset,
+            },
+            started: now,
+            fails: self.faults.refresh_fails,
+        });
+        self.log(
+            now,
+            Call::StartExport {
+                environment: source.id,
+                backup: backup.to_owned(),
+                activity: activity.clone(),
+            },
+        );
+        Ok(activity)
+    }
+
+    /// `databasemovement/v1/databases`: the project's database backups, one per export that
+    /// completed by `now`, oldest first.
+    #[must_use]
+    pub fn database_backups(&self, project: u64, now: DateTime<Utc>) -> Vec<DatabaseBackup> {
+        self.operations
+            .iter()
+            .filter(|operation| operation.project == project)
+            .filter_map(|operation| {
+                let OperationKind::Export { backup, asset } = &operation.kind else {
+                    return None;
+                };
+                let status = self.operation_status(operation, now);
+                status.is_success().then(|| DatabaseBackup {
+                    id: asset.clone(),
+                    name: backup.clone(),
+                    file_name: format!("{backup}.bacpac"),
+                    environment: operation.environment.clone(),
+                    created: self.operation_end(operation),
+                    size: BACKUP_SIZE,
+                })
+            })
+            .collect()
     }
 
     /// The environment's history, newest first: database operations and deployments.
@@ -513,19 +734,20 @@ impl Lcs {
         let mut entries: Vec<HistoryEntry> = self
             .operations
             .iter()
-            .filter(|operation| operation.environment == environment)
+            .filter(|operation| same_id(&operation.environment, environment))
             .map(|operation| HistoryEntry {
                 activity: operation.activity.clone(),
                 name: match operation.kind {
                     OperationKind::Refresh { .. } => "Database refresh".into(),
                     OperationKind::PointInTimeRestore { .. } => "Point-in-time restore".into(),
+                    OperationKind::Export { .. } => "Database export".into(),
                 },
                 started: operation.started,
             })
             .chain(
                 self.deployments
                     .iter()
-                    .filter(|deployment| deployment.environment == environment)
+                    .filter(|deployment| same_id(&deployment.environment, environment))
                     .map(|deployment| HistoryEntry {
                         activity: deployment.activity.clone(),
                         name: deployment.update_name.clone(),
@@ -553,7 +775,7 @@ impl Lcs {
     fn asset_mut(&mut self, id: &str) -> Result<&mut Asset, SimError> {
         self.assets
             .iter_mut()
-            .find(|asset| asset.id == id)
+            .find(|asset| same_id(&asset.id, id))
             .ok_or_else(|| SimError::NotFound {
                 what: "asset",
                 id: id.to_owned(),
@@ -578,6 +800,8 @@ impl Lcs {
             file_name: file_name.to_owned(),
             file_type,
             size: 0,
+            description: None,
+            version: None,
             uploaded_blocks: Vec::new(),
             blob_blocks: None,
             committed: None,
@@ -666,14 +890,15 @@ impl Lcs {
         Ok(())
     }
 
+    /// lcs-api.md 3.3: `Unknown` until the asset is committed (validation has not started),
+    /// then `Process` until it is validated, then `Done` (or a failure). A client that waits
+    /// while the status is `Process`, as d365fo.tools' `Get-D365LcsAssetValidationStatus`
+    /// does, so never stops waiting before the asset is settled.
     fn validation(&self, asset: &Asset, now: DateTime<Utc>) -> ValidationStatus {
         let Some(committed) = asset.committed else {
             return ValidationStatus::Unknown;
         };
-        let elapsed = now - committed;
-        if elapsed < self.durations.validation / 2 {
-            ValidationStatus::Unknown
-        } else if elapsed < self.durations.validation {
+        if now - committed < self.durations.validation {
             ValidationStatus::Process
         } else if asset.rejected {
             ValidationStatus::Failed
@@ -703,11 +928,13 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<String, SimError> {
         self.throttle()?;
-        let target = self.find_environment(project, environment)?.clone();
-        if update_name.trim().is_empty() {
-            return Err(SimError::Business(
-                "An update name is required for this environment.".into(),
-            ));
+        let target = self.environment_by_id(project, environment)?.clone();
+        // LCS requires the name only on self-service environments (lcs-api.md 2.4).
+        if update_name.trim().is_empty() && target.infrastructure == Infrastructure::SelfService {
+            return Err(SimError::Business(format!(
+                "An update name is required for the self-service environment {}.",
+                target.name
+            )));
         }
         if matches!(
             target.kind,
@@ -773,18 +1000,36 @@ impl Lcs {
         activity: &str,
         now: DateTime<Utc>,
     ) -> Result<DeploymentStatus, SimError> {
+        self.deployment(environment, activity, now)
+            .map(|(status, _)| status)
+    }
+
+    /// A deployment's status and, once it ended, when (`CompletionDate`).
+    pub fn deployment(
+        &mut self,
+        environment: &str,
+        activity: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(DeploymentStatus, Option<DateTime<Utc>>), SimError> {
         self.throttle()?;
         let deployment = self
             .deployments
             .iter()
             .find(|deployment| {
-                deployment.activity == activity && deployment.environment == environment
+                same_id(&deployment.activity, activity)
+                    && same_id(&deployment.environment, environment)
             })
             .ok_or_else(|| SimError::NotFound {
                 what: "deployment",
                 id: activity.to_owned(),
             })?;
-        Ok(self.deployment_status(deployment, now))
+        let status = self.deployment_status(deployment, now);
+        Ok((
+            status,
+            status
+                .is_terminal()
+                .then(|| deployment.started + self.durations.queue + self.durations.deployment),
+        ))
     }
 
     /// Resets the environment's Financial reporting database (the portal can; the API cannot).
@@ -795,7 +1040,7 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<(), SimError> {
         self.throttle()?;
-        let target = self.find_environment(project, environment)?.clone();
+        let target = self.environment_by_id(project, environment)?.clone();
         if self.is_busy(&target.id, now) {
             return Err(SimError::Business(format!(
                 "Environment {} is busy with another operation.",

@@ -265,14 +265,21 @@ mod tests {
 
     fn seeded() -> Lcs {
         let mut model = Lcs::new(Durations::default(), Faults::default(), t0());
+        // Ids are the names, so the calls below read plainly.
         model.add_environment(
             1,
             "contoso-prod",
             EnvironmentType::Production,
             "10.0.41",
-            None,
+            Some("contoso-prod"),
         );
-        model.add_environment(1, "contoso-uat", EnvironmentType::Sandbox, "10.0.41", None);
+        model.add_environment(
+            1,
+            "contoso-uat",
+            EnvironmentType::Sandbox,
+            "10.0.41",
+            Some("contoso-uat"),
+        );
         model
     }
 

@@ -15,6 +15,8 @@ fn t0() -> DateTime<Utc> {
     at("2026-12-05T21:00:00Z")
 }
 
+/// A model with production and a sandbox whose ids are their names, so calls read plainly (the
+/// API takes ids; `ids_are_matched_as_lcs_matches_them` covers GUIDs).
 fn model(faults: Faults) -> (Lcs, String, String) {
     let mut lcs = Lcs::new(Durations::default(), faults, t0() - TimeDelta::days(1));
     let prod = lcs.add_environment(
@@ -22,14 +24,14 @@ fn model(faults: Faults) -> (Lcs, String, String) {
         "contoso-prod",
         EnvironmentType::Production,
         "10.0.41",
-        None,
+        Some("contoso-prod"),
     );
     let uat = lcs.add_environment(
         PROJECT,
         "contoso-uat",
         EnvironmentType::Sandbox,
         "10.0.41",
-        None,
+        Some("contoso-uat"),
     );
     (lcs, prod, uat)
 }
@@ -95,7 +97,7 @@ fn refusals_are_business_errors() {
         "contoso-old",
         EnvironmentType::Sandbox,
         "10.0.40",
-        None,
+        Some("contoso-old"),
     );
     let message = business(lcs.start_refresh(PROJECT, "contoso-prod", "contoso-old", t0()));
     assert!(message.contains("same application release"), "{message}");
@@ -355,4 +357,169 @@ fn financial_reporting_reset_is_recorded_and_waits_for_a_quiet_environment() {
         lcs.calls.last().map(|record| &record.call),
         Some(&Call::ResetFinancialReporting { environment: uat })
     );
+}
+
+#[test]
+fn ids_are_matched_as_lcs_matches_them() {
+    let mut lcs = Lcs::new(Durations::default(), Faults::default(), t0());
+    let prod = lcs.add_environment(
+        PROJECT,
+        "contoso-prod",
+        EnvironmentType::Production,
+        "10.0.41",
+        None,
+    );
+    let uat = lcs.add_environment(
+        PROJECT,
+        "contoso-uat",
+        EnvironmentType::Sandbox,
+        "10.0.41",
+        None,
+    );
+    assert!(same_id(&uat, &uat.to_ascii_uppercase()));
+    assert!(same_id(&uat, &uat.replace('-', "")));
+    assert!(same_id(&format!("{{{uat}}}"), &uat));
+    assert!(!same_id(&uat, &prod));
+    assert!(!same_id("contoso-uat", "CONTOSO-UAT"), "names are not ids");
+    // A name where LCS takes an id is not found, in every call that takes one.
+    assert!(matches!(
+        lcs.start_refresh(PROJECT, "contoso-prod", &uat, t0()),
+        Err(SimError::NotFound { .. })
+    ));
+    assert!(matches!(
+        lcs.start_export(PROJECT, "contoso-uat", "copy", t0()),
+        Err(SimError::NotFound { .. })
+    ));
+    let activity = lcs
+        .start_refresh(
+            PROJECT,
+            &prod.to_ascii_uppercase(),
+            &uat.replace('-', ""),
+            t0(),
+        )
+        .expect("ids in any case and form");
+    assert_eq!(
+        lcs.database_status(
+            &uat.to_ascii_uppercase(),
+            &activity.to_ascii_uppercase(),
+            t0()
+        ),
+        Ok(DatabaseStatus::NotStarted)
+    );
+    assert!(matches!(
+        lcs.database_status("contoso-uat", &activity, t0()),
+        Err(SimError::NotFound { .. })
+    ));
+    assert_eq!(lcs.history(&uat.to_ascii_uppercase()).len(), 1);
+}
+
+#[test]
+fn validation_is_process_from_commit_until_it_is_settled() {
+    let (mut lcs, _, _) = model(Faults::default());
+    let asset = lcs
+        .create_file_asset(PROJECT, "pkg", "pkg.zip", 10, t0())
+        .expect("asset");
+    assert_eq!(
+        lcs.validation_status(&asset, t0()),
+        Ok(ValidationStatus::Unknown),
+        "not committed: validation has not started"
+    );
+    lcs.put_block(&asset, "AAAA", 10, t0()).expect("block");
+    lcs.put_block_list(&asset, &["AAAA".into()], t0())
+        .expect("list");
+    lcs.commit_file_asset(&asset, t0()).expect("commit");
+    let validation = lcs.durations.validation;
+    // Every moment before it is done reads `Process`, the value d365fo.tools waits on.
+    for seconds in (0..validation.num_seconds()).step_by(15) {
+        assert_eq!(
+            lcs.validation_status(&asset, t0() + TimeDelta::seconds(seconds)),
+            Ok(ValidationStatus::Process),
+            "{seconds} s after commit"
+        );
+    }
+    assert_eq!(
+        lcs.validation_status(&asset.to_ascii_uppercase(), t0() + validation),
+        Ok(ValidationStatus::Done)
+    );
+}
+
+#[test]
+fn an_update_name_is_required_exactly_on_self_service_environments() {
+    let (mut lcs, _, _) = model(Faults::default());
+    lcs.add_environment(
+        PROJECT,
+        "legacy-uat",
+        EnvironmentType::Sandbox,
+        "10.0.41",
+        Some("legacy-uat"),
+    );
+    lcs.environments
+        .iter_mut()
+        .find(|environment| environment.id == "legacy-uat")
+        .expect("added")
+        .infrastructure = Infrastructure::MicrosoftManaged;
+    let asset = lcs
+        .create_file_asset(PROJECT, "pkg", "pkg.zip", 10, t0())
+        .expect("asset");
+    lcs.put_block(&asset, "AAAA", 10, t0()).expect("block");
+    lcs.put_block_list(&asset, &["AAAA".into()], t0())
+        .expect("list");
+    lcs.commit_file_asset(&asset, t0()).expect("commit");
+    let ready = t0() + lcs.durations.validation;
+    assert!(matches!(
+        lcs.apply_update(PROJECT, "contoso-uat", &asset, "", ready),
+        Err(SimError::Business(message)) if message.contains("self-service")
+    ));
+    let activity = lcs
+        .apply_update(PROJECT, "legacy-uat", &asset, "", ready)
+        .expect("Microsoft-managed: no name needed");
+    let end = ready + lcs.durations.queue + lcs.durations.deployment;
+    assert_eq!(
+        lcs.deployment("legacy-uat", &activity, end - TimeDelta::seconds(1)),
+        Ok((DeploymentStatus::InProgress, None))
+    );
+    assert_eq!(
+        lcs.deployment("legacy-uat", &activity, end + TimeDelta::hours(1)),
+        Ok((DeploymentStatus::Completed, Some(end))),
+        "CompletionDate is when it ended, not when it was asked"
+    );
+}
+
+#[test]
+fn an_export_lists_its_backup_once_completed_and_counts_toward_the_limit() {
+    let (mut lcs, _, uat) = model(Faults::default());
+    assert!(matches!(
+        lcs.start_export(PROJECT, "contoso-prod", "prod-copy", t0()),
+        Err(SimError::Business(message)) if message.contains("sandbox")
+    ));
+    assert!(matches!(
+        lcs.start_export(PROJECT, &uat, " ", t0()),
+        Err(SimError::Business(message)) if message.contains("backup name")
+    ));
+    let activity = lcs
+        .start_export(PROJECT, &uat, "uat-before-refresh", t0())
+        .expect("exports");
+    assert!(lcs.is_busy(&uat, t0() + TimeDelta::minutes(30)));
+    assert!(lcs.database_backups(PROJECT, t0()).is_empty());
+    let end = t0() + lcs.durations.queue + lcs.durations.export;
+    assert_eq!(
+        lcs.database_operation(&uat, &activity, end),
+        Ok((DatabaseStatus::Completed, Some(end)))
+    );
+    let backups = lcs.database_backups(PROJECT, end);
+    assert_eq!(backups.len(), 1);
+    assert_eq!(backups[0].file_name, "uat-before-refresh.bacpac");
+    assert_eq!(backups[0].environment, uat);
+    assert_eq!(backups[0].created, end);
+    assert_eq!(lcs.history(&uat)[0].name, "Database export");
+    assert_eq!(lcs.operations_left(&uat, end), 2);
+    lcs.start_export(PROJECT, &uat, "second", end).expect("2");
+    let later = end + lcs.durations.queue + lcs.durations.export;
+    lcs.start_refresh(PROJECT, "contoso-prod", &uat, later)
+        .expect("3: a refresh after two exports");
+    let next = later + TimeDelta::hours(3);
+    assert!(matches!(
+        lcs.start_export(PROJECT, &uat, "fourth", next),
+        Err(SimError::Business(message)) if message.starts_with("Maximum allowed API operations are 3")
+    ));
 }

@@ -18,7 +18,7 @@ pub use record::{
     EventRecord, Intent, OccurrenceRecord, RemoteIds, RunRecord, RunState, StepRecord, StepState,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
-pub use url::{ACCEPTED_FORMS, StateUrl};
+pub use url::{ACCEPTED_FORMS, StateUrl, mask as mask_state};
 
 /// The states of a run that a tick advances (the others are over or wait for an operator), as
 /// an SQL list.

@@ -1,7 +1,8 @@
 //! The adapter contract, as one suite every adapter must pass: the simulator now, the LCS
 //! adapter against the emulator later. The world must hold, in `project`, a production
 //! environment `source` and a sandbox `target` on the same release, both idle, with no operation
-//! on `target` in the last 24 hours, and the shared "Environment reprovisioning tool".
+//! on `target` in the last 24 hours, and the shared "Environment reprovisioning tool". The
+//! target is self-service (an update name is required to deploy to it).
 
 use chrono::TimeDelta;
 use refreshctl::adapter::{Adapter, AdapterError};
@@ -28,7 +29,105 @@ pub async fn run_all<A: Adapter>(world: &World<'_, A>) {
     let (source, target) = environments(world).await;
     refresh_runs_to_completion_once(world, &source, &target).await;
     upload_validate_and_deploy(world, &target).await;
-    restore_or_unsupported(world, &target).await;
+    export_runs_to_completion(world, &source, &target).await;
+    let restored = restore_or_unsupported(world, &target).await;
+    exports_count_toward_the_operation_limit(world, &target, 2 + usize::from(restored)).await;
+}
+
+/// Polls a database operation on `environment` until it ends; returns what it passed through.
+async fn until_ended<A: Adapter>(
+    world: &World<'_, A>,
+    environment: &str,
+    activity: &str,
+) -> Vec<DatabaseStatus> {
+    let mut seen = Vec::new();
+    for _ in 0..10_000 {
+        let status = world
+            .adapter
+            .database_status(world.project, environment, activity)
+            .await
+            .expect("status");
+        if seen.last() != Some(&status) {
+            seen.push(status);
+        }
+        if status.is_terminal() {
+            break;
+        }
+        world.wait().await;
+    }
+    seen
+}
+
+/// An export of the target runs to the end, keyed by the exported environment; production is
+/// not exported, and a busy environment refuses a second one.
+async fn export_runs_to_completion<A: Adapter>(world: &World<'_, A>, source: &str, target: &str) {
+    let adapter = world.adapter;
+    let refused = adapter
+        .start_export(world.project, source, "prod-copy")
+        .await;
+    assert!(
+        matches!(refused, Err(AdapterError::Refused(_))),
+        "only sandboxes are exported: {refused:?}"
+    );
+    let activity = adapter
+        .start_export(world.project, target, "uat-before-refresh")
+        .await
+        .expect("the export starts");
+    let busy = adapter
+        .start_export(world.project, target, "uat-again")
+        .await;
+    assert!(
+        matches!(busy, Err(AdapterError::Refused(_))),
+        "an environment exporting is busy: {busy:?}"
+    );
+    let seen = until_ended(world, target, &activity).await;
+    assert_eq!(seen.last(), Some(&DatabaseStatus::Completed), "{seen:?}");
+    assert!(seen.contains(&DatabaseStatus::InProgress), "{seen:?}");
+    let history = adapter
+        .history(world.project, target)
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|item| item.activity == activity)
+            .count(),
+        1,
+        "the export is in the environment's history once"
+    );
+}
+
+/// Exports until LCS refuses: the refusal is the operation limit, after exactly 3 database
+/// operations on the target (`before` of them started earlier in the suite).
+async fn exports_count_toward_the_operation_limit<A: Adapter>(
+    world: &World<'_, A>,
+    target: &str,
+    before: usize,
+) {
+    let mut started = before;
+    for attempt in 0..5 {
+        match world
+            .adapter
+            .start_export(world.project, target, &format!("limit-{attempt}"))
+            .await
+        {
+            Ok(activity) => {
+                started += 1;
+                let seen = until_ended(world, target, &activity).await;
+                assert_eq!(seen.last(), Some(&DatabaseStatus::Completed), "{seen:?}");
+            }
+            Err(AdapterError::OperationLimit(message)) => {
+                assert!(
+                    message.contains("Maximum allowed API operations"),
+                    "{message}"
+                );
+                assert_eq!(started, 3, "refused after 3 operations in 24 hours");
+                return;
+            }
+            Err(error) => panic!("export {attempt}: {error}"),
+        }
+    }
+    panic!("{started} operations started and none was refused");
 }
 
 async fn environments<A: Adapter>(world: &World<'_, A>) -> (String, String) {
@@ -216,7 +315,8 @@ async fn upload_validate_and_deploy<A: Adapter>(world: &World<'_, A>, target: &s
     );
 }
 
-async fn restore_or_unsupported<A: Adapter>(world: &World<'_, A>, target: &str) {
+/// Whether the restore started (and ran to its end).
+async fn restore_or_unsupported<A: Adapter>(world: &World<'_, A>, target: &str) -> bool {
     let adapter = world.adapter;
     let result = adapter
         .start_restore(
@@ -228,10 +328,14 @@ async fn restore_or_unsupported<A: Adapter>(world: &World<'_, A>, target: &str) 
     if adapter.capabilities().point_in_time_restore {
         let activity = result.expect("a restore starts where the adapter supports it");
         assert!(!activity.is_empty());
+        let seen = until_ended(world, target, &activity).await;
+        assert_eq!(seen.last(), Some(&DatabaseStatus::Completed), "{seen:?}");
+        true
     } else {
         assert!(
             matches!(result, Err(AdapterError::Unsupported { .. })),
             "{result:?}"
         );
+        false
     }
 }

@@ -208,8 +208,16 @@ impl Http {
         budget.saturating_sub((now - started).to_std().unwrap_or_default())
     }
 
-    /// Sends a request until it has an answer worth returning; see the module's notes.
+    /// Sends a request until it has an answer worth returning; see the module's notes. Each
+    /// call and each retry is counted for the daemon's metrics.
     pub async fn send(&self, request: &Request) -> Result<Answer, AdapterError> {
+        let result = self.send_until_answered(request).await;
+        let outcome = if result.is_ok() { "answered" } else { "failed" };
+        crate::metrics::call("lcs", request.what, outcome);
+        result
+    }
+
+    async fn send_until_answered(&self, request: &Request) -> Result<Answer, AdapterError> {
         let started = self.clock.now();
         let budget = self.policy.deadline;
         let url = shown_url(&request.url);
@@ -230,6 +238,7 @@ impl Http {
                         && !refused_token =>
                 {
                     tracing::info!(target: "refreshctl::lcs", call = request.what, attempt, status = 401, "the token was refused; signing in again");
+                    crate::metrics::retry("lcs", request.what, "unauthorized");
                     refused_token = true;
                     renew = true;
                     continue;
@@ -300,6 +309,12 @@ impl Http {
                 return Err(give_up(request, &url, attempt, wait, budget, error));
             }
             tracing::info!(target: "refreshctl::lcs", call = request.what, url = %url, attempt, error = %error, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
+            let reason = if matches!(error, AdapterError::Throttled(_)) {
+                "throttled"
+            } else {
+                "transient"
+            };
+            crate::metrics::retry("lcs", request.what, reason);
             self.wait(wait).await;
         }
     }

@@ -392,6 +392,21 @@ impl Adapter for LcsAdapter {
         })
     }
 
+    async fn start_export(
+        &self,
+        project: u64,
+        environment: &str,
+        backup: &str,
+    ) -> Result<String, AdapterError> {
+        let url = self.http.api(&path::export(project, environment, backup))?;
+        let answer: Envelope = self
+            .enveloped(Method::POST, url, "start export", Kind::Once)
+            .await?;
+        answer.operation_activity_id.ok_or_else(|| {
+            AdapterError::Transient("start export: the answer has no OperationActivityId".into())
+        })
+    }
+
     async fn start_restore(
         &self,
         _project: u64,
@@ -556,6 +571,7 @@ impl Adapter for LcsAdapter {
             file_description: None,
             size_byte: 0,
             file_type: SOFTWARE_DEPLOYABLE_PACKAGE,
+            version: None,
         })
         .map_err(|error| AdapterError::State(error.to_string()))?;
         let asset: FileAsset = self
