@@ -13,8 +13,8 @@ use crate::adapter::AdapterKind;
     version,
     about = "Database refreshes of Dynamics 365 Finance and Operations environments as checked-in YAML plans",
     after_help = "Exit codes: 0 success; 1 the checked thing is bad or the run failed; 2 usage or \
-                  input error; 3 the environment failed; 130 and 143 a foreground run stopped by \
-                  SIGINT or SIGTERM, left to resume."
+                  input error; 3 the environment failed; 4 (tick) a run waits for a person; \
+                  130 and 143 a foreground run stopped by SIGINT or SIGTERM, left to resume."
 )]
 pub struct Cli {
     /// The adapter plans run through; with `validate` and `plan`, also check what it supports.
@@ -130,7 +130,7 @@ pub enum Command {
     /// One reconcile pass over all plans and runs, then exit: submit what is due, advance
     /// runs, never wait (for cron, Kubernetes `CronJob`s, CI schedules).
     #[command(
-        after_help = "Examples:\n  refreshctl --adapter lcs tick --plans plans/    # from cron, every minute\n  refreshctl tick --yes --now 2026-12-01T10:00:00Z --until 2027-12-01T00:00:00Z"
+        after_help = "Exit 4 when the pass went well and a run waits for a person (an approval, or a call to check in LCS): it holds its environment until someone acts.\n\nExamples:\n  refreshctl --adapter lcs tick --plans plans/    # from cron, every minute\n  refreshctl tick --yes --now 2026-12-01T10:00:00Z --until 2027-12-01T00:00:00Z"
     )]
     Tick(TickArgs),
     /// Tick forever, sleeping until the next thing is due; stops cleanly on SIGTERM/SIGINT and

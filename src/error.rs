@@ -15,6 +15,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The environment failed: adapter unreachable, authentication refused, state unavailable.
     pub const ENVIRONMENT: u8 = 3;
+    /// `tick` only: the pass went well and a run waits for a person (an approval, or a call to
+    /// check in LCS); it holds its environment, so later refreshes are rejected until then.
+    pub const NEEDS_PERSON: u8 = 4;
     /// A foreground run (`apply`, `resume`) was stopped by SIGINT (Ctrl-C): 128 + 2, as a shell
     /// reports a process the signal ended. The run is left to resume.
     pub const INTERRUPTED: u8 = 130;

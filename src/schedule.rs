@@ -23,12 +23,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::adapter::Adapter;
 use crate::clock::Clock;
 use crate::executor::{self, Event, EventSink, ExecError, Executor, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Pending, Tee};
+use crate::notify::{Delivery, Notifier, Outbox, Pending, Redelivery, Tee};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
-    Claimed, Lease, LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState, StateStore,
-    StoreError,
+    Claimed, Lease, LeaseOutcome, LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState,
+    StateStore, StoreError,
 };
 
 /// The notice LCS users must always get: a request at least 24 hours before the downtime.
@@ -120,8 +120,31 @@ pub struct TickReport {
     /// error), with why.
     pub problems: Vec<(String, String)>,
     pub deliveries: Vec<(String, Delivery)>,
+    /// Notifications left undelivered by an earlier pass (or a stopped process), sent again.
+    pub redelivered: Vec<Redelivery>,
+    /// Reminders sent for manual steps still not approved past their timeout, with the words.
+    pub reminded: Vec<(String, String)>,
+    /// Every run that waits for a person at the end of the pass (`awaiting-approval`,
+    /// `needs-attention`): each holds its environment until someone acts.
+    pub waiting: Vec<Waiting>,
     /// When the next thing is due: a submit time or a run (`None`: nothing is scheduled).
     pub next_due: Option<DateTime<Utc>>,
+}
+
+/// A run that waits for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub run: String,
+    /// `awaiting-approval` or `needs-attention`.
+    pub state: &'static str,
+    pub step: String,
+    /// Why it needs attention (`needs-attention` only).
+    pub reason: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// What lets it go on.
+    pub command: String,
+    /// When its manual step times out or reminds next.
+    pub next_look: Option<DateTime<Utc>>,
 }
 
 /// One run a pass advanced.
@@ -161,6 +184,8 @@ pub struct Scheduler<'a, A: Adapter> {
     pub claimed: &'a RefCell<Vec<RunRecord>>,
     /// The notifications' HTTP client, made on first use and shared.
     pub client: std::cell::OnceCell<reqwest::Client>,
+    /// Where notifications wait until delivered (`None`: a rehearsal, which sends nothing).
+    pub outbox: Option<Outbox>,
 }
 
 /// Events from several runs at once into one sink (futures of one thread take turns, and none
@@ -191,6 +216,10 @@ impl<A: Adapter> Scheduler<'_, A> {
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut report = TickReport::default();
+        if let Some(outbox) = &self.outbox {
+            let client = self.client.get_or_init(Notifier::client).clone();
+            report.redelivered = outbox.redeliver(self.plans, &client).await;
+        }
         let mut notifiers = Vec::new();
         let next_submit = self.submit_due(now, &mut report, &mut notifiers)?;
         let by_name: HashMap<&str, &Plan> =
@@ -263,18 +292,117 @@ impl<A: Adapter> Scheduler<'_, A> {
                 }
             }
         }
+        // One look at the runs that wait: their timeouts, then what the pass reports of them.
+        let (next_look, still_waiting) =
+            self.look_at_waits(now, &by_name, &mut report, &mut notifiers)?;
         for (run, notifier) in std::mem::take(&mut notifiers) {
             for delivery in notifier.finish().await {
                 delivery.log_if_failed(self.store, &run, self.clock.now());
                 report.deliveries.push((run.clone(), delivery));
             }
         }
+        report.waiting = waiting(still_waiting, &by_name);
         let runs_due = self.store.next_due()?;
-        report.next_due = match (next_submit, runs_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        report.next_due = [next_submit, runs_due, next_look]
+            .into_iter()
+            .flatten()
+            .min();
         Ok(report)
+    }
+
+    /// Looks at every run that waits for an approval at a manual step with a `timeout`: one
+    /// whose timeout (or next reminder) has come is claimed, failed or reminded, and released.
+    /// Returns when the next such look is due, and the runs that still wait.
+    fn look_at_waits(
+        &self,
+        now: DateTime<Utc>,
+        by_name: &HashMap<&str, &Plan>,
+        report: &mut TickReport,
+        notifiers: &mut Vec<(String, Pending)>,
+    ) -> Result<(Option<DateTime<Utc>>, Vec<RunRecord>), StoreError> {
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut later = |due: DateTime<Utc>| next = Some(next.map_or(due, |next| next.min(due)));
+        let mut still = Vec::new();
+        for run in self.store.waiting_runs()? {
+            let Some(plan) = by_name.get(run.plan.as_str()).copied() else {
+                still.push(run);
+                continue;
+            };
+            match executor::wait_due(plan, &run) {
+                Some(due) if due <= now => {}
+                Some(due) => {
+                    later(due);
+                    still.push(run);
+                    continue;
+                }
+                None => {
+                    still.push(run);
+                    continue;
+                }
+            }
+            let claim = match self.store.claim_run(
+                &run.id,
+                &self.settings.owner,
+                now,
+                self.settings.lease,
+            )? {
+                LeaseOutcome::Claimed(claim) => *claim,
+                // Another replica looks at it now.
+                LeaseOutcome::Held(_) => {
+                    still.push(run);
+                    continue;
+                }
+                LeaseOutcome::NotFound => continue,
+            };
+            if let Some(lease) = claim.taken_over {
+                self.note_takeover(&claim.run, lease, now, report);
+            }
+            let mut run = claim.run;
+            let before = run.state.name();
+            let reminders = |run: &RunRecord| {
+                run.steps
+                    .iter()
+                    .find(|step| matches!(&run.state, RunState::AwaitingApproval { step: waiting } if *waiting == step.id))
+                    .map(|step| (step.id.clone(), step.polls))
+            };
+            let reminded_before = reminders(&run);
+            let mut notifier = self.notifier(plan, &run);
+            let result = {
+                let mut shared = Shared(self.sink);
+                let mut sink = Tee(&mut shared, &mut notifier);
+                self.executor(plan, &mut sink).look_at_wait(&mut run)
+            };
+            self.release(&run, None, report);
+            notifiers.push((run.id.clone(), notifier.pending()));
+            match result {
+                Ok(progress) => {
+                    if let Some(due) = executor::wait_due(plan, &run) {
+                        later(due);
+                    }
+                    if let Some((step, count)) = reminders(&run)
+                        && reminded_before
+                            .as_ref()
+                            .is_some_and(|(_, before)| *before != count)
+                    {
+                        report.reminded.push((
+                            run.id.clone(),
+                            format!("reminder {count} sent: `{step}` still waits for an approval"),
+                        ));
+                    }
+                    report.advanced.push(Advanced {
+                        run: run.id.clone(),
+                        before,
+                        after: run.state.name(),
+                        progress,
+                    });
+                }
+                Err(error) => report.problems.push((run.id.clone(), error.to_string())),
+            }
+            if !run.state.is_finished() {
+                still.push(run);
+            }
+        }
+        Ok((next, still))
     }
 
     /// Says in the run's log (and the report) that this replica took the run over from one whose
@@ -367,9 +495,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                 report.submitted.push(run.id.clone());
             }
             LockOutcome::HeldBy(holder) => {
-                let reason = format!(
-                    "run `{holder}` is still active on the same environment; only one runs at a time"
-                );
+                let reason = executor::held_by(&holder, self.store.run(&holder)?.as_ref());
                 if let Some(mut stored) = self.store.run(&run.id)? {
                     stored.state = RunState::Rejected {
                         reason: reason.clone(),
@@ -382,7 +508,7 @@ impl<A: Adapter> Scheduler<'_, A> {
                         now,
                     )?;
                 }
-                notifier.send(NotificationEvent::Rejected);
+                notifier.send_because(NotificationEvent::Rejected, &reason);
                 report.rejected.push((run.id.clone(), reason));
             }
         }
@@ -419,7 +545,10 @@ impl<A: Adapter> Scheduler<'_, A> {
         }
         tracing::warn!(run = %run.id, "occurrence skipped: {reason}");
         let mut notifier = self.notifier(plan, &run);
-        notifier.send(NotificationEvent::Skipped);
+        notifier.send_because(
+            NotificationEvent::Skipped,
+            &format!("The occurrence is skipped: {reason}"),
+        );
         notifiers.push((run.id.clone(), notifier.pending()));
         report.skipped.push((run.id, reason));
         Ok(())
@@ -428,13 +557,17 @@ impl<A: Adapter> Scheduler<'_, A> {
     fn notifier(&self, plan: &Plan, run: &RunRecord) -> Notifier {
         if self.settings.send_notifications {
             let client = self.client.get_or_init(Notifier::client).clone();
-            Notifier::with_client(
+            let notifier = Notifier::with_client(
                 plan,
                 run,
                 self.adapter.kind(),
                 client,
                 self.settings.notify_backoff,
-            )
+            );
+            match &self.outbox {
+                Some(outbox) => notifier.with_outbox(outbox.clone()),
+                None => notifier,
+            }
         } else {
             Notifier::rendering_only(plan, run, self.adapter.kind())
         }
@@ -449,20 +582,24 @@ impl<A: Adapter> Scheduler<'_, A> {
     ) -> Result<Progress, ExecError> {
         let mut shared = Shared(self.sink);
         let mut sink = Tee(&mut shared, notifier);
-        let mut executor = Executor {
+        self.executor(plan, &mut sink).advance(run).await
+    }
+
+    /// The executor of a run of `plan`, reporting to `sink`.
+    fn executor<'e>(&'e self, plan: &'e Plan, sink: &'e mut dyn EventSink) -> Executor<'e, A> {
+        Executor {
             plan,
             adapter: self.adapter,
             store: self.store,
             clock: self.clock,
-            sink: &mut sink,
+            sink,
             settings: Settings {
                 poll_interval: self.settings.poll_interval,
                 cache_dir: self.settings.cache_dir.clone(),
                 plan_dir: crate::plan::discover::directory_of(std::path::Path::new(plan.file())),
                 step_deadline: self.settings.step_deadline,
             },
-        };
-        executor.advance(run).await
+        }
     }
 
     /// Runs `work` side by side while extending the leases of the runs claimed, every third of
@@ -515,6 +652,30 @@ impl<A: Adapter> Scheduler<'_, A> {
             report.problems.push((run.id.clone(), error.to_string()));
         }
     }
+}
+
+/// Every run that waits for a person, with what lets it go on.
+fn waiting(runs: Vec<RunRecord>, by_name: &HashMap<&str, &Plan>) -> Vec<Waiting> {
+    runs.into_iter()
+        .filter_map(|run| {
+            let (step, reason) = match &run.state {
+                RunState::AwaitingApproval { step } => (step.clone(), None),
+                RunState::NeedsAttention { step, reason } => (step.clone(), Some(reason.clone())),
+                _ => return None,
+            };
+            Some(Waiting {
+                state: run.state.name(),
+                step,
+                reason,
+                since: executor::waiting_since(&run),
+                command: executor::unblocking_command(&run).unwrap_or_default(),
+                next_look: by_name
+                    .get(run.plan.as_str())
+                    .and_then(|plan| executor::wait_due(plan, &run)),
+                run: run.id,
+            })
+        })
+        .collect()
 }
 
 /// Gives back every lease a stopped pass still held: the runs are due at once for whoever

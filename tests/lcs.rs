@@ -832,6 +832,7 @@ async fn tick(
         sink: &sink,
         claimed: &claimed,
         client: std::cell::OnceCell::from(client.clone()),
+        outbox: None,
     };
     scheduler.tick().await.expect("a pass")
 }

@@ -128,3 +128,57 @@ fn refusals_say_what_and_exit_non_zero() {
     assert_eq!(output.code, 0);
     assert_eq!(output.stdout, "plan `uat-refresh` has no notifications\n");
 }
+
+#[test]
+fn the_waiting_events_show_what_each_says_why() {
+    let (_directory, path) = temp_plan(|clean| {
+        format!(
+            "{clean}  - manual:\n      instructions: Re-activate the POS devices.\n      \
+             timeout: 1d\nnotifications:\n  - url: https://hooks.example.com/secret-path\n"
+        )
+    });
+    let preview = |event: &str| {
+        let output = refreshctl(&["notify-preview", "--now", NOW, "--event", event, &path]);
+        assert_eq!(output.code, 0, "{event}: {}", output.stderr);
+        let body = output
+            .stdout
+            .split_once(":\n")
+            .map(|(_, body)| body.trim())
+            .unwrap_or_default()
+            .to_owned();
+        let body: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|error| panic!("{event}: not JSON ({error}): {}", output.stdout));
+        body
+    };
+    let run = "uat-refresh@20261205T2100Z";
+    let waiting = preview("awaiting-approval");
+    assert_eq!(waiting["step"], "manual", "{waiting}");
+    assert_eq!(
+        waiting["command"],
+        format!("refreshctl approve {run} manual (or refreshctl cancel {run})")
+    );
+    let attention = preview("needs-attention");
+    assert_eq!(attention["step"], "start-refresh", "{attention}");
+    assert!(
+        attention["command"].as_str().is_some_and(
+            |command| command.contains(&format!("refreshctl resume {run} --retry-step"))
+        ),
+        "{attention}"
+    );
+    // A rejection names an earlier run of the plan that waits at its manual step.
+    let rejected = preview("rejected");
+    assert!(
+        rejected["detail"].as_str().is_some_and(|detail| detail.starts_with(
+            "run `uat-refresh@20261128T2100Z` is active on the same environment (awaiting-approval at `manual`"
+        )),
+        "{rejected}"
+    );
+    let skipped = preview("skipped");
+    assert!(
+        skipped["detail"].as_str().is_some_and(
+            |detail| detail.starts_with("The occurrence is skipped: its submission was due at")
+        ),
+        "{skipped}"
+    );
+    assert!(preview("succeeded")["detail"].is_null());
+}

@@ -55,7 +55,7 @@ fn markdown_and_html_show_notifications_environments_and_rendered_commands() {
         for expected in [
             "Notifications",
             "https://contoso.webhook.office.com/…",
-            "on submitted, started, succeeded, failed, canceled",
+            "on submitted, started, awaiting-approval, succeeded, failed, canceled, rejected",
             "(production, 10.0.41)",
             "(sandbox, 10.0.41)",
             // The arguments as the run of the previewed window renders them.

@@ -416,8 +416,9 @@ fn an_undelivered_notification_is_in_the_runs_log() {
         failed[0]["message"]
             .as_str()
             // Only the scheme and host of a hook's URL are shown: its path is often a secret.
-            .is_some_and(|text| text
-                .starts_with("the notification to http://127.0.0.1:9/… was not delivered: ")),
+            .is_some_and(|text| text.starts_with(
+                "the submitted notification to http://127.0.0.1:9/… was not delivered: "
+            )),
         "{status}"
     );
 }

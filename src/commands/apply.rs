@@ -15,7 +15,7 @@ use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{self, EventSink, Executor, Operator, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Tee};
+use crate::notify::{Delivery, Notifier, Outbox, Tee};
 use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
@@ -316,9 +316,7 @@ fn record(
             Ok((run, new))
         }
         LockOutcome::HeldBy(holder) => {
-            let reason = format!(
-                "run `{holder}` is active on the same environment; only one runs at a time"
-            );
+            let reason = executor::held_by(&holder, store.run(&holder)?.as_ref());
             // A run that lost the target to another never starts: it ends rejected, and says so
             // to whoever listens, instead of waiting in `submitted` for ever.
             let message = if run.state == RunState::Submitted {
@@ -380,7 +378,12 @@ fn notify_rejected(
         } else {
             Notifier::rendering_only(plan, run, adapter)
         };
-        notifier.send(NotificationEvent::Rejected);
+        match &run.state {
+            RunState::Rejected { reason } => {
+                notifier.send_because(NotificationEvent::Rejected, reason);
+            }
+            _ => notifier.send(NotificationEvent::Rejected),
+        }
         report_deliveries(store, run, notifier.finish().await);
     });
 }
@@ -453,6 +456,7 @@ fn drive<A: Adapter>(
         Notifier::rendering_only(plan, &run, adapter.kind())
     } else {
         Notifier::new(plan, &run, adapter.kind(), notify_backoff())
+            .with_outbox(Outbox::new(store.clone(), clock.clone()))
     };
     if matches!(start, Start::Apply { new: true }) {
         notifier.send(NotificationEvent::Submitted);
@@ -675,7 +679,7 @@ pub fn report_deliveries(store: &StateStore, run: &RunRecord, deliveries: Vec<De
             "refreshctl: rehearsal: {rendered} notification(s) rendered, none sent (`--notify` sends them)"
         );
     }
-    for delivery in deliveries {
+    for delivery in deliveries.into_iter().filter(|delivery| !delivery.reported) {
         if let Err(error) = &delivery.outcome {
             say!(
                 warning,

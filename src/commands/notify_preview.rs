@@ -40,7 +40,7 @@ pub fn run(
         writeln!(out, "plan `{}` has no notifications", plan.name())?;
         return Ok(exit::SUCCESS);
     }
-    let notifier = Notifier::rendering_only(&plan, &run, adapter);
+    let mut notifier = Notifier::rendering_only(&plan, &run, adapter);
     let mut broken = 0;
     for (index, notification) in plan.notifications().iter().enumerate() {
         let events: Vec<NotificationEvent> = match event {
@@ -66,6 +66,7 @@ pub fn run(
                     ", not in its `on:` list, so never sent"
                 },
             )?;
+            notifier.as_example(event);
             match notifier.body(index, event) {
                 Ok(body) => writeln!(out, "{}\n", pretty(&body))?,
                 Err(error) => {

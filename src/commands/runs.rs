@@ -139,9 +139,17 @@ impl LogView {
         };
         match event.kind.as_str() {
             "notification-failed" => format!(
-                "the notification to {} was not delivered: {}",
+                "the {}notification to {} was not delivered: {}{}",
+                text("event")
+                    .map(|event| format!("{event} "))
+                    .unwrap_or_default(),
                 text("url").unwrap_or_default(),
-                text("error").unwrap_or_default()
+                text("error").unwrap_or_default(),
+                if event.detail["kept"] == true {
+                    " (kept to be sent again at the next tick or daemon pass)"
+                } else {
+                    ""
+                }
             ),
             "rescheduled" => {
                 let moved = match (from, to) {

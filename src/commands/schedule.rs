@@ -22,6 +22,7 @@ use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{Event, EventKind, EventSink, Progress};
+use crate::notify::Outbox;
 use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
@@ -258,7 +259,10 @@ fn prepare(
         }
     };
     let settings = TickSettings {
-        owner: args.owner.clone().unwrap_or_else(default_owner),
+        owner: args
+            .owner
+            .clone()
+            .unwrap_or_else(crate::notify::this_process),
         lease: args.lease.max(TimeDelta::seconds(1)),
         poll_interval: args.run.poll_interval,
         step_deadline: args.run.step_deadline,
@@ -267,17 +271,6 @@ fn prepare(
         notify_backoff: super::apply::notify_backoff(),
     };
     Ok((store, loaded, world, settings))
-}
-
-/// `HOST:PID`: unique among replicas, and says where a lease holder runs.
-fn default_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", std::process::id())
 }
 
 /// Executor events as log records: `-v` shows them (`--log-format json` as JSON lines, with the
@@ -299,7 +292,7 @@ impl EventSink for LogSink {
 async fn pass(
     world: &World,
     plans: &[Plan],
-    store: &StateStore,
+    store: &Arc<StateStore>,
     settings: &TickSettings,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
 ) -> Result<TickReport, Error> {
@@ -323,7 +316,7 @@ async fn run_pass<A: Adapter>(
     adapter: &A,
     clock: &Clock,
     plans: &[Plan],
-    store: &StateStore,
+    store: &Arc<StateStore>,
     settings: &TickSettings,
     sink: &RefCell<dyn EventSink>,
     claimed: &RefCell<Vec<crate::state::RunRecord>>,
@@ -337,6 +330,9 @@ async fn run_pass<A: Adapter>(
         sink,
         claimed,
         client: std::cell::OnceCell::new(),
+        outbox: settings
+            .send_notifications
+            .then(|| Outbox::new(store.clone(), clock.clone())),
     };
     Ok(scheduler.tick().await?)
 }
@@ -356,6 +352,7 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     let _entered = runtime.enter();
     let mut problems = 0;
     let mut delayed = 0;
+    let mut needs_person;
     loop {
         let report = runtime.block_on(pass(&world, &loaded.plans, &store, &settings, &claimed));
         release_all(&store, &claimed);
@@ -369,6 +366,12 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
             .count();
         print_report(out, args.schedule.format, now, &report)?;
         let approved = approve_rehearsal(&store, &args.schedule, &world, &report)?;
+        // Where the runs stand when the command ends: a run approved by `--yes` waits no more.
+        needs_person = report
+            .waiting
+            .iter()
+            .any(|waiting| !approved.contains(&waiting.run));
+        let approved = !approved.is_empty();
         let Some(until) = args.until else { break };
         let next = match report.next_due {
             Some(next) if approved => next.min(now),
@@ -394,27 +397,31 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
     world.save(&store)?;
     // A run the service could not be reached for is the environment failing (SPEC 4); the run
     // itself is kept and tried again.
+    // A run that waits for a person holds its environment: the pass went well, and still
+    // someone must act (exit 4, after the codes of things that went wrong).
     Ok(if delayed > 0 {
         exit::ENVIRONMENT
-    } else if loaded.refused.is_empty() && problems == 0 {
-        exit::SUCCESS
-    } else {
+    } else if !loaded.refused.is_empty() || problems > 0 {
         exit::FAILURE
+    } else if needs_person {
+        exit::NEEDS_PERSON
+    } else {
+        exit::SUCCESS
     })
 }
 
-/// On the simulator with `--yes`, manual steps are approved (a rehearsal); returns whether any
-/// was.
+/// On the simulator with `--yes`, manual steps are approved (a rehearsal); returns the runs
+/// approved.
 fn approve_rehearsal(
     store: &StateStore,
     args: &ScheduleArgs,
     world: &World,
     report: &TickReport,
-) -> Result<bool, Error> {
+) -> Result<Vec<String>, Error> {
+    let mut approved = Vec::new();
     if !args.run.yes || !matches!(world, World::Simulator(..)) {
-        return Ok(false);
+        return Ok(approved);
     }
-    let mut approved = false;
     for advanced in &report.advanced {
         if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
             say!(
@@ -430,7 +437,7 @@ fn approve_rehearsal(
                     message: error.to_string(),
                     hint: None,
                 })?;
-            approved = true;
+            approved.push(advanced.run.clone());
         }
     }
     Ok(approved)
@@ -442,7 +449,11 @@ fn print_report(
     now: DateTime<Utc>,
     report: &TickReport,
 ) -> Result<(), Error> {
-    for (run, delivery) in &report.deliveries {
+    for (run, delivery) in report
+        .deliveries
+        .iter()
+        .filter(|(_, delivery)| !delivery.reported)
+    {
         if let Err(error) = &delivery.outcome {
             say!(
                 warning,
@@ -453,48 +464,7 @@ fn print_report(
         }
     }
     if format == ListFormat::Json {
-        let pairs = |items: &[(String, String)], key: &str| -> Vec<serde_json::Value> {
-            items
-                .iter()
-                .map(|(run, text)| json!({ "run": run, key: text }))
-                .collect()
-        };
-        let advanced: Vec<serde_json::Value> = report
-            .advanced
-            .iter()
-            .map(|advanced| {
-                let outcome = Outcome::of(&advanced.progress);
-                let mut entry = json!({
-                    "run": advanced.run,
-                    "before": advanced.before,
-                    "state": advanced.after,
-                    "waiting_until": outcome.until.map(format_utc),
-                });
-                if let Some(step) = outcome.step {
-                    entry["step"] = step.into();
-                }
-                if let Some(error) = outcome.error {
-                    entry["error"] = error.into();
-                }
-                entry
-            })
-            .collect();
-        let line = json!({
-            "now": format_utc(now),
-            "submitted": report.submitted,
-            "skipped": pairs(&report.skipped, "reason"),
-            "rejected": pairs(&report.rejected, "reason"),
-            "taken_over": report
-                .taken_over
-                .iter()
-                .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
-                .collect::<Vec<_>>(),
-            "advanced": advanced,
-            "problems": pairs(&report.problems, "error"),
-            "next_due": report.next_due.map(format_utc),
-        });
-        writeln!(out, "{line}")?;
-        return Ok(());
+        return print_json(out, now, report);
     }
     let at = format_utc(now);
     for run in &report.submitted {
@@ -532,10 +502,128 @@ fn print_report(
         }
         writeln!(out, "{line}")?;
     }
+    for (run, message) in &report.reminded {
+        writeln!(out, "{at} {run}: {message}")?;
+    }
+    for redelivery in &report.redelivered {
+        let outcome = match &redelivery.outcome {
+            Ok(status) => format!("delivered (HTTP {status})"),
+            Err(error) if redelivery.kept => format!("still not delivered: {error}; kept"),
+            Err(error) => format!("not delivered: {error}; given up"),
+        };
+        writeln!(
+            out,
+            "{at} {}: the {} notification left undelivered to {} was sent again: {outcome}",
+            redelivery.run,
+            crate::notify::event_name(redelivery.event),
+            redelivery.url
+        )?;
+    }
     for (run, error) in &report.problems {
         writeln!(out, "{at} problem with {run}: {error}")?;
     }
+    print_waiting(out, &at, &report.waiting)
+}
+
+/// Every run that waits for a person, each pass: a run that holds its environment is never
+/// silent.
+fn print_waiting(
+    out: &mut dyn Write,
+    at: &str,
+    waiting: &[crate::schedule::Waiting],
+) -> Result<(), Error> {
+    for waiting in waiting {
+        let since = waiting
+            .since
+            .map(|since| format!(" since {}", format_utc(since)))
+            .unwrap_or_default();
+        let reason = waiting
+            .reason
+            .as_deref()
+            .map(|reason| format!(" ({reason})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{at} needs a person: {} is {} at `{}`{since}{reason}, holding its environment: {}",
+            waiting.run, waiting.state, waiting.step, waiting.command
+        )?;
+    }
     Ok(())
+}
+
+/// One pass as one JSON object.
+fn print_json(out: &mut dyn Write, now: DateTime<Utc>, report: &TickReport) -> Result<(), Error> {
+    let pairs = |items: &[(String, String)], key: &str| -> Vec<serde_json::Value> {
+        items
+            .iter()
+            .map(|(run, text)| json!({ "run": run, key: text }))
+            .collect()
+    };
+    let advanced: Vec<serde_json::Value> = report
+        .advanced
+        .iter()
+        .map(|advanced| {
+            let outcome = Outcome::of(&advanced.progress);
+            let mut entry = json!({
+                "run": advanced.run,
+                "before": advanced.before,
+                "state": advanced.after,
+                "waiting_until": outcome.until.map(format_utc),
+            });
+            if let Some(step) = outcome.step {
+                entry["step"] = step.into();
+            }
+            if let Some(error) = outcome.error {
+                entry["error"] = error.into();
+            }
+            entry
+        })
+        .collect();
+    let line = json!({
+        "now": format_utc(now),
+        "submitted": report.submitted,
+        "skipped": pairs(&report.skipped, "reason"),
+        "rejected": pairs(&report.rejected, "reason"),
+        "taken_over": report
+            .taken_over
+            .iter()
+            .map(|(run, lease)| json!({ "run": run, "from": lease.owner, "lease_ran_out": format_utc(lease.until) }))
+            .collect::<Vec<_>>(),
+        "advanced": advanced,
+        "reminded": pairs(&report.reminded, "message"),
+        "redelivered": report.redelivered.iter().map(redelivery_json).collect::<Vec<_>>(),
+        "problems": pairs(&report.problems, "error"),
+        "needs_person": !report.waiting.is_empty(),
+        "waiting": report.waiting.iter().map(waiting_json).collect::<Vec<_>>(),
+        "next_due": report.next_due.map(format_utc),
+    });
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+/// A notification sent again from the outbox, in `tick --format json`.
+fn redelivery_json(redelivery: &crate::notify::Redelivery) -> serde_json::Value {
+    json!({
+        "run": redelivery.run,
+        "event": crate::notify::event_name(redelivery.event),
+        "url": redelivery.url,
+        "status": redelivery.outcome.as_ref().ok(),
+        "error": redelivery.outcome.as_ref().err(),
+        "kept": redelivery.kept,
+    })
+}
+
+/// A run that waits for a person, in `tick --format json`.
+fn waiting_json(waiting: &crate::schedule::Waiting) -> serde_json::Value {
+    json!({
+        "run": waiting.run,
+        "state": waiting.state,
+        "step": waiting.step,
+        "reason": waiting.reason,
+        "since": waiting.since.map(format_utc),
+        "command": waiting.command,
+        "next_look": waiting.next_look.map(format_utc),
+    })
 }
 
 /// What a pass's output says about a run besides its state (SPEC 5.1 names only): the step it

@@ -296,18 +296,13 @@ fn progress(run: &RunRecord, now: DateTime<Utc>) -> Value {
 
 /// A run waiting for a person, with the command that lets it go on.
 fn needs_a_person(run: &RunRecord) -> Option<Value> {
-    let (what, command) = match &run.state {
-        RunState::AwaitingApproval { step } => (
-            format!("waiting for approval of step {step}"),
-            format!("refreshctl approve {} {step}", run.id),
-        ),
-        RunState::NeedsAttention { step, reason } => (
-            format!("needs attention at step {step}: {reason}"),
-            format!(
-                "refreshctl status {}   # then, after checking: refreshctl resume {}",
-                run.id, run.id
-            ),
-        ),
+    // The same words as `tick` and the notifications use.
+    let command = crate::executor::unblocking_command(run)?;
+    let what = match &run.state {
+        RunState::AwaitingApproval { step } => format!("waiting for approval of step {step}"),
+        RunState::NeedsAttention { step, reason } => {
+            format!("needs attention at step {step}: {reason}")
+        }
         _ => return None,
     };
     Some(

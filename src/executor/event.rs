@@ -20,6 +20,9 @@ pub enum EventKind {
     /// The service could not be reached, so the run is delayed (logged and notified once per
     /// outage); `until` is the next attempt.
     Delayed,
+    /// A manual step is still not approved past its `timeout` (`on_timeout: remind`): sent as
+    /// an `awaiting-approval` notification; `until` is the next reminder.
+    Reminder,
     /// A status poll was answered and the step waits on: `message` is the remote status as the
     /// service spells it (`InProgress`), `operation` what was polled, `until` the next poll.
     /// Shown live, not kept in the run's log (there would be one per poll).
@@ -37,6 +40,10 @@ pub struct Event {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+    /// For `run-state`: why, where the state has a reason (a failure's error, a rejection's or
+    /// a needs-attention's reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The remote operation (or asset) a `polled` event is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,

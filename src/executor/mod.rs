@@ -7,6 +7,7 @@ pub mod failpoint;
 mod operator;
 mod retry;
 mod run;
+mod waiting;
 
 pub use approve::{ApproveError, approve};
 pub use event::{Collect, Event, EventKind, EventSink};
@@ -14,5 +15,6 @@ pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
 pub use run::{
     BLOCK_SIZE, ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key,
-    template_context,
+    template_context, wait_due,
 };
+pub use waiting::{held_by, unblocking_command, waiting_since};

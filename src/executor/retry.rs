@@ -137,6 +137,7 @@ impl<A: Adapter> Executor<'_, A> {
             message: format!("{message}{by}"),
             until: None,
             operation: None,
+            detail: None,
         });
         Ok(retried)
     }

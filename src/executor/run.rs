@@ -17,7 +17,9 @@ use super::event::{Event, EventKind, EventSink};
 use crate::adapter::{Adapter, AdapterError, DatabaseRequest, UploadTarget};
 use crate::clock::Clock;
 use crate::plan::time::format_utc;
-use crate::plan::{Action, AssetSource, EnvironmentType, Occurrence, Plan, RunStep, UploadSource};
+use crate::plan::{
+    Action, AssetSource, EnvironmentType, ManualTimeout, Occurrence, Plan, RunStep, UploadSource,
+};
 use crate::sim::ValidationStatus;
 use crate::state::{
     Intent, RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError,
@@ -301,6 +303,65 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
+    /// Looks at a run that waits for an approval whose manual step has a `timeout` (each `tick`
+    /// and `daemon` pass does): once the timeout has passed, the run fails and releases the
+    /// environment (`on_timeout: fail`), or a reminder goes out, once for every `remind_every`
+    /// that passed (`on_timeout: remind`). Returns where the run stands.
+    pub fn look_at_wait(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
+        let now = self.clock.now();
+        let Some(wait) = waiting_manual_step(self.plan, run) else {
+            return Ok(progress_of(run));
+        };
+        match wait.next_due() {
+            Some(due) if due <= now => {}
+            _ => return Ok(progress_of(run)),
+        }
+        let since = format_utc(wait.since);
+        let step = wait.step;
+        match wait.timeout {
+            ManualTimeout::Fail { after } => {
+                let error = format!(
+                    "not approved within {} (waiting since {since}); the run failed and `{}` is released for later runs",
+                    crate::plan::time::format_duration(after),
+                    self.plan.environment().name()
+                );
+                run.steps[wait.index].state = StepState::Failed {
+                    started: wait.since,
+                    finished: now,
+                    error: error.clone(),
+                };
+                self.emit(run, EventKind::StepFailed, Some(&step), error.clone(), None);
+                self.finish(
+                    run,
+                    RunState::Failed {
+                        error: format!("{step}: {error}"),
+                    },
+                )?;
+            }
+            ManualTimeout::Remind { after, every } => {
+                // One reminder however many intervals passed since the last look (a pass that
+                // comes late does not send a burst), numbered by the intervals passed.
+                let overdue = (now - wait.since - after).num_seconds() / every.num_seconds().max(1);
+                let reminder = u32::try_from(overdue.saturating_add(1)).unwrap_or(u32::MAX);
+                run.steps[wait.index].polls = reminder;
+                self.commit(run)?;
+                let next = wait.timeout.next_due(wait.since, reminder);
+                self.emit(
+                    run,
+                    EventKind::Reminder,
+                    Some(&step),
+                    format!(
+                        "reminder {reminder}: `{step}` still waits for an approval (since {since}): `refreshctl approve {} {step}`{}",
+                        run.id,
+                        next.map_or_else(String::new, |next| format!("; the next reminder at {}", format_utc(next)))
+                    ),
+                    next,
+                );
+            }
+        }
+        Ok(progress_of(run))
+    }
+
     /// A wait that would end past the step's deadline fails the step instead.
     fn within_deadline(&self, step: &RunStep, started: DateTime<Utc>, outcome: Outcome) -> Outcome {
         match outcome {
@@ -547,6 +608,16 @@ impl<A: Adapter> Executor<'_, A> {
         message: String,
         until: Option<DateTime<Utc>>,
     ) {
+        // A state change says why where its state does: what a person or a rule must know.
+        let detail = (kind == EventKind::RunState)
+            .then(|| match &run.state {
+                RunState::Failed { error } => Some(error.clone()),
+                RunState::Rejected { reason } | RunState::NeedsAttention { reason, .. } => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .flatten();
         let event = Event {
             run: run.id.clone(),
             at: self.clock.now(),
@@ -554,6 +625,7 @@ impl<A: Adapter> Executor<'_, A> {
             step: step.map(str::to_owned),
             message,
             until,
+            detail,
             operation: None,
         };
         // The stored log keeps what a reader needs later; the wait before each status poll is
@@ -594,6 +666,7 @@ impl<A: Adapter> Executor<'_, A> {
             message: status.to_owned(),
             until: Some(until),
             operation: Some(operation.to_owned()),
+            detail: None,
         });
     }
 
@@ -673,13 +746,18 @@ impl<A: Adapter> Executor<'_, A> {
                 self.command(run, &step.id, *post_step, *arguments, *timeout)
                     .await
             }
-            Action::Manual { instructions } => {
+            Action::Manual {
+                instructions,
+                timeout,
+            } => {
+                let then = timeout
+                    .map_or_else(String::new, |timeout| format!(" ({})", timeout.describe()));
                 self.emit(
                     run,
                     EventKind::Log,
                     Some(&step.id),
                     format!(
-                        "{instructions} Then: `refreshctl approve {} {}`",
+                        "{instructions} Then: `refreshctl approve {} {}`{then}",
                         run.id, step.id
                     ),
                     None,
@@ -1443,6 +1521,65 @@ impl<A: Adapter> Executor<'_, A> {
     }
 }
 
+/// The manual step a run waits on, when it has a `timeout`.
+struct ManualWait {
+    index: usize,
+    step: String,
+    timeout: ManualTimeout,
+    /// When the step began to wait.
+    since: DateTime<Utc>,
+    /// Reminders sent so far (kept in the step's `polls`).
+    reminders: u32,
+}
+
+impl ManualWait {
+    fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.timeout.next_due(self.since, self.reminders)
+    }
+}
+
+fn waiting_manual_step(plan: &Plan, run: &RunRecord) -> Option<ManualWait> {
+    let RunState::AwaitingApproval { step } = &run.state else {
+        return None;
+    };
+    let timeout = plan
+        .run_steps()
+        .into_iter()
+        .find(|candidate| &candidate.id == step)
+        .and_then(|candidate| match candidate.action {
+            Action::Manual { timeout, .. } => timeout,
+            _ => None,
+        })?;
+    let index = run.steps.iter().position(|record| &record.id == step)?;
+    let since = match run.steps[index].state {
+        StepState::Running { started } => started,
+        _ => run.updated,
+    };
+    Some(ManualWait {
+        index,
+        step: step.clone(),
+        timeout,
+        since,
+        reminders: run.steps[index].polls,
+    })
+}
+
+/// When a run that waits for an approval must be looked at again: its manual step's timeout,
+/// or its next reminder (`None`: nothing is due, it waits for a person).
+#[must_use]
+pub fn wait_due(plan: &Plan, run: &RunRecord) -> Option<DateTime<Utc>> {
+    waiting_manual_step(plan, run).and_then(|wait| wait.next_due())
+}
+
+/// Where a run stands, from its state alone.
+fn progress_of(run: &RunRecord) -> Progress {
+    if run.state.is_finished() {
+        Progress::Finished(run.state.clone())
+    } else {
+        Progress::Blocked(run.state.clone())
+    }
+}
+
 /// The template context of SPEC 5.4 for a run of `plan`: `plan`, `environment`, `source`,
 /// `window`, `point_in_time`, `run` (with the `adapter` that runs it), `step` and `event`, and for
 /// notifications `operator` and `previous_window` (null here). Command arguments and
@@ -1475,6 +1612,7 @@ pub fn template_context(
         "event": event,
         "operator": null,
         "previous_window": null,
+        "detail": null,
     })
 }
 

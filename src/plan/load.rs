@@ -624,12 +624,12 @@ mod tests {
             "  - manual:\n      instruction:",
         ),
         (
-            "  - manual:\n      instructions: Re-activate the POS devices of store 042 and confirm the register opens.",
-            "  - manual:",
+            "  - manual:\n      instructions: Re-activate the POS devices of store 042 and confirm the register opens.\n      # Until it is approved UAT stays locked for next week's refresh: remind the store team\n      # from Monday morning on, twice a day.\n      timeout: 28h\n      on_timeout: remind\n      remind_every: 12h\n",
+            "  - manual:\n",
         ),
         ("    on: [submitted,", "    on: [submited,"),
         (
-            "    on: [submitted, started, succeeded, failed, canceled]",
+            "    on: [submitted, started, awaiting-approval, succeeded, failed, canceled, rejected]",
             "    on: started",
         ),
         ("  - url: https", "  - uri: https"),
@@ -707,9 +707,14 @@ mod tests {
             })
             .collect();
         assert_eq!(found.len(), 5, "{found:#?}");
+        // Each problem's line, wherever the example plan has it.
+        let line_of = |needle: &str| {
+            let at = text.find(needle).expect(needle);
+            u32::try_from(text[..at].lines().count()).expect("lines") + 1
+        };
         assert_eq!(
             (found[0].0, found[0].1),
-            (9, 10),
+            (line_of("project: abc"), 10),
             "project, the value: {found:#?}"
         );
         assert_eq!(
@@ -718,18 +723,25 @@ mod tests {
         );
         assert_eq!(
             (found[1].0, found[1].1, found[1].2),
-            (12, 3, "unknown key `colour`")
+            (line_of("  colour: blue"), 3, "unknown key `colour`")
         );
-        assert_eq!((found[2].0, found[2].1), (25, 12));
+        assert_eq!((found[2].0, found[2].1), (line_of("lead_time: 48 hrs"), 12));
         assert!(found[2].2.contains("is not a duration"), "{}", found[2].2);
-        assert_eq!((found[3].0, found[3].1), (37, 16));
+        assert_eq!(
+            (found[3].0, found[3].1),
+            (line_of("      timeout: [30m]"), 16)
+        );
         assert_eq!(
             found[3].2,
             "expected a duration such as 90m for `timeout`, found a list"
         );
         assert_eq!(
             (found[4].0, found[4].1, found[4].2),
-            (42, 10, "unknown value `submited`")
+            (
+                line_of("    on: [submited,"),
+                10,
+                "unknown value `submited`"
+            )
         );
         assert!(every[4].help.starts_with("did you mean `submitted`?"));
     }

@@ -27,8 +27,10 @@ pub use power_platform::{CopyType, PowerPlatformOptions, RawPowerPlatform};
 pub use raw::RawPlan;
 pub use schema::json_schema;
 pub use step::{
-    Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource,
-    check_backup_name, command_description, default_backup_name, inline_code,
+    Action, AssetSource, ManualTimeout, PackageSource, PostStep, RunStep, StepOutline,
+    UploadSource, check_backup_name, command_description, default_backup_name, inline_code,
 };
-pub use vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
+pub use vocabulary::{
+    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, StepKind,
+};
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::located::Located;
-use super::vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
+use super::vocabulary::{
+    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, StepKind,
+};
 
 /// A database refresh plan for a Dynamics 365 Finance and Operations environment (format version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -168,10 +170,21 @@ pub struct RawCommand {
 /// A step an operator does by hand and then approves.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("dependencies" = {"on_timeout": ["timeout"], "remind_every": ["on_timeout"]}))]
 pub struct RawManual {
     /// What the operator must do.
     #[schemars(length(min = 1))]
     pub instructions: Located<String>,
+    /// How long the step may wait for its approval (at least 1m), counted by `tick` and `daemon`
+    /// from when the run began to wait.
+    pub timeout: Option<Located<String>>,
+    /// What happens when `timeout` passes without an approval: `fail` (the default) fails the
+    /// run and releases the environment; `remind` keeps waiting and sends an `awaiting-approval`
+    /// reminder then and every `remind_every`.
+    pub on_timeout: Option<Located<OnTimeout>>,
+    /// With `on_timeout: remind`: the time between reminders (at least 15m; default: the
+    /// `timeout`).
+    pub remind_every: Option<Located<String>>,
 }
 
 /// Options of a database export: the target's database to the project's asset library as a

@@ -10,17 +10,19 @@ use super::checked::{Environment, Notification, Plan, Release};
 use super::located::Located;
 use super::point_in_time::PointInTime;
 use super::power_platform::PowerPlatformOptions;
-use super::raw::{RawCommand, RawDeploy, RawEnvironment, RawExport, RawPlan, RawStep, RawWindow};
+use super::raw::{
+    RawCommand, RawDeploy, RawEnvironment, RawExport, RawManual, RawPlan, RawStep, RawWindow,
+};
 use super::step::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, PackageSource, PostStep,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, ManualTimeout, PackageSource, PostStep,
     check_backup_name,
 };
 use super::templates::{TemplateBuilder, Templates, sample_context};
 use super::time::{
-    DURATION_HELP, MAX_DURATION, TIME_HELP, in_range, out_of_range, parse_duration, parse_time,
-    sub_in_range,
+    DURATION_HELP, MAX_DURATION, TIME_HELP, format_duration, in_range, out_of_range,
+    parse_duration, parse_time, sub_in_range,
 };
-use super::vocabulary::{Database, NotificationEvent, StepKind};
+use super::vocabulary::{Database, NotificationEvent, OnTimeout, StepKind};
 use super::window::{Occurrence, Window, Zone, parse_cron, parse_zone};
 use crate::input::{MAX_TEMPLATE_BYTES, read_text_capped};
 use crate::rules::catalog::{Catalog, normalize_kb};
@@ -567,10 +569,95 @@ fn resolve_step(
         RawStep::ResetFinancialReporting => Some(PostStep::ResetFinancialReporting),
         RawStep::Deploy(options) => resolve_deploy(step, options, findings),
         RawStep::Command(options) => resolve_command(index, options, templates, findings),
-        RawStep::Manual(options) => Some(PostStep::Manual {
-            instructions: non_empty(&options.instructions, "the instructions", findings)?,
-        }),
+        RawStep::Manual(options) => {
+            let instructions = non_empty(&options.instructions, "the instructions", findings);
+            let timeout = resolve_manual_timeout(options, findings);
+            Some(PostStep::Manual {
+                instructions: instructions?,
+                timeout: timeout.ok()?,
+            })
+        }
         RawStep::Export(_) => unreachable!("exports are resolved by resolve_export"),
+    }
+}
+
+/// `timeout`, `on_timeout` and `remind_every` of a manual step (`Ok(None)`: no timeout; `Err`:
+/// a problem, already reported).
+fn resolve_manual_timeout(
+    options: &RawManual,
+    findings: &mut Findings,
+) -> Result<Option<ManualTimeout>, ()> {
+    let at_least = |text: &Located<String>, least: TimeDelta, findings: &mut Findings| {
+        parse_or_report(text, parse_duration, DURATION_HELP, findings).filter(|duration| {
+            let long_enough = *duration >= least;
+            if !long_enough {
+                findings.push(
+                    Rule::Schema,
+                    text.place,
+                    format!(
+                        "`{}` is shorter than {}",
+                        text.value.trim(),
+                        format_duration(least)
+                    ),
+                    format!("give at least {} (such as 4h)", format_duration(least)),
+                );
+            }
+            long_enough
+        })
+    };
+    let Some(timeout) = &options.timeout else {
+        for (key, place) in [
+            (
+                "on_timeout",
+                options.on_timeout.as_ref().map(|word| word.place),
+            ),
+            (
+                "remind_every",
+                options.remind_every.as_ref().map(|text| text.place),
+            ),
+        ] {
+            if let Some(place) = place {
+                findings.push(
+                    Rule::Schema,
+                    place,
+                    format!("`{key}` needs a `timeout` on the same step"),
+                    "add `timeout:` (such as 2d), or remove the key",
+                );
+                return Err(());
+            }
+        }
+        return Ok(None);
+    };
+    let after = at_least(timeout, ManualTimeout::SHORTEST, findings).ok_or(());
+    let on_timeout = options
+        .on_timeout
+        .as_ref()
+        .map_or(OnTimeout::Fail, |word| word.value);
+    match (on_timeout, &options.remind_every) {
+        (OnTimeout::Fail, None) => Ok(Some(ManualTimeout::Fail { after: after? })),
+        (OnTimeout::Fail, Some(every)) => {
+            findings.push(
+                Rule::Schema,
+                every.place,
+                "`remind_every` is for `on_timeout: remind`; with `fail` the run ends at the timeout",
+                "write `on_timeout: remind`, or remove `remind_every`",
+            );
+            Err(())
+        }
+        (OnTimeout::Remind, None) => {
+            let after = after?;
+            Ok(Some(ManualTimeout::Remind {
+                after,
+                every: after.max(ManualTimeout::SHORTEST_REMINDER),
+            }))
+        }
+        (OnTimeout::Remind, Some(every)) => {
+            let every = at_least(every, ManualTimeout::SHORTEST_REMINDER, findings).ok_or(());
+            Ok(Some(ManualTimeout::Remind {
+                after: after?,
+                every: every?,
+            }))
+        }
     }
 }
 

@@ -341,7 +341,8 @@ const PLAN: &[Field] = &[
     required("version", Shape::Version),
     required("name", Shape::Name),
     optional("description", Shape::Text),
-    required("project", Shape::ProjectId),
+    // Required for LCS, never for the Power Platform: the rules say which (`check_project`).
+    optional("project", Shape::ProjectId),
     required(
         "environment",
         Shape::Map(ENVIRONMENT, "the target environment"),
@@ -364,6 +365,10 @@ const PLAN: &[Field] = &[
         "notifications",
         Shape::List(&Shape::Map(NOTIFICATION, "a notification"), "notifications"),
     ),
+    optional(
+        "power_platform",
+        Shape::Map(POWER_PLATFORM, "the Power Platform options"),
+    ),
 ];
 
 const REPROVISION: &[Field] = &[
@@ -379,7 +384,25 @@ const COMMAND: &[Field] = &[
     required("run", Shape::List(&Shape::Text, "arguments")),
     optional("timeout", Shape::Duration),
 ];
-const MANUAL: &[Field] = &[required("instructions", Shape::Text)];
+const MANUAL: &[Field] = &[
+    required("instructions", Shape::Text),
+    optional("timeout", Shape::Duration),
+    optional(
+        "on_timeout",
+        Shape::Word(&["fail", "remind"], "what happens on timeout"),
+    ),
+    optional("remind_every", Shape::Duration),
+];
+const TRUE_OR_FALSE: Shape = Shape::Word(&["true", "false"], "true or false");
+const POWER_PLATFORM: &[Field] = &[
+    optional(
+        "copy_type",
+        Shape::Word(&["full", "minimal"], "a copy type"),
+    ),
+    optional("transaction_less", TRUE_OR_FALSE),
+    optional("skip_audit_data", TRUE_OR_FALSE),
+    optional("enable_after", TRUE_OR_FALSE),
+];
 const EXPORT: &[Field] = &[optional("name", Shape::Text)];
 
 /// The shape of a step kind's options, and whether they may be left out.

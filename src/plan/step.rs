@@ -2,7 +2,7 @@
 //!
 //! The same ids are previewed by `plan` and executed by the executor, so both come from here.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::checked::Plan;
@@ -23,6 +23,59 @@ pub enum PackageSource {
     Asset(String),
 }
 
+/// What a manual step does when nobody approves it in time (`timeout` and `on_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualTimeout {
+    /// Not approved within `after`: the run fails and the environment is released.
+    Fail { after: TimeDelta },
+    /// Not approved within `after`: the run keeps waiting, and a reminder goes out then and
+    /// every `every` after that.
+    Remind { after: TimeDelta, every: TimeDelta },
+}
+
+impl ManualTimeout {
+    /// The shortest `timeout`: shorter than a scheduler's pass is not a timeout.
+    pub const SHORTEST: TimeDelta = TimeDelta::minutes(1);
+    /// The shortest `remind_every`: a reminder more often than this is noise.
+    pub const SHORTEST_REMINDER: TimeDelta = TimeDelta::minutes(15);
+
+    #[must_use]
+    pub const fn after(self) -> TimeDelta {
+        match self {
+            Self::Fail { after } | Self::Remind { after, .. } => after,
+        }
+    }
+
+    /// When a step waiting since `since`, with `reminders` sent, must be looked at next: the
+    /// timeout, then each reminder (`None`: past the end of time).
+    #[must_use]
+    pub fn next_due(self, since: DateTime<Utc>, reminders: u32) -> Option<DateTime<Utc>> {
+        let first = since.checked_add_signed(self.after())?;
+        match self {
+            Self::Fail { .. } => Some(first),
+            Self::Remind { every, .. } => every
+                .checked_mul(i32::try_from(reminders).unwrap_or(i32::MAX))
+                .and_then(|later| first.checked_add_signed(later)),
+        }
+    }
+
+    /// What happens, in words: "not approved within 2d: the run fails and …".
+    #[must_use]
+    pub fn describe(self) -> String {
+        match self {
+            Self::Fail { after } => format!(
+                "not approved within {}: the run fails and the environment is released",
+                format_duration(after)
+            ),
+            Self::Remind { after, every } => format!(
+                "not approved within {}: a reminder (awaiting-approval), then every {} while it waits",
+                format_duration(after),
+                format_duration(every)
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostStep {
     Reprovision {
@@ -40,6 +93,7 @@ pub enum PostStep {
     },
     Manual {
         instructions: String,
+        timeout: Option<ManualTimeout>,
     },
     /// A database export of the target to the project's asset library.
     Export {
@@ -283,9 +337,18 @@ fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) ->
                 inline_code(run.first().map_or("", String::as_str))
             )],
         )],
-        PostStep::Manual { instructions } => vec![outliner.step(
+        PostStep::Manual {
+            instructions,
+            timeout,
+        } => vec![outliner.step(
             "",
-            format!("wait for an operator: {instructions}"),
+            match timeout {
+                None => format!("wait for an operator: {instructions}"),
+                Some(timeout) => format!(
+                    "wait for an operator: {instructions} ({})",
+                    timeout.describe()
+                ),
+            },
             vec!["operator: refreshctl approve RUN STEP".into()],
         )],
         PostStep::Export { written, .. } => outliner.export(written.as_deref()),
@@ -495,6 +558,7 @@ pub enum Action {
     },
     Manual {
         instructions: String,
+        timeout: Option<ManualTimeout>,
     },
     /// Start a database export of the target; the backup name is the template of that name in
     /// the plan's templates, or the default name.
@@ -637,10 +701,14 @@ fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunS
                 timeout: *timeout,
             },
         )),
-        PostStep::Manual { instructions } => steps.push(run_step(
+        PostStep::Manual {
+            instructions,
+            timeout,
+        } => steps.push(run_step(
             base,
             Action::Manual {
                 instructions: instructions.clone(),
+                timeout: *timeout,
             },
         )),
         PostStep::Export { template, .. } => {
@@ -664,6 +732,36 @@ fn post_step_actions(base: &str, index: usize, post_step: &PostStep) -> Vec<RunS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manual_timeout_is_due_at_the_timeout_then_at_each_reminder() {
+        let since: DateTime<Utc> = "2026-11-29T00:30:00Z".parse().expect("time");
+        let hours = TimeDelta::hours;
+        let fail = ManualTimeout::Fail { after: hours(48) };
+        let remind = ManualTimeout::Remind {
+            after: hours(48),
+            every: hours(12),
+        };
+        let cases = [
+            (fail, 0, Some("2026-12-01T00:30:00Z")),
+            (fail, 5, Some("2026-12-01T00:30:00Z")),
+            (remind, 0, Some("2026-12-01T00:30:00Z")),
+            (remind, 1, Some("2026-12-01T12:30:00Z")),
+            (remind, 4, Some("2026-12-03T00:30:00Z")),
+            (remind, u32::MAX, None),
+        ];
+        for (timeout, reminders, expected) in cases {
+            assert_eq!(
+                timeout.next_due(since, reminders),
+                expected.map(|text| text.parse().expect("time")),
+                "{timeout:?} after {reminders} reminder(s)"
+            );
+        }
+        assert_eq!(
+            remind.describe(),
+            "not approved within 48h: a reminder (awaiting-approval), then every 12h while it waits"
+        );
+    }
 
     #[test]
     fn a_code_span_holds_any_backticks() {

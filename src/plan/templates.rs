@@ -390,6 +390,7 @@ pub fn sample_context(plan_name: &str, environment: &str, source: Option<&str>) 
         "event": "started",
         "operator": { "by": "alice", "reason": "" },
         "previous_window": { "start": "2026-11-28T21:00:00Z", "end": "2026-11-29T00:00:00Z", "run": format!("{plan_name}@20261128T2100Z") },
+        "detail": "",
     })
 }
 

@@ -142,6 +142,26 @@ impl fmt::Display for StepKind {
     }
 }
 
+/// What a manual step does when it is not approved within its `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnTimeout {
+    /// Fail the run and release the environment (the default).
+    Fail,
+    /// Keep waiting, and send an `awaiting-approval` reminder then and every `remind_every`.
+    Remind,
+}
+
+impl OnTimeout {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Remind => "remind",
+        }
+    }
+}
+
 /// The moments a notification can be sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -155,10 +175,11 @@ pub enum NotificationEvent {
     Rejected,
     /// The window opened and the run started: the target goes offline.
     Started,
-    /// A manual step waits for `refreshctl approve`.
+    /// A manual step waits for `refreshctl approve`; sent again as a reminder when the step's
+    /// `timeout` passes with `on_timeout: remind`.
     AwaitingApproval,
-    /// A call that changes an environment may have been made without an answer: an operator
-    /// checks LCS, then resumes or cancels.
+    /// A call's outcome could not be proven: an operator checks the service (LCS, the Power Platform), then `resume --retry-step`
+    /// or `cancel`.
     NeedsAttention,
     /// The refresh and every post step succeeded.
     Succeeded,

@@ -229,7 +229,9 @@ impl Rule {
                 "a key is unknown, a value has the wrong type, a required key is missing, or a \
                  name, time, duration, cron expression, zone, URL or template is invalid; also \
                  both or neither of `duration`/`end` and of `start`/`cron`, an `end` not after \
-                 `start`, and a `version` other than 1.",
+                 `start`, a `version` other than 1, and a manual step's `on_timeout` without a \
+                 `timeout`, `remind_every` without `on_timeout: remind`, a `timeout` under 1m or \
+                 a `remind_every` under 15m.",
                 "A plan that does not mean exactly one thing must not run; every such problem is \
                  reported with its place, and unknown keys get a \"did you mean\" hint.",
                 &[

@@ -24,6 +24,9 @@ pub use url::{ACCEPTED_FORMS, StateUrl, mask as mask_state};
 /// an SQL list.
 const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
 
+/// The states of a run that waits for a person, as stored.
+const WAITING_STATES: &str = "'awaiting-approval', 'needs-attention'";
+
 /// A replica's lease on a run: who holds it, and until when without a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -322,6 +325,12 @@ impl StateStore {
         each!(self, store => store.runs())
     }
 
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window
+    /// start. They hold their targets' locks, so `tick` reports them on every pass.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        each!(self, store => store.waiting_runs())
+    }
+
     /// Every run's id, plan, state and window, by window start.
     pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
         each!(self, store => store.run_summaries())
@@ -378,6 +387,15 @@ impl StateStore {
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         each!(self, store => store.save_document(key, body))
+    }
+
+    /// Every document whose key starts with `prefix` (key and body), by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        each!(self, store => store.documents(prefix))
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        each!(self, store => store.delete_document(key))
     }
 
     /// Saves `body` under `key` unless the stored body is greater (text order: for fixed-width

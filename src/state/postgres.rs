@@ -23,8 +23,8 @@ use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
+    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -502,6 +502,27 @@ impl PostgresStore {
         .transpose()
     }
 
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    &format!(
+                        "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
+                         ORDER BY window_start, id"
+                    ),
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
+    }
+
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let rows = self.with(|worker| {
             Ok(worker
@@ -714,6 +735,32 @@ impl PostgresStore {
                 .query_opt("SELECT body FROM documents WHERE key = $1", &[&key])?
                 .map(|row| row.get(0)))
         })
+    }
+
+    /// Every document whose key starts with `prefix`, by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.with(move |worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT key, body FROM documents WHERE left(key, length($1)) = $1 ORDER BY key",
+                    &[&prefix],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+                .collect())
+        })
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.with(move |worker| {
+            worker
+                .client()?
+                .execute("DELETE FROM documents WHERE key = $1", &[&key])
+        })?;
+        Ok(())
     }
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, decode_run, earliest_due, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
+    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -434,6 +434,28 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
+            .map_err(|error| self.error(&error))?;
+        let texts = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))?;
+        texts
+            .iter()
+            .map(|(text, fence)| self.decode(text, *fence))
+            .collect()
+    }
+
+    /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
+    pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
+                 ORDER BY window_start, id"
+            ))
             .map_err(|error| self.error(&error))?;
         let texts = statement
             .query_map([], |row| {
@@ -920,6 +942,28 @@ impl SqliteStore {
             })
             .optional()
             .map_err(|error| self.error(&error))
+    }
+
+    /// Every document whose key starts with `prefix`, by key.
+    pub fn documents(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT key, body FROM documents WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )
+            .map_err(|error| self.error(&error))?;
+        statement
+            .query_map([prefix], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))
+    }
+
+    pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("DELETE FROM documents WHERE key = ?1", [key])
+            .map_err(|error| self.error(&error))?;
+        Ok(())
     }
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {

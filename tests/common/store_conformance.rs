@@ -50,6 +50,8 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     events_keep_their_order(open);
     one_active_run_per_target(open);
     documents_round_trip(open);
+    documents_are_listed_by_prefix_and_deleted(open);
+    waiting_runs_are_those_that_need_a_person(open);
     models_change_by_compare_and_swap(open);
     leases_are_exclusive_and_fenced(open);
     occurrences_are_decided_once(open);
@@ -268,6 +270,95 @@ fn documents_round_trip(open: &dyn Fn() -> StateStore) {
             "after raising to {body}"
         );
     }
+}
+
+fn documents_are_listed_by_prefix_and_deleted(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    for (key, body) in [
+        ("outbox/b@1/submitted/0/1", "{\"n\":2}"),
+        ("outbox/a@1/submitted/0/1", "{\"n\":1}"),
+        ("outboxed", "{}"),
+        ("simulator/other", "{}"),
+    ] {
+        store.save_document(key, body).expect("save");
+    }
+    let listed = open().documents("outbox/").expect("list");
+    assert_eq!(
+        listed,
+        [
+            (
+                "outbox/a@1/submitted/0/1".to_owned(),
+                "{\"n\":1}".to_owned()
+            ),
+            (
+                "outbox/b@1/submitted/0/1".to_owned(),
+                "{\"n\":2}".to_owned()
+            ),
+        ],
+        "by key, with the prefix only"
+    );
+    // A prefix holding LIKE's wildcards means itself.
+    assert!(store.documents("outbox%").expect("list").is_empty());
+    store
+        .delete_document("outbox/a@1/submitted/0/1")
+        .expect("delete");
+    store
+        .delete_document("no/such/key")
+        .expect("deleting nothing");
+    let keys: Vec<String> = open()
+        .documents("outbox/")
+        .expect("list")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(keys, ["outbox/b@1/submitted/0/1"]);
+}
+
+fn waiting_runs_are_those_that_need_a_person(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let states = [
+        (
+            "wait-approval",
+            RunState::AwaitingApproval {
+                step: "manual".into(),
+            },
+        ),
+        (
+            "wait-attention",
+            RunState::NeedsAttention {
+                step: "start-refresh".into(),
+                reason: "lost answer".into(),
+            },
+        ),
+        ("still-running", RunState::Running),
+        ("over", RunState::Succeeded),
+    ];
+    let states_named: Vec<&str> = states.iter().map(|(plan, _)| *plan).collect();
+    for (plan, state) in states {
+        let Claim::Inserted(mut run) = store
+            .insert_run(&run(plan, "2027-03-06T21:00:00Z"))
+            .expect("insert")
+        else {
+            panic!("a new run");
+        };
+        run.state = state;
+        store.update_run(&mut run).expect("update");
+    }
+    let waiting: Vec<(String, &'static str)> = open()
+        .waiting_runs()
+        .expect("waiting")
+        .into_iter()
+        .map(|run| (run.plan.clone(), run.state.name()))
+        // (Runs of the suite's other checks may wait too.)
+        .filter(|(plan, _)| states_named.contains(&plan.as_str()))
+        .collect();
+    assert_eq!(
+        waiting,
+        [
+            ("wait-approval".to_owned(), "awaiting-approval"),
+            ("wait-attention".to_owned(), "needs-attention"),
+        ]
+    );
 }
 
 fn row(kind: &str, position: i64, body: &str) -> ModelRow {
