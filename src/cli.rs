@@ -33,6 +33,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
     pub state: Option<String>,
 
+    /// Let a rehearsal (the simulator) write into a state store that a real adapter has used;
+    /// without it such a store refuses rehearsals. Rehearsal runs never count for real runs'
+    /// windows, locks or schedule.
+    #[arg(long, global = true)]
+    pub allow_rehearsal_in_real_store: bool,
+
     /// How run progress and logs are written to stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::{MODEL_KEY, SimulatorAdapter};
+use refreshctl::adapter::{AdapterKind, MODEL_KEY, SimulatorAdapter};
 use refreshctl::clock::Clock;
 use refreshctl::executor::{self, ApproveError, Collect, EventKind, Executor, Progress, Settings};
 use refreshctl::plan::{EnvironmentType, Plan};
@@ -112,7 +112,13 @@ impl Rehearsal {
         let window = self.plan.next_window(now()).expect("window");
         let Claim::Inserted(run) = self
             .store
-            .insert_run(&executor::new_run(&self.plan, window, now(), None))
+            .insert_run(&executor::new_run(
+                &self.plan,
+                window,
+                now(),
+                None,
+                AdapterKind::Simulator,
+            ))
             .expect("insert")
         else {
             panic!("new run");

@@ -51,6 +51,7 @@ async fn failed_deliveries_are_retried_and_never_fail() {
         plan.next_window(chrono::Utc::now()).expect("window"),
         chrono::Utc::now(),
         None,
+        AdapterKind::Lcs,
     );
     let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Succeeded);
@@ -104,6 +105,7 @@ async fn a_client_error_is_not_retried() {
         plan.next_window(chrono::Utc::now()).expect("window"),
         chrono::Utc::now(),
         None,
+        AdapterKind::Lcs,
     );
     let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Started);

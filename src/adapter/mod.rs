@@ -16,8 +16,11 @@ pub use contract::{
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
 pub use simulator::{MODEL_KEY, SimulatorAdapter, rehearsal_key};
 
-/// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`, and recorded in every run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum AdapterKind {
     /// An in-process model of LCS on simulated time: a rehearsal, nothing real is touched.
     Simulator,
@@ -43,6 +46,22 @@ impl AdapterKind {
             Self::Simulator => "simulator",
             Self::Lcs => "lcs",
         }
+    }
+
+    /// The adapter of this name, as runs record it (`None`: not one this build knows).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// Whether runs through this adapter touch real environments (everything but the
+    /// simulator): a store such an adapter has used refuses rehearsals unless asked.
+    #[must_use]
+    pub const fn is_real(self) -> bool {
+        !matches!(self, Self::Simulator)
     }
 
     #[must_use]

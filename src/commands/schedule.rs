@@ -139,6 +139,13 @@ impl World {
         }
     }
 
+    fn kind(&self) -> AdapterKind {
+        match self {
+            Self::Simulator(..) => AdapterKind::Simulator,
+            Self::Lcs(..) => AdapterKind::Lcs,
+        }
+    }
+
     /// The simulated LCS that every `tick` and `daemon` on the store shares, knowing every
     /// plan's environments, at `start`. Each change to it is committed as it is made, on the
     /// freshest model (see the simulator adapter), so ticks side by side and a killed tick lose
@@ -208,7 +215,8 @@ fn prepare(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(Arc<StateStore>, Loaded, World, TickSettings), Error> {
     let loaded = load_plans(args, globals.adapter)?;
-    let store = super::runtime::open_store(globals.state, globals.adapter)?;
+    let store =
+        super::runtime::open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
     let world = match globals.adapter {
         AdapterKind::Simulator => {
             let stored = stored_clock(&store)?;
@@ -689,7 +697,7 @@ async fn sleep(
             other => other.now(),
         };
         if store
-            .next_due()
+            .next_due(world.kind())
             .ok()
             .flatten()
             .is_some_and(|due| due <= now)

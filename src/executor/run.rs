@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::event::{Event, EventKind, EventSink};
-use crate::adapter::{Adapter, AdapterError, UploadTarget};
+use crate::adapter::{Adapter, AdapterError, AdapterKind, UploadTarget};
 use crate::clock::Clock;
 use crate::plan::time::format_utc;
 use crate::plan::{Action, AssetSource, EnvironmentType, Occurrence, Plan, RunStep, UploadSource};
@@ -140,18 +140,24 @@ pub struct Executor<'a, A: Adapter> {
     pub settings: Settings,
 }
 
-/// A new run of `plan` for `window`, every step pending.
+/// A new run of `plan` for `window` through `adapter`, every step pending. The run keeps the
+/// plan file's absolute path, so `resume`, `approve` and `status` find it from any directory.
 #[must_use]
 pub fn new_run(
     plan: &Plan,
     window: Occurrence,
     now: DateTime<Utc>,
     reason: Option<String>,
+    adapter: AdapterKind,
 ) -> RunRecord {
     RunRecord {
         id: RunRecord::id_for(plan.name(), window.start),
         plan: plan.name().to_owned(),
-        file: plan.file().to_owned(),
+        file: std::path::absolute(plan.file()).map_or_else(
+            |_| plan.file().to_owned(),
+            |path| path.display().to_string(),
+        ),
+        adapter: Some(adapter),
         target: target_key(plan),
         state: RunState::Submitted,
         window_start: window.start,
@@ -472,7 +478,7 @@ impl<A: Adapter> Executor<'_, A> {
     fn finish(&mut self, run: &mut RunRecord, state: RunState) -> Result<(), ExecError> {
         run.state = state;
         self.commit(run)?;
-        self.store.unlock(&run.target, &run.id)?;
+        self.store.unlock(&run.lock_key(), &run.id)?;
         self.emit(
             run,
             EventKind::RunState,

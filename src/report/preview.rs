@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::adapter::AdapterKind;
 use crate::executor::{new_run, template_context};
 use crate::plan::templates::{CappedOutput, bounded_range, describe};
 use crate::plan::time::{format_duration, format_utc};
@@ -175,7 +176,7 @@ impl Preview {
 /// stands as a placeholder (`{target id}`, as the calls write it); an argument that does not
 /// render is shown as written.
 fn render_commands(plan: &Plan, window: Occurrence, now: DateTime<Utc>, steps: &mut [StepOutline]) {
-    let mut run = new_run(plan, window, now, None);
+    let mut run = new_run(plan, window, now, None, AdapterKind::Simulator);
     run.state = RunState::Running;
     run.target_id
         .get_or_insert_with(|| "{target id}".to_owned());
