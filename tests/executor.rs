@@ -256,7 +256,7 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     assert_eq!(
         rehearsal
             .store
-            .lock(&run.target, &next.id, rehearsal.clock.now())
+            .lock(&next.lock_key(), &next.id, rehearsal.clock.now())
             .expect("lock"),
         LockOutcome::Acquired,
         "the finished run released its target"

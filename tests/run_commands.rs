@@ -871,7 +871,8 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
              DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
-             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+             ALTER TABLE runs DROP COLUMN window_end; ALTER TABLE runs DROP COLUMN adapter;
+             PRAGMA user_version = 1;",
         )
         .expect("downgrade");
     drop(connection);
