@@ -5,6 +5,10 @@
 //! and `status` show each run's adapter; notifications carry the run's adapter.
 
 #[path = "common/emulator_process.rs"]
+#[expect(
+    dead_code,
+    reason = "these tests read the emulator's requests, and script no faults"
+)]
 mod emulator_process;
 #[path = "common/http_server.rs"]
 mod http_server;
@@ -151,6 +155,13 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
         &["--adapter", "lcs", "tick", "--plans", "plans"],
     );
     assert_eq!(ticked.status.code(), Some(0), "{}", text(&ticked.stderr));
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .any(|request| request.path.contains("environmentinfo")),
+        "preflight asked the emulator about the environments"
+    );
     let status = status_json(directory, state, &emulator, &real);
     assert_eq!(status["adapter"], "lcs");
     assert_eq!(status["state"], "accepted", "{status:#}");
@@ -183,9 +194,20 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
         "accepted",
         "the real run is untouched by the rehearsal"
     );
+    adapters_are_shown_and_notified(directory, state, &emulator, &hooks, &window_id, &real);
+}
 
-    // `runs` and `status` show the adapter.
-    let listed = refreshctl(directory, state, &emulator, &["runs"]);
+/// `runs` and `status` show each run's adapter; a cancel without `--adapter` notifies the real
+/// run as the lcs run it is.
+fn adapters_are_shown_and_notified(
+    directory: &Path,
+    state: &str,
+    emulator: &EmulatorProcess,
+    hooks: &http_server::Server,
+    window_id: &str,
+    real: &str,
+) {
+    let listed = refreshctl(directory, state, emulator, &["runs"]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
     let table = text(&listed.stdout);
     let line = |id: &str| {
@@ -196,13 +218,13 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
             .to_owned()
     };
     assert!(table.lines().next().expect("a header").contains("ADAPTER"));
-    assert!(line(&window_id).contains(" simulator "), "{table}");
-    assert!(line(&real).contains(" lcs "), "{table}");
+    assert!(line(window_id).contains(" simulator "), "{table}");
+    assert!(line(real).contains(" lcs "), "{table}");
     assert!(
         line(&format!("{window_id}~3")).contains(" simulator "),
         "{table}"
     );
-    let shown = refreshctl(directory, state, &emulator, &["status", &real]);
+    let shown = refreshctl(directory, state, emulator, &["status", real]);
     assert!(
         text(&shown.stdout)
             .lines()
@@ -212,7 +234,7 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
     );
 
     // Canceled without `--adapter`, the real run still notifies as what it is: an lcs run.
-    let canceled = refreshctl(directory, state, &emulator, &["cancel", &real]);
+    let canceled = refreshctl(directory, state, emulator, &["cancel", real]);
     assert_eq!(
         canceled.status.code(),
         Some(0),
@@ -231,7 +253,7 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
     assert!(
         bodies
             .iter()
-            .all(|body| body["adapter"] == "lcs" && body["run"] == real.as_str()),
+            .all(|body| body["adapter"] == "lcs" && body["run"] == real),
         "only the real run sent, each naming its adapter: {bodies:#?}"
     );
 }
