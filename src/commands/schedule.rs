@@ -84,7 +84,20 @@ fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error
                         first.message,
                         count.max(1)
                     ),
-                    _ => format!(
+                    // Where and what: the first error, located, so a contradicted `service`
+                    // (or any other error) is named in the pass's own output.
+                    Some(first) => format!(
+                        "{} error(s), the first at {}{}: [{}] {}; `refreshctl validate` shows them",
+                        count.max(1),
+                        first.file,
+                        first
+                            .place()
+                            .map(|place| format!(":{}:{}", place.line, place.column))
+                            .unwrap_or_default(),
+                        first.rule,
+                        first.message
+                    ),
+                    None => format!(
                         "{} error(s); `refreshctl validate` shows them",
                         count.max(1)
                     ),

@@ -26,5 +26,7 @@ pub use step::{
     Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource,
     command_description, inline_code,
 };
-pub use vocabulary::{Acknowledgement, Database, EnvironmentType, NotificationEvent, StepKind};
+pub use vocabulary::{
+    Acknowledgement, Database, EnvironmentType, NotificationEvent, Service, StepKind,
+};
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

@@ -35,6 +35,8 @@ pub struct Preview {
     pub file: String,
     pub now: String,
     pub operation: Operation,
+    /// The service the plan is meant for (`service:`), or null when it does not say.
+    pub service: Option<&'static str>,
     pub project: u64,
     pub environment: EnvironmentView,
     pub source: Option<EnvironmentView>,
@@ -140,6 +142,7 @@ impl Preview {
             file: plan.file().to_owned(),
             now: format_utc(now),
             operation: plan.operation(),
+            service: plan.service().map(crate::plan::Service::as_str),
             project: plan.project(),
             environment: environment_view(plan.environment()),
             source: plan.source().map(environment_view),
