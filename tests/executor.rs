@@ -124,7 +124,9 @@ impl Rehearsal {
             panic!("new run");
         };
         assert_eq!(
-            self.store.lock(&run.target, &run.id, now()).expect("lock"),
+            self.store
+                .lock(&run.lock_key(), &run.id, now())
+                .expect("lock"),
             LockOutcome::Acquired
         );
         run
@@ -438,6 +440,57 @@ async fn preflight_rejects_a_production_target() {
     };
     assert!(reason.contains("is a production environment"), "{reason}");
     assert_eq!(rehearsal.calls(Call::is_destructive), 0);
+}
+
+/// A package deleted after the plan was validated stops the run at preflight, before anything
+/// is asked of the service, naming the file as the plan writes it (relative to its directory).
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_deleted_after_validate_stops_the_run_at_preflight() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    std::fs::remove_file(rehearsal.plan_dir.join("packages/build.zip")).expect("delete");
+    let mut run = rehearsal.submit();
+    let progress = rehearsal.run(&mut run, &mut Collect::default()).await;
+    let Progress::Finished(RunState::Rejected { reason }) = progress else {
+        panic!("expected rejected, got {progress:?}");
+    };
+    assert!(
+        reason.starts_with("`packages/build.zip` (deploy.file) does not exist (looked for `")
+            && reason.contains("relative to the plan's directory")
+            && reason.ends_with("nothing was changed"),
+        "{reason}"
+    );
+    assert_eq!(rehearsal.calls(Call::is_destructive), 0);
+    assert_eq!(
+        rehearsal.adapter.model().calls.len(),
+        0,
+        "not even a read: the files are checked first"
+    );
+}
+
+/// A package deleted while the run waits for its window stops it right before the refresh.
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_deleted_while_waiting_for_the_window_stops_the_run_before_the_refresh() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut events = Collect::default();
+    let waiting = rehearsal.advance_once(&mut run, &mut events).await;
+    assert!(matches!(waiting, Progress::Waiting(_)), "{waiting:?}");
+    assert_eq!(run.state, RunState::Accepted, "preflight passed");
+    std::fs::remove_file(rehearsal.plan_dir.join("packages/build.zip")).expect("delete");
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    let Progress::Finished(RunState::Failed { error }) = progress else {
+        panic!("expected failed, got {progress:?}");
+    };
+    assert!(
+        error.starts_with("start-refresh: `packages/build.zip` (deploy.file) does not exist")
+            && error.ends_with("nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(
+        rehearsal.calls(Call::is_destructive),
+        0,
+        "no refresh was started"
+    );
 }
 
 impl Rehearsal {

@@ -681,6 +681,24 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
+    /// What the `missing-file` rule would say now about the files the post steps need, as one
+    /// message, or `None` when they are all there.
+    fn missing_files(&self) -> Option<String> {
+        let missing = crate::rules::missing_files(self.plan, &self.settings.plan_dir);
+        let directory = self.settings.plan_dir.display().to_string();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "{}, relative to the plan's directory `{}`; nothing was changed",
+                missing.join("; "),
+                if directory.is_empty() {
+                    "."
+                } else {
+                    &directory
+                }
+            )
+        })
+    }
+
     async fn preflight(&mut self, run: &mut RunRecord) -> Outcome {
         let project = self.plan.project();
         let now = self.clock.now();
@@ -689,6 +707,11 @@ impl<A: Adapter> Executor<'_, A> {
                 "the window ended at {} before preflight could pass; nothing was changed",
                 format_utc(run.window_end)
             ));
+        }
+        // The files the steps need are checked again before anything is asked of the service:
+        // one deleted since `validate` stops the run here, not after the database was erased.
+        if let Some(missing) = self.missing_files() {
+            return Outcome::Reject(missing);
         }
         let target_key = self
             .plan
@@ -808,6 +831,13 @@ impl<A: Adapter> Executor<'_, A> {
         let target = run.target_id.clone().unwrap_or_default();
         if let Some(intent) = run.steps[index].intent.clone() {
             return Ok(self.settle(run, index, step, &intent).await);
+        }
+        // The files the post steps need, once more before the database is replaced: the window
+        // may have opened days after preflight.
+        if matches!(step.action, Action::StartRefresh | Action::StartRestore)
+            && let Some(missing) = self.missing_files()
+        {
+            return Ok(Outcome::Fail(missing));
         }
         // The target's type is checked live right before a destructive call, failing closed.
         match self.adapter.environment(project, &target).await {
