@@ -163,21 +163,55 @@ impl Rehearsal {
     }
 }
 
+/// Runs `run` up to the Financial reporting reset, which waits for an operator as on LCS, with
+/// the instructions a real run gives, and approves it.
+async fn reset_financial_reporting_by_hand(
+    rehearsal: &Rehearsal,
+    run: &mut RunRecord,
+    events: &mut Collect,
+) {
+    let progress = rehearsal.run(run, events).await;
+    // Financial reporting is reset by hand, as on LCS: the rehearsal waits for it with the
+    // instructions a real run gives.
+    assert_eq!(
+        progress,
+        Progress::Blocked(RunState::AwaitingApproval {
+            step: "reset-financial-reporting".into()
+        })
+    );
+    assert!(
+        rehearsal.clock.now() >= run.window_start,
+        "the window was waited for in simulated time"
+    );
+    assert!(
+        events.0.iter().any(|event| event.kind == EventKind::Log
+            && event.message.contains("Tools > Reset data mart")
+            && event.message.contains("Tools > Integration status")
+            && event.message.ends_with(&format!(
+                "`refreshctl approve {} reset-financial-reporting`",
+                run.id
+            ))),
+        "{:#?}",
+        events.0
+    );
+    rehearsal
+        .approve(&run.id, "reset-financial-reporting")
+        .expect("approve");
+}
+
 #[tokio::test(flavor = "current_thread")]
-async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
+async fn a_whole_plan_rehearses_to_succeeded_with_two_manual_approvals() {
     let rehearsal = rehearsal(PLAN, Faults::default());
     let mut run = rehearsal.submit();
     let mut events = Collect::default();
+    reset_financial_reporting_by_hand(&rehearsal, &mut run, &mut events).await;
+    let mut run = rehearsal.store.run(&run.id).expect("read").expect("run");
     let progress = rehearsal.run(&mut run, &mut events).await;
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
             step: "manual".into()
         })
-    );
-    assert!(
-        rehearsal.clock.now() >= run.window_start,
-        "the window was waited for in simulated time"
     );
 
     assert!(matches!(
@@ -234,9 +268,12 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     let stored = rehearsal.store.events(&run.id).expect("log");
     let approvals = stored
         .iter()
-        .filter(|event| event.detail["approved"] == "manual")
+        .filter(|event| {
+            event.detail["approved"] == "manual"
+                || event.detail["approved"] == "reset-financial-reporting"
+        })
         .count();
-    assert_eq!(approvals, 1, "approve writes its own entry");
+    assert_eq!(approvals, 2, "approve writes its own entry");
     assert_eq!(
         stored.len(),
         events.0.len() - poll_waits + approvals,
@@ -248,9 +285,10 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         .filter(|event| event.kind == EventKind::RunState)
         .map(|event| event.message.as_str())
         .collect();
+    let waits = ["awaiting-approval"; 2];
     assert_eq!(
         states,
-        ["accepted", "running", "awaiting-approval", "succeeded"]
+        [&["accepted", "running"][..], &waits, &["succeeded"]].concat()
     );
     let mut next = run.clone();
     next.id = "uat-refresh@20261212T2100Z".into();
@@ -294,7 +332,7 @@ async fn a_lost_answer_is_settled_from_history_and_never_sent_again() {
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
-            step: "manual".into()
+            step: "reset-financial-reporting".into()
         })
     );
     assert_eq!(
@@ -407,7 +445,7 @@ async fn faults_end_in_the_right_state() {
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
-            step: "manual".into()
+            step: "reset-financial-reporting".into()
         }),
         "throttling only delays"
     );
@@ -523,7 +561,8 @@ fn assert_each_change_made_once(rehearsal: &Rehearsal) {
     );
     assert_eq!(
         rehearsal.calls(|call| matches!(call, Call::ResetFinancialReporting { .. })),
-        1
+        0,
+        "reset by hand, as on LCS"
     );
 }
 

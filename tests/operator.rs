@@ -228,12 +228,12 @@ fn cancel_records_the_os_user_or_unknown_and_the_reason() {
 fn approve_records_who_and_why() {
     let home = Home::new();
     let (code, stdout, stderr) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
-    assert_eq!(code, 1, "stops at its manual step: {stderr}");
+    assert_eq!(code, 1, "stops at its first manual step: {stderr}");
     let run = stdout.trim().to_owned();
     let (code, _, stderr) = home.run(&[
         "approve",
         &run,
-        "manual",
+        "reset-financial-reporting",
         "--by",
         "carol",
         "--reason",
@@ -250,11 +250,12 @@ fn approve_records_who_and_why() {
     assert_eq!(approved["reason"], "smoke test passed");
     assert_eq!(
         approved["message"],
-        "run running: `manual` approved by carol: reason smoke test passed"
+        "run running: `reset-financial-reporting` approved by carol: reason smoke test passed"
     );
     assert!(
-        home.log_lines(&run).iter().any(|line| line
-            .ends_with("  run running: `manual` approved by carol: reason smoke test passed")),
+        home.log_lines(&run).iter().any(|line| line.ends_with(
+            "  run running: `reset-financial-reporting` approved by carol: reason smoke test passed"
+        )),
         "{:?}",
         home.log_lines(&run)
     );

@@ -251,6 +251,19 @@ fn a_manual_step_waits_until_approved() {
     let (code, stdout, stderr) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
     assert_eq!(code, 1, "{stderr}");
     let run = stdout.trim().to_owned();
+    // Financial reporting first: reset by hand, as on LCS, with what to do and to check.
+    assert!(
+        stderr.contains("Report designer, choose Tools > Reset data mart")
+            && stderr.contains("Tools > Integration status")
+            && stderr.contains(&format!(
+                "refreshctl approve {run} reset-financial-reporting"
+            )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = home.run(&["approve", &run, "reset-financial-reporting"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = home.run(&["resume", &run]);
+    assert_eq!(code, 1, "on to the next manual step: {stderr}");
     assert!(
         stderr.contains(&format!("refreshctl approve {run} manual")),
         "{stderr}"

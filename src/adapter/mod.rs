@@ -67,10 +67,12 @@ impl AdapterKind {
     #[must_use]
     pub const fn capabilities(self) -> Capabilities {
         match self {
+            // The simulator rehearses what LCS does: Financial reporting is reset by hand there
+            // too (LCS has no call for it), so a rehearsal shows the manual step a real run has.
             Self::Simulator => Capabilities {
                 point_in_time_restore: true,
                 refresh_to_point_in_time: true,
-                reset_financial_reporting: true,
+                reset_financial_reporting: false,
             },
             Self::Lcs => Capabilities {
                 point_in_time_restore: false,

@@ -166,7 +166,21 @@ pub fn simulator(
         own
     };
     let inventory = inventory.map(read_inventory).transpose()?;
-    let clock = Clock::simulated(now.max(run.updated));
+    // Where the run stands: its last write, or the latest time a step started or finished (an
+    // approval is written at the real time, which may lie before the rehearsal's simulated one;
+    // status polls are not calls, so the world's last call may lie before it too).
+    let stands = run
+        .steps
+        .iter()
+        .filter_map(|step| match &step.state {
+            StepState::Running { started } => Some(*started),
+            StepState::Succeeded { finished, .. } | StepState::Failed { finished, .. } => {
+                Some(*finished)
+            }
+            StepState::Pending | StepState::Skipped { .. } => None,
+        })
+        .fold(run.updated, DateTime::max);
+    let clock = Clock::simulated(now.max(stands));
     let adapter = SimulatorAdapter::open(
         store.clone(),
         &key,

@@ -585,10 +585,20 @@ impl<A: Adapter> Executor<'_, A> {
                         Err(error) => self.poll_error(run, index, error),
                     }
                 } else {
-                    self.emit(run, EventKind::Log, Some(&step.id), format!(
-                        "the {} adapter cannot reset Financial reporting: reset it in the target environment (Financial reporting > Reset), then `refreshctl approve {} {}`",
-                        self.adapter.name(), run.id, step.id
-                    ), None);
+                    self.emit(
+                        run,
+                        EventKind::Log,
+                        Some(&step.id),
+                        format!(
+                            "{} Then: `refreshctl approve {} {}`",
+                            crate::plan::reset_financial_reporting_instructions(
+                                self.plan.environment().name()
+                            ),
+                            run.id,
+                            step.id
+                        ),
+                        None,
+                    );
                     Outcome::AwaitApproval
                 }
             }

@@ -24,7 +24,7 @@ pub use raw::RawPlan;
 pub use schema::json_schema;
 pub use step::{
     Action, AssetSource, PackageSource, PostStep, RunStep, StepOutline, UploadSource,
-    command_description, inline_code,
+    command_description, inline_code, reset_financial_reporting_instructions,
 };
 pub use vocabulary::{
     Acknowledgement, Database, EnvironmentType, NotificationEvent, Service, StepKind,
