@@ -16,7 +16,9 @@ use crate::adapter::AdapterKind;
                   input error; 3 the environment failed."
 )]
 pub struct Cli {
-    /// The adapter plans run through; with `validate` and `plan`, also check what it supports.
+    /// The adapter plans run through (default: the simulator, a rehearsal); with `validate` and
+    /// `plan`, also check what it supports for plans that name no `service`. A real adapter
+    /// other than a plan's `service` is an error.
     #[arg(long, global = true, value_enum, env = "REFRESHCTL_ADAPTER")]
     pub adapter: Option<AdapterKind>,
 

@@ -431,8 +431,10 @@ impl StateStore {
         each!(self, store => store.commit_model(key, expected, head, rows))
     }
 
-    /// Claims up to `limit` due runs of `adapter` (and runs that did not record theirs) that
-    /// no one else holds, for `owner` until `now + lease`.
+    /// Claims up to `limit` due runs of `adapter` that no one else holds, for `owner` until
+    /// `now + lease`. A real adapter also claims runs that did not record their adapter (a real
+    /// store from before runs recorded it goes on); the simulator never does: a rehearsal
+    /// never advances what may be a real run.
     pub fn claim_due(
         &self,
         owner: &str,
@@ -475,7 +477,7 @@ impl StateStore {
         each!(self, store => store.release(run, next_due))
     }
 
-    /// When the earliest active run of `adapter` (or one that did not record its adapter) can
+    /// When the earliest active run that [`Self::claim_due`] would claim for `adapter` can
     /// next be worked on (`None`: there are none).
     pub fn next_due(&self, adapter: AdapterKind) -> Result<Option<DateTime<Utc>>, StoreError> {
         each!(self, store => store.next_due(adapter.name()))

@@ -836,7 +836,7 @@ impl PostgresStore {
                          WHERE state IN ({ACTIVE_STATES})
                          AND (next_due IS NULL OR next_due <= $3)
                          AND (lease_until IS NULL OR lease_until <= $3)
-                         AND (adapter = $5 OR adapter IS NULL)
+                         AND (adapter = $5 OR (adapter IS NULL AND $5 <> 'simulator'))
                          ORDER BY next_due NULLS FIRST, id LIMIT $4
                          FOR UPDATE SKIP LOCKED)
                      UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
@@ -991,7 +991,7 @@ impl PostgresStore {
                 .query(
                     &format!(
                         "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})
-                         AND (adapter = $1 OR adapter IS NULL)"
+                         AND (adapter = $1 OR (adapter IS NULL AND $1 <> 'simulator'))"
                     ),
                     &[&adapter],
                 )?

@@ -591,7 +591,7 @@ impl SqliteStore {
                     "SELECT id FROM runs WHERE state IN ({ACTIVE_STATES})
                      AND (next_due IS NULL OR next_due <= ?1)
                      AND (lease_until IS NULL OR lease_until <= ?1)
-                     AND (adapter = ?3 OR adapter IS NULL)
+                     AND (adapter = ?3 OR (adapter IS NULL AND ?3 <> 'simulator'))
                      ORDER BY next_due IS NOT NULL, next_due, id LIMIT ?2"
                 ))
                 .map_err(|error| self.error(&error))?;
@@ -717,7 +717,7 @@ impl SqliteStore {
         let mut statement = connection
             .prepare_cached(&format!(
                 "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})
-                 AND (adapter = ?1 OR adapter IS NULL)"
+                 AND (adapter = ?1 OR (adapter IS NULL AND ?1 <> 'simulator'))"
             ))
             .map_err(|error| self.error(&error))?;
         let rows = statement

@@ -742,6 +742,22 @@ fn rehearsals_and_real_runs_never_stand_for_each_other(open: &dyn Fn() -> StateS
         !rehearsed.contains(&real.id),
         "a rehearsal tick never claims a real run: {rehearsed:?}"
     );
+    // A run that did not record its adapter may be a real one: only a real adapter claims it.
+    let mut legacy = run("legacy", start);
+    legacy.adapter = None;
+    let Claim::Inserted(legacy) = store.insert_run(&legacy).expect("insert") else {
+        panic!("new run");
+    };
+    let claimed = |adapter| -> Vec<String> {
+        store
+            .claim_due("anyone", adapter, now, lease, 100)
+            .expect("claim")
+            .into_iter()
+            .map(|claim| claim.run.id)
+            .collect()
+    };
+    assert!(!claimed(AdapterKind::Simulator).contains(&legacy.id));
+    assert!(claimed(AdapterKind::Lcs).contains(&legacy.id));
     each_adapter_decides_its_own_occurrences(open);
 }
 
