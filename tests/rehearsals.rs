@@ -295,12 +295,7 @@ fn a_real_run_is_resumed_only_through_its_own_adapter() {
         text(&submitted.stderr)
     );
     assert_eq!(text(&submitted.stdout).trim(), window_id);
-    let resumed = refreshctl(
-        directory.path(),
-        state,
-        &emulator,
-        &["--allow-rehearsal-in-real-store", "resume", &window_id],
-    );
+    let resumed = refreshctl(directory.path(), state, &emulator, &["resume", &window_id]);
     assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed.stderr));
     let error = text(&resumed.stderr);
     assert!(

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::check_settings;
 use super::runs::os_user;
-use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store_to_run, simulator};
+use super::runtime::{
+    Progress as Reporter, cache_dir, checked_plan, open_store, open_store_to_run,
+    refuse_rehearsal_in_real_store, simulator,
+};
 use crate::adapter::{Adapter, AdapterKind, LcsAdapter};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
@@ -168,11 +171,11 @@ fn confirm(plan: &Plan, window: Occurrence, yes: bool) -> Result<(), Error> {
 }
 
 pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
-    let store = open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
+    let store = open_store(globals.state, globals.adapter)?;
     let mut run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
-    same_adapter(&run, globals.adapter)?;
+    may_resume(&store, &run, globals)?;
     if args.retry_step {
         let RunState::NeedsAttention { step, .. } = &run.state else {
             return Err(Error::Refused {
@@ -263,6 +266,18 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         globals,
         live,
         out,
+    )
+}
+
+/// Whether this command may go on with `run`: through the adapter it began with (that says
+/// best what to do), and as a rehearsal only where a rehearsal may write.
+fn may_resume(store: &StateStore, run: &RunRecord, globals: &Globals<'_>) -> Result<(), Error> {
+    same_adapter(run, globals.adapter)?;
+    refuse_rehearsal_in_real_store(
+        store,
+        globals.state,
+        globals.adapter,
+        globals.allow_rehearsal,
     )
 }
 

@@ -32,41 +32,52 @@ pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<State
 }
 
 /// Opens the state store for a command that records or runs runs through `adapter` (`apply`,
-/// `submit`, `resume`, `tick`, `daemon`). A store that a real adapter has used refuses the
-/// simulator unless `allow_rehearsal` (`--allow-rehearsal-in-real-store`): a rehearsal there is
-/// most likely a forgotten `--adapter`, and its runs would sit beside the real ones.
+/// `submit`, `tick`, `daemon`), refusing a rehearsal in a real store (see
+/// [`refuse_rehearsal_in_real_store`]).
 pub fn open_store_to_run(
     state: Option<&str>,
     adapter: AdapterKind,
     allow_rehearsal: bool,
 ) -> Result<Arc<StateStore>, Error> {
-    let url = store_url(state, adapter)?;
-    let store = StateStore::open(&url)?;
-    if adapter == AdapterKind::Simulator && !allow_rehearsal {
-        let real = store.real_adapters()?;
-        if !real.is_empty() {
-            let names = real
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::Refused {
-                message: format!(
-                    "the state store `{}` holds runs of the {names} adapter; a rehearsal (the \
-                     simulator) does not write into a store that real runs use",
-                    url.shown()
-                ),
-                hint: Some(format!(
-                    "for the real thing pass `--adapter {}`; to rehearse, leave out `--state` \
-                     and `REFRESHCTL_STATE` (rehearsals keep their own `rehearsal.db`), or pass \
-                     `--allow-rehearsal-in-real-store` to rehearse in this store (rehearsals \
-                     never count for real runs' windows, locks or schedule)",
-                    real[0]
-                )),
-            });
-        }
+    let store = open_store(state, adapter)?;
+    refuse_rehearsal_in_real_store(&store, state, adapter, allow_rehearsal)?;
+    Ok(store)
+}
+
+/// A store that a real adapter has used refuses the simulator unless `allow_rehearsal`
+/// (`--allow-rehearsal-in-real-store`): a rehearsal there is most likely a forgotten
+/// `--adapter`, and its runs would sit beside the real ones.
+pub fn refuse_rehearsal_in_real_store(
+    store: &StateStore,
+    state: Option<&str>,
+    adapter: AdapterKind,
+    allow_rehearsal: bool,
+) -> Result<(), Error> {
+    if adapter != AdapterKind::Simulator || allow_rehearsal {
+        return Ok(());
     }
-    Ok(Arc::new(store))
+    let real = store.real_adapters()?;
+    let Some(first) = real.first() else {
+        return Ok(());
+    };
+    let names = real
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::Refused {
+        message: format!(
+            "the state store `{}` holds runs of the {names} adapter; a rehearsal (the \
+             simulator) does not write into a store that real runs use",
+            store_url(state, adapter)?.shown()
+        ),
+        hint: Some(format!(
+            "for the real thing pass `--adapter {first}`; to rehearse, leave out `--state` and \
+             `REFRESHCTL_STATE` (rehearsals keep their own `rehearsal.db`), or pass \
+             `--allow-rehearsal-in-real-store` to rehearse in this store (rehearsals never count \
+             for real runs' windows, locks or schedule)"
+        )),
+    })
 }
 
 /// Opens the state store as [`open_store`] does, to read it only: nothing is created, migrated

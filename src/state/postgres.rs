@@ -1193,6 +1193,7 @@ fn run_with_id(run: &RunRecord, id: String) -> (RunRecord, String) {
     stored.id = id;
     stored.version = 1;
     stored.fence = 0;
+    // A run record always serializes: plain fields and string keys.
     let text = serde_json::to_string(&stored).unwrap_or_default();
     (stored, text)
 }
