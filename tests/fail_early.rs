@@ -125,3 +125,70 @@ fn the_financial_reporting_reset_is_manual_in_the_preview_and_the_rehearsal() {
     assert_eq!(status["state"], "awaiting-approval");
     assert_eq!(status["detail"], "waiting for `reset-financial-reporting`");
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A package deleted after the run was submitted: the scheduler names the file (relative to
+/// the plan's directory, at its place in the plan) and never starts the refresh.
+#[test]
+fn a_package_deleted_after_submission_stops_the_scheduled_run_before_the_refresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let home = tempfile::tempdir().expect("temp");
+    let work = home.path().join("repository");
+    for directory in ["plans", "packages"] {
+        copy_tree(&root.join(directory), &work.join(directory));
+    }
+    let state = home.path().join("state.db");
+    let (code, stdout, stderr) = refreshctl(
+        &work,
+        &state,
+        &["submit", "--now", "2026-11-24T12:00:00Z", WEEKLY],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let run = stdout.trim().to_owned();
+    std::fs::remove_file(work.join("packages/contoso-customizations.zip")).expect("delete");
+    let (code, _, stderr) = refreshctl(
+        &work,
+        &state,
+        &[
+            "tick",
+            "--yes",
+            "--now",
+            "2026-11-24T12:00:01Z",
+            "--until",
+            "2026-12-07T00:00:00Z",
+            "--plans",
+            WEEKLY,
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "`{WEEKLY}` is not scheduled: 1 error(s), the first at {WEEKLY}:33:13: [missing-file] \
+             `../packages/contoso-customizations.zip` (deploy.file) does not exist"
+        )),
+        "{stderr}"
+    );
+    let (code, json, _) = refreshctl(&work, &state, &["status", &run, "--format", "json"]);
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let steps = status["steps"].as_array().expect("steps");
+    let refresh = steps
+        .iter()
+        .find(|step| step["id"] == "start-refresh")
+        .expect("a refresh step");
+    assert_eq!(
+        refresh["state"], "pending",
+        "the refresh never started: {status:#}"
+    );
+}
