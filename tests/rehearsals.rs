@@ -180,6 +180,19 @@ fn rehearsal_then_real_run_on_one_store(directory: &Path, state: &str) {
         "{error}"
     );
     assert!(!error.contains("panicked"), "{error}");
+    // Every command that records or runs rehearsals refuses the same way.
+    for args in [
+        vec!["submit", plan.as_str()],
+        vec!["tick", "--yes", "--plans", "plans"],
+    ] {
+        let refused = refreshctl(directory, state, &emulator, &args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&refused.stderr).contains("holds runs of the `lcs` adapter"),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+    }
     // Asked for, it rehearses beside the real run, under the next id of the window.
     let allowed = refreshctl(
         directory,
