@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::{LcsAdapter, RetryPolicy};
+use refreshctl::adapter::{AdapterKind, LcsAdapter, RetryPolicy};
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Time};
 use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
@@ -128,7 +128,13 @@ async fn count(label: &str, refresh: TimeDelta, deployment: TimeDelta) {
     );
     let window = plan.next_window(start).expect("window");
     let Claim::Inserted(mut run) = store
-        .insert_run(&executor::new_run(&plan, window, start, None))
+        .insert_run(&executor::new_run(
+            &plan,
+            window,
+            start,
+            None,
+            AdapterKind::Lcs,
+        ))
         .expect("insert")
     else {
         panic!("a new run");

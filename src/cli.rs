@@ -17,7 +17,9 @@ use crate::adapter::AdapterKind;
                   130 and 143 a foreground run stopped by SIGINT or SIGTERM, left to resume."
 )]
 pub struct Cli {
-    /// The adapter plans run through; with `validate` and `plan`, also check what it supports.
+    /// The adapter plans run through (default: the simulator, a rehearsal); with `validate` and
+    /// `plan`, also check what it supports for plans that name no `service`. A real adapter
+    /// other than a plan's `service` is an error.
     #[arg(long, global = true, value_enum, env = "REFRESHCTL_ADAPTER")]
     pub adapter: Option<AdapterKind>,
 
@@ -35,6 +37,12 @@ pub struct Cli {
     /// else is refused (a bare `state` is written `./state` or `sqlite:state`).
     #[arg(long, global = true, value_name = "URL", env = "REFRESHCTL_STATE")]
     pub state: Option<String>,
+
+    /// Let a rehearsal (the simulator) write into a state store that a real adapter has used;
+    /// without it such a store refuses rehearsals. Rehearsal runs never count for real runs'
+    /// windows, locks or schedule.
+    #[arg(long, global = true)]
+    pub allow_rehearsal_in_real_store: bool,
 
     /// How run progress and logs are written to stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

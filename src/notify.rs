@@ -63,7 +63,8 @@ pub struct Notifier {
     rendered_only: Option<Vec<Delivery>>,
     /// Why the run is delayed, for the default body of a `delayed` notification.
     delay: Option<String>,
-    /// The adapter of the command that sends: runs do not record theirs.
+    /// The adapter the run recorded (the command's, for a run recorded before runs recorded
+    /// their adapter).
     adapter: AdapterKind,
     /// Who canceled or rescheduled the run by hand, and why.
     operator: Option<Operator>,
@@ -118,7 +119,7 @@ impl Notifier {
             tasks: JoinSet::new(),
             rendered_only: Some(Vec::new()),
             delay: None,
-            adapter,
+            adapter: run.adapter.unwrap_or(adapter),
             operator: None,
             outbox: None,
             previous: None,
@@ -154,7 +155,7 @@ impl Notifier {
             tasks: JoinSet::new(),
             rendered_only: None,
             delay: None,
-            adapter,
+            adapter: run.adapter.unwrap_or(adapter),
             operator: None,
             outbox: None,
             previous: None,

@@ -226,9 +226,13 @@ impl<A: Adapter> Scheduler<'_, A> {
             self.plans.iter().map(|plan| (plan.name(), plan)).collect();
         let mut seen = HashSet::new();
         loop {
-            let batch =
-                self.store
-                    .claim_due(&self.settings.owner, now, self.settings.lease, BATCH)?;
+            let batch = self.store.claim_due(
+                &self.settings.owner,
+                self.adapter.kind(),
+                now,
+                self.settings.lease,
+                BATCH,
+            )?;
             if batch.is_empty() {
                 break;
             }
@@ -302,7 +306,7 @@ impl<A: Adapter> Scheduler<'_, A> {
             }
         }
         report.waiting = waiting(still_waiting, &by_name);
-        let runs_due = self.store.next_due()?;
+        let runs_due = self.store.next_due(self.adapter.kind())?;
         report.next_due = [next_submit, runs_due, next_look]
             .into_iter()
             .flatten()
@@ -438,7 +442,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let names: Vec<&str> = self.plans.iter().map(Plan::name).collect();
-        let marks = self.store.see_plans(&names, now)?;
+        let marks = self.store.see_plans(self.adapter.kind(), &names, now)?;
         let mut next_submit: Option<DateTime<Utc>> = None;
         for plan in self.plans {
             let Some(mark) = marks.get(plan.name()) else {
@@ -471,19 +475,22 @@ impl<A: Adapter> Scheduler<'_, A> {
         report: &mut TickReport,
         notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<(), StoreError> {
-        let run = executor::new_run(plan, occurrence, now, None);
+        let mut run = executor::new_run(plan, occurrence, now, None, self.adapter.kind());
         let record = OccurrenceRecord {
+            adapter: Some(self.adapter.kind()),
             plan: plan.name().to_owned(),
             window_start: occurrence.start,
             run: run.id.clone(),
             skipped: None,
             decided: now,
         };
-        if !self.store.decide_occurrence(&record, Some(&run))? {
+        // A rehearsal's run of this window may hold its id: the run is the next id then.
+        let Some(id) = self.store.decide_occurrence(&record, Some(&run))? else {
             return Ok(());
-        }
+        };
+        run.id = id;
         let mut notifier = self.notifier(plan, &run);
-        match self.store.lock(&run.target, &run.id, now)? {
+        match self.store.lock(&run.lock_key(), &run.id, now)? {
             LockOutcome::Acquired => {
                 self.store.append_event(
                     &run.id,
@@ -524,7 +531,7 @@ impl<A: Adapter> Scheduler<'_, A> {
         report: &mut TickReport,
         notifiers: &mut Vec<(String, Pending)>,
     ) -> Result<(), StoreError> {
-        let run = executor::new_run(plan, occurrence, now, None);
+        let run = executor::new_run(plan, occurrence, now, None, self.adapter.kind());
         let reason = format!(
             "its submission was due at {} and 24 hours' notice before {} can no longer be given",
             occurrence
@@ -534,13 +541,14 @@ impl<A: Adapter> Scheduler<'_, A> {
             format_utc(occurrence.start)
         );
         let record = OccurrenceRecord {
+            adapter: Some(self.adapter.kind()),
             plan: plan.name().to_owned(),
             window_start: occurrence.start,
             run: run.id.clone(),
             skipped: Some(reason.clone()),
             decided: now,
         };
-        if !self.store.decide_occurrence(&record, None)? {
+        if self.store.decide_occurrence(&record, None)?.is_none() {
             return Ok(());
         }
         tracing::warn!(run = %run.id, "occurrence skipped: {reason}");

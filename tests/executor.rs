@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::{MODEL_KEY, SimulatorAdapter};
+use refreshctl::adapter::{AdapterKind, MODEL_KEY, SimulatorAdapter};
 use refreshctl::clock::Clock;
 use refreshctl::executor::{self, ApproveError, Collect, EventKind, Executor, Progress, Settings};
 use refreshctl::plan::{EnvironmentType, Plan};
@@ -112,13 +112,21 @@ impl Rehearsal {
         let window = self.plan.next_window(now()).expect("window");
         let Claim::Inserted(run) = self
             .store
-            .insert_run(&executor::new_run(&self.plan, window, now(), None))
+            .insert_run(&executor::new_run(
+                &self.plan,
+                window,
+                now(),
+                None,
+                AdapterKind::Simulator,
+            ))
             .expect("insert")
         else {
             panic!("new run");
         };
         assert_eq!(
-            self.store.lock(&run.target, &run.id, now()).expect("lock"),
+            self.store
+                .lock(&run.lock_key(), &run.id, now())
+                .expect("lock"),
             LockOutcome::Acquired
         );
         run
@@ -174,21 +182,55 @@ fn polls_say_how_it_stands(events: &[refreshctl::executor::Event]) -> usize {
     polled.len()
 }
 
+/// Runs `run` up to the Financial reporting reset, which waits for an operator as on LCS, with
+/// the instructions a real run gives, and approves it.
+async fn reset_financial_reporting_by_hand(
+    rehearsal: &Rehearsal,
+    run: &mut RunRecord,
+    events: &mut Collect,
+) {
+    let progress = rehearsal.run(run, events).await;
+    // Financial reporting is reset by hand, as on LCS: the rehearsal waits for it with the
+    // instructions a real run gives.
+    assert_eq!(
+        progress,
+        Progress::Blocked(RunState::AwaitingApproval {
+            step: "reset-financial-reporting".into()
+        })
+    );
+    assert!(
+        rehearsal.clock.now() >= run.window_start,
+        "the window was waited for in simulated time"
+    );
+    assert!(
+        events.0.iter().any(|event| event.kind == EventKind::Log
+            && event.message.contains("Tools > Reset data mart")
+            && event.message.contains("Tools > Integration status")
+            && event.message.ends_with(&format!(
+                "`refreshctl approve {} reset-financial-reporting`",
+                run.id
+            ))),
+        "{:#?}",
+        events.0
+    );
+    rehearsal
+        .approve(&run.id, "reset-financial-reporting")
+        .expect("approve");
+}
+
 #[tokio::test(flavor = "current_thread")]
-async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
+async fn a_whole_plan_rehearses_to_succeeded_with_two_manual_approvals() {
     let rehearsal = rehearsal(PLAN, Faults::default());
     let mut run = rehearsal.submit();
     let mut events = Collect::default();
+    reset_financial_reporting_by_hand(&rehearsal, &mut run, &mut events).await;
+    let mut run = rehearsal.store.run(&run.id).expect("read").expect("run");
     let progress = rehearsal.run(&mut run, &mut events).await;
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
             step: "manual".into()
         })
-    );
-    assert!(
-        rehearsal.clock.now() >= run.window_start,
-        "the window was waited for in simulated time"
     );
 
     assert!(matches!(
@@ -247,9 +289,12 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     let stored = rehearsal.store.events(&run.id).expect("log");
     let approvals = stored
         .iter()
-        .filter(|event| event.detail["approved"] == "manual")
+        .filter(|event| {
+            event.detail["approved"] == "manual"
+                || event.detail["approved"] == "reset-financial-reporting"
+        })
         .count();
-    assert_eq!(approvals, 1, "approve writes its own entry");
+    assert_eq!(approvals, 2, "approve writes its own entry");
     assert_eq!(
         stored.len(),
         events.0.len() - poll_waits + approvals,
@@ -261,9 +306,10 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
         .filter(|event| event.kind == EventKind::RunState)
         .map(|event| event.message.as_str())
         .collect();
+    let waits = ["awaiting-approval"; 2];
     assert_eq!(
         states,
-        ["accepted", "running", "awaiting-approval", "succeeded"]
+        [&["accepted", "running"][..], &waits, &["succeeded"]].concat()
     );
     let mut next = run.clone();
     next.id = "uat-refresh@20261212T2100Z".into();
@@ -271,7 +317,7 @@ async fn a_whole_plan_rehearses_to_succeeded_with_one_manual_approval() {
     assert_eq!(
         rehearsal
             .store
-            .lock(&run.target, &next.id, rehearsal.clock.now())
+            .lock(&next.lock_key(), &next.id, rehearsal.clock.now())
             .expect("lock"),
         LockOutcome::Acquired,
         "the finished run released its target"
@@ -307,7 +353,7 @@ async fn a_lost_answer_is_settled_from_history_and_never_sent_again() {
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
-            step: "manual".into()
+            step: "reset-financial-reporting".into()
         })
     );
     assert_eq!(
@@ -420,7 +466,7 @@ async fn faults_end_in_the_right_state() {
     assert_eq!(
         progress,
         Progress::Blocked(RunState::AwaitingApproval {
-            step: "manual".into()
+            step: "reset-financial-reporting".into()
         }),
         "throttling only delays"
     );
@@ -455,6 +501,57 @@ async fn preflight_rejects_a_production_target() {
     assert_eq!(rehearsal.calls(Call::is_destructive), 0);
 }
 
+/// A package deleted after the plan was validated stops the run at preflight, before anything
+/// is asked of the service, naming the file as the plan writes it (relative to its directory).
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_deleted_after_validate_stops_the_run_at_preflight() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    std::fs::remove_file(rehearsal.plan_dir.join("packages/build.zip")).expect("delete");
+    let mut run = rehearsal.submit();
+    let progress = rehearsal.run(&mut run, &mut Collect::default()).await;
+    let Progress::Finished(RunState::Rejected { reason }) = progress else {
+        panic!("expected rejected, got {progress:?}");
+    };
+    assert!(
+        reason.starts_with("`packages/build.zip` (deploy.file) does not exist (looked for `")
+            && reason.contains("relative to the plan's directory")
+            && reason.ends_with("nothing was changed"),
+        "{reason}"
+    );
+    assert_eq!(rehearsal.calls(Call::is_destructive), 0);
+    assert_eq!(
+        rehearsal.adapter.model().calls.len(),
+        0,
+        "not even a read: the files are checked first"
+    );
+}
+
+/// A package deleted while the run waits for its window stops it right before the refresh.
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_deleted_while_waiting_for_the_window_stops_the_run_before_the_refresh() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut events = Collect::default();
+    let waiting = rehearsal.advance_once(&mut run, &mut events).await;
+    assert!(matches!(waiting, Progress::Waiting(_)), "{waiting:?}");
+    assert_eq!(run.state, RunState::Accepted, "preflight passed");
+    std::fs::remove_file(rehearsal.plan_dir.join("packages/build.zip")).expect("delete");
+    let progress = rehearsal.run(&mut run, &mut events).await;
+    let Progress::Finished(RunState::Failed { error }) = progress else {
+        panic!("expected failed, got {progress:?}");
+    };
+    assert!(
+        error.starts_with("start-refresh: `packages/build.zip` (deploy.file) does not exist")
+            && error.ends_with("nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(
+        rehearsal.calls(Call::is_destructive),
+        0,
+        "no refresh was started"
+    );
+}
+
 impl Rehearsal {
     /// One `advance`: everything that can be done now, up to the first wait.
     async fn advance_once(&self, run: &mut RunRecord, events: &mut Collect) -> Progress {
@@ -485,7 +582,8 @@ fn assert_each_change_made_once(rehearsal: &Rehearsal) {
     );
     assert_eq!(
         rehearsal.calls(|call| matches!(call, Call::ResetFinancialReporting { .. })),
-        1
+        0,
+        "reset by hand, as on LCS"
     );
 }
 

@@ -220,7 +220,13 @@ fn drive(checked: &[CheckedFile], texts: &[String], now: DateTime<Utc>) {
         };
         let _ = refreshctl::schedule::due(plan.window(), plan.lead_time(), mark, now);
         if let Some(window) = plan.next_window(now) {
-            let _ = refreshctl::executor::new_run(plan, window, now, None);
+            let _ = refreshctl::executor::new_run(
+                plan,
+                window,
+                now,
+                None,
+                refreshctl::adapter::AdapterKind::Simulator,
+            );
             let _ = plan.point_in_time().resolve(window.start);
         }
         let _ = plan.point_in_time().resolve(EARLIEST);

@@ -29,6 +29,10 @@ fn the_starter_plan_validates_without_warnings_and_rehearses() {
     );
     let text = std::fs::read_to_string(dir.path().join("plans/uat-weekly.yaml")).expect("written");
     assert!(text.contains("name: \"contoso-prod\""), "{text}");
+    assert!(
+        text.contains("\nservice: lcs "),
+        "a copy names its service: {text}"
+    );
     let output = refreshctl_in(dir.path(), &["validate", "--deny-warnings"]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     let state = dir.path().join("state.db");
@@ -59,6 +63,12 @@ fn a_restore_plan_to_stdout() {
         output.stdout
     );
     assert!(!output.stdout.contains("\nsource:"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("\n# service: power-platform ")
+            && !output.stdout.contains("\nservice:"),
+        "LCS has no point-in-time restore: {}",
+        output.stdout
+    );
     assert!(
         std::fs::read_dir(dir.path()).expect("dir").next().is_none(),
         "nothing written beside stdout"

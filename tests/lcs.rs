@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use refreshctl::adapter::{Adapter, AdapterError, Credentials, LcsAdapter, RetryPolicy};
+use refreshctl::adapter::{
+    Adapter, AdapterError, AdapterKind, Credentials, LcsAdapter, RetryPolicy,
+};
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Fault, FaultRule, RequestRecord, Running, Time};
 use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
@@ -599,6 +601,7 @@ async fn execute(
             window,
             lab.clock.now(),
             None,
+            AdapterKind::Lcs,
         ))
         .expect("insert")
     else {
@@ -905,7 +908,7 @@ async fn an_outage_during_preflight_delays_the_run_with_backoff_and_one_log_entr
     assert!(error.contains("HTTP 503"), "{error}");
     assert_eq!(*until - lab.clock.now(), TimeDelta::minutes(1));
     assert_eq!(
-        prepared.store.next_due().expect("due"),
+        prepared.store.next_due(AdapterKind::Lcs).expect("due"),
         Some(*until),
         "the backoff is kept in the store"
     );

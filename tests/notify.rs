@@ -51,6 +51,7 @@ async fn failed_deliveries_are_retried_and_never_fail() {
         plan.next_window(chrono::Utc::now()).expect("window"),
         chrono::Utc::now(),
         None,
+        AdapterKind::Lcs,
     );
     let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Succeeded);
@@ -104,6 +105,7 @@ async fn a_client_error_is_not_retried() {
         plan.next_window(chrono::Utc::now()).expect("window"),
         chrono::Utc::now(),
         None,
+        AdapterKind::Lcs,
     );
     let mut notifier = Notifier::new(&plan, &run, AdapterKind::Lcs, Duration::ZERO);
     notifier.send(NotificationEvent::Started);
@@ -156,9 +158,16 @@ fn a_rehearsal_notifies_every_event_it_is_asked_for() {
         .collect();
     let mut sorted = events.clone();
     sorted.sort();
+    // Financial reporting is reset by hand (as on LCS): the rehearsal waits for it, and says so.
     assert_eq!(
         sorted,
-        ["accepted", "started", "submitted", "succeeded"],
+        [
+            "accepted",
+            "awaiting-approval",
+            "started",
+            "submitted",
+            "succeeded"
+        ],
         "{events:?}"
     );
     let body = &server.bodies()[0];
@@ -244,7 +253,7 @@ fn a_rehearsal_sends_nothing_unless_asked() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("4 notification(s) rendered, none sent (`--notify` sends them)"),
+        stderr.contains("5 notification(s) rendered, none sent (`--notify` sends them)"),
         "{stderr}"
     );
 }

@@ -47,7 +47,7 @@ fn replicas_opening_together_migrate_once() {
         )
         .expect("version")
         .get(0);
-    assert_eq!(version, 2, "both migrations, once");
+    assert_eq!(version, 3, "every migration, once");
     client
         .batch_execute(&format!(
             "UPDATE {schema}.refreshctl_schema SET version = 99"

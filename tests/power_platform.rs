@@ -747,6 +747,7 @@ async fn execute_until(
             window,
             lab.clock.now(),
             None,
+            refreshctl::adapter::AdapterKind::PowerPlatform,
         ))
         .expect("insert")
     else {

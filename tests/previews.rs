@@ -156,7 +156,7 @@ fn the_runs_table_shows_each_window_with_its_weekday() {
     assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.contains(
-            "contoso-uat-weekly@20261128T2100Z  submitted          2026-11-28T21:00:00Z (Sat) to 2026-11-29T03:00:00Z (Sun)"
+            "contoso-uat-weekly@20261128T2100Z  simulator  submitted          2026-11-28T21:00:00Z (Sat) to 2026-11-29T03:00:00Z (Sun)"
         ),
         "{stdout}"
     );

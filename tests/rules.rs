@@ -147,17 +147,119 @@ fn every_rule_has_a_fixture() {
 
 #[test]
 fn adapter_unsupported_only_with_an_adapter_that_lacks_the_capability() {
-    let restore = "plans/contoso-test-restore.yaml";
+    let dir = tempfile::tempdir().expect("temp");
+    let restore = dir.path().join("restore.yaml");
+    let text = std::fs::read_to_string("plans/contoso-test-restore.yaml").expect("example");
+    // The example without its `service`: only `--adapter` says what to check.
+    std::fs::write(
+        &restore,
+        text.lines()
+            .filter(|line| !line.starts_with("service:"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("write");
+    let restore = restore.to_str().expect("utf-8");
     let (code, json) = validate_json(&["--adapter", "lcs", restore]);
     assert_eq!(code, 1);
     assert_eq!(
         findings(&json),
-        [("adapter-unsupported".to_owned(), "error".to_owned(), 15, 16)]
+        [("adapter-unsupported".to_owned(), "error".to_owned(), 16, 16)]
     );
     let (code, json) = validate_json(&["--adapter", "simulator", restore]);
     assert_eq!((code, findings(&json)), (0, vec![]));
     let (code, _) = validate_json(&[restore]);
-    assert_eq!(code, 0, "no adapter, no adapter rule");
+    assert_eq!(code, 0, "no service and no adapter, no adapter rule");
+}
+
+/// A plan that names its service is checked for that service's adapter without a flag, so CI
+/// catches a plan only the simulator can run.
+#[test]
+fn a_plans_service_applies_adapter_unsupported_without_a_flag() {
+    let dir = tempfile::tempdir().expect("temp");
+    let text = std::fs::read_to_string("plans/contoso-test-restore.yaml")
+        .expect("example")
+        .replace("service: power-platform", "service: lcs           ");
+    let path = dir.path().join("restore-on-lcs.yaml");
+    std::fs::write(&path, text).expect("write");
+    let path = path.to_str().expect("utf-8");
+    let (code, json) = validate_json(&[path]);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(
+        findings(&json),
+        [("adapter-unsupported".to_owned(), "error".to_owned(), 17, 16)]
+    );
+    assert!(
+        json["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("the `lcs` adapter cannot restore")),
+        "{json}"
+    );
+    // Every example plan names its service and is clean for it, with no flag.
+    let (code, json) = validate_json(&["--deny-warnings", "plans/"]);
+    assert_eq!((code, findings(&json)), (0, vec![]));
+}
+
+/// A real `--adapter` that is not the plan's `service` is an error at `service`, in `validate`
+/// and when a run would start; the simulator rehearses any plan.
+#[test]
+fn an_adapter_that_contradicts_the_plans_service_is_an_error_at_service() {
+    let (code, json) = validate_json(&["--adapter", "lcs", "plans/contoso-test-restore.yaml"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings(&json),
+        [("adapter-unsupported".to_owned(), "error".to_owned(), 11, 10)]
+    );
+    let message = json["diagnostics"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("meant for `service: power-platform`, not for the `lcs` adapter"),
+        "{message}"
+    );
+    let (code, json) =
+        validate_json(&["--adapter", "simulator", "plans/contoso-test-restore.yaml"]);
+    assert_eq!(
+        (code, findings(&json)),
+        (0, vec![]),
+        "a rehearsal of any plan"
+    );
+    let applied = common::refreshctl(&[
+        "--adapter",
+        "lcs",
+        "apply",
+        "--yes",
+        "plans/contoso-test-restore.yaml",
+    ]);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    assert!(
+        applied
+            .stderr
+            .contains("plans/contoso-test-restore.yaml:11:10")
+            && applied.stderr.contains("not for the `lcs` adapter"),
+        "{}",
+        applied.stderr
+    );
+    let dir = tempfile::tempdir().expect("temp");
+    let ticked = common::refreshctl(&[
+        "--adapter",
+        "lcs",
+        "--state",
+        dir.path().join("state.db").to_str().expect("utf-8"),
+        "tick",
+        "--plans",
+        "plans/contoso-test-restore.yaml",
+    ]);
+    // Left out, saying where and what (then the pass stops: no LCS is configured here).
+    assert!(
+        ticked.stderr.contains(
+            "`plans/contoso-test-restore.yaml` is not scheduled: 1 error(s), the first at \
+             plans/contoso-test-restore.yaml:11:10: [adapter-unsupported] this plan is meant for \
+             `service: power-platform`, not for the `lcs` adapter"
+        ),
+        "{}",
+        ticked.stderr
+    );
 }
 
 /// `explain` shows an example for each rule; validating it as `explain` says must fire the rule.

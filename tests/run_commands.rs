@@ -251,6 +251,19 @@ fn a_manual_step_waits_until_approved() {
     let (code, stdout, stderr) = home.run(&["apply", "plans/contoso-uat-weekly.yaml"]);
     assert_eq!(code, 1, "{stderr}");
     let run = stdout.trim().to_owned();
+    // Financial reporting first: reset by hand, as on LCS, with what to do and to check.
+    assert!(
+        stderr.contains("Report designer, choose Tools > Reset data mart")
+            && stderr.contains("Tools > Integration status")
+            && stderr.contains(&format!(
+                "refreshctl approve {run} reset-financial-reporting"
+            )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = home.run(&["approve", &run, "reset-financial-reporting"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = home.run(&["resume", &run]);
+    assert_eq!(code, 1, "on to the next manual step: {stderr}");
     assert!(
         stderr.contains(&format!("refreshctl approve {run} manual")),
         "{stderr}"
@@ -878,7 +891,8 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
              DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
-             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+             ALTER TABLE runs DROP COLUMN window_end; ALTER TABLE runs DROP COLUMN adapter;
+             PRAGMA user_version = 1;",
         )
         .expect("downgrade");
     drop(connection);

@@ -141,7 +141,7 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
     store.insert_run(&run).expect("insert");
     drop(store);
-    // Make it a version-1 file: drop what migrations 2 to 4 added and set the version back.
+    // Make it a version-1 file: drop what migrations 2 to 5 added and set the version back.
     let connection = rusqlite_open(&path);
     connection
         .execute_batch(
@@ -149,7 +149,8 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
              DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
-             ALTER TABLE runs DROP COLUMN window_end; PRAGMA user_version = 1;",
+             ALTER TABLE runs DROP COLUMN window_end; ALTER TABLE runs DROP COLUMN adapter;
+             PRAGMA user_version = 1;",
         )
         .expect("downgrade");
     drop(connection);
@@ -160,6 +161,11 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
         summaries[0].window_end, run.window_end,
         "filled in from the records"
     );
+    assert_eq!(
+        summaries[0].adapter,
+        Some(refreshctl::adapter::AdapterKind::Lcs),
+        "the adapter column is filled in from the records too"
+    );
     let version: i64 = rusqlite_open(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
@@ -167,6 +173,7 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     let due = store
         .claim_due(
             "replica",
+            "lcs",
             run.window_start,
             chrono::TimeDelta::minutes(1),
             10,
@@ -193,7 +200,7 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
              DROP INDEX runs_due; DROP TABLE occurrences; DROP TABLE plans;
              ALTER TABLE runs DROP COLUMN fence; ALTER TABLE runs DROP COLUMN lease_owner;
              ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN next_due;
-             PRAGMA user_version = 2;",
+             ALTER TABLE runs DROP COLUMN adapter; PRAGMA user_version = 2;",
         )
         .expect("a version-2 file");
     let older = SqliteStore::open_read_only(&path).expect("opens to read");

@@ -18,8 +18,11 @@ pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryP
 pub use power_platform::{PowerPlatformAdapter, PowerPlatformConfig, restore_point, retention_of};
 pub use simulator::{MODEL_KEY, SimulatorAdapter, rehearsal_key};
 
-/// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The adapters, chosen by `--adapter` or `REFRESHCTL_ADAPTER`, and recorded in every run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum AdapterKind {
     /// An in-process model of LCS on simulated time: a rehearsal, nothing real is touched.
     Simulator,
@@ -68,7 +71,17 @@ impl AdapterKind {
         }
     }
 
-    /// Whether the adapter touches a real service (notifications are sent, confirmations asked).
+    /// The adapter of this name, as runs record it (`None`: not one this build knows).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// Whether runs through this adapter touch real environments (everything but the
+    /// simulator): a store such an adapter has used refuses rehearsals unless asked.
     #[must_use]
     pub const fn is_real(self) -> bool {
         !matches!(self, Self::Simulator)
@@ -77,10 +90,12 @@ impl AdapterKind {
     #[must_use]
     pub const fn capabilities(self) -> Capabilities {
         match self {
+            // The simulator rehearses what LCS does: Financial reporting is reset by hand there
+            // too (LCS has no call for it), so a rehearsal shows the manual step a real run has.
             Self::Simulator => Capabilities {
                 point_in_time_restore: true,
                 refresh_to_point_in_time: true,
-                reset_financial_reporting: true,
+                reset_financial_reporting: false,
                 deployable_packages: true,
                 database_export: true,
             },

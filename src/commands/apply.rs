@@ -9,7 +9,10 @@ use super::check_settings;
 use super::foreground;
 use super::live::Live;
 use super::runs::os_user;
-use super::runtime::{Progress as Reporter, cache_dir, checked_plan, open_store, simulator};
+use super::runtime::{
+    Progress as Reporter, cache_dir, checked_plan, open_store, open_store_to_run,
+    refuse_rehearsal_in_real_store, simulator,
+};
 use crate::adapter::{Adapter, AdapterKind};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
@@ -29,12 +32,14 @@ pub struct Globals<'a> {
     pub state: Option<&'a str>,
     pub log_format: LogFormat,
     pub color: bool,
+    /// `--allow-rehearsal-in-real-store`.
+    pub allow_rehearsal: bool,
 }
 
 pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let settings = check_settings(&args.check, Some(globals.adapter))?;
     let plan = checked_plan(&args.plan, &settings, globals.color)?;
-    let store = open_store(globals.state, globals.adapter)?;
+    let store = open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
     let window = next_window(&plan, settings.now)?;
     let (run, new) = record(
         &store,
@@ -65,7 +70,7 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
 pub fn apply(args: &ApplyArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let settings = check_settings(&args.check, Some(globals.adapter))?;
     let plan = checked_plan(&args.plan, &settings, globals.color)?;
-    let store = open_store(globals.state, globals.adapter)?;
+    let store = open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
     // A rehearsal starts now (or at `--now`), as the real thing would: the window and its lead
     // time are reckoned from there, never from where an earlier rehearsal left simulated time.
     let now = settings.now;
@@ -177,6 +182,7 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     let run = store
         .run(&args.run)?
         .ok_or_else(|| Error::UnknownRun(args.run.clone()))?;
+    may_resume(&store, &run, globals)?;
     let retry = if args.retry_step {
         Some(super::runs::operator(&args.operator))
     } else {
@@ -239,6 +245,37 @@ pub enum Start {
     Resume { retry: Option<Operator> },
 }
 
+/// Whether this command may go on with `run`: through the adapter it began with (that says
+/// best what to do), and as a rehearsal only where a rehearsal may write.
+fn may_resume(store: &StateStore, run: &RunRecord, globals: &Globals<'_>) -> Result<(), Error> {
+    same_adapter(run, globals.adapter)?;
+    refuse_rehearsal_in_real_store(
+        store,
+        globals.state,
+        globals.adapter,
+        globals.allow_rehearsal,
+    )
+}
+
+/// A run goes on through the adapter it began with: a real run is never continued on the
+/// simulator, nor a rehearsal through a real service.
+fn same_adapter(run: &RunRecord, adapter: AdapterKind) -> Result<(), Error> {
+    match run.adapter {
+        Some(recorded) if recorded != adapter => Err(Error::Refused {
+            message: format!(
+                "run `{}` runs through the `{recorded}` adapter, not `{adapter}`",
+                run.id
+            ),
+            hint: Some(format!(
+                "`refreshctl {}resume {}`",
+                super::runs::adapter_flag(recorded),
+                run.id
+            )),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
     let window = plan.next_window(now).ok_or_else(|| Error::Refused {
         message: format!("plan `{}` has no upcoming window", plan.name()),
@@ -273,21 +310,16 @@ fn record(
     adapter: AdapterKind,
     send: bool,
 ) -> Result<(RunRecord, bool), Error> {
-    let mut fresh = executor::new_run(plan, window, now, reason);
+    let mut fresh = executor::new_run(plan, window, now, reason, adapter);
     let (run, new) = loop {
         match store.insert_run(&fresh)? {
             Claim::Inserted(run) => break (run, true),
             Claim::Existing(existing) if !existing.state.is_finished() => break (existing, false),
             // A window runs once; a rehearsal of it may be repeated, as `<id>~2`, `~3`, ….
+            // (The store passes over other adapters' runs: a rehearsal never stands for a real
+            // run of its window, nor a real run for a rehearsal.)
             Claim::Existing(existing) if adapter == AdapterKind::Simulator => {
-                let base = fresh.id.split('~').next().unwrap_or(&fresh.id).to_owned();
-                let next = existing
-                    .id
-                    .rsplit_once('~')
-                    .and_then(|(_, n)| n.parse::<u32>().ok())
-                    .unwrap_or(1)
-                    + 1;
-                fresh.id = format!("{base}~{next}");
+                fresh.id = RunRecord::next_id(&existing.id);
             }
             Claim::Existing(existing) => {
                 return Err(Error::Refused {
@@ -303,7 +335,7 @@ fn record(
             }
         }
     };
-    match store.lock(&run.target, &run.id, now)? {
+    match store.lock(&run.lock_key(), &run.id, now)? {
         LockOutcome::Acquired => {
             if new {
                 store.append_event(

@@ -6,7 +6,6 @@ use std::io::Write as _;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::apply::Globals;
-use crate::adapter::AdapterKind;
 use crate::cli::RunOptions;
 use crate::error::{Error, exit};
 use crate::plan::time::{format_duration, format_utc};
@@ -142,10 +141,13 @@ pub fn stopped(run: &RunRecord, signal: Signal, globals: &Globals<'_>, options: 
         signal.name(),
         run.id,
         where_it_stands(run),
-        if globals.adapter == AdapterKind::Lcs && run.state == RunState::Running {
-            ", and LCS goes on with what it was asked to do"
+        if globals.adapter.is_real() && run.state == RunState::Running {
+            format!(
+                ", and {} goes on with what it was asked to do",
+                globals.adapter.service_name()
+            )
         } else {
-            ""
+            String::new()
         }
     );
     crate::say!(
@@ -209,8 +211,8 @@ fn where_it_stands(run: &RunRecord) -> String {
 /// `refreshctl resume RUN` with the flags that make it find the same run the same way.
 fn resume_command(run: &RunRecord, globals: &Globals<'_>, options: &RunOptions) -> String {
     let mut words = vec!["refreshctl".to_owned(), "resume".to_owned(), run.id.clone()];
-    if globals.adapter == AdapterKind::Lcs {
-        words.extend(["--adapter".to_owned(), "lcs".to_owned()]);
+    if globals.adapter.is_real() {
+        words.extend(["--adapter".to_owned(), globals.adapter.name().to_owned()]);
     }
     if let Some(state) = globals.state {
         // A password in the URL is never shown.

@@ -181,6 +181,12 @@ fn render(answers: &Answers) -> String {
                  point_in_time: -6h              # 6 hours before the window starts\n"
             .to_owned(),
     };
+    // A copy is done through LCS; LCS has no point-in-time restore, so a restore names no
+    // service (`power-platform` is where one would run).
+    let service = match &answers.source {
+        Some(_) => "service: lcs                     # CI checks what the lcs adapter can do\n",
+        None => "# service: power-platform       # LCS has no point-in-time restore\n",
+    };
     let description = match &answers.source {
         Some(source) => format!("Refresh {} from {}", answers.environment, source),
         None => format!("Restore {} to a point in time", answers.environment),
@@ -193,6 +199,7 @@ fn render(answers: &Answers) -> String {
          version: 1\n\
          name: {name}\n\
          description: {description}\n\
+         {service}\
          project: {project}                  # the LCS project id\n\
          environment:                     # the TARGET: its database is erased and replaced\n\
          \x20 name: {environment}\n\

@@ -41,6 +41,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<u8, Error> {
         state: cli.state.as_deref(),
         log_format: cli.log_format,
         color,
+        allow_rehearsal: cli.allow_rehearsal_in_real_store,
     };
     match cli.command {
         Command::Validate(args) => validate::run(&args, cli.adapter, color, stdout),

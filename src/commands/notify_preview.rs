@@ -35,7 +35,7 @@ pub fn run(
             ),
             hint: Some("pass `--now` before its window".into()),
         })?;
-    let run = new_run(&plan, window, settings.now, None);
+    let run = new_run(&plan, window, settings.now, None, adapter);
     if plan.notifications().is_empty() {
         writeln!(out, "plan `{}` has no notifications", plan.name())?;
         return Ok(exit::SUCCESS);

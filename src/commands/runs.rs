@@ -22,6 +22,7 @@ use crate::report::preview::with_weekday;
 use crate::say;
 use crate::state::{
     Claim, EventRecord, LockOutcome, RemoteIds, RunRecord, RunState, StateStore, StepState,
+    UNKNOWN_ADAPTER,
 };
 
 /// A run as `status --format json` shows it (SPEC 4).
@@ -29,6 +30,8 @@ use crate::state::{
 struct RunView<'a> {
     id: &'a str,
     plan: &'a str,
+    /// The adapter that runs it (`unknown`: recorded before runs recorded their adapter).
+    adapter: &'static str,
     state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
@@ -241,6 +244,7 @@ fn view(run: &RunRecord) -> RunView<'_> {
     RunView {
         id: &run.id,
         plan: &run.plan,
+        adapter: run.adapter_name(),
         state: run.state.name(),
         detail: match &run.state {
             RunState::Failed { error } => Some(error.clone()),
@@ -328,14 +332,19 @@ pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
                 .max()
                 .unwrap_or(3)
                 .max(3);
-            writeln!(out, "{:<width$}  {:<17}  WINDOW (UTC)", "RUN", "STATE")?;
+            writeln!(
+                out,
+                "{:<width$}  {:<9}  {:<17}  WINDOW (UTC)",
+                "RUN", "ADAPTER", "STATE"
+            )?;
             for run in &runs {
                 // A run does not record its plan's zone (the plan may have changed since), so the
                 // table shows UTC, with the weekday so that a window is read at a glance.
                 writeln!(
                     out,
-                    "{:<width$}  {:<17}  {} to {}",
+                    "{:<width$}  {:<9}  {:<17}  {} to {}",
                     run.id,
+                    run.adapter.map_or(UNKNOWN_ADAPTER, AdapterKind::name),
                     run.state,
                     with_weekday(&format_utc(run.window_start)),
                     with_weekday(&format_utc(run.window_end))
@@ -363,10 +372,16 @@ pub fn status(args: &StatusArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         TableFormat::Table => {
             writeln!(
                 out,
-                "run     {}\nplan    {} ({})\nstate   {}{}",
+                "run     {}\nplan    {} ({})\nadapter {}{}\nstate   {}{}",
                 run.id,
                 run.plan,
                 run.file,
+                view.adapter,
+                if run.adapter == Some(AdapterKind::Simulator) {
+                    " (a rehearsal: nothing real was touched)"
+                } else {
+                    ""
+                },
                 view.state,
                 view.detail
                     .as_ref()
@@ -497,7 +512,7 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     cancel_run(&store, &mut run, now, &detail)?;
     // The run is canceled whatever happens to its notifications: a plan that moved or no longer
     // validates only costs the message, and says so.
-    let sent = sends_notifications(globals, args.notify);
+    let sent = sends_notifications(&run, globals, args.notify);
     match checked_plan(
         std::path::Path::new(&run.file),
         &plan_settings(now, globals)?,
@@ -507,7 +522,7 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             &store,
             &plan,
             &run,
-            globals.adapter,
+            run_adapter(&run, globals),
             sent,
             |notifier| notifier.by(operator),
             NotificationEvent::Canceled,
@@ -531,10 +546,27 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     Ok(exit::SUCCESS)
 }
 
-/// Notifications are sent for real with the `lcs` adapter or `--notify`; a rehearsal on the
-/// simulator renders them and sends none (as `apply` and `tick` do).
-fn sends_notifications(globals: &Globals<'_>, notify: bool) -> bool {
-    globals.adapter.is_real() || notify
+/// Notifications are sent for real for a run of a real adapter (the command's, for a run that
+/// did not record its adapter) or with `--notify`; a rehearsal on the simulator renders them
+/// and sends none (as `apply` and `tick` do).
+fn sends_notifications(run: &RunRecord, globals: &Globals<'_>, notify: bool) -> bool {
+    run_adapter(run, globals).is_real() || notify
+}
+
+/// `--adapter NAME ` for a command that goes on with a run of `adapter` (nothing for the
+/// simulator, the default).
+#[must_use]
+pub fn adapter_flag(adapter: AdapterKind) -> String {
+    if adapter == AdapterKind::Simulator {
+        String::new()
+    } else {
+        format!("--adapter {adapter} ")
+    }
+}
+
+/// The adapter a run recorded; the command's for a run recorded before runs recorded theirs.
+fn run_adapter(run: &RunRecord, globals: &Globals<'_>) -> AdapterKind {
+    run.adapter.unwrap_or(globals.adapter)
 }
 
 /// Checks the run's plan as of `now` with the command's adapter.
@@ -599,7 +631,7 @@ fn cancel_run(
     run.state = RunState::Canceled;
     run.updated = now;
     store.update_run(run)?;
-    store.unlock(&run.target, &run.id)?;
+    store.unlock(&run.lock_key(), &run.id)?;
     store.append_event(&run.id, "run-state", detail, now)?;
     Ok(())
 }
@@ -678,7 +710,7 @@ pub fn reschedule(
     };
     let operator = operator(&args.operator);
     record_reschedule(&store, &mut run, &moved, &operator, now)?;
-    if let LockOutcome::HeldBy(holder) = store.lock(&moved.target, &moved.id, now)? {
+    if let LockOutcome::HeldBy(holder) = store.lock(&moved.lock_key(), &moved.id, now)? {
         return Err(Error::Refused {
             message: format!("run `{holder}` holds the environment"),
             hint: None,
@@ -693,8 +725,8 @@ pub fn reschedule(
         &store,
         &plan,
         &moved,
-        globals.adapter,
-        sends_notifications(globals, args.notify),
+        run_adapter(&moved, globals),
+        sends_notifications(&moved, globals, args.notify),
         |notifier| notifier.by(operator).rescheduled_from(previous),
         NotificationEvent::Rescheduled,
     );
@@ -757,10 +789,16 @@ pub fn approve(
             },
         }
     })?;
+    let adapter = store
+        .run(&args.run)?
+        .map_or(globals.adapter, |run| run_adapter(&run, globals));
     writeln!(
         out,
-        "{} {}: approved; `refreshctl resume {}` continues the run",
-        args.run, args.step, args.run
+        "{} {}: approved; `refreshctl {}resume {}` continues the run",
+        args.run,
+        args.step,
+        adapter_flag(adapter),
+        args.run
     )?;
     Ok(exit::SUCCESS)
 }

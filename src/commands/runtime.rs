@@ -30,6 +30,55 @@ pub fn open_store(state: Option<&str>, adapter: AdapterKind) -> Result<Arc<State
     Ok(Arc::new(StateStore::open(&store_url(state, adapter)?)?))
 }
 
+/// Opens the state store for a command that records or runs runs through `adapter` (`apply`,
+/// `submit`, `tick`, `daemon`), refusing a rehearsal in a real store (see
+/// [`refuse_rehearsal_in_real_store`]).
+pub fn open_store_to_run(
+    state: Option<&str>,
+    adapter: AdapterKind,
+    allow_rehearsal: bool,
+) -> Result<Arc<StateStore>, Error> {
+    let store = open_store(state, adapter)?;
+    refuse_rehearsal_in_real_store(&store, state, adapter, allow_rehearsal)?;
+    Ok(store)
+}
+
+/// A store that a real adapter has used refuses the simulator unless `allow_rehearsal`
+/// (`--allow-rehearsal-in-real-store`): a rehearsal there is most likely a forgotten
+/// `--adapter`, and its runs would sit beside the real ones.
+pub fn refuse_rehearsal_in_real_store(
+    store: &StateStore,
+    state: Option<&str>,
+    adapter: AdapterKind,
+    allow_rehearsal: bool,
+) -> Result<(), Error> {
+    if adapter != AdapterKind::Simulator || allow_rehearsal {
+        return Ok(());
+    }
+    let real = store.real_adapters()?;
+    let Some(first) = real.first() else {
+        return Ok(());
+    };
+    let names = real
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::Refused {
+        message: format!(
+            "the state store `{}` holds runs of the {names} adapter; a rehearsal (the \
+             simulator) does not write into a store that real runs use",
+            store_url(state, adapter)?.shown()
+        ),
+        hint: Some(format!(
+            "for the real thing pass `--adapter {first}`; to rehearse, leave out `--state` and \
+             `REFRESHCTL_STATE` (rehearsals keep their own `rehearsal.db`), or pass \
+             `--allow-rehearsal-in-real-store` to rehearse in this store (rehearsals never count \
+             for real runs' windows, locks or schedule)"
+        )),
+    })
+}
+
 /// Opens the state store as [`open_store`] does, to read it only: nothing is created, migrated
 /// or written (`runs`, `status`), so a state file that cannot be written still reads.
 pub fn open_store_read_only(
@@ -129,7 +178,21 @@ pub fn simulator(
         own
     };
     let inventory = inventory.map(read_inventory).transpose()?;
-    let clock = Clock::simulated(now.max(run.updated));
+    // Where the run stands: its last write, or the latest time a step started or finished (an
+    // approval is written at the real time, which may lie before the rehearsal's simulated one;
+    // status polls are not calls, so the world's last call may lie before it too).
+    let stands = run
+        .steps
+        .iter()
+        .filter_map(|step| match &step.state {
+            StepState::Running { started } => Some(*started),
+            StepState::Succeeded { finished, .. } | StepState::Failed { finished, .. } => {
+                Some(*finished)
+            }
+            StepState::Pending | StepState::Skipped { .. } => None,
+        })
+        .fold(run.updated, DateTime::max);
+    let clock = Clock::simulated(now.max(stands));
     let adapter = SimulatorAdapter::open(
         store.clone(),
         &key,

@@ -97,7 +97,20 @@ pub(super) fn load_plan_set(
                         first.message,
                         count.max(1)
                     ),
-                    _ => format!(
+                    // Where and what: the first error, located, so a contradicted `service`
+                    // (or any other error) is named in the pass's own output.
+                    Some(first) => format!(
+                        "{} error(s), the first at {}{}: [{}] {}; `refreshctl validate` shows them",
+                        count.max(1),
+                        first.file,
+                        first
+                            .place()
+                            .map(|place| format!(":{}:{}", place.line, place.column))
+                            .unwrap_or_default(),
+                        first.rule,
+                        first.message
+                    ),
+                    None => format!(
                         "{} error(s); `refreshctl validate` shows them",
                         count.max(1)
                     ),
@@ -151,6 +164,14 @@ impl World {
             Self::Simulator(_, clock) | Self::Lcs(_, clock) | Self::PowerPlatform(_, clock) => {
                 clock
             }
+        }
+    }
+
+    fn kind(&self) -> AdapterKind {
+        match self {
+            Self::Simulator(..) => AdapterKind::Simulator,
+            Self::Lcs(..) => AdapterKind::Lcs,
+            Self::PowerPlatform(..) => AdapterKind::PowerPlatform,
         }
     }
 
@@ -223,7 +244,8 @@ fn prepare(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(Arc<StateStore>, Loaded, World, TickSettings), Error> {
     let loaded = load_plans(args, globals.adapter)?;
-    let store = super::runtime::open_store(globals.state, globals.adapter)?;
+    let store =
+        super::runtime::open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
     let world = match globals.adapter {
         AdapterKind::Simulator => {
             let stored = stored_clock(&store)?;
@@ -816,6 +838,7 @@ fn listen(
         store: store.clone(),
         plans: std::sync::RwLock::new(Arc::new(loaded.plans.clone())),
         clock: world.clock().clone(),
+        adapter: world.kind(),
         owner: settings.owner.clone(),
     });
     runtime.spawn(super::status_page::serve(listener, live.clone()));
@@ -871,7 +894,7 @@ async fn sleep(
             other => other.now(),
         };
         if store
-            .next_due()
+            .next_due(world.kind())
             .ok()
             .flatten()
             .is_some_and(|due| due <= now)

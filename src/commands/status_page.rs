@@ -44,6 +44,8 @@ pub struct Live {
     pub store: Arc<StateStore>,
     pub plans: RwLock<Arc<Vec<Plan>>>,
     pub clock: Clock,
+    /// The daemon's adapter: what is due next is due to it.
+    pub adapter: crate::adapter::AdapterKind,
     pub owner: String,
 }
 
@@ -185,7 +187,7 @@ async fn healthz() -> Response {
 
 /// Ready when the state store answers.
 async fn readyz(State(live): State<Arc<Live>>) -> Response {
-    match read(&live, |live| Ok(live.store.next_due()?)).await {
+    match read(&live, |live| Ok(live.store.next_due(live.adapter)?)).await {
         Ok(_) => answer("text/plain; charset=utf-8", "ready\n".to_owned()),
         Err(response) => response,
     }
@@ -259,7 +261,7 @@ fn page_context(live: &Live) -> Result<Value, Error> {
             })
         })
         .collect();
-    let next_due = live.store.next_due()?;
+    let next_due = live.store.next_due(live.adapter)?;
     Ok(json!({
         "now": with_weekday(&format_utc(now)),
         "owner": live.owner,
@@ -387,7 +389,7 @@ fn metrics_text(live: &Live) -> Result<String, Error> {
     }
     step_histograms(&mut out, &runs);
     counters(&mut out, &metrics::snapshot());
-    if let Some(due) = live.store.next_due()? {
+    if let Some(due) = live.store.next_due(live.adapter)? {
         family(
             &mut out,
             "refreshctl_next_due_timestamp_seconds",

@@ -89,7 +89,7 @@ impl<A: Adapter> Executor<'_, A> {
             }
         };
         let now = self.clock.now();
-        if let LockOutcome::HeldBy(holder) = self.store.lock(&run.target, &run.id, now)? {
+        if let LockOutcome::HeldBy(holder) = self.store.lock(&run.lock_key(), &run.id, now)? {
             return Err(RetryError::Refused {
                 message: format!(
                     "run `{holder}` is active on the same environment now; only one runs at a time"

@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::event::{Event, EventKind, EventSink};
-use crate::adapter::{Adapter, AdapterError, DatabaseRequest, UploadTarget};
+use crate::adapter::{Adapter, AdapterError, AdapterKind, DatabaseRequest, UploadTarget};
 use crate::clock::Clock;
 use crate::plan::time::format_utc;
 use crate::plan::{
@@ -149,18 +149,24 @@ pub struct Executor<'a, A: Adapter> {
     pub settings: Settings,
 }
 
-/// A new run of `plan` for `window`, every step pending.
+/// A new run of `plan` for `window` through `adapter`, every step pending. The run keeps the
+/// plan file's absolute path, so `resume`, `approve` and `status` find it from any directory.
 #[must_use]
 pub fn new_run(
     plan: &Plan,
     window: Occurrence,
     now: DateTime<Utc>,
     reason: Option<String>,
+    adapter: AdapterKind,
 ) -> RunRecord {
     RunRecord {
         id: RunRecord::id_for(plan.name(), window.start),
         plan: plan.name().to_owned(),
-        file: plan.file().to_owned(),
+        file: std::path::absolute(plan.file()).map_or_else(
+            |_| plan.file().to_owned(),
+            |path| path.display().to_string(),
+        ),
+        adapter: Some(adapter),
         target: target_key(plan),
         state: RunState::Submitted,
         window_start: window.start,
@@ -589,7 +595,7 @@ impl<A: Adapter> Executor<'_, A> {
     fn finish(&mut self, run: &mut RunRecord, state: RunState) -> Result<(), ExecError> {
         run.state = state;
         self.commit(run)?;
-        self.store.unlock(&run.target, &run.id)?;
+        self.store.unlock(&run.lock_key(), &run.id)?;
         self.emit(
             run,
             EventKind::RunState,
@@ -731,10 +737,20 @@ impl<A: Adapter> Executor<'_, A> {
                         Err(error) => self.poll_error(run, index, error),
                     }
                 } else {
-                    self.emit(run, EventKind::Log, Some(&step.id), format!(
-                        "the {} adapter cannot reset Financial reporting: reset it in the target environment (Financial reporting > Reset), then `refreshctl approve {} {}`",
-                        self.adapter.name(), run.id, step.id
-                    ), None);
+                    self.emit(
+                        run,
+                        EventKind::Log,
+                        Some(&step.id),
+                        format!(
+                            "{} Then: `refreshctl approve {} {}`",
+                            crate::plan::reset_financial_reporting_instructions(
+                                self.plan.environment().name()
+                            ),
+                            run.id,
+                            step.id
+                        ),
+                        None,
+                    );
                     Outcome::AwaitApproval
                 }
             }
@@ -867,6 +883,24 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
+    /// What the `missing-file` rule would say now about the files the post steps need, as one
+    /// message, or `None` when they are all there.
+    fn missing_files(&self) -> Option<String> {
+        let missing = crate::rules::missing_files(self.plan, &self.settings.plan_dir);
+        let directory = self.settings.plan_dir.display().to_string();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "{}, relative to the plan's directory `{}`; nothing was changed",
+                missing.join("; "),
+                if directory.is_empty() {
+                    "."
+                } else {
+                    &directory
+                }
+            )
+        })
+    }
+
     async fn preflight(&mut self, run: &mut RunRecord) -> Outcome {
         let project = self.plan.project();
         let now = self.clock.now();
@@ -875,6 +909,11 @@ impl<A: Adapter> Executor<'_, A> {
                 "the window ended at {} before preflight could pass; nothing was changed",
                 format_utc(run.window_end)
             ));
+        }
+        // The files the steps need are checked again before anything is asked of the service:
+        // one deleted since `validate` stops the run here, not after the database was erased.
+        if let Some(missing) = self.missing_files() {
+            return Outcome::Reject(missing);
         }
         let target_key = self
             .plan
@@ -1026,6 +1065,13 @@ impl<A: Adapter> Executor<'_, A> {
         let target = run.target_id.clone().unwrap_or_default();
         if let Some(intent) = run.steps[index].intent.clone() {
             return Ok(self.settle(run, index, step, &intent).await);
+        }
+        // The files the post steps need, once more before the database is replaced: the window
+        // may have opened days after preflight.
+        if matches!(step.action, Action::StartRefresh | Action::StartRestore)
+            && let Some(missing) = self.missing_files()
+        {
+            return Ok(Outcome::Fail(missing));
         }
         // The target's type is checked live right before a destructive call, failing closed.
         match self.adapter.environment(project, &target).await {

@@ -78,6 +78,7 @@ mod tests {
             plan: "uat".into(),
             file: "plans/uat.yaml".into(),
             target: "1/contoso-uat".into(),
+            adapter: None,
             state,
             window_start: start,
             window_end: start,

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::point_in_time::PointInTime;
 use super::step::PostStep;
 use super::templates::Templates;
-use super::vocabulary::{Database, EnvironmentType, NotificationEvent};
+use super::vocabulary::{Database, EnvironmentType, NotificationEvent, Service};
 use super::window::{Occurrence, Window};
 use crate::rules::catalog::KnownRelease;
 
@@ -102,6 +102,7 @@ pub struct Plan {
     pub(super) file: String,
     pub(super) name: String,
     pub(super) description: Option<String>,
+    pub(super) service: Option<Service>,
     /// Absent in a plan for the Power Platform (it has no LCS project).
     pub(super) project: Option<u64>,
     pub(super) environment: Environment,
@@ -129,6 +130,11 @@ impl Plan {
     #[must_use]
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+    /// The service the plan is meant for (`service:`), if it says.
+    #[must_use]
+    pub fn service(&self) -> Option<Service> {
+        self.service
     }
     #[must_use]
     /// The LCS project id; 0 when the plan has none (a Power Platform plan, where adapters

@@ -29,8 +29,9 @@ pub use schema::json_schema;
 pub use step::{
     Action, AssetSource, ManualTimeout, PackageSource, PostStep, RunStep, StepOutline,
     UploadSource, check_backup_name, command_description, default_backup_name, inline_code,
+    reset_financial_reporting_instructions,
 };
 pub use vocabulary::{
-    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, StepKind,
+    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, Service, StepKind,
 };
 pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};

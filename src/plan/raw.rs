@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::located::Located;
 use super::vocabulary::{
-    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, StepKind,
+    Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, Service, StepKind,
 };
 
 /// A database refresh plan for a Dynamics 365 Finance and Operations environment (format version 1).
@@ -32,6 +32,10 @@ pub struct RawPlan {
     pub name: Located<String>,
     /// What this plan is for, in a sentence.
     pub description: Option<Located<String>>,
+    /// The service the plan is meant for: `lcs` or `power-platform`. With it, `validate` checks
+    /// what that service's adapter can do (`adapter-unsupported`) without `--adapter`, and a run
+    /// through another real adapter is refused. The simulator rehearses any plan.
+    pub service: Option<Located<Service>>,
     /// The LCS project id; required for LCS, not for the Power Platform.
     #[schemars(range(min = 1))]
     pub project: Option<Located<u64>>,

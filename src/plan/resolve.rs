@@ -155,6 +155,7 @@ impl Resolved {
             file: file.to_owned(),
             name: self.name?,
             description: raw.description.as_ref().map(|text| text.value.clone()),
+            service: raw.service.as_ref().map(|service| service.value),
             project: raw.project.as_ref().map(|project| project.value),
             environment: self.environment?,
             source: self.source?,

@@ -308,6 +308,21 @@ impl Plan {
     }
 }
 
+/// What an operator does for the `reset-financial-reporting` step of a refresh of `target`: no
+/// adapter can do it (LCS has no call for it), so every run waits for it as a manual step, and
+/// the preview says the same.
+#[must_use]
+pub fn reset_financial_reporting_instructions(target: &str) -> String {
+    format!(
+        "Reset the Financial reporting data mart of `{target}`: sign in to `{target}`, open \
+         General ledger > Inquiries and reports > Financial reports, select New to open Report \
+         designer, choose Tools > Reset data mart, give the reason \"Restored database\" and \
+         select OK. Afterwards, in Report designer choose Tools > Integration status and check \
+         that every integration task has run to completion without errors, then generate one \
+         financial report and check that it shows the balances of the new database."
+    )
+}
+
 fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) -> Vec<StepOutline> {
     let outliner = Outliner {
         base,
@@ -316,15 +331,19 @@ fn outline_post_step(base: &str, step: &PostStep, project: u64, target: &str) ->
     };
     match step {
         PostStep::Reprovision { package, file } => outliner.reprovision(package, file.as_deref()),
-        PostStep::ResetFinancialReporting => {
-            vec![outliner.step(
+        PostStep::ResetFinancialReporting => vec![outliner.step(
             "",
-            "reset the Financial reporting database (a manual step where the adapter cannot: \
-             the LCS API has no such call)"
-                .into(),
-            vec!["operator: Financial reporting > Reset, in the target environment".into()],
-        )]
-        }
+            format!(
+                "a manual step with every adapter (LCS has no call for it, and a rehearsal \
+                 waits for it as a real run does): {}",
+                reset_financial_reporting_instructions(target)
+            ),
+            vec![
+                "operator: Report designer > Tools > Reset data mart, in the target environment"
+                    .into(),
+                "operator: refreshctl approve RUN reset-financial-reporting".into(),
+            ],
+        )],
         PostStep::Deploy {
             package,
             update_name,

@@ -32,6 +32,33 @@ impl EnvironmentType {
     }
 }
 
+/// The service a plan is meant for: which back end does its refresh for real. `validate` then
+/// checks what that service's adapter supports without `--adapter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    /// Microsoft Dynamics Lifecycle Services (the `lcs` adapter).
+    Lcs,
+    /// The Power Platform admin center, for F&O environments managed there.
+    PowerPlatform,
+}
+
+impl Service {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Lcs => "lcs",
+            Self::PowerPlatform => "power-platform",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The database a plan replaces. Only the F&O database can be refreshed or restored this way;
 /// the other two are known so that `unsupported-database` can say why, instead of "unknown value".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize, JsonSchema)]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::adapter::AdapterKind;
 use crate::executor::{new_run, template_context};
 use crate::plan::templates::{CappedOutput, bounded_range, describe};
 use crate::plan::time::{format_duration, format_utc};
@@ -34,6 +35,8 @@ pub struct Preview {
     pub file: String,
     pub now: String,
     pub operation: Operation,
+    /// The service the plan is meant for (`service:`), or null when it does not say.
+    pub service: Option<&'static str>,
     /// None for a Power Platform plan.
     pub project: Option<u64>,
     pub environment: EnvironmentView,
@@ -140,6 +143,7 @@ impl Preview {
             file: plan.file().to_owned(),
             now: format_utc(now),
             operation: plan.operation(),
+            service: plan.service().map(crate::plan::Service::as_str),
             project: plan.has_project().then(|| plan.project()),
             environment: environment_view(plan.environment()),
             source: plan.source().map(environment_view),
@@ -176,7 +180,7 @@ impl Preview {
 /// stands as a placeholder (`{target id}`, as the calls write it); an argument that does not
 /// render is shown as written.
 fn render_commands(plan: &Plan, window: Occurrence, now: DateTime<Utc>, steps: &mut [StepOutline]) {
-    let mut run = new_run(plan, window, now, None);
+    let mut run = new_run(plan, window, now, None, AdapterKind::Simulator);
     run.state = RunState::Running;
     run.target_id
         .get_or_insert_with(|| "{target id}".to_owned());

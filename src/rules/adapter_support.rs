@@ -1,12 +1,54 @@
-//! `adapter-unsupported`: what the chosen adapter cannot do, from the capabilities it declares;
-//! and whether the plan must name an LCS project (only where LCS is, or may be, the service).
+//! `adapter-unsupported`: what the adapter a plan runs through cannot do. That adapter is the
+//! one of the plan's `service` when it names one (so CI checks it without a flag), else the
+//! command's `--adapter`. What each adapter can do is data: its declared capabilities. And
+//! whether the plan must name an LCS project (only where LCS is, or may be, the service).
 
 use super::context::PlanContext;
 use super::prerequisites::root_place;
 use super::{Findings, Rule};
 use crate::adapter::AdapterKind;
-use crate::plan::PointInTime;
 use crate::plan::raw::RawStep;
+use crate::plan::{PointInTime, Service};
+
+/// The adapter that does a service's refreshes for real.
+#[must_use]
+pub const fn adapter_of(service: Service) -> AdapterKind {
+    match service {
+        Service::Lcs => AdapterKind::Lcs,
+        Service::PowerPlatform => AdapterKind::PowerPlatform,
+    }
+}
+
+/// Checks the plan against its `service`'s adapter, else against `adapter` (`--adapter`); a
+/// real `adapter` that is not the service's is an error at `service`.
+pub fn check_service(
+    context: &PlanContext<'_>,
+    adapter: Option<AdapterKind>,
+    findings: &mut Findings,
+) {
+    let Some(service) = &context.raw.service else {
+        if let Some(adapter) = adapter {
+            check(context, adapter, findings);
+        }
+        return;
+    };
+    let own = adapter_of(service.value);
+    if let Some(adapter) = adapter.filter(|adapter| adapter.is_real() && *adapter != own) {
+        findings.push(
+            Rule::AdapterUnsupported,
+            service.place,
+            format!(
+                "this plan is meant for `service: {}`, not for the `{adapter}` adapter",
+                service.value
+            ),
+            format!(
+                "run it with `--adapter {own}` (or without `--adapter` to rehearse it on the \
+                 simulator), or change `service`"
+            ),
+        );
+    }
+    check(context, own, findings);
+}
 
 pub fn check(context: &PlanContext<'_>, adapter: AdapterKind, findings: &mut Findings) {
     let capabilities = adapter.capabilities();

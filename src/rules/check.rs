@@ -22,7 +22,9 @@ use crate::plan::{Plan, RawPlan, load};
 pub struct CheckSettings {
     pub now: DateTime<Utc>,
     pub catalog: Catalog,
-    /// With `--adapter`: also check what that adapter supports.
+    /// The adapter of the command (`--adapter`; the run commands always give theirs): what it
+    /// supports is checked for a plan without `service`, and a real one must agree with a
+    /// plan's `service`.
     pub adapter: Option<AdapterKind>,
 }
 
@@ -71,9 +73,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     safety::check(&context, &mut findings);
     prerequisites::check(&context, &mut findings);
     adapter_support::check_project(&context, settings.adapter, &mut findings);
-    if let Some(adapter) = settings.adapter {
-        adapter_support::check(&context, adapter, &mut findings);
-    }
+    adapter_support::check_service(&context, settings.adapter, &mut findings);
     let summary = Some(summarize(file, &raw, &resolved, settings.now));
     CheckedFile {
         file: file.to_owned(),

@@ -6,8 +6,46 @@ use std::path::Path;
 
 use super::context::PlanContext;
 use super::{Findings, Rule};
-use crate::plan::Located;
 use crate::plan::raw::RawStep;
+use crate::plan::{Located, PackageSource, Plan, PostStep};
+
+/// The rule's check again, on a checked plan whose files are looked for in `plan_dir`: what is
+/// missing or unusable now, one message per file naming it as the plan writes it (relative to
+/// the plan's directory). Preflight runs it, so a file deleted after `validate` stops the run
+/// before anything destructive.
+#[must_use]
+pub fn missing_files(plan: &Plan, plan_dir: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut look = |file: &str, key: &str, executable: bool| {
+        if let Some(problem) = problem(&plan_dir.join(file), executable) {
+            missing.push(format!("`{file}` ({key}) {problem}"));
+        }
+    };
+    for step in plan.post_steps() {
+        match step {
+            PostStep::Reprovision {
+                file: Some(file), ..
+            } => look(file, "reprovision.file", false),
+            PostStep::Deploy {
+                package: PackageSource::File(file),
+                ..
+            } => look(file, "deploy.file", false),
+            PostStep::Command { run, .. } => {
+                if let Some(program) = run.first().filter(|program| is_checked_program(program)) {
+                    look(program, "command.run", true);
+                }
+            }
+            _ => {}
+        }
+    }
+    missing
+}
+
+/// Whether a command's program is a path that can be checked here: one with a `/` (a bare name
+/// is looked up on the `PATH` of the machine that runs the plan) and no template.
+fn is_checked_program(program: &str) -> bool {
+    program.contains('/') && !program.contains("{{")
+}
 
 pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
     let Some(steps) = &context.raw.post_steps else {
@@ -45,7 +83,7 @@ fn package(context: &PlanContext<'_>, file: &Located<String>, key: &str, finding
 /// The program of a `command` step, when it is a path (with a `/`; a bare name is looked up on
 /// the `PATH` of the machine that runs the plan, which need not be this one) and no template.
 fn command(context: &PlanContext<'_>, program: &Located<String>, findings: &mut Findings) {
-    if !program.value.contains('/') || program.value.contains("{{") {
+    if !is_checked_program(&program.value) {
         return;
     }
     if let Some(problem) = problem(&context.plan_dir.join(&program.value), true) {

@@ -20,5 +20,6 @@ mod timing;
 pub use catalog::{Catalog, CatalogError};
 pub use check::{CheckSettings, CheckedFile, check_file, check_set, unreadable};
 pub use diagnostic::{Counts, Diagnostic, Findings};
+pub use local_files::missing_files;
 pub use rule::{EXAMPLE_NOW, Explanation, Rule, Scope, Severity};
 pub use timing::EXPECTED_DOWNTIME;

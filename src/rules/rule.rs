@@ -205,7 +205,9 @@ impl Rule {
             Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
             Self::SourceInUse => "no plan copies from an environment while another refreshes it",
             Self::OperationLimit => "at most 3 database operations start on an environment in 24h",
-            Self::AdapterUnsupported => "the chosen adapter can do what the plan asks",
+            Self::AdapterUnsupported => {
+                "the plan's service (or the chosen adapter) can do what the plan asks"
+            }
         }
     }
 
@@ -452,15 +454,18 @@ impl Rule {
                 none,
             ),
             Self::AdapterUnsupported => (
-                "with `--adapter NAME`, the adapter cannot do what the plan asks: the LCS API has \
-                 no point-in-time restore, so a plan without a `source`, or with a \
-                 `point_in_time` other than `latest`, fails for `lcs`.",
+                "the adapter the plan runs through cannot do what the plan asks: the plan's \
+                 `service` (`lcs`; `power-platform` has no adapter in this build yet, so nothing \
+                 is checked for it), else `--adapter NAME`. The LCS API has no point-in-time \
+                 restore, so a plan without a `source`, or with a `point_in_time` other than \
+                 `latest`, fails for `lcs`. A real `--adapter` other than the plan's `service` \
+                 fires it too, at `service` (so `apply` and `tick` refuse such a run).",
                 "Better to learn in CI that a plan can only be done in the portal than at the \
-                 start of its window.",
+                 start of its window; `service` makes CI check it without a flag.",
                 &[
-                    "version: 1\nname: uat-restore\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -6h\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: uat-restore\nservice: lcs\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox}\npoint_in_time: -6h\nwindow: {start: 2026-12-05T22:00:00Z, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
                 ],
-                &["--adapter", "lcs"],
+                none,
             ),
         };
         Explanation {

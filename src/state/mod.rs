@@ -16,7 +16,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub use postgres::PostgresStore;
 pub use record::{
     EventRecord, Intent, OccurrenceRecord, RemoteIds, RunRecord, RunState, StepRecord, StepState,
+    UNKNOWN_ADAPTER, counts_for,
 };
+
+use crate::adapter::AdapterKind;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use url::{ACCEPTED_FORMS, StateUrl, mask as mask_state};
 
@@ -115,6 +118,19 @@ pub struct RunSummary {
     pub state: String,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
+    /// The adapter that runs it (`None`: recorded before runs recorded it, or a name this
+    /// build does not know).
+    pub adapter: Option<AdapterKind>,
+}
+
+/// How many ids of one window [`StateStore::insert_run`] tries past runs that do not count
+/// (rehearsals and other adapters' runs) before it gives up.
+const MAX_IDS_PER_WINDOW: usize = 10_000;
+
+/// The adapter's name as the stores keep it in their `adapter` columns (`''` in the schedule
+/// tables: decided before they recorded it).
+fn adapter_column(adapter: Option<AdapterKind>) -> &'static str {
+    adapter.map_or("", AdapterKind::name)
 }
 
 /// The result of taking a target environment's lock.
@@ -146,10 +162,10 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|time| time.to_utc())
 }
 
-/// A run's summary row as both stores keep it: id, plan, state, window start and end.
-type SummaryRow = (String, String, String, String, String);
-/// An occurrence row: plan, window start, run, why skipped, when decided.
-type OccurrenceRow = (String, String, String, Option<String>, String);
+/// A run's summary row as both stores keep it: id, plan, state, window start and end, adapter.
+type SummaryRow = (String, String, String, String, String, Option<String>);
+/// An occurrence row: plan, window start, run, why skipped, when decided, adapter.
+type OccurrenceRow = (String, String, String, Option<String>, String, String);
 /// A plan row: name, first sighting, latest decided occurrence.
 type MarkRow = (String, String, Option<String>);
 
@@ -165,7 +181,7 @@ fn decode_run(location: &str, text: &str, fence: i64) -> Result<RunRecord, Store
 
 fn summaries(location: &str, rows: Vec<SummaryRow>) -> Result<Vec<RunSummary>, StoreError> {
     rows.into_iter()
-        .map(|(id, plan, state, start, end)| {
+        .map(|(id, plan, state, start, end, adapter)| {
             let corrupt = || StoreError::Corrupt {
                 location: location.to_owned(),
                 message: format!("run `{id}` has an unreadable window"),
@@ -173,6 +189,7 @@ fn summaries(location: &str, rows: Vec<SummaryRow>) -> Result<Vec<RunSummary>, S
             Ok(RunSummary {
                 window_start: parse_time(&start).ok_or_else(corrupt)?,
                 window_end: parse_time(&end).ok_or_else(corrupt)?,
+                adapter: adapter.as_deref().and_then(AdapterKind::from_name),
                 id,
                 plan,
                 state,
@@ -186,7 +203,7 @@ fn occurrence_records(
     rows: Vec<OccurrenceRow>,
 ) -> Result<Vec<OccurrenceRecord>, StoreError> {
     rows.into_iter()
-        .map(|(plan, start, run, skipped, decided)| {
+        .map(|(plan, start, run, skipped, decided, adapter)| {
             let corrupt = || StoreError::Corrupt {
                 location: location.to_owned(),
                 message: format!("occurrence `{run}` has an unreadable time"),
@@ -194,6 +211,7 @@ fn occurrence_records(
             Ok(OccurrenceRecord {
                 window_start: parse_time(&start).ok_or_else(corrupt)?,
                 decided: parse_time(&decided).ok_or_else(corrupt)?,
+                adapter: AdapterKind::from_name(&adapter),
                 plan,
                 run,
                 skipped,
@@ -311,7 +329,10 @@ impl StateStore {
         }
     }
 
-    /// Records a run unless one with its id exists.
+    /// Records a run unless one of its window that counts for its adapter exists: a run of
+    /// another adapter under its id is passed over, and the run is recorded as the next id of
+    /// its window (`~2`, `~3`, …), so a rehearsal never stands for a real run nor a real run
+    /// for a rehearsal.
     pub fn insert_run(&self, run: &RunRecord) -> Result<Claim, StoreError> {
         each!(self, store => store.insert_run(run))
     }
@@ -428,15 +449,19 @@ impl StateStore {
         each!(self, store => store.commit_model(key, expected, head, rows))
     }
 
-    /// Claims up to `limit` due runs that no one else holds, for `owner` until `now + lease`.
+    /// Claims up to `limit` due runs of `adapter` that no one else holds, for `owner` until
+    /// `now + lease`. A real adapter also claims runs that did not record their adapter (a real
+    /// store from before runs recorded it goes on); the simulator never does: a rehearsal
+    /// never advances what may be a real run.
     pub fn claim_due(
         &self,
         owner: &str,
+        adapter: AdapterKind,
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
-        each!(self, store => store.claim_due(owner, now, lease, limit))
+        each!(self, store => store.claim_due(owner, adapter.name(), now, lease, limit))
     }
 
     /// Claims one run for `owner`, unless another owner's lease on it still runs.
@@ -470,18 +495,27 @@ impl StateStore {
         each!(self, store => store.release(run, next_due))
     }
 
-    /// When the earliest active run can next be worked on (`None`: there are none).
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        each!(self, store => store.next_due())
+    /// When the earliest active run that [`Self::claim_due`] would claim for `adapter` can
+    /// next be worked on (`None`: there are none).
+    pub fn next_due(&self, adapter: AdapterKind) -> Result<Option<DateTime<Utc>>, StoreError> {
+        each!(self, store => store.next_due(adapter.name()))
     }
 
-    /// Decides an occurrence once (unique plan and window start), inserting its run if it is
-    /// submitted; returns whether this call decided it.
+    /// The adapters other than the simulator that have recorded runs here, by name: a store
+    /// a real adapter has used refuses rehearsals unless asked.
+    pub fn real_adapters(&self) -> Result<Vec<String>, StoreError> {
+        each!(self, store => store.real_adapters())
+    }
+
+    /// Decides an occurrence once for its adapter (unique adapter, plan and window start; one
+    /// decided before occurrences recorded their adapter counts for all), inserting its run if
+    /// it is submitted (as [`Self::insert_run`] would: past another adapter's run of that id).
+    /// Returns the run's id when this call decided it.
     pub fn decide_occurrence(
         &self,
         occurrence: &OccurrenceRecord,
         run: Option<&RunRecord>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         each!(self, store => store.decide_occurrence(occurrence, run))
     }
 
@@ -490,14 +524,16 @@ impl StateStore {
         each!(self, store => store.occurrences())
     }
 
-    /// Notes plans as seen (first sightings are kept) and returns where each plan's schedule
-    /// stands.
+    /// Notes plans as seen by `adapter`'s schedule (first sightings are kept; each adapter has
+    /// its own, and one noted before sightings recorded their adapter counts for all) and
+    /// returns where each plan's schedule stands for `adapter`.
     pub fn see_plans(
         &self,
+        adapter: AdapterKind,
         names: &[&str],
         now: DateTime<Utc>,
     ) -> Result<HashMap<String, PlanMark>, StoreError> {
-        each!(self, store => store.see_plans(names, now))
+        each!(self, store => store.see_plans(adapter.name(), names, now))
     }
 }
 

@@ -22,9 +22,10 @@ use super::postgres_tls::{SslMode, TlsSettings, connector};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
-    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
+    ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
+    counts_for, decode_run, earliest_due, int, model_rows, occurrence_records, parse_time,
+    plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -93,6 +94,18 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (model, kind, position)
      );
      CREATE INDEX model_rows_by_version ON model_rows (model, version);",
+    // 3 (SQLite's 5): every run records its adapter (null: recorded before), and each adapter
+    // keeps a schedule of its own: occurrences and first sightings by adapter (`''`: recorded
+    // before, counted for every adapter).
+    "ALTER TABLE runs ADD COLUMN adapter TEXT;
+     UPDATE runs SET adapter = record::json ->> 'adapter';
+     ALTER TABLE occurrences ADD COLUMN adapter TEXT NOT NULL DEFAULT '';
+     ALTER TABLE occurrences DROP CONSTRAINT occurrences_pkey;
+     ALTER TABLE occurrences ADD PRIMARY KEY (adapter, plan, window_start);
+     CREATE INDEX occurrences_by_plan ON occurrences (plan, window_start);
+     ALTER TABLE plans ADD COLUMN adapter TEXT NOT NULL DEFAULT '';
+     ALTER TABLE plans DROP CONSTRAINT plans_pkey;
+     ALTER TABLE plans ADD PRIMARY KEY (adapter, name);",
 ];
 
 /// The advisory lock replicas take while migrating ("RFCT").
@@ -465,28 +478,28 @@ impl PostgresStore {
     }
 
     pub fn insert_run(&self, run: &RunRecord) -> Result<Claim, StoreError> {
-        let mut stored = run.clone();
-        stored.version = 1;
-        stored.fence = 0;
-        let text = self.encode(&stored)?;
         let id = run.id.clone();
-        let inserted = self.transaction(move |transaction| {
-            let inserted = insert_new(transaction, &stored, &text)?;
-            if inserted {
-                return Ok(None);
+        let run = run.clone();
+        let claimed = self.transaction(move |transaction| {
+            // A run inserted side by side under the id found free: look again.
+            for _ in 0..3 {
+                match free_id(transaction, &run)? {
+                    Slot::Free(id) => {
+                        let (stored, text) = run_with_id(&run, id);
+                        if insert_new(transaction, &stored, &text)? {
+                            return Ok(Ok(stored));
+                        }
+                    }
+                    Slot::Taken(_, text, fence) => return Ok(Err(Some((text, fence)))),
+                    Slot::Full => break,
+                }
             }
-            let row =
-                transaction.query_one("SELECT record, fence FROM runs WHERE id = $1", &[&id])?;
-            Ok(Some((row.get::<_, String>(0), row.get::<_, i64>(1))))
+            Ok(Err(None))
         })?;
-        match inserted {
-            None => {
-                let mut stored = run.clone();
-                stored.version = 1;
-                stored.fence = 0;
-                Ok(Claim::Inserted(stored))
-            }
-            Some((text, fence)) => Ok(Claim::Existing(self.decode(&text, fence)?)),
+        match claimed {
+            Ok(run) => Ok(Claim::Inserted(run)),
+            Err(Some((text, fence))) => Ok(Claim::Existing(self.decode(&text, fence)?)),
+            Err(None) => Err(full(&self.location, &id)),
         }
     }
 
@@ -545,7 +558,7 @@ impl PostgresStore {
             Ok(worker
                 .client()?
                 .query(
-                    "SELECT id, plan, state, window_start, window_end FROM runs
+                    "SELECT id, plan, state, window_start, window_end, adapter FROM runs
                      ORDER BY window_start, id",
                     &[],
                 )?
@@ -557,6 +570,7 @@ impl PostgresStore {
                         row.get::<_, String>(2),
                         row.get::<_, String>(3),
                         row.get::<_, String>(4),
+                        row.get::<_, Option<String>>(5),
                     )
                 })
                 .collect::<Vec<_>>())
@@ -850,12 +864,14 @@ impl PostgresStore {
     pub fn claim_due(
         &self,
         owner: &str,
+        adapter: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
         let owner_name = owner;
         let (owner, now_text, until) = (owner.to_owned(), time(now), time(now + lease));
+        let adapter = adapter.to_owned();
         let limit = int(limit as u64);
         let rows = self.transaction(move |transaction| {
             // Rows another replica is claiming right now are skipped, not waited for. The
@@ -867,13 +883,14 @@ impl PostgresStore {
                          WHERE state IN ({ACTIVE_STATES})
                          AND (next_due IS NULL OR next_due <= $3)
                          AND (lease_until IS NULL OR lease_until <= $3)
+                         AND (adapter = $5 OR (adapter IS NULL AND $5 <> 'simulator'))
                          ORDER BY next_due NULLS FIRST, id LIMIT $4
                          FOR UPDATE SKIP LOCKED)
                      UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
                      FROM due WHERE runs.id = due.id
                      RETURNING runs.record, runs.fence, due.lease_owner, due.lease_until"
                 ),
-                &[&owner, &until, &now_text, &limit],
+                &[&owner, &until, &now_text, &limit, &adapter],
             )?;
             Ok(rows
                 .into_iter()
@@ -1013,21 +1030,27 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let rows =
-            self.with(|worker| {
-                Ok(worker
+    pub fn next_due(&self, adapter: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let adapter = adapter.to_owned();
+        let rows = self.with(move |worker| {
+            Ok(worker
                 .client()?
                 .query(
                     &format!(
-                        "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})"
+                        "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})
+                         AND (adapter = $1 OR (adapter IS NULL AND $1 <> 'simulator'))"
                     ),
-                    &[],
+                    &[&adapter],
                 )?
                 .into_iter()
-                .map(|row| (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)))
+                .map(|row| {
+                    (
+                        row.get::<_, Option<String>>(0),
+                        row.get::<_, Option<String>>(1),
+                    )
+                })
                 .collect::<Vec<_>>())
-            })?;
+        })?;
         Ok(earliest_due(rows.iter().map(|(due, lease)| {
             (
                 due.as_deref().and_then(parse_time),
@@ -1040,35 +1063,71 @@ impl PostgresStore {
         &self,
         occurrence: &OccurrenceRecord,
         run: Option<&RunRecord>,
-    ) -> Result<bool, StoreError> {
-        let run = run
-            .map(|run| {
-                let mut stored = run.clone();
-                stored.version = 1;
-                stored.fence = 0;
-                self.encode(&stored).map(|text| (stored, text))
-            })
-            .transpose()?;
-        let (plan, start, id, skipped, decided) = (
+    ) -> Result<Option<String>, StoreError> {
+        let run = run.cloned();
+        let (adapter, plan, start, skipped, decided) = (
+            adapter_column(occurrence.adapter),
             occurrence.plan.clone(),
             time(occurrence.window_start),
-            occurrence.run.clone(),
             occurrence.skipped.clone(),
             time(occurrence.decided),
         );
-        self.transaction(move |transaction| {
+        let mut id = occurrence.run.clone();
+        let location = self.location.clone();
+        let decided = self.transaction(move |transaction| {
+            let earlier = transaction.query_opt(
+                "SELECT 1 FROM occurrences WHERE plan = $1 AND window_start = $2
+                 AND adapter IN ($3, '')",
+                &[&plan, &start, &adapter],
+            )?;
+            if earlier.is_some() {
+                return Ok(Decided::Earlier);
+            }
+            let mut new = None;
+            if let Some(run) = run {
+                match free_id(transaction, &run)? {
+                    Slot::Free(free) => {
+                        id.clone_from(&free);
+                        new = Some(run_with_id(&run, free));
+                    }
+                    Slot::Taken(taken, _, _) => id = taken,
+                    Slot::Full => return Ok(Decided::Full(run.id)),
+                }
+            }
+            // Replicas deciding side by side: the primary key lets one through, and only it
+            // inserts the run.
             let inserted = transaction.execute(
-                "INSERT INTO occurrences (plan, window_start, run, skipped, decided)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[&plan, &start, &id, &skipped, &decided],
+                "INSERT INTO occurrences (adapter, plan, window_start, run, skipped, decided)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[&adapter, &plan, &start, &id, &skipped, &decided],
             )?;
             if inserted == 0 {
-                return Ok(false);
+                return Ok(Decided::Earlier);
             }
-            if let Some((run, text)) = run {
+            if let Some((run, text)) = new {
                 insert_new(transaction, &run, &text)?;
             }
-            Ok(true)
+            Ok(Decided::Now(id))
+        })?;
+        match decided {
+            Decided::Earlier => Ok(None),
+            Decided::Now(id) => Ok(Some(id)),
+            Decided::Full(id) => Err(full(&location, &id)),
+        }
+    }
+
+    pub fn real_adapters(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|worker| {
+            Ok(worker
+                .client()?
+                .query(
+                    "SELECT DISTINCT adapter FROM runs
+                     WHERE adapter IS NOT NULL AND adapter <> 'simulator' ORDER BY adapter",
+                    &[],
+                )?
+                .into_iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect())
         })
     }
 
@@ -1077,8 +1136,8 @@ impl PostgresStore {
             Ok(worker
                 .client()?
                 .query(
-                    "SELECT plan, window_start, run, skipped, decided FROM occurrences
-                     ORDER BY plan, window_start",
+                    "SELECT plan, window_start, run, skipped, decided, adapter FROM occurrences
+                     ORDER BY plan, window_start, adapter",
                     &[],
                 )?
                 .into_iter()
@@ -1089,6 +1148,7 @@ impl PostgresStore {
                         row.get::<_, String>(2),
                         row.get::<_, Option<String>>(3),
                         row.get::<_, String>(4),
+                        row.get::<_, String>(5),
                     )
                 })
                 .collect::<Vec<_>>())
@@ -1098,22 +1158,27 @@ impl PostgresStore {
 
     pub fn see_plans(
         &self,
+        adapter: &str,
         names: &[&str],
         now: DateTime<Utc>,
     ) -> Result<HashMap<String, PlanMark>, StoreError> {
         let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
         let seen = time(now);
+        let adapter = adapter.to_owned();
         let rows = self.transaction(move |transaction| {
             transaction.execute(
-                "INSERT INTO plans (name, first_seen) SELECT unnest($1::text[]), $2
+                "INSERT INTO plans (adapter, name, first_seen)
+                 SELECT $3, name, $2 FROM unnest($1::text[]) AS name
+                 WHERE NOT EXISTS (SELECT 1 FROM plans WHERE plans.name = name AND adapter = '')
                  ON CONFLICT DO NOTHING",
-                &[&names, &seen],
+                &[&names, &seen, &adapter],
             )?;
             Ok(transaction
                 .query(
                     "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
-                     WHERE occurrences.plan = plans.name) FROM plans",
-                    &[],
+                     WHERE occurrences.plan = plans.name AND occurrences.adapter IN ($1, ''))
+                     FROM plans WHERE adapter IN ($1, '')",
+                    &[&adapter],
                 )?
                 .into_iter()
                 .map(|row| {
@@ -1129,6 +1194,64 @@ impl PostgresStore {
     }
 }
 
+/// Where a new run of a window goes: the first id of the window that is free, unless a run
+/// that counts for the new run's adapter holds one first.
+enum Slot {
+    Free(String),
+    /// That run's id, record and fence.
+    Taken(String, String, i64),
+    /// Every id tried is another adapter's.
+    Full,
+}
+
+/// What deciding an occurrence came to.
+enum Decided {
+    /// It was decided before (or by a replica side by side).
+    Earlier,
+    /// Decided now, with the run's id.
+    Now(String),
+    /// No id for its run (see [`Slot::Full`]).
+    Full(String),
+}
+
+/// Walks the ids of `run`'s window past runs that do not count for its adapter.
+fn free_id(transaction: &mut Transaction<'_>, run: &RunRecord) -> Result<Slot, postgres::Error> {
+    let mut id = run.id.clone();
+    for _ in 0..MAX_IDS_PER_WINDOW {
+        let Some(row) = transaction.query_opt(
+            "SELECT adapter, record, fence FROM runs WHERE id = $1",
+            &[&id],
+        )?
+        else {
+            return Ok(Slot::Free(id));
+        };
+        let recorded: Option<String> = row.get(0);
+        if counts_for(recorded.as_deref(), run.adapter) {
+            return Ok(Slot::Taken(id, row.get(1), row.get(2)));
+        }
+        id = RunRecord::next_id(&id);
+    }
+    Ok(Slot::Full)
+}
+
+/// `run` as stored new under `id` (version 1, fence 0), with its JSON.
+fn run_with_id(run: &RunRecord, id: String) -> (RunRecord, String) {
+    let mut stored = run.clone();
+    stored.id = id;
+    stored.version = 1;
+    stored.fence = 0;
+    // A run record always serializes: plain fields and string keys.
+    let text = serde_json::to_string(&stored).unwrap_or_default();
+    (stored, text)
+}
+
+fn full(location: &str, id: &str) -> StoreError {
+    StoreError::Io {
+        location: location.to_owned(),
+        message: format!("{MAX_IDS_PER_WINDOW} runs of other adapters hold the window of `{id}`"),
+    }
+}
+
 /// Inserts a run unless its id exists; returns whether it did.
 fn insert_new(
     transaction: &mut Transaction<'_>,
@@ -1136,8 +1259,8 @@ fn insert_new(
     text: &str,
 ) -> Result<bool, postgres::Error> {
     let inserted = transaction.execute(
-        "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record)
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record,
+         adapter) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) ON CONFLICT (id) DO NOTHING",
         &[
             &run.id,
             &run.plan,
@@ -1146,6 +1269,7 @@ fn insert_new(
             &time(run.window_start),
             &time(run.window_end),
             &text,
+            &run.adapter.map(crate::adapter::AdapterKind::name),
         ],
     )?;
     Ok(inserted == 1)

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::adapter::AdapterKind;
+
 /// A run's state (SPEC 5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
@@ -150,6 +152,10 @@ pub struct RunRecord {
     pub target_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
+    /// The adapter that runs it; `None` for a run recorded before runs recorded their adapter
+    /// (shown as `unknown`, and counted as every adapter's: see [`RunRecord::counts_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterKind>,
     /// Why an emergency run waived the lead time (`apply --start-now --reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -171,12 +177,69 @@ impl RunRecord {
     pub fn id_for(plan: &str, window_start: DateTime<Utc>) -> String {
         format!("{plan}@{}", window_start.format("%Y%m%dT%H%MZ"))
     }
+
+    /// The adapter's name as `runs` and `status` show it (`unknown` for a run recorded before
+    /// runs recorded their adapter).
+    #[must_use]
+    pub fn adapter_name(&self) -> &'static str {
+        self.adapter.map_or(UNKNOWN_ADAPTER, AdapterKind::name)
+    }
+
+    /// Whether this run counts for `adapter`'s idempotence: a rehearsal never stands for a real
+    /// run of its window, nor a real run for a rehearsal. A run that did not record its adapter
+    /// counts for every adapter, as it did when it was recorded.
+    #[must_use]
+    pub fn counts_for(&self, adapter: Option<AdapterKind>) -> bool {
+        counts_for(self.adapter.map(AdapterKind::name), adapter)
+    }
+
+    /// The key of the lock this run takes on its target. Locks are per adapter: a rehearsal
+    /// holds its simulated environment, never the real one. `lcs` (and a run that did not
+    /// record its adapter, which may have been one) locks the plain target, as runs always did.
+    #[must_use]
+    pub fn lock_key(&self) -> String {
+        match self.adapter {
+            Some(adapter) if adapter != AdapterKind::Lcs => format!("{adapter}:{}", self.target),
+            _ => self.target.clone(),
+        }
+    }
+
+    /// The next id to try for this window when `id` is taken by a run that does not count
+    /// (another adapter's, or a finished rehearsal): `<plan>@<start>~2`, `~3`, ….
+    #[must_use]
+    pub fn next_id(id: &str) -> String {
+        let (base, number) = match id.rsplit_once('~') {
+            Some((base, number)) => match number.parse::<u32>() {
+                Ok(number) => (base, number),
+                Err(_) => (id, 1),
+            },
+            None => (id, 1),
+        };
+        format!("{base}~{}", number.saturating_add(1))
+    }
+}
+
+/// How `runs` and `status` show the adapter of a run that did not record it.
+pub const UNKNOWN_ADAPTER: &str = "unknown";
+
+/// Whether a run recorded with the adapter named `recorded` counts for `adapter`: the same
+/// adapter, or either is not known (a run recorded before runs recorded their adapter).
+#[must_use]
+pub fn counts_for(recorded: Option<&str>, adapter: Option<AdapterKind>) -> bool {
+    match (recorded, adapter) {
+        (Some(recorded), Some(adapter)) => recorded == adapter.name(),
+        _ => true,
+    }
 }
 
 /// What became of one occurrence of a plan's window: submitted as a run, or skipped because
-/// 24 hours' notice could no longer be given. Each is decided once (unique plan and start).
+/// 24 hours' notice could no longer be given. Each is decided once per adapter (unique adapter,
+/// plan and start; one decided before occurrences recorded their adapter counts for all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OccurrenceRecord {
+    /// The adapter whose schedule decided it: each adapter decides its own occurrences.
+    /// `None`: decided before occurrences recorded their adapter; it counts for every adapter.
+    pub adapter: Option<AdapterKind>,
     pub plan: String,
     pub window_start: DateTime<Utc>,
     /// The run's id (for a skipped occurrence, the id it would have had).

@@ -11,9 +11,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows,
-    ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, decode_run, earliest_due, int,
-    model_rows, occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
+    ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
+    counts_for, decode_run, earliest_due, int, model_rows, occurrence_records, parse_time,
+    plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -90,6 +91,34 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (model, kind, position)
      );
      CREATE INDEX model_rows_by_version ON model_rows (model, version);",
+    // 5: every run records its adapter (null: recorded before), and each adapter keeps a
+    // schedule of its own, so rehearsals never decide a real occurrence: occurrences and first
+    // sightings by adapter (`''`: recorded before, counted for every adapter).
+    "ALTER TABLE runs ADD COLUMN adapter TEXT;
+     UPDATE runs SET adapter = json_extract(record, '$.adapter');
+     CREATE TABLE occurrences_by_adapter (
+         adapter TEXT NOT NULL,
+         plan TEXT NOT NULL,
+         window_start TEXT NOT NULL,
+         run TEXT NOT NULL,
+         skipped TEXT,
+         decided TEXT NOT NULL,
+         PRIMARY KEY (adapter, plan, window_start)
+     );
+     INSERT INTO occurrences_by_adapter
+         SELECT '', plan, window_start, run, skipped, decided FROM occurrences;
+     DROP TABLE occurrences;
+     ALTER TABLE occurrences_by_adapter RENAME TO occurrences;
+     CREATE INDEX occurrences_by_plan ON occurrences (plan, window_start);
+     CREATE TABLE plans_by_adapter (
+         adapter TEXT NOT NULL,
+         name TEXT NOT NULL,
+         first_seen TEXT NOT NULL,
+         PRIMARY KEY (adapter, name)
+     );
+     INSERT INTO plans_by_adapter SELECT '', name, first_seen FROM plans;
+     DROP TABLE plans;
+     ALTER TABLE plans_by_adapter RENAME TO plans;",
 ];
 
 /// What a path keeps literally in an SQLite URI; everything else is percent-encoded.
@@ -365,12 +394,48 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        if let Some(existing) = self.read_run(&transaction, &run.id)? {
-            return Ok(Claim::Existing(existing));
-        }
-        let stored = self.insert_new(&transaction, run)?;
+        let claim = self.insert_past_others(&transaction, run)?;
         transaction.commit().map_err(|error| self.error(&error))?;
-        Ok(Claim::Inserted(stored))
+        Ok(claim)
+    }
+
+    /// Inserts `run` under the first id of its window that is free, unless a run that counts
+    /// for its adapter holds one first (see [`super::StateStore::insert_run`]).
+    fn insert_past_others(
+        &self,
+        connection: &Connection,
+        run: &RunRecord,
+    ) -> Result<Claim, StoreError> {
+        let mut candidate = run.clone();
+        for _ in 0..MAX_IDS_PER_WINDOW {
+            let holder: Option<Option<String>> = connection
+                .query_row(
+                    "SELECT adapter FROM runs WHERE id = ?1",
+                    [&candidate.id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|error| self.error(&error))?;
+            match holder {
+                None => return self.insert_new(connection, &candidate).map(Claim::Inserted),
+                Some(recorded) if counts_for(recorded.as_deref(), run.adapter) => {
+                    return self
+                        .read_run(connection, &candidate.id)?
+                        .map(Claim::Existing)
+                        .ok_or_else(|| StoreError::Conflict {
+                            run: candidate.id.clone(),
+                        });
+                }
+                Some(_) => candidate.id = RunRecord::next_id(&candidate.id),
+            }
+        }
+        Err(StoreError::Io {
+            location: self.location(),
+            message: format!(
+                "{MAX_IDS_PER_WINDOW} runs of other adapters hold the window of `{}`",
+                run.id
+            ),
+        })
     }
 
     /// Inserts a run known to be new, at version 1 and fence 0, due at once.
@@ -384,8 +449,8 @@ impl SqliteStore {
         stored.fence = 0;
         connection
             .execute(
-                "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record,
+                 adapter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     stored.id,
                     stored.plan,
@@ -394,7 +459,8 @@ impl SqliteStore {
                     time(stored.window_start),
                     time(stored.window_end),
                     1,
-                    self.encode(&stored)?
+                    self.encode(&stored)?,
+                    stored.adapter.map(crate::adapter::AdapterKind::name)
                 ],
             )
             .map_err(|error| self.error(&error))?;
@@ -475,7 +541,8 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT id, plan, state, window_start, window_end FROM runs ORDER BY window_start, id",
+                "SELECT id, plan, state, window_start, window_end, adapter FROM runs
+                 ORDER BY window_start, id",
             )
             .map_err(|error| self.error(&error))?;
         let rows = statement
@@ -486,6 +553,7 @@ impl SqliteStore {
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
                     row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
                 ))
             })
             .map_err(|error| self.error(&error))?
@@ -530,6 +598,7 @@ impl SqliteStore {
     pub fn claim_due(
         &self,
         owner: &str,
+        adapter: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
@@ -544,11 +613,14 @@ impl SqliteStore {
                     "SELECT id FROM runs WHERE state IN ({ACTIVE_STATES})
                      AND (next_due IS NULL OR next_due <= ?1)
                      AND (lease_until IS NULL OR lease_until <= ?1)
+                     AND (adapter = ?3 OR (adapter IS NULL AND ?3 <> 'simulator'))
                      ORDER BY next_due IS NOT NULL, next_due, id LIMIT ?2"
                 ))
                 .map_err(|error| self.error(&error))?;
             statement
-                .query_map(params![time(now), int(limit as u64)], |row| row.get(0))
+                .query_map(params![time(now), int(limit as u64), adapter], |row| {
+                    row.get(0)
+                })
                 .map_err(|error| self.error(&error))?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(|error| self.error(&error))?
@@ -662,15 +734,16 @@ impl SqliteStore {
     }
 
     /// When the next active run is due: the later of its due time and any lease on it.
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub fn next_due(&self, adapter: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(&format!(
-                "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})"
+                "SELECT next_due, lease_until FROM runs WHERE state IN ({ACTIVE_STATES})
+                 AND (adapter = ?1 OR (adapter IS NULL AND ?1 <> 'simulator'))"
             ))
             .map_err(|error| self.error(&error))?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map([adapter], |row| {
                 Ok((
                     row.get::<_, Option<String>>(0)?,
                     row.get::<_, Option<String>>(1)?,
@@ -693,34 +766,62 @@ impl SqliteStore {
         &self,
         occurrence: &OccurrenceRecord,
         run: Option<&RunRecord>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        let inserted = transaction
+        let adapter = adapter_column(occurrence.adapter);
+        let decided: Option<i64> = transaction
+            .query_row(
+                "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
+                 AND adapter IN (?3, '')",
+                params![occurrence.plan, time(occurrence.window_start), adapter],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|error| self.error(&error))?;
+        if decided.is_some() {
+            return Ok(None);
+        }
+        let id = match run {
+            Some(run) => match self.insert_past_others(&transaction, run)? {
+                Claim::Inserted(run) | Claim::Existing(run) => run.id,
+            },
+            None => occurrence.run.clone(),
+        };
+        transaction
             .execute(
-                "INSERT INTO occurrences (plan, window_start, run, skipped, decided)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                "INSERT INTO occurrences (adapter, plan, window_start, run, skipped, decided)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
+                    adapter,
                     occurrence.plan,
                     time(occurrence.window_start),
-                    occurrence.run,
+                    id,
                     occurrence.skipped,
                     time(occurrence.decided)
                 ],
             )
             .map_err(|error| self.error(&error))?;
-        if inserted == 0 {
-            return Ok(false);
-        }
-        if let Some(run) = run
-            && self.read_run(&transaction, &run.id)?.is_none()
-        {
-            self.insert_new(&transaction, run)?;
-        }
         transaction.commit().map_err(|error| self.error(&error))?;
-        Ok(true)
+        Ok(Some(id))
+    }
+
+    /// The adapters other than the simulator that recorded runs here.
+    pub fn real_adapters(&self) -> Result<Vec<String>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT DISTINCT adapter FROM runs
+                 WHERE adapter IS NOT NULL AND adapter <> 'simulator' ORDER BY adapter",
+            )
+            .map_err(|error| self.error(&error))?;
+        statement
+            .query_map([], |row| row.get(0))
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|error| self.error(&error))
     }
 
     /// The occurrences decided, by plan and start.
@@ -728,8 +829,8 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT plan, window_start, run, skipped, decided FROM occurrences
-                 ORDER BY plan, window_start",
+                "SELECT plan, window_start, run, skipped, decided, adapter FROM occurrences
+                 ORDER BY plan, window_start, adapter",
             )
             .map_err(|error| self.error(&error))?;
         let rows = statement
@@ -740,6 +841,7 @@ impl SqliteStore {
                     row.get::<_, String>(2)?,
                     row.get::<_, Option<String>>(3)?,
                     row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
                 ))
             })
             .map_err(|error| self.error(&error))?
@@ -752,6 +854,7 @@ impl SqliteStore {
     /// plan's first sighting and latest decided occurrence.
     pub fn see_plans(
         &self,
+        adapter: &str,
         names: &[&str],
         now: DateTime<Utc>,
     ) -> Result<HashMap<String, PlanMark>, StoreError> {
@@ -762,13 +865,15 @@ impl SqliteStore {
         {
             let mut insert = transaction
                 .prepare_cached(
-                    "INSERT INTO plans (name, first_seen) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    "INSERT INTO plans (adapter, name, first_seen) SELECT ?3, ?1, ?2
+                     WHERE NOT EXISTS (SELECT 1 FROM plans WHERE name = ?1 AND adapter = '')
+                     ON CONFLICT DO NOTHING",
                 )
                 .map_err(|error| self.error(&error))?;
             let seen = time(now);
             for name in names {
                 insert
-                    .execute(params![name, seen])
+                    .execute(params![name, seen, adapter])
                     .map_err(|error| self.error(&error))?;
             }
         }
@@ -776,11 +881,12 @@ impl SqliteStore {
             let mut statement = transaction
                 .prepare_cached(
                     "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
-                     WHERE occurrences.plan = plans.name) FROM plans",
+                     WHERE occurrences.plan = plans.name AND occurrences.adapter IN (?1, ''))
+                     FROM plans WHERE adapter IN (?1, '')",
                 )
                 .map_err(|error| self.error(&error))?;
             statement
-                .query_map([], |row| {
+                .query_map([adapter], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,

@@ -91,6 +91,15 @@ pub enum StateUrl {
 }
 
 impl StateUrl {
+    /// The store as messages show it: a path, or a PostgreSQL string without its password.
+    #[must_use]
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(text) => mask(text),
+        }
+    }
+
     /// Reads `--state`: `sqlite:PATH`; `postgres://…` or `postgresql://…`; libpq's key/value
     /// form; or an obvious path (one that contains `/` or `\`, or ends in `.db`, `.sqlite` or
     /// `.sqlite3`, and has no `=` and no scheme). Anything else is refused, saying why and which

@@ -2,6 +2,7 @@
 //! `open` must open the same store again each time it is called (to prove persistence).
 
 use chrono::{DateTime, TimeDelta, Utc};
+use refreshctl::adapter::AdapterKind;
 use refreshctl::state::{
     Claim, Intent, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows, OccurrenceRecord,
     RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError,
@@ -25,6 +26,7 @@ pub fn run(plan: &str, start: &str) -> RunRecord {
         point_in_time: None,
         target_id: None,
         source_id: None,
+        adapter: Some(AdapterKind::Lcs),
         reason: None,
         steps: ["preflight", "submit", "start-refresh"]
             .into_iter()
@@ -56,6 +58,7 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     leases_are_exclusive_and_fenced(open);
     occurrences_are_decided_once(open);
     plans_are_first_seen_once(open);
+    rehearsals_and_real_runs_never_stand_for_each_other(open);
 }
 
 fn inserting_a_run_is_idempotent(open: &dyn Fn() -> StateStore) {
@@ -507,9 +510,13 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
         step: "start-refresh".into(),
     };
     store.update_run(&mut blocked).expect("update");
-    let first = store.claim_due("replica-1", now, lease, 2).expect("claim");
+    let first = store
+        .claim_due("replica-1", AdapterKind::Lcs, now, lease, 2)
+        .expect("claim");
     assert_eq!(first.len(), 2, "at most the limit");
-    let second = other.claim_due("replica-2", now, lease, 10).expect("claim");
+    let second = other
+        .claim_due("replica-2", AdapterKind::Lcs, now, lease, 10)
+        .expect("claim");
     assert!(
         first
             .iter()
@@ -532,7 +539,13 @@ fn leases_are_exclusive_and_fenced(open: &dyn Fn() -> StateStore) {
     assert!(!mine.contains(&blocked.id.as_str()) && !theirs.contains(&blocked.id.as_str()));
     assert!(
         other
-            .claim_due("replica-2", now + TimeDelta::seconds(30), lease, 10)
+            .claim_due(
+                "replica-2",
+                AdapterKind::Lcs,
+                now + TimeDelta::seconds(30),
+                lease,
+                10
+            )
             .expect("claim")
             .iter()
             .all(|claim| !mine.contains(&claim.run.id.as_str())),
@@ -630,16 +643,22 @@ fn taken_over_runs_are_released_with_a_due_time(
         .expect("release");
     assert!(
         store
-            .claim_due("replica-1", later, lease, 10)
+            .claim_due("replica-1", AdapterKind::Lcs, later, lease, 10)
             .expect("claim")
             .iter()
             .all(|claim| claim.run.id != taken.id),
         "a released run is not due before its time"
     );
-    let next = store.next_due().expect("next due");
+    let next = store.next_due(AdapterKind::Lcs).expect("next due");
     assert!(next.is_some_and(|next| next <= later + lease), "{next:?}");
     let due_later = store
-        .claim_due("replica-1", window + TimeDelta::hours(1), lease, 10)
+        .claim_due(
+            "replica-1",
+            AdapterKind::Lcs,
+            window + TimeDelta::hours(1),
+            lease,
+            10,
+        )
         .expect("claim");
     assert!(
         due_later
@@ -660,21 +679,24 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
     let start = at("2027-04-03T21:00:00Z");
     let record = run("scheduled", "2027-04-03T21:00:00Z");
     let occurrence = OccurrenceRecord {
+        adapter: Some(AdapterKind::Lcs),
         plan: "scheduled".into(),
         window_start: start,
         run: record.id.clone(),
         skipped: None,
         decided: start - TimeDelta::days(2),
     };
-    assert!(
+    assert_eq!(
         store
             .decide_occurrence(&occurrence, Some(&record))
-            .expect("decide")
+            .expect("decide"),
+        Some(record.id.clone())
     );
-    assert!(
-        !open()
+    assert_eq!(
+        open()
             .decide_occurrence(&occurrence, Some(&record))
             .expect("decide"),
+        None,
         "a second replica finds it decided"
     );
     let stored = store
@@ -683,13 +705,17 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
         .expect("the run was inserted with it");
     assert_eq!(stored.version, 1);
     let skipped = OccurrenceRecord {
+        adapter: Some(AdapterKind::Lcs),
         plan: "scheduled".into(),
         window_start: start + TimeDelta::days(7),
         run: RunRecord::id_for("scheduled", start + TimeDelta::days(7)),
         skipped: Some("submission missed".into()),
         decided: start + TimeDelta::days(6) + TimeDelta::hours(2),
     };
-    assert!(store.decide_occurrence(&skipped, None).expect("decide"));
+    assert_eq!(
+        store.decide_occurrence(&skipped, None).expect("decide"),
+        Some(skipped.run.clone())
+    );
     assert_eq!(
         store.run(&skipped.run).expect("read"),
         None,
@@ -707,13 +733,16 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
 fn plans_are_first_seen_once(open: &dyn Fn() -> StateStore) {
     let store = open();
     let first = at("2027-05-01T00:00:00Z");
-    let marks = store.see_plans(&["seen-a", "seen-b"], first).expect("see");
+    let marks = store
+        .see_plans(AdapterKind::Lcs, &["seen-a", "seen-b"], first)
+        .expect("see");
     assert_eq!(marks["seen-a"].first_seen, first);
     assert_eq!(marks["seen-a"].latest_decided, None);
     let later = first + TimeDelta::days(1);
     store
         .decide_occurrence(
             &OccurrenceRecord {
+                adapter: Some(AdapterKind::Lcs),
                 plan: "seen-b".into(),
                 window_start: later,
                 run: RunRecord::id_for("seen-b", later),
@@ -723,11 +752,148 @@ fn plans_are_first_seen_once(open: &dyn Fn() -> StateStore) {
             None,
         )
         .expect("decide");
-    let marks = open().see_plans(&["seen-a", "seen-c"], later).expect("see");
+    let marks = open()
+        .see_plans(AdapterKind::Lcs, &["seen-a", "seen-c"], later)
+        .expect("see");
     assert_eq!(
         marks["seen-a"].first_seen, first,
         "the first sighting stays"
     );
     assert_eq!(marks["seen-c"].first_seen, later);
     assert_eq!(marks["seen-b"].latest_decided, Some(later));
+}
+
+/// A rehearsal (the simulator) and a real adapter on one store: neither's run of a window
+/// stands for the other's, each takes its own lock, claims only its own runs and decides its
+/// own occurrences; the store says which real adapters it has seen.
+fn rehearsals_and_real_runs_never_stand_for_each_other(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    assert!(
+        store
+            .real_adapters()
+            .expect("adapters")
+            .contains(&"lcs".to_owned()),
+        "the runs above were lcs runs"
+    );
+    let start = "2027-06-05T21:00:00Z";
+    let mut rehearsal = run("mixed", start);
+    rehearsal.adapter = Some(AdapterKind::Simulator);
+    let Claim::Inserted(rehearsal) = store.insert_run(&rehearsal).expect("insert") else {
+        panic!("the rehearsal is new");
+    };
+    assert_eq!(rehearsal.id, "mixed@20270605T2100Z");
+    let real = run("mixed", start);
+    let Claim::Inserted(real) = open().insert_run(&real).expect("insert") else {
+        panic!("a rehearsal of the window does not stand for the real run");
+    };
+    assert_eq!(
+        real.id, "mixed@20270605T2100Z~2",
+        "the next id of the window"
+    );
+    assert_eq!(real.adapter, Some(AdapterKind::Lcs));
+    match store.insert_run(&run("mixed", start)).expect("insert") {
+        Claim::Existing(existing) => assert_eq!(existing.id, real.id, "idempotent for lcs"),
+        Claim::Inserted(other) => panic!("a second real run {}", other.id),
+    }
+    let mut again = run("mixed", start);
+    again.adapter = Some(AdapterKind::Simulator);
+    match store.insert_run(&again).expect("insert") {
+        Claim::Existing(existing) => assert_eq!(existing.id, rehearsal.id),
+        Claim::Inserted(other) => panic!("the real run stood aside for {}", other.id),
+    }
+    // Locks are per adapter.
+    assert_eq!(
+        store
+            .lock(&rehearsal.lock_key(), &rehearsal.id, at(start))
+            .expect("lock"),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        store
+            .lock(&real.lock_key(), &real.id, at(start))
+            .expect("lock"),
+        LockOutcome::Acquired,
+        "a rehearsal never holds the real target"
+    );
+    store
+        .unlock(&rehearsal.lock_key(), &rehearsal.id)
+        .expect("unlock");
+    store.unlock(&real.lock_key(), &real.id).expect("unlock");
+    // Each adapter claims its own runs.
+    let now = at(start);
+    let lease = TimeDelta::minutes(2);
+    let rehearsed: Vec<String> = store
+        .claim_due("rehearsal", AdapterKind::Simulator, now, lease, 100)
+        .expect("claim")
+        .into_iter()
+        .map(|claim| claim.run.id)
+        .collect();
+    assert!(rehearsed.contains(&rehearsal.id), "{rehearsed:?}");
+    assert!(
+        !rehearsed.contains(&real.id),
+        "a rehearsal tick never claims a real run: {rehearsed:?}"
+    );
+    // A run that did not record its adapter may be a real one: only a real adapter claims it.
+    let mut legacy = run("legacy", start);
+    legacy.adapter = None;
+    let Claim::Inserted(legacy) = store.insert_run(&legacy).expect("insert") else {
+        panic!("new run");
+    };
+    let claimed = |adapter| -> Vec<String> {
+        store
+            .claim_due("anyone", adapter, now, lease, 100)
+            .expect("claim")
+            .into_iter()
+            .map(|claim| claim.run.id)
+            .collect()
+    };
+    assert!(!claimed(AdapterKind::Simulator).contains(&legacy.id));
+    assert!(claimed(AdapterKind::Lcs).contains(&legacy.id));
+    each_adapter_decides_its_own_occurrences(open);
+}
+
+/// Each adapter decides its own occurrences, and sees plans for itself.
+fn each_adapter_decides_its_own_occurrences(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let window = at("2027-06-12T21:00:00Z");
+    let mut planned = run("mixed", "2027-06-12T21:00:00Z");
+    planned.adapter = Some(AdapterKind::Simulator);
+    let occurrence = |adapter| OccurrenceRecord {
+        adapter: Some(adapter),
+        plan: "mixed".into(),
+        window_start: window,
+        run: planned.id.clone(),
+        skipped: None,
+        decided: window - TimeDelta::days(2),
+    };
+    let rehearsed = store
+        .decide_occurrence(&occurrence(AdapterKind::Simulator), Some(&planned))
+        .expect("decide");
+    assert_eq!(rehearsed.as_deref(), Some("mixed@20270612T2100Z"));
+    let mut planned_real = planned.clone();
+    planned_real.adapter = Some(AdapterKind::Lcs);
+    let decided = open()
+        .decide_occurrence(&occurrence(AdapterKind::Lcs), Some(&planned_real))
+        .expect("decide");
+    assert_eq!(
+        decided.as_deref(),
+        Some("mixed@20270612T2100Z~2"),
+        "a rehearsed occurrence is still to decide for lcs, under the next id"
+    );
+    let first = at("2027-06-01T00:00:00Z");
+    store
+        .see_plans(
+            AdapterKind::Simulator,
+            &["mixed"],
+            first + TimeDelta::days(300),
+        )
+        .expect("see");
+    let marks = store
+        .see_plans(AdapterKind::Lcs, &["mixed"], first)
+        .expect("see");
+    assert_eq!(
+        marks["mixed"].first_seen, first,
+        "a rehearsal's sighting far ahead does not move the real schedule's"
+    );
+    assert_eq!(marks["mixed"].latest_decided, Some(window));
 }
