@@ -68,6 +68,19 @@ pub struct RawPlan {
     pub power_platform: Option<Located<super::power_platform::RawPowerPlatform>>,
 }
 
+impl RawPlan {
+    /// Whether the plan says it is for the Power Platform: `service: power-platform`, or
+    /// `power_platform` options.
+    #[must_use]
+    pub fn for_power_platform(&self) -> bool {
+        self.power_platform.is_some()
+            || self
+                .service
+                .as_ref()
+                .is_some_and(|service| service.value == Service::PowerPlatform)
+    }
+}
+
 /// An F&O environment as the plan describes it. Facts left out are looked up through the adapter.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -141,7 +141,7 @@ pub fn check_project(
     let required = match adapter {
         Some(AdapterKind::Lcs) => true,
         Some(AdapterKind::PowerPlatform) => false,
-        Some(AdapterKind::Simulator) | None => raw.power_platform.is_none(),
+        Some(AdapterKind::Simulator) | None => !raw.for_power_platform(),
     };
     if required {
         findings.push(
@@ -149,7 +149,7 @@ pub fn check_project(
             root_place(context),
             "missing field `project`",
             "add `project:` with the LCS project id (from the LCS project URL); a plan for the \
-             Power Platform has no project and says so with `power_platform:` options",
+             Power Platform has no project and says so with `service: power-platform`",
         );
     }
 }

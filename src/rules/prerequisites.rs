@@ -156,8 +156,8 @@ fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &m
         .and_then(|steps| steps.place)
         .or_else(|| root_place(context));
     // The tool is an LCS package; a Power Platform copy carries the code with the data (a plan
-    // with `power_platform` options is meant for it).
-    if !reprovisions && context.raw.power_platform.is_none() {
+    // with `service: power-platform` or `power_platform` options is meant for it).
+    if !reprovisions && !context.raw.for_power_platform() {
         findings.push(
             Rule::ReprovisionRecommended,
             steps_place,
@@ -167,7 +167,7 @@ fn recommended_steps(context: &PlanContext<'_>, reprovisions: bool, findings: &m
         );
     }
     // A Power Platform copy carries the Financial reporting database (MrDB) with the rest.
-    if !resets_reporting && context.raw.power_platform.is_none() {
+    if !resets_reporting && !context.raw.for_power_platform() {
         findings.push(
             Rule::FinancialReportingReset,
             steps_place,
