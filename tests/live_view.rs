@@ -123,6 +123,13 @@ fn on_a_terminal_every_step_shows_the_prompt_asks_again_and_the_outcome_is_said_
         "] preflight succeeded",
         "] monitor-refresh succeeded",
         "] reprovision.upload succeeded",
+    ] {
+        terminal.expect(line);
+    }
+    // The Financial reporting reset is done by hand, as on LCS: the first prompt.
+    terminal.expect("`reset-financial-reporting` waits for you. Is it done?");
+    terminal.send_line("yes");
+    for line in [
         "] deploy.monitor succeeded",
         "] command succeeded",
         "Re-activate the POS devices of store 042",
@@ -160,6 +167,8 @@ fn on_a_terminal_every_step_shows_the_prompt_asks_again_and_the_outcome_is_said_
 fn ctrl_c_at_the_prompt_says_how_the_run_stands_and_its_resume_command_finishes_it() {
     let home = Home::new();
     let mut terminal = Home::on_terminal(home.command(&["apply", PLAN]));
+    terminal.expect("`reset-financial-reporting` waits for you. Is it done?");
+    terminal.send_line("yes");
     terminal.expect("`manual` waits for you. Is it done?");
     terminal
         .session

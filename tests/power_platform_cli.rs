@@ -166,6 +166,7 @@ fn the_example_copy_and_restore_plans_apply_to_succeeded_through_the_power_platf
 #[test]
 fn validate_with_the_power_platform_adapter_refuses_what_its_api_cannot_do() {
     let world = World::new();
+    // The weekly example says `service: lcs`: the Power Platform adapter is refused at that line.
     let validated = world.refreshctl(
         None,
         &[
@@ -175,6 +176,37 @@ fn validate_with_the_power_platform_adapter_refuses_what_its_api_cannot_do() {
             "plans/contoso-uat-weekly.yaml",
         ],
     );
+    assert_eq!(validated.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&validated.stdout).expect("json");
+    assert!(
+        report["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .any(|d| d["rule"] == "adapter-unsupported"
+                && d["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("meant for `service: lcs`"))),
+        "{report}"
+    );
+    // Without `service`, the adapter says what its API cannot do, step by step. The copy sits
+    // beside the example, so its packages and scripts are found.
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/contoso-uat-weekly.yaml"),
+    )
+    .expect("the example");
+    assert!(
+        text.contains("\nservice: lcs"),
+        "the example names its service"
+    );
+    let unnamed = tempfile::Builder::new()
+        .prefix(".pp-no-service-")
+        .suffix(".yaml")
+        .tempfile_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans"))
+        .expect("a copy beside the example");
+    std::fs::write(unnamed.path(), text.replacen("\nservice: lcs", "", 1)).expect("copy");
+    let copy = unnamed.path().to_str().expect("utf-8").to_owned();
+    let validated = world.refreshctl(None, &["validate", "--format", "json", &copy]);
     assert_eq!(validated.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&validated.stdout).expect("json");
     let unsupported: Vec<&str> = report["diagnostics"]
@@ -194,7 +226,7 @@ fn validate_with_the_power_platform_adapter_refuses_what_its_api_cannot_do() {
         "{unsupported:?}"
     );
     // The preview says it in the steps, and names the Power Platform's calls.
-    let previewed = world.refreshctl(None, &["plan", "plans/contoso-uat-weekly.yaml"]);
+    let previewed = world.refreshctl(None, &["plan", &copy]);
     let preview = String::from_utf8_lossy(&previewed.stdout);
     assert!(
         preview.contains("reprovision.download: cannot run: the Power Platform API has no call for deployable packages (adapter-unsupported)"),

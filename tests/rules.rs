@@ -149,8 +149,11 @@ fn every_rule_has_a_fixture() {
 fn adapter_unsupported_only_with_an_adapter_that_lacks_the_capability() {
     let dir = tempfile::tempdir().expect("temp");
     let restore = dir.path().join("restore.yaml");
-    let text = std::fs::read_to_string("plans/contoso-test-restore.yaml").expect("example");
-    // The example without its `service`: only `--adapter` says what to check.
+    // The example as an LCS plan would be (with reprovisioning, which the Power Platform has
+    // not), without its `service`: only `--adapter` says what to check.
+    let text = std::fs::read_to_string("plans/contoso-test-restore.yaml")
+        .expect("example")
+        .replace("post_steps:\n", "post_steps:\n  - reprovision\n");
     std::fs::write(
         &restore,
         text.lines()
@@ -179,7 +182,8 @@ fn a_plans_service_applies_adapter_unsupported_without_a_flag() {
     let dir = tempfile::tempdir().expect("temp");
     let text = std::fs::read_to_string("plans/contoso-test-restore.yaml")
         .expect("example")
-        .replace("service: power-platform", "service: lcs           ");
+        .replace("service: power-platform", "service: lcs           ")
+        .replace("post_steps:\n", "post_steps:\n  - reprovision\n");
     let path = dir.path().join("restore-on-lcs.yaml");
     std::fs::write(&path, text).expect("write");
     let path = path.to_str().expect("utf-8");

@@ -58,7 +58,6 @@ window: {{cron: \"0 22 * * SAT\", timezone: UTC, duration: 6h}}
 lead_time: 48h
 acknowledge: [target-database-erased, target-unavailable]
 post_steps:
-  - reset-financial-reporting
   - manual:
       instructions: Re-activate the POS devices of store 042.
 {manual}{notifications}"
@@ -144,26 +143,26 @@ fn rejections(passes: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn manual_timeout_options_are_checked_at_their_places() {
-    // The manual step's options start on line 13 of the plan.
+    // The manual step's options start on line 12 of the plan.
     let cases: &[(&str, Option<(u64, &str)>)] = &[
         ("timeout: 2d\non_timeout: remind\nremind_every: 12h", None),
         ("timeout: 90m\non_timeout: fail", None),
         ("timeout: 1d\non_timeout: remind", None),
         (
             "on_timeout: remind",
-            Some((13, "`on_timeout` needs a `timeout` on the same step")),
+            Some((12, "`on_timeout` needs a `timeout` on the same step")),
         ),
         (
             "timeout: 2d\nremind_every: 4h",
-            Some((14, "`remind_every` is for `on_timeout: remind`")),
+            Some((13, "`remind_every` is for `on_timeout: remind`")),
         ),
-        ("timeout: 30s", Some((13, "`30s` is shorter than 1m"))),
+        ("timeout: 30s", Some((12, "`30s` is shorter than 1m"))),
         (
             "timeout: 1d\non_timeout: remind\nremind_every: 5m",
-            Some((15, "`5m` is shorter than 15m")),
+            Some((14, "`5m` is shorter than 15m")),
         ),
-        ("timeout: soon", Some((13, "soon"))),
-        ("timeout: 1d\non_timeout: later", Some((14, "later"))),
+        ("timeout: soon", Some((12, "soon"))),
+        ("timeout: 1d\non_timeout: later", Some((13, "later"))),
     ];
     for (options, expected) in cases {
         let home = Home::new();

@@ -21,7 +21,7 @@ use crate::adapter::{
 use crate::cli::{DaemonArgs, ListFormat, ScheduleArgs, TickArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
-use crate::executor::{Event, EventKind, EventSink, Progress};
+use crate::executor::{ApproveError, Event, EventKind, EventSink, Progress};
 use crate::notify::Outbox;
 use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
@@ -444,23 +444,50 @@ fn approve_rehearsal(
     if !args.run.yes || !matches!(world, World::Simulator(..)) {
         return Ok(approved);
     }
-    for advanced in &report.advanced {
-        if let Progress::Blocked(RunState::AwaitingApproval { step }) = &advanced.progress {
-            say!(
-                "refreshctl: rehearsal: `{step}` of `{}` approved (--yes)",
-                advanced.run
-            );
-            let operator = crate::executor::Operator {
-                by: super::runs::os_user(),
-                reason: Some("a rehearsal with --yes".into()),
-            };
-            crate::executor::approve(store, &advanced.run, step, &operator, world.clock().now())
-                .map_err(|error| Error::Refused {
-                    message: error.to_string(),
-                    hint: None,
-                })?;
-            approved.push(advanced.run.clone());
+    // What this pass stopped at, and what waits from before (a tick beside this one may have
+    // stopped there): every manual step of the rehearsal goes on.
+    let mut waiting: Vec<(&str, &str)> = report
+        .advanced
+        .iter()
+        .filter_map(|advanced| match &advanced.progress {
+            Progress::Blocked(RunState::AwaitingApproval { step }) => {
+                Some((advanced.run.as_str(), step.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    for run in &report.waiting {
+        if run.state == "awaiting-approval" && !waiting.iter().any(|(id, _)| *id == run.run) {
+            waiting.push((run.run.as_str(), run.step.as_str()));
         }
+    }
+    for (run, step) in waiting {
+        let operator = crate::executor::Operator {
+            by: super::runs::os_user(),
+            reason: Some("a rehearsal with --yes".into()),
+        };
+        // A tick beside this one may approve it first, or write it as this one reads it.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match crate::executor::approve(store, run, step, &operator, world.clock().now()) {
+                Ok(()) => say!("refreshctl: rehearsal: `{step}` of `{run}` approved (--yes)"),
+                Err(ApproveError::NotWaiting { .. } | ApproveError::OtherStep { .. }) => {}
+                Err(ApproveError::Store(crate::state::StoreError::Conflict { .. }))
+                    if tries < 5 =>
+                {
+                    continue;
+                }
+                Err(error) => {
+                    return Err(Error::Refused {
+                        message: error.to_string(),
+                        hint: None,
+                    });
+                }
+            }
+            break;
+        }
+        approved.push(run.to_owned());
     }
     Ok(approved)
 }

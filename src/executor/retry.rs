@@ -42,6 +42,7 @@ pub struct Retried {
 /// refreshctl never repeats one, so the operator checks the target and asks for a new window.
 #[must_use]
 pub fn after_failed_refresh(target: &str, plan_file: &str) -> String {
+    let plan_file = shown_path(plan_file);
     format!(
         "check `{target}` in LCS (its history shows the operation; the portal offers Rollback, which puts the database back as it was, after you download the runbook logs); refreshctl never repeats a refresh: once the target is usable, `refreshctl submit {plan_file}` asks for the next window, or `refreshctl apply {plan_file} --start-now --reason TEXT` runs one at once"
     )
@@ -178,7 +179,7 @@ impl<A: Adapter> Executor<'_, A> {
                     ),
                     hint: Some(format!(
                         "`refreshctl submit {}` asks for the next window",
-                        run.file
+                        shown_path(&run.file)
                     )),
                 })
             }
@@ -233,4 +234,22 @@ fn unknown(step: &str) -> RetryError {
         message: format!("step `{step}` is not part of the plan any more"),
         hint: Some("the plan file changed since the run was submitted".into()),
     }
+}
+
+/// A plan's path as a command to type would give it: relative to the current directory when
+/// the plan is under it (runs keep the absolute path, so that they resume from anywhere).
+#[must_use]
+pub fn shown_path(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    std::env::current_dir()
+        .ok()
+        .and_then(|here| {
+            path.strip_prefix(here)
+                .ok()
+                .map(std::path::Path::to_path_buf)
+        })
+        .map_or_else(
+            || file.to_owned(),
+            |relative| relative.display().to_string(),
+        )
 }

@@ -341,6 +341,10 @@ const PLAN: &[Field] = &[
     required("version", Shape::Version),
     required("name", Shape::Name),
     optional("description", Shape::Text),
+    optional(
+        "service",
+        Shape::Word(&["lcs", "power-platform"], "a service"),
+    ),
     // Required for LCS, never for the Power Platform: the rules say which (`check_project`).
     optional("project", Shape::ProjectId),
     required(
