@@ -78,7 +78,8 @@ impl Home {
         )
         .expect("plan");
         let northwind = home.northwind().display().to_string();
-        // No --yes and no terminal: the manual step waits for approval.
+        // No --yes and no terminal: the first manual step (the Financial reporting reset)
+        // waits for approval.
         let (_, out) = home.run(&[
             "apply",
             "--now",
@@ -484,7 +485,9 @@ fn check_dom(dom: &str) {
     let attention = section("attention");
     row(&attention, AWAITING, "awaiting-approval");
     assert!(
-        attention.contains(&format!("refreshctl approve {AWAITING} manual")),
+        attention.contains(&format!(
+            "refreshctl approve {AWAITING} reset-financial-reporting"
+        )),
         "{attention}"
     );
     let in_progress = section("in-progress");
