@@ -1,6 +1,7 @@
 //! Adapters: the closed set of back ends a plan runs through, what each can do, and the contract
 //! they all keep (`contract`). The planner uses the capabilities for `adapter-unsupported`.
 
+mod backoff;
 mod contract;
 mod lcs;
 mod power_platform;

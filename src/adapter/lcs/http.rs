@@ -93,7 +93,7 @@ pub struct Http {
     /// Knows every secret of this adapter; peer text passes it where it comes in.
     pub redactor: Redactor,
     token: Mutex<Option<Token>>,
-    jitter: std::sync::Mutex<u64>,
+    jitter: crate::adapter::backoff::Backoff,
 }
 
 impl Http {
@@ -115,7 +115,6 @@ impl Http {
             expires: None,
             margin: TimeDelta::minutes(5),
         });
-        let seed = u64::from(std::process::id()) ^ u64::from(Utc::now().timestamp_subsec_nanos());
         let redactor = Redactor::new([
             credentials.password.as_deref(),
             credentials.client_secret.as_deref(),
@@ -130,7 +129,7 @@ impl Http {
             policy,
             clock,
             token: Mutex::new(token),
-            jitter: std::sync::Mutex::new(seed | 1),
+            jitter: crate::adapter::backoff::Backoff::new(),
         })
     }
 
@@ -176,32 +175,12 @@ impl Http {
         Ok(access)
     }
 
-    /// The next wait of a backoff: `first_wait` doubled per attempt, capped, with jitter (a
-    /// random part of up to half of it).
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .policy
-            .first_wait
-            .saturating_mul(1_u32 << attempt.min(16))
-            .min(self.policy.max_wait);
-        let mut state = self
-            .jitter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        let fraction = f64::from(u32::try_from(*state % 1000).unwrap_or(0)) / 2000.0;
-        base.mul_f64(1.0 - fraction)
+        self.jitter.next(&self.policy, attempt)
     }
 
     async fn wait(&self, wait: Duration) {
-        let now = self.clock.now();
-        let until = TimeDelta::from_std(wait)
-            .ok()
-            .and_then(|wait| now.checked_add_signed(wait))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        self.clock.sleep_until(until).await;
+        crate::adapter::backoff::sleep(&self.clock, wait).await;
     }
 
     /// How much of `budget` is left at `now` after `started`.

@@ -96,7 +96,7 @@ pub struct Http {
     pub redactor: Redactor,
     api_token: Mutex<Option<Token>>,
     bap_token: Mutex<Option<Token>>,
-    jitter: std::sync::Mutex<u64>,
+    jitter: crate::adapter::backoff::Backoff,
 }
 
 enum Failure {
@@ -119,7 +119,6 @@ impl Http {
             .build()
             .map_err(|error| AdapterError::Unavailable(error.without_url().to_string()))?;
         let redactor = Redactor::new([Some(principal.client_secret.as_str())]);
-        let seed = u64::from(std::process::id()) ^ u64::from(Utc::now().timestamp_subsec_nanos());
         Ok(Self {
             client,
             principal,
@@ -128,7 +127,7 @@ impl Http {
             redactor,
             api_token: Mutex::new(None),
             bap_token: Mutex::new(None),
-            jitter: std::sync::Mutex::new(seed | 1),
+            jitter: crate::adapter::backoff::Backoff::new(),
         })
     }
 
@@ -236,29 +235,11 @@ impl Http {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .policy
-            .first_wait
-            .saturating_mul(1_u32 << attempt.min(16))
-            .min(self.policy.max_wait);
-        let mut state = self
-            .jitter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        let fraction = f64::from(u32::try_from(*state % 1000).unwrap_or(0)) / 2000.0;
-        base.mul_f64(1.0 - fraction)
+        self.jitter.next(&self.policy, attempt)
     }
 
     async fn wait(&self, wait: Duration) {
-        let now = self.clock.now();
-        let until = TimeDelta::from_std(wait)
-            .ok()
-            .and_then(|wait| now.checked_add_signed(wait))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        self.clock.sleep_until(until).await;
+        crate::adapter::backoff::sleep(&self.clock, wait).await;
     }
 
     /// Sends a request until it has an answer worth returning; see the module's notes.
