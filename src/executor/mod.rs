@@ -7,6 +7,7 @@ pub mod failpoint;
 mod operator;
 mod retry;
 mod run;
+mod steps;
 mod waiting;
 
 pub use approve::{ApproveError, approve};
@@ -14,7 +15,7 @@ pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
 pub use run::{
-    BLOCK_SIZE, ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key,
-    template_context, wait_due,
+    ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key, template_context,
 };
+pub use steps::{BLOCK_SIZE, wait_due};
 pub use waiting::{held_by, unblocking_command, waiting_since};
