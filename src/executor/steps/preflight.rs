@@ -145,7 +145,10 @@ impl<A: Adapter> Executor<'_, A> {
             .run_steps()
             .iter()
             .any(|step| step.id.starts_with("reprovision."));
-        if declared.release().is_some() || !reprovisions {
+        if declared.release().is_some()
+            || !reprovisions
+            || !self.adapter.capabilities().release_prerequisites
+        {
             return None;
         }
         let catalog = crate::rules::Catalog::embedded();
