@@ -2,6 +2,7 @@
 //! every outcome to the state store and emitting events that reporters render.
 
 mod approve;
+mod drive;
 mod event;
 pub mod failpoint;
 mod operator;
@@ -11,6 +12,7 @@ mod steps;
 mod waiting;
 
 pub use approve::{ApproveError, approve};
+pub use drive::{Answer, Drive, DriveError, Foreground, Start, record};
 pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
