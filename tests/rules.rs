@@ -446,3 +446,48 @@ fn validate_in(dir: &std::path::Path, plan: &str) -> (i32, serde_json::Value) {
         serde_json::from_str(&output.stdout).expect("one JSON object"),
     )
 }
+
+/// The 3-per-24h limit and the hotfixes a release needs are LCS's rules, declared by its adapter
+/// (and the simulator's): a Power Platform plan is held to neither, an LCS plan still is.
+#[test]
+fn lcs_rules_hold_only_for_the_adapters_that_declare_them() {
+    let with_service = |text: &str, service: &str| {
+        text.replacen("project:", &format!("service: {service}\nproject:"), 1)
+    };
+    let rules = |json: &serde_json::Value| -> Vec<String> {
+        findings(json)
+            .into_iter()
+            .map(|finding| finding.0)
+            .collect()
+    };
+    for service in ["lcs", "power-platform"] {
+        // Four windows on one environment within 24 hours (without reprovisioning, which the
+        // Power Platform has not, so that only the limit is in question).
+        let dir = tempfile::tempdir().expect("temp");
+        for file in ["a.yaml", "b.yaml", "c.yaml", "d.yaml"] {
+            let text =
+                std::fs::read_to_string(format!("tests/fixtures/plan-sets/operation-limit/{file}"))
+                    .expect("fixture")
+                    .replace(
+                        "[reprovision, reset-financial-reporting]",
+                        "[reset-financial-reporting]",
+                    );
+            std::fs::write(dir.path().join(file), with_service(&text, service)).expect("write");
+        }
+        let (_, json) = validate_json(&[dir.path().to_str().expect("utf-8")]);
+        let limited = rules(&json).contains(&"operation-limit".to_owned());
+        assert_eq!(limited, service == "lcs", "{service}: {json}");
+        // A release whose hotfixes the target lacks, before the reprovisioning tool.
+        let dir = tempfile::tempdir().expect("temp");
+        let text =
+            std::fs::read_to_string("tests/fixtures/rules/missing-hotfix.yaml").expect("fixture");
+        let path = dir.path().join("plan.yaml");
+        std::fs::write(&path, with_service(&text, service)).expect("write");
+        let (_, json) = validate_json(&[path.to_str().expect("utf-8")]);
+        let held = rules(&json).contains(&"missing-hotfix".to_owned());
+        assert_eq!(held, service == "lcs", "{service}: {json}");
+    }
+    // Without a service or an adapter, today's rules: LCS's.
+    let (_, json) = validate_json(&["tests/fixtures/plan-sets/operation-limit"]);
+    assert_eq!(rules(&json), ["operation-limit"]);
+}

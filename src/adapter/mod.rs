@@ -50,7 +50,28 @@ pub struct Capabilities {
     pub deployable_packages: bool,
     /// Export a database to the project's asset library (`export`).
     pub database_export: bool,
+    /// How many database operations the service starts on one environment within a span of
+    /// time (`operation-limit`); `None`: the service declares no such limit.
+    pub operation_limit: Option<OperationLimit>,
+    /// The reprovisioning tool needs the hotfixes of the target's release, from the
+    /// prerequisite catalog (`missing-hotfix`, and preflight on the live release).
+    pub release_prerequisites: bool,
 }
+
+/// A limit on the database operations that start on one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationLimit {
+    /// The operations allowed within `hours`.
+    pub operations: usize,
+    /// The span of time, in hours, that the limit counts within.
+    pub hours: i64,
+}
+
+/// LCS's limit: 3 database operations per environment per 24 hours.
+pub const LCS_OPERATION_LIMIT: OperationLimit = OperationLimit {
+    operations: 3,
+    hours: 24,
+};
 
 impl AdapterKind {
     #[must_use]
@@ -99,6 +120,8 @@ impl AdapterKind {
                 reset_financial_reporting: false,
                 deployable_packages: true,
                 database_export: true,
+                operation_limit: Some(LCS_OPERATION_LIMIT),
+                release_prerequisites: true,
             },
             Self::Lcs => Capabilities {
                 point_in_time_restore: false,
@@ -106,6 +129,8 @@ impl AdapterKind {
                 reset_financial_reporting: false,
                 deployable_packages: true,
                 database_export: true,
+                operation_limit: Some(LCS_OPERATION_LIMIT),
+                release_prerequisites: true,
             },
             Self::PowerPlatform => Capabilities {
                 point_in_time_restore: true,
@@ -113,6 +138,8 @@ impl AdapterKind {
                 reset_financial_reporting: false,
                 deployable_packages: false,
                 database_export: false,
+                operation_limit: None,
+                release_prerequisites: false,
             },
         }
     }

@@ -17,14 +17,14 @@ use crate::adapter::{Adapter, AdapterKind};
 use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
-use crate::executor::{self, EventSink, Executor, Operator, Progress, Settings};
-use crate::notify::{Delivery, Notifier, Outbox, Tee};
+use crate::executor::{self, Answer, Drive, EventSink, Foreground, Progress, Settings, Start};
+use crate::notify::{Delivery, Notifier};
 use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
 use crate::rules::CheckSettings;
 use crate::say;
-use crate::state::{Claim, LockOutcome, RunRecord, RunState, StateStore, StepState};
+use crate::state::{RunRecord, RunState, StateStore, StepState};
 
 /// Shared by the run commands.
 pub struct Globals<'a> {
@@ -238,13 +238,6 @@ pub fn resume(args: &ResumeArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
     )
 }
 
-/// How a command takes up a run: a new or existing one from `apply`, or `resume`, perhaps
-/// with a retry a person asked for.
-pub enum Start {
-    Apply { new: bool },
-    Resume { retry: Option<Operator> },
-}
-
 /// Whether this command may go on with `run`: through the adapter it began with (that says
 /// best what to do), and as a rehearsal only where a rehearsal may write.
 fn may_resume(store: &StateStore, run: &RunRecord, globals: &Globals<'_>) -> Result<(), Error> {
@@ -310,84 +303,13 @@ fn record(
     adapter: AdapterKind,
     send: bool,
 ) -> Result<(RunRecord, bool), Error> {
-    let mut fresh = executor::new_run(plan, window, now, reason, adapter);
-    let (run, new) = loop {
-        match store.insert_run(&fresh)? {
-            Claim::Inserted(run) => break (run, true),
-            Claim::Existing(existing) if !existing.state.is_finished() => break (existing, false),
-            // A window runs once; a rehearsal of it may be repeated, as `<id>~2`, `~3`, ….
-            // (The store passes over other adapters' runs: a rehearsal never stands for a real
-            // run of its window, nor a real run for a rehearsal.)
-            Claim::Existing(existing) if adapter == AdapterKind::Simulator => {
-                fresh.id = RunRecord::next_id(&existing.id);
-            }
-            Claim::Existing(existing) => {
-                return Err(Error::Refused {
-                    message: format!(
-                        "run `{}` for this window already ended {}",
-                        existing.id,
-                        existing.state.name()
-                    ),
-                    hint: Some(
-                        "`refreshctl status` shows it; the next window gets a new run".into(),
-                    ),
-                });
-            }
+    executor::record(store, plan, window, now, reason, adapter).map_err(|error| match error {
+        executor::DriveError::Rejected { run, message, hint } => {
+            notify_rejected(store, plan, &run, adapter, send);
+            Error::Refused { message, hint }
         }
-    };
-    match store.lock(&run.lock_key(), &run.id, now)? {
-        LockOutcome::Acquired => {
-            if new {
-                store.append_event(
-                    &run.id,
-                    "run-state",
-                    &serde_json::json!({ "message": "submitted" }),
-                    now,
-                )?;
-            }
-            Ok((run, new))
-        }
-        LockOutcome::HeldBy(holder) => {
-            let reason = executor::held_by(&holder, store.run(&holder)?.as_ref());
-            // A run that lost the target to another never starts: it ends rejected, and says so
-            // to whoever listens, instead of waiting in `submitted` for ever.
-            let message = if run.state == RunState::Submitted {
-                let rejected = reject(store, &run, &reason, now)?;
-                notify_rejected(store, plan, &rejected, adapter, send);
-                format!("{reason}; run `{}` is rejected", run.id)
-            } else {
-                reason
-            };
-            Err(Error::Refused {
-                message,
-                hint: Some(format!(
-                    "wait for it, or `refreshctl cancel {holder}` if it has not started"
-                )),
-            })
-        }
-    }
-}
-
-/// Ends a run that never started as rejected, with why, in its record and its log.
-fn reject(
-    store: &StateStore,
-    run: &RunRecord,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<RunRecord, Error> {
-    let mut rejected = run.clone();
-    rejected.state = RunState::Rejected {
-        reason: reason.to_owned(),
-    };
-    rejected.updated = now;
-    store.update_run(&mut rejected)?;
-    store.append_event(
-        &run.id,
-        "run-state",
-        &serde_json::json!({ "message": "rejected", "reason": reason }),
-        now,
-    )?;
-    Ok(rejected)
+        error => drive_error(error),
+    })
 }
 
 /// Sends (or, in a rehearsal, renders) a rejected run's notifications and waits for them.
@@ -484,27 +406,24 @@ fn drive<A: Adapter>(
 ) -> Result<u8, Error> {
     // Notifications are sent as tasks of this runtime from the first event on.
     let _entered = runtime.enter();
-    let mut notifier = if clock.is_simulated() && !options.notify {
-        Notifier::rendering_only(plan, &run, adapter.kind())
-    } else {
-        Notifier::new(plan, &run, adapter.kind(), notify_backoff())
-            .with_outbox(Outbox::new(store.clone(), clock.clone()))
+    let core = Drive {
+        runtime,
+        plan,
+        store,
+        adapter,
+        clock,
+        settings: Settings {
+            poll_interval: options.poll_interval,
+            cache_dir: cache_dir(),
+            plan_dir: crate::plan::discover::directory_of(std::path::Path::new(plan.file())),
+            step_deadline: options.step_deadline,
+        },
+        yes: options.yes,
+        notify: options.notify,
+        notify_backoff: notify_backoff(),
+        operator: os_user(),
     };
-    if matches!(start, Start::Apply { new: true }) {
-        notifier.send(NotificationEvent::Submitted);
-    }
-    let plan_dir = crate::plan::discover::directory_of(std::path::Path::new(plan.file()));
-    let mut before = executor::Collect::default();
-    if let Start::Resume {
-        retry: Some(operator),
-    } = start
-    {
-        let mut executor =
-            executor_for(plan, adapter, store, clock, &mut before, &plan_dir, options);
-        runtime
-            .block_on(executor.retry(&mut run, operator))
-            .map_err(retry_error)?;
-    }
+    let (mut notifier, before) = core.begin(&mut run, start).map_err(drive_error)?;
     let done = run
         .steps
         .iter()
@@ -521,55 +440,25 @@ fn drive<A: Adapter>(
         run.steps.len(),
         done,
     );
-    for event in &before.0 {
+    for event in &before {
         reporter.event(event);
     }
     // From here on a signal stops the run at a safe point, and says how it stands.
     let mut stop = foreground::listen(reporter.printer())?;
-    let progress = loop {
-        let outcome = runtime.block_on(async {
-            let mut sink = Tee(&mut reporter, &mut notifier);
-            let mut executor =
-                executor_for(plan, adapter, store, clock, &mut sink, &plan_dir, options);
-            executor.run_to_end_unless(&mut run, &mut stop).await
-        });
-        let progress = match outcome.map_err(exec_error)? {
-            executor::Stoppable::Progress(progress) => progress,
-            executor::Stoppable::Stopped(signal) => {
-                return stopped(
-                    runtime, store, run, notifier, &reporter, signal, globals, options, out,
-                );
-            }
-        };
-        match &progress {
-            Progress::Blocked(RunState::AwaitingApproval { step })
-                if options.yes && clock.is_simulated() =>
-            {
-                let operator = Operator {
-                    by: os_user(),
-                    reason: Some("a rehearsal with --yes".into()),
-                };
-                run = approve_and_reload(store, &run.id, step, &operator, clock.now())?;
-                reporter.approved(&format!("refreshctl: rehearsal: `{step}` approved (--yes)"));
-            }
-            Progress::Blocked(RunState::AwaitingApproval { step })
-                if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
-            {
-                let answer = reporter
-                    .suspend(|| runtime.block_on(foreground::ask(&run.id, step, &mut stop)));
-                match answer {
-                    foreground::Answer::Approve => {
-                        run = approved_at_prompt(store, &run.id, step, clock, &mut reporter)?;
-                    }
-                    foreground::Answer::Later => break progress,
-                    foreground::Answer::Stopped(signal) => {
-                        return stopped(
-                            runtime, store, run, notifier, &reporter, signal, globals, options, out,
-                        );
-                    }
-                }
-            }
-            _ => break progress,
+    let mut terminal = Terminal {
+        reporter: &mut reporter,
+        runtime,
+        simulated: clock.is_simulated(),
+    };
+    let progress = match core
+        .until_stopped(&mut run, &mut notifier, &mut terminal, &mut stop)
+        .map_err(drive_error)?
+    {
+        executor::Stoppable::Progress(progress) => progress,
+        executor::Stoppable::Stopped(signal) => {
+            return stopped(
+                runtime, store, run, notifier, &reporter, signal, globals, options, out,
+            );
         }
     };
     reporter.clear();
@@ -579,31 +468,55 @@ fn drive<A: Adapter>(
     Ok(exit_code(&run, progress))
 }
 
-/// The operator answered `yes` at the prompt: the step is approved as the OS user, and the
-/// live view counts it.
-fn approved_at_prompt(
-    store: &StateStore,
-    run: &str,
-    step: &str,
-    clock: &Clock,
-    reporter: &mut Reporter,
-) -> Result<RunRecord, Error> {
-    let operator = Operator {
-        by: os_user(),
-        reason: None,
-    };
-    let run = approve_and_reload(store, run, step, &operator, clock.now())?;
-    reporter.approved(&format!(
-        "[{}{}] `{step}` approved by {}",
-        if clock.is_simulated() {
-            "simulated "
-        } else {
-            ""
-        },
-        format_utc(clock.now()),
-        operator.by
-    ));
-    Ok(run)
+/// A run in the foreground as the terminal shows it: the live view, and the prompt at a manual
+/// step while both stdin and stderr are terminals.
+struct Terminal<'r> {
+    reporter: &'r mut Reporter,
+    runtime: &'r tokio::runtime::Runtime,
+    simulated: bool,
+}
+
+impl Foreground for Terminal<'_> {
+    type Signal = foreground::Signal;
+
+    fn events(&mut self) -> &mut dyn EventSink {
+        self.reporter
+    }
+
+    fn can_ask(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    fn ask(
+        &mut self,
+        run: &str,
+        step: &str,
+        signals: &mut tokio::sync::mpsc::UnboundedReceiver<foreground::Signal>,
+    ) -> Answer<foreground::Signal> {
+        let runtime = self.runtime;
+        match self
+            .reporter
+            .suspend(|| runtime.block_on(foreground::ask(run, step, signals)))
+        {
+            foreground::Answer::Approve => Answer::Approve,
+            foreground::Answer::Later => Answer::Later,
+            foreground::Answer::Stopped(signal) => Answer::Stopped(signal),
+        }
+    }
+
+    /// The operator answered `yes` at the prompt: the live view counts it.
+    fn approved(&mut self, step: &str, by: &str, at: DateTime<Utc>) {
+        self.reporter.approved(&format!(
+            "[{}{}] `{step}` approved by {by}",
+            if self.simulated { "simulated " } else { "" },
+            format_utc(at),
+        ));
+    }
+
+    fn approved_in_rehearsal(&mut self, step: &str) {
+        self.reporter
+            .approved(&format!("refreshctl: rehearsal: `{step}` approved (--yes)"));
+    }
 }
 
 /// A run stopped by a signal: its notifications still go out, the bar goes, and stderr says
@@ -642,36 +555,23 @@ fn retry_error(error: executor::RetryError) -> Error {
     }
 }
 
+fn drive_error(error: executor::DriveError) -> Error {
+    match error {
+        executor::DriveError::Store(error) => Error::Store(error),
+        executor::DriveError::Refused { message, hint }
+        | executor::DriveError::Rejected { message, hint, .. } => Error::Refused { message, hint },
+        executor::DriveError::Retry(error) => retry_error(error),
+        executor::DriveError::Exec(error) => exec_error(error),
+        executor::DriveError::UnknownRun(run) => Error::UnknownRun(run),
+    }
+}
+
 fn exec_error(error: executor::ExecError) -> Error {
     match error {
         executor::ExecError::Store(error) => Error::Store(error),
         unknown @ executor::ExecError::UnknownStep(_) => Error::Refused {
             message: unknown.to_string(),
             hint: Some("the plan file changed since the run was submitted".into()),
-        },
-    }
-}
-
-fn executor_for<'a, A: Adapter>(
-    plan: &'a Plan,
-    adapter: &'a A,
-    store: &'a StateStore,
-    clock: &'a Clock,
-    sink: &'a mut dyn EventSink,
-    plan_dir: &std::path::Path,
-    options: &RunOptions,
-) -> Executor<'a, A> {
-    Executor {
-        plan,
-        adapter,
-        store,
-        clock,
-        sink,
-        settings: Settings {
-            poll_interval: options.poll_interval,
-            cache_dir: cache_dir(),
-            plan_dir: plan_dir.to_path_buf(),
-            step_deadline: options.step_deadline,
         },
     }
 }
@@ -766,21 +666,4 @@ fn exit_code(run: &RunRecord, progress: Progress) -> u8 {
         }
         Progress::Waiting(_) => exit::FAILURE,
     }
-}
-
-/// Approves a waiting step and reads the run back.
-fn approve_and_reload(
-    store: &StateStore,
-    run: &str,
-    step: &str,
-    operator: &Operator,
-    now: DateTime<Utc>,
-) -> Result<RunRecord, Error> {
-    executor::approve(store, run, step, operator, now).map_err(|error| Error::Refused {
-        message: error.to_string(),
-        hint: None,
-    })?;
-    store
-        .run(run)?
-        .ok_or_else(|| Error::UnknownRun(run.to_owned()))
 }

@@ -2,19 +2,22 @@
 //! every outcome to the state store and emitting events that reporters render.
 
 mod approve;
+mod drive;
 mod event;
 pub mod failpoint;
 mod operator;
 mod retry;
 mod run;
+mod steps;
 mod waiting;
 
 pub use approve::{ApproveError, approve};
+pub use drive::{Answer, Drive, DriveError, Foreground, Start, record};
 pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
 pub use run::{
-    BLOCK_SIZE, ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key,
-    template_context, wait_due,
+    ExecError, Executor, Progress, Settings, Stoppable, new_run, target_key, template_context,
 };
+pub use steps::{BLOCK_SIZE, wait_due};
 pub use waiting::{held_by, unblocking_command, waiting_since};

@@ -7,6 +7,7 @@ use super::context::PlanContext;
 use super::prerequisites::root_place;
 use super::{Findings, Rule};
 use crate::adapter::AdapterKind;
+use crate::plan::RawPlan;
 use crate::plan::raw::RawStep;
 use crate::plan::{PointInTime, Service};
 
@@ -17,6 +18,16 @@ pub const fn adapter_of(service: Service) -> AdapterKind {
         Service::Lcs => AdapterKind::Lcs,
         Service::PowerPlatform => AdapterKind::PowerPlatform,
     }
+}
+
+/// The adapter a plan is checked against: its `service`'s when it names one, else `adapter`
+/// (`--adapter`), else none known.
+#[must_use]
+pub fn checked_against(raw: &RawPlan, adapter: Option<AdapterKind>) -> Option<AdapterKind> {
+    raw.service
+        .as_ref()
+        .map(|service| adapter_of(service.value))
+        .or(adapter)
 }
 
 /// Checks the plan against its `service`'s adapter, else against `adapter` (`--adapter`); a

@@ -65,6 +65,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
         now: settings.now,
         catalog: &settings.catalog,
         plan_dir: &plan_dir,
+        adapter: adapter_support::checked_against(&raw, settings.adapter),
     };
     timing::check(&context, &mut findings);
     cron::check(&context, &mut findings);
@@ -74,7 +75,7 @@ pub fn check_file(file: &str, path: &Path, bytes: &[u8], settings: &CheckSetting
     prerequisites::check(&context, &mut findings);
     adapter_support::check_project(&context, settings.adapter, &mut findings);
     adapter_support::check_service(&context, settings.adapter, &mut findings);
-    let summary = Some(summarize(file, &raw, &resolved, settings.now));
+    let summary = Some(summarize(file, &raw, &resolved, &context));
     CheckedFile {
         file: file.to_owned(),
         plan_name: Some(raw.name.value.clone()),
@@ -109,7 +110,22 @@ pub fn unreadable(file: &str, error: &InputError) -> CheckedFile {
     }
 }
 
-fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>) -> PlanSummary {
+fn summarize(
+    file: &str,
+    raw: &RawPlan,
+    resolved: &Resolved,
+    context: &PlanContext<'_>,
+) -> PlanSummary {
+    // Without a known adapter, the plan is held to LCS's limit, as it always was.
+    let limit = context.adapter.map_or(
+        Some((crate::adapter::LCS_OPERATION_LIMIT, "LCS")),
+        |adapter| {
+            adapter
+                .capabilities()
+                .operation_limit
+                .map(|limit| (limit, adapter.service_name()))
+        },
+    );
     let project = raw.project.as_ref().map_or(0, |project| project.value);
     let target_name = raw.environment.value.name.value.trim();
     PlanSummary::new(
@@ -128,9 +144,10 @@ fn summarize(file: &str, raw: &RawPlan, resolved: &Resolved, now: DateTime<Utc>)
         }),
         raw.window.place,
         resolved.window.clone(),
-        now,
+        context.now,
     )
     .with_operations_per_run(1 + exports(raw))
+    .with_operation_limit(limit)
 }
 
 /// How many `export` steps the plan has, before and after the refresh.

@@ -6,6 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
+use crate::adapter::AdapterKind;
 use crate::plan::RawPlan;
 use crate::plan::resolve::Resolved;
 
@@ -16,4 +17,8 @@ pub struct PlanContext<'a> {
     pub catalog: &'a Catalog,
     /// Where the plan's relative paths start.
     pub plan_dir: &'a Path,
+    /// The adapter the plan is checked against (its `service`'s, else `--adapter`): the rules
+    /// that hold only where a service declares them consult its capabilities; `None` keeps
+    /// them all.
+    pub adapter: Option<AdapterKind>,
 }

@@ -10,14 +10,12 @@ use std::sync::OnceLock;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Diagnostic, Findings, Rule};
+use crate::adapter::{LCS_OPERATION_LIMIT, OperationLimit};
 use crate::plan::time::format_utc;
 use crate::plan::{Occurrence, Place, Window};
 
 /// How far ahead recurring windows are expanded.
 pub const HORIZON: TimeDelta = TimeDelta::days(35);
-
-/// The LCS limit: database operations per environment per 24 hours.
-pub const OPERATIONS_PER_DAY: usize = 3;
 
 /// An environment within a project, compared by name without case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +49,9 @@ pub struct PlanSummary {
     pub now: DateTime<Utc>,
     /// Database operations each run starts on the target: the refresh and every export.
     pub operations_per_run: usize,
+    /// The limit on database operations that the plan's service declares, with the service's
+    /// name; `None`: no limit holds.
+    pub operation_limit: Option<(OperationLimit, &'static str)>,
     /// Expanded on first use: most plans share no environment with another and need none.
     occurrences: OnceLock<Vec<Occurrence>>,
 }
@@ -82,6 +83,7 @@ impl PlanSummary {
             window,
             now,
             operations_per_run: 1,
+            operation_limit: Some((LCS_OPERATION_LIMIT, "LCS")),
             occurrences: OnceLock::new(),
         }
     }
@@ -90,6 +92,13 @@ impl PlanSummary {
     #[must_use]
     pub fn with_operations_per_run(mut self, count: usize) -> Self {
         self.operations_per_run = count.max(1);
+        self
+    }
+
+    /// The same summary, held to the limit its service declares (`None`: to none).
+    #[must_use]
+    pub fn with_operation_limit(mut self, limit: Option<(OperationLimit, &'static str)>) -> Self {
+        self.operation_limit = limit;
         self
     }
 
@@ -209,10 +218,38 @@ fn window_overlaps(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
 }
 
 fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnostic>) {
+    // Each plan is held to the limit its service declares; plans of a service without one are
+    // not counted.
+    let mut limits: Vec<(OperationLimit, &'static str)> = Vec::new();
+    for limit in group
+        .iter()
+        .filter_map(|&index| plans[index].operation_limit)
+    {
+        if !limits.contains(&limit) {
+            limits.push(limit);
+        }
+    }
+    for limit in limits {
+        let held: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&index| plans[index].operation_limit == Some(limit))
+            .collect();
+        operation_limit_of(plans, &held, limit, out);
+    }
+}
+
+fn operation_limit_of(
+    plans: &[PlanSummary],
+    group: &[usize],
+    (limit, service): (OperationLimit, &str),
+    out: &mut Vec<Diagnostic>,
+) {
     // One plan that starts at most once a day, and few enough operations in each run, cannot
     // start four operations in 24 hours.
     if let [only] = group
-        && plans[*only].operations_per_run <= OPERATIONS_PER_DAY
+        && plans[*only].operations_per_run <= limit.operations
+        && limit.hours <= 24
         && plans[*only]
             .window
             .as_ref()
@@ -234,10 +271,10 @@ fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
         })
         .collect();
     starts.sort_unstable();
-    let span = OPERATIONS_PER_DAY;
+    let span = limit.operations;
     if let Some(window) = starts
         .windows(span + 1)
-        .find(|window| window[span].0 - window[0].0 < TimeDelta::hours(24))
+        .find(|window| window[span].0 - window[0].0 < TimeDelta::hours(limit.hours))
     {
         let plan = &plans[window[span].1];
         push(
@@ -246,12 +283,13 @@ fn operation_limit(plans: &[PlanSummary], group: &[usize], out: &mut Vec<Diagnos
             Rule::OperationLimit,
             plan.window_place,
             format!(
-                "{} database operations start on `{}` between {} and {}; LCS allows {} in 24 hours",
+                "{} database operations start on `{}` between {} and {}; {service} allows {} in {} hours",
                 span + 1,
                 plan.target_name,
                 format_utc(window[0].0),
                 format_utc(window[span].0),
-                OPERATIONS_PER_DAY
+                limit.operations,
+                limit.hours
             ),
             "the fourth call would be refused (a refresh and each `export` step count); spread \
              the windows over more days, or export less often",

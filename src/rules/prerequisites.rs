@@ -12,8 +12,15 @@ pub fn check(context: &PlanContext<'_>, findings: &mut Findings) {
         .any(|step| matches!(step.value, RawStep::Reprovision(_)));
     unknown_releases(context, findings);
     release_mismatch(context, findings);
-    if reprovisions {
+    // The hotfixes a release needs are LCS's prerequisites: only an adapter that declares
+    // them (or none known) holds the plan to them.
+    let release_prerequisites = context
+        .adapter
+        .is_none_or(|adapter| adapter.capabilities().release_prerequisites);
+    if reprovisions && release_prerequisites {
         missing_hotfixes(context, findings);
+    }
+    if reprovisions {
         channel_names(context, findings);
     }
     recommended_steps(context, reprovisions, findings);
