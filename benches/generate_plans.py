@@ -4,7 +4,9 @@ argument `recurring`, every window is recurring, for benches/tick.sh).
 
 Plans vary in window kind (fixed or recurring, several zones), operation (refresh or restore),
 releases (with and without the hotfix prerequisites of older ones), post steps and notifications,
-so the benchmark exercises every part of the loader and the rules. Deterministic for a given N.
+so the benchmark exercises every part of the loader and the rules. The plans of a project agree on
+its production environment (one release per project), as a real fleet's do. Deterministic for a
+given N.
 """
 import os
 import random
@@ -22,8 +24,10 @@ RELEASES = [
 
 
 def plan(index: int, rng: random.Random, recurring: bool = False) -> str:
-    release, hotfixes = rng.choice(RELEASES)
     project = 1_000_000 + index // 50
+    # One release per project: its 50 sandboxes copy from its one production environment, so
+    # every plan of the project says the same of it (a real fleet; `inconsistent-facts`).
+    release, hotfixes = random.Random(project).choice(RELEASES)
     lines = [
         "# yaml-language-server: $schema=../schemas/refresh-plan.schema.json",
         "version: 1",
@@ -58,7 +62,7 @@ def plan(index: int, rng: random.Random, recurring: bool = False) -> str:
             f"  timezone: {rng.choice(ZONES)}",
             f"  duration: {rng.randint(2, 6)}h {rng.choice([0, 30])}m",
         ]
-    lines.append(f"lead_time: {rng.choice([24, 48, 72])}h")
+    lines.append(f"lead_time: {rng.choice([25, 48, 72])}h")
     lines += ["acknowledge:", "  - target-database-erased", "  - target-unavailable", "post_steps:"]
     lines.append("  - reprovision")
     lines.append("  - reset-financial-reporting")
@@ -76,11 +80,20 @@ def plan(index: int, rng: random.Random, recurring: bool = False) -> str:
 def main() -> None:
     directory, count = sys.argv[1], int(sys.argv[2])
     recurring = len(sys.argv) > 3 and sys.argv[3] == "recurring"
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(os.path.join(directory, "packages"), exist_ok=True)
+    # The files the plans name exist, as in a real repository (`missing-file` checks them).
+    script = os.path.join(directory, "anonymize.sh")
+    with open(script, "w", encoding="utf-8") as handle:
+        handle.write("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
     rng = random.Random(20261124)
     for index in range(count):
+        text = plan(index, rng, recurring)
         with open(os.path.join(directory, f"plan-{index:05d}.yaml"), "w", encoding="utf-8") as handle:
-            handle.write(plan(index, rng, recurring))
+            handle.write(text)
+        if f"packages/build-{index}.zip" in text:
+            with open(os.path.join(directory, "packages", f"build-{index}.zip"), "wb") as handle:
+                handle.write(b"PK\x05\x06" + bytes(18))
 
 
 if __name__ == "__main__":

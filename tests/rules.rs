@@ -122,6 +122,61 @@ fn cross_plan_rules_fire_over_plan_sets() {
     );
 }
 
+/// Two plans that say different things of one environment: an error at each place, naming the
+/// other plan and where it says otherwise; each plan alone is clean, and a fact left out agrees
+/// with anything.
+#[test]
+fn plans_that_disagree_on_an_environment_are_errors_at_both_places() {
+    let directory = "tests/fixtures/plan-sets/inconsistent-facts";
+    let (code, json) = validate_json(&[directory]);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(
+        findings(&json),
+        [
+            ("inconsistent-facts".to_owned(), "error".to_owned(), 11, 12),
+            ("inconsistent-facts".to_owned(), "error".to_owned(), 11, 12),
+        ]
+    );
+    let diagnostics = json["diagnostics"].as_array().expect("diagnostics");
+    let files: Vec<&str> = diagnostics
+        .iter()
+        .map(|d| d["file"].as_str().expect("file"))
+        .collect();
+    assert!(
+        files[0].ends_with("a.yaml") && files[1].ends_with("b.yaml"),
+        "{files:?}"
+    );
+    let message = diagnostics[0]["message"].as_str().expect("message");
+    assert!(
+        message.contains("`contoso-prod` has release `10.0.41`")
+            && message.contains("`test-weekly` (")
+            && message.contains("b.yaml:11:12) says `10.0.40`"),
+        "{message}"
+    );
+    for file in ["a.yaml", "b.yaml"] {
+        let (code, json) = validate_json(&[&format!("{directory}/{file}")]);
+        assert_eq!((code, findings(&json)), (0, vec![]), "{file} alone");
+    }
+    // Leaving the release out of one plan: nothing to disagree with.
+    let dir = tempfile::tempdir().expect("temp");
+    for file in ["a.yaml", "b.yaml"] {
+        let text = std::fs::read_to_string(format!("{directory}/{file}")).expect("fixture");
+        let text = if file == "b.yaml" {
+            text.replace("  release: \"10.0.40\"\nwindow", "window")
+        } else {
+            text
+        };
+        std::fs::write(dir.path().join(file), text).expect("write");
+    }
+    let (_, json) = validate_json(&[dir.path().to_str().expect("utf-8")]);
+    assert!(
+        !findings(&json)
+            .iter()
+            .any(|(rule, ..)| rule == "inconsistent-facts"),
+        "{json}"
+    );
+}
+
 #[test]
 fn cross_plan_rules_need_the_plans_together() {
     // Each plan of a conflicting set is clean on its own.
@@ -138,7 +193,11 @@ fn every_rule_has_a_fixture() {
         .iter()
         .map(|row| row.1)
         .chain(SETS.iter().map(|row| row.1))
-        .chain(["unknown-release", "adapter-unsupported"])
+        .chain([
+            "unknown-release",
+            "adapter-unsupported",
+            "inconsistent-facts",
+        ])
         .collect();
     for rule in Rule::ALL {
         assert!(covered.contains(rule.id()), "no fixture for {rule}");

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
 use super::context::PlanContext;
-use super::plan_set::{self, EnvironmentKey, PlanSummary};
+use super::plan_set::{self, Declared, EnvironmentKey, PlanSummary};
 use super::{
     Diagnostic, Findings, Rule, adapter_support, cron, local_files, prerequisites, safety,
     scheduling, timing,
@@ -148,6 +148,43 @@ fn summarize(
     )
     .with_operations_per_run(1 + exports(raw))
     .with_operation_limit(limit)
+    .with_declared(
+        std::iter::once(&raw.environment)
+            .chain(raw.source.as_ref())
+            .map(|environment| declared(project, &environment.value))
+            .collect(),
+    )
+}
+
+/// What the plan says of one environment, for `inconsistent-facts`: values as compared (an id
+/// in lower case, text trimmed).
+fn declared(project: u64, environment: &crate::plan::raw::RawEnvironment) -> Declared {
+    let name = environment.name.value.trim();
+    let mut facts = Vec::new();
+    if let Some(kind) = &environment.kind {
+        facts.push(("type", kind.value.as_str().to_owned(), kind.place));
+    }
+    for (fact, value) in [
+        ("release", &environment.release),
+        ("id", &environment.id),
+        ("channel_database", &environment.channel_database),
+        ("channel_data_group", &environment.channel_data_group),
+    ] {
+        if let Some(value) = value {
+            let text = value.value.trim();
+            let text = if fact == "id" {
+                text.to_lowercase()
+            } else {
+                text.to_owned()
+            };
+            facts.push((fact, text, value.place));
+        }
+    }
+    Declared {
+        environment: EnvironmentKey::new(project, name),
+        shown: name.to_owned(),
+        facts,
+    }
 }
 
 /// How many `export` steps the plan has, before and after the refresh.

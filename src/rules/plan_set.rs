@@ -1,5 +1,5 @@
 //! Rules across the plans validated together (SPEC 3.2): `duplicate-name`, `window-overlap`,
-//! `source-in-use`, `operation-limit`.
+//! `source-in-use`, `operation-limit`, `inconsistent-facts`.
 //!
 //! Plans are grouped by target environment first, so the work grows with the plans that share an
 //! environment, not with the square of all plans.
@@ -52,8 +52,20 @@ pub struct PlanSummary {
     /// The limit on database operations that the plan's service declares, with the service's
     /// name; `None`: no limit holds.
     pub operation_limit: Option<(OperationLimit, &'static str)>,
+    /// What the plan says of the environments it names (its target, then its source).
+    pub declared: Vec<Declared>,
     /// Expanded on first use: most plans share no environment with another and need none.
     occurrences: OnceLock<Vec<Occurrence>>,
+}
+
+/// The facts one plan declares of one environment: `type`, `release`, `id`, the channel
+/// names; each with the value as compared and where the plan writes it.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub environment: EnvironmentKey,
+    /// The name as the plan writes it.
+    pub shown: String,
+    pub facts: Vec<(&'static str, String, Option<Place>)>,
 }
 
 impl PlanSummary {
@@ -84,6 +96,7 @@ impl PlanSummary {
             now,
             operations_per_run: 1,
             operation_limit: Some((LCS_OPERATION_LIMIT, "LCS")),
+            declared: Vec::new(),
             occurrences: OnceLock::new(),
         }
     }
@@ -99,6 +112,13 @@ impl PlanSummary {
     #[must_use]
     pub fn with_operation_limit(mut self, limit: Option<(OperationLimit, &'static str)>) -> Self {
         self.operation_limit = limit;
+        self
+    }
+
+    /// The same summary, with what the plan declares of its environments.
+    #[must_use]
+    pub fn with_declared(mut self, declared: Vec<Declared>) -> Self {
+        self.declared = declared;
         self
     }
 
@@ -136,6 +156,7 @@ pub fn check(plans: &[PlanSummary]) -> Vec<Diagnostic> {
         operation_limit(plans, group, &mut out);
     }
     sources_in_use(plans, &by_target, &mut out);
+    inconsistent_facts(plans, &mut out);
     out
 }
 
@@ -329,6 +350,55 @@ fn sources_in_use(
                     "copy from the source after its own refresh has finished, or move one window",
                 );
                 break;
+            }
+        }
+    }
+}
+
+/// Two plans that say different things of one environment: each place is an error, naming the
+/// other plan and where it says otherwise. A fact a plan leaves out is looked up live and
+/// agrees with anything.
+fn inconsistent_facts(plans: &[PlanSummary], out: &mut Vec<Diagnostic>) {
+    // Every declaration of a fact of an environment: which plan, the value, the place.
+    type Said<'a> = Vec<(usize, &'a str, Option<Place>)>;
+    let mut said: HashMap<(&EnvironmentKey, &str), Said<'_>> = HashMap::new();
+    for (index, plan) in plans.iter().enumerate() {
+        for declared in &plan.declared {
+            for (fact, value, place) in &declared.facts {
+                said.entry((&declared.environment, fact))
+                    .or_default()
+                    .push((index, value, *place));
+            }
+        }
+    }
+    for (index, plan) in plans.iter().enumerate() {
+        for declared in &plan.declared {
+            for (fact, value, place) in &declared.facts {
+                let others = &said[&(&declared.environment, *fact)];
+                let Some(&(other, theirs, their_place)) = others
+                    .iter()
+                    .find(|(other, theirs, _)| *other != index && *theirs != value.as_str())
+                else {
+                    continue;
+                };
+                let other = &plans[other];
+                let at = their_place.map_or_else(String::new, |place| {
+                    format!(":{}:{}", place.line, place.column)
+                });
+                push(
+                    out,
+                    plan,
+                    Rule::InconsistentFacts,
+                    *place,
+                    format!(
+                        "this plan says `{}` has {fact} `{value}`, but `{}` ({}{at}) says \
+                         `{theirs}`",
+                        declared.shown, other.name, other.file
+                    ),
+                    "an environment has one type, release, id and channel names: make the plans \
+                     agree (the environment's page in LCS shows them), or leave the fact out to \
+                     have it looked up",
+                );
             }
         }
     }

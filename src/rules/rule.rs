@@ -67,6 +67,7 @@ pub enum Rule {
     WindowOverlap,
     SourceInUse,
     OperationLimit,
+    InconsistentFacts,
     AdapterUnsupported,
 }
 
@@ -81,7 +82,7 @@ pub struct Explanation {
 }
 
 impl Rule {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::Syntax,
         Self::Schema,
         Self::LeadTime,
@@ -105,6 +106,7 @@ impl Rule {
         Self::WindowOverlap,
         Self::SourceInUse,
         Self::OperationLimit,
+        Self::InconsistentFacts,
         Self::AdapterUnsupported,
     ];
 
@@ -134,6 +136,7 @@ impl Rule {
             Self::WindowOverlap => "window-overlap",
             Self::SourceInUse => "source-in-use",
             Self::OperationLimit => "operation-limit",
+            Self::InconsistentFacts => "inconsistent-facts",
             Self::AdapterUnsupported => "adapter-unsupported",
         }
     }
@@ -165,6 +168,7 @@ impl Rule {
             | Self::WindowOverlap
             | Self::SourceInUse
             | Self::OperationLimit
+            | Self::InconsistentFacts
             | Self::AdapterUnsupported => Scope::PlanSet,
             _ => Scope::Plan,
         }
@@ -205,6 +209,7 @@ impl Rule {
             Self::WindowOverlap => "no two plans refresh one environment in overlapping windows",
             Self::SourceInUse => "no plan copies from an environment while another refreshes it",
             Self::OperationLimit => "at most 3 database operations start on an environment in 24h",
+            Self::InconsistentFacts => "plans agree on the facts of an environment they share",
             Self::AdapterUnsupported => {
                 "the plan's service (or the chosen adapter) can do what the plan asks"
             }
@@ -453,13 +458,27 @@ impl Rule {
                 ],
                 none,
             ),
+            Self::InconsistentFacts => (
+                "two plans declare different facts of the same environment (the same project \
+                 and name, in any case), as target or as source: its `type`, `release`, `id`, \
+                 `channel_database` or `channel_data_group`. Both places are errors.",
+                "An environment has one release and one type: one of the plans is wrong, and the \
+                 safety, prerequisite and release checks of that plan are made against facts \
+                 that are not true; its run would be refused at preflight, or worse, go ahead.",
+                &[
+                    "version: 1\nname: uat-weekly\nproject: 1234567\nenvironment: {name: contoso-uat, type: sandbox, release: \"10.0.41\"}\nsource: {name: contoso-prod, type: production, release: \"10.0.41\"}\nwindow: {cron: \"0 22 * * SAT\", timezone: UTC, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                    "version: 1\nname: test-weekly\nproject: 1234567\nenvironment: {name: contoso-test, type: sandbox, release: \"10.0.40\"}\nsource: {name: contoso-prod, type: production, release: \"10.0.40\"}\nwindow: {cron: \"0 22 * * SUN\", timezone: UTC, duration: 3h}\nacknowledge: [target-database-erased, target-unavailable]\npost_steps: [reprovision, reset-financial-reporting]\n",
+                ],
+                none,
+            ),
             Self::AdapterUnsupported => (
                 "the adapter the plan runs through cannot do what the plan asks: the plan's \
-                 `service` (`lcs`; `power-platform` has no adapter in this build yet, so nothing \
-                 is checked for it), else `--adapter NAME`. The LCS API has no point-in-time \
-                 restore, so a plan without a `source`, or with a `point_in_time` other than \
-                 `latest`, fails for `lcs`. A real `--adapter` other than the plan's `service` \
-                 fires it too, at `service` (so `apply` and `tick` refuse such a run).",
+                 `service` (`lcs` or `power-platform`), else `--adapter NAME`. The LCS API has no \
+                 point-in-time restore, so a plan without a `source`, or with a `point_in_time` \
+                 other than `latest`, fails for `lcs`; the Power Platform API has no deployable \
+                 packages and no bacpac export, so `reprovision`, `deploy` and `export` fail for \
+                 `power-platform`. A real `--adapter` other than the plan's `service` fires it \
+                 too, at `service` (so `apply` and `tick` refuse such a run).",
                 "Better to learn in CI that a plan can only be done in the portal than at the \
                  start of its window; `service` makes CI check it without a flag.",
                 &[
