@@ -34,8 +34,13 @@ python3 - "$work/apply.json" "$work/runs.json" "$state" "$count" <<'PY'
 import json, os, sys
 apply = json.load(open(sys.argv[1]))["results"][0]
 print(f"{apply['command']:<40} median {apply['median']*1000:6.1f} ms (target under 100 ms: {'met' if apply['median'] < 0.1 else 'MISSED'})")
+# Targets: `runs` (the table) under 100 ms (SPEC 9); `runs --format json` under 100 ms is issue
+# 17's. A figure is said to meet or miss only the target it has.
+targets = {"refreshctl runs (table)": ("SPEC 9", 0.1), "refreshctl runs --format json": ("issue 17", 0.1)}
 for result in json.load(open(sys.argv[2]))["results"]:
-    print(f"{result['command']:<40} median {result['median']*1000:6.1f} ms (target under 100 ms: {'met' if result['median'] < 0.1 else 'MISSED'})")
+    source, target = targets[result["command"]]
+    verdict = "met" if result["median"] < target else "not met"
+    print(f"{result['command']:<40} median {result['median']*1000:6.1f} ms (target under {target*1000:.0f} ms, {source}: {verdict})")
 size = os.path.getsize(sys.argv[3]) + (os.path.getsize(sys.argv[3] + "-wal") if os.path.exists(sys.argv[3] + "-wal") else 0)
 print(f"state size per run (with its steps and events): {size / (int(sys.argv[4]) + 1):.0f} bytes")
 PY
