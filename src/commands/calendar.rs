@@ -41,6 +41,7 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
     let calendar = feed(
         &loaded.plans,
         &store,
+        &store.runs()?,
         (from, until),
         args.environment.as_deref(),
         now,
@@ -63,10 +64,11 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
     Ok(exit::SUCCESS)
 }
 
-/// The feed of `plans` and the store's runs within `range`, for one environment or all of them.
+/// The feed of `plans` and `runs` (the store's) within `range`, for one environment or all.
 pub(super) fn feed(
     plans: &[Plan],
     store: &StateStore,
+    runs: &[RunRecord],
     (from, until): (DateTime<Utc>, DateTime<Utc>),
     environment: Option<&str>,
     now: DateTime<Utc>,
@@ -87,10 +89,14 @@ pub(super) fn feed(
     for plan in &plans {
         feed.plan(plan);
     }
-    for run in store.runs()? {
+    // Only the runs the feed shows need their logs read.
+    for run in runs {
+        if !feed.covers(run) {
+            continue;
+        }
         let log = store.events(&run.id)?;
         let plan = plans.iter().find(|plan| plan.name() == run.plan).copied();
-        feed.run(&run, plan, &log);
+        feed.run(run, plan, &log);
     }
     for occurrence in store.occurrences()? {
         feed.skipped(occurrence);
@@ -169,17 +175,15 @@ impl Feed<'_> {
 
     /// A run in the range says what became of its window; a run whose plan is gone (or is left
     /// out) is still shown, from what the run recorded.
+    /// Whether the run's window is in the range, and its environment wanted.
+    fn covers(&self, run: &RunRecord) -> bool {
+        run.window_end > self.from
+            && run.window_start < self.until
+            && self.wanted(run.environment_name())
+    }
+
     fn run(&mut self, run: &RunRecord, plan: Option<&Plan>, log: &[EventRecord]) {
-        let environment = run
-            .target
-            .rsplit_once('/')
-            .map_or(run.target.as_str(), |(_, name)| name);
-        if run.window_end <= self.from
-            || run.window_start >= self.until
-            || !self.wanted(environment)
-        {
-            return;
-        }
+        let environment = run.environment_name();
         let window = Window {
             start: run.window_start,
             end: run.window_end,

@@ -43,7 +43,8 @@ pub(super) fn rows(runs: &[RunRecord], environment_named: Option<&str>) -> Vec<R
         .iter()
         .filter(|run| run.state.is_finished())
         .filter(|run| {
-            environment_named.is_none_or(|wanted| wanted.eq_ignore_ascii_case(environment(run)))
+            environment_named
+                .is_none_or(|wanted| wanted.eq_ignore_ascii_case(run.environment_name()))
         })
         .map(row)
         .collect();
@@ -136,13 +137,6 @@ pub fn run(args: &HistoryArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Re
     Ok(exit::SUCCESS)
 }
 
-/// The environment's name: the run's target is `<project>/<name>`.
-fn environment(run: &RunRecord) -> &str {
-    run.target
-        .rsplit_once('/')
-        .map_or(run.target.as_str(), |(_, name)| name)
-}
-
 fn row(run: &RunRecord) -> Row {
     // Preflight and submission happen a lead time before; the run starts with the window.
     let started = run
@@ -180,7 +174,7 @@ fn row(run: &RunRecord) -> Row {
     Row {
         run: run.id.clone(),
         plan: run.plan.clone(),
-        environment: environment(run).to_owned(),
+        environment: run.environment_name().to_owned(),
         window_start: format_utc(run.window_start),
         window_end: format_utc(run.window_end),
         submitted: format_utc(run.created),

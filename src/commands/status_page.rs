@@ -168,6 +168,7 @@ async fn calendar(State(live): State<Arc<Live>>, Query(query): Query<CalendarQue
         let calendar = feed(
             &live.plans(),
             &live.store,
+            &live.store.runs()?,
             (from, now + AHEAD),
             query.environment.as_deref(),
             now,
@@ -212,7 +213,14 @@ async fn page(State(live): State<Arc<Live>>) -> Response {
 fn page_context(live: &Live) -> Result<Value, Error> {
     let now = live.clock.now();
     let runs = live.store.runs()?;
-    let calendar = feed(&live.plans(), &live.store, (now, now + AHEAD), None, now)?;
+    let calendar = feed(
+        &live.plans(),
+        &live.store,
+        &runs,
+        (now, now + AHEAD),
+        None,
+        now,
+    )?;
     let upcoming: Vec<Value> = calendar
         .events
         .iter()

@@ -172,6 +172,14 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The target environment's name: the target is `<project>/<name>`.
+    #[must_use]
+    pub fn environment_name(&self) -> &str {
+        self.target
+            .rsplit_once('/')
+            .map_or(self.target.as_str(), |(_, name)| name)
+    }
+
     /// `contoso-uat-weekly@20261205T2100Z`.
     #[must_use]
     pub fn id_for(plan: &str, window_start: DateTime<Utc>) -> String {
