@@ -161,3 +161,36 @@ fn the_runs_table_shows_each_window_with_its_weekday() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_plan_that_names_the_power_platform_previews_its_calls_without_a_flag() {
+    // contoso-test-restore has an LCS project (its production lives there) but says
+    // `service: power-platform`: the preview follows the plan, as `validate` does.
+    let output = refreshctl(&[
+        "plan",
+        "--now",
+        NOW,
+        "--format",
+        "json",
+        "plans/contoso-test-restore.yaml",
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let preview: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
+    let calls: Vec<&str> = preview["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .flat_map(|step| step["calls"].as_array().into_iter().flatten())
+        .filter_map(|call| call.as_str())
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|call| call.contains("environmentmanagement/environments/{target id}/restore")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|call| call.contains("databasemovement")),
+        "an LCS call in a Power Platform preview: {calls:?}"
+    );
+}

@@ -3,15 +3,16 @@
 //! unified copy or restore changes. It rewrites the parts of the LCS preview that differ.
 
 use super::preview::Preview;
-use crate::plan::Plan;
+use crate::plan::{Plan, Service, reset_financial_reporting_instructions};
 
-/// Whether the preview is for the Power Platform: the adapter chosen, or (none chosen) a plan
-/// without an LCS project.
+/// Whether the preview is for the Power Platform: the adapter chosen, or (none chosen) the
+/// plan's `service:`, or (neither) a plan without an LCS project.
 #[must_use]
 pub fn applies(plan: &Plan, adapter: Option<crate::adapter::AdapterKind>) -> bool {
-    match adapter {
-        Some(kind) => kind == crate::adapter::AdapterKind::PowerPlatform,
-        None => !plan.has_project(),
+    match (adapter, plan.service()) {
+        (Some(kind), _) => kind == crate::adapter::AdapterKind::PowerPlatform,
+        (None, Some(service)) => service == Service::PowerPlatform,
+        (None, None) => !plan.has_project(),
     }
 }
 
@@ -26,7 +27,6 @@ pub fn adapt(preview: &mut Preview, plan: &Plan) {
     } else {
         "copyCandidates"
     };
-    preview.project = None;
     for step in &mut preview.steps {
         let kind = step.id.split(['.', '#']).next().unwrap_or_default();
         match kind {
@@ -50,10 +50,15 @@ pub fn adapt(preview: &mut Preview, plan: &Plan) {
                 ];
             }
             "start-refresh" | "start-restore" if restore => {
-                step.description = format!(
-                    "restore the database of `{}` to the point in time into `{target}` (checked again live first); the target's database is erased",
-                    plan.source().map_or(target, |source| source.name())
-                );
+                step.description = match plan.source() {
+                    Some(source) => format!(
+                        "restore the database of `{}` as it was at the point in time into `{target}` (checked again live first); the target's database is erased",
+                        source.name()
+                    ),
+                    None => format!(
+                        "restore the database of `{target}` to its state at the point in time (checked again live first); changes after that point are lost"
+                    ),
+                };
                 step.calls = vec![format!("POST {base}/{{target id}}/restore?api-version=…")];
             }
             "start-refresh" | "start-restore" => {
@@ -89,10 +94,12 @@ pub fn adapt(preview: &mut Preview, plan: &Plan) {
                 );
                 step.calls = Vec::new();
             }
+            // The operator's calls (Report designer, `approve`) stay as the outline has them.
             "reset-financial-reporting" => {
-                step.description =
-                    "a manual step: the Power Platform API cannot reset Financial reporting; reset it in the target, then approve the step".into();
-                step.calls = Vec::new();
+                step.description = format!(
+                    "a manual step (the Power Platform API has no call for it either, and a rehearsal waits for it as a real run does): {}",
+                    reset_financial_reporting_instructions(target)
+                );
             }
             _ => {}
         }
@@ -115,5 +122,4 @@ pub fn adapt(preview: &mut Preview, plan: &Plan) {
             .push("transaction tables are truncated (a transaction-less copy)".into());
     }
     effects.untouched = vec!["documents in Azure blob storage stay as they are".into()];
-    effects.reset_afterwards = Vec::new();
 }
