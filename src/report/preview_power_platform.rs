@@ -104,6 +104,13 @@ pub fn adapt(preview: &mut Preview, plan: &Plan) {
             _ => {}
         }
     }
+    adapt_effects(preview, plan, restore);
+}
+
+/// What a unified copy or restore changes, in place of the LCS effects.
+fn adapt_effects(preview: &mut Preview, plan: &Plan, restore: bool) {
+    let target = plan.environment().name();
+    let options = plan.power_platform();
     let effects = &mut preview.effects;
     if restore && let Some(source) = plan.source() {
         effects.erased = vec![format!(
