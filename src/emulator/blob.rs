@@ -69,6 +69,33 @@ impl Drop for OwnedDir {
     }
 }
 
+/// Removes the blob directories of emulators that were killed before they could remove their
+/// own (`refreshctl-emulator-PID-N` whose process is gone). Only where `/proc` tells which
+/// processes live; a directory that cannot be read or removed is left as it is.
+fn sweep_abandoned(temp: &Path) {
+    let proc = Path::new("/proc/self");
+    if !proc.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("refreshctl-emulator-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 pub enum Blobs {
     Local {
         dir: PathBuf,
@@ -98,6 +125,7 @@ impl Blobs {
                         std::process::id(),
                         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                     ));
+                    sweep_abandoned(&std::env::temp_dir());
                     (dir.clone(), Some(OwnedDir(dir)))
                 };
                 std::fs::create_dir_all(&dir)
@@ -550,5 +578,34 @@ impl http_body::Body for PaddingBody {
             Bytes::from_static(OPEN)
         };
         Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sweep_abandoned;
+
+    #[test]
+    fn the_directories_of_killed_emulators_are_swept_and_live_ones_kept() {
+        if !std::path::Path::new("/proc/self").exists() {
+            eprintln!("skipped: no /proc to tell which processes live");
+            return;
+        }
+        let temp = tempfile::tempdir().expect("temp");
+        // No process has this id (above any pid_max), one is this process, one is init.
+        let dead = temp.path().join("refreshctl-emulator-4000000000-0");
+        let ours = temp
+            .path()
+            .join(format!("refreshctl-emulator-{}-3", std::process::id()));
+        let init = temp.path().join("refreshctl-emulator-1-0");
+        let unrelated = temp.path().join("refreshctl-emulator-notes");
+        for dir in [&dead, &ours, &init, &unrelated] {
+            std::fs::create_dir_all(dir.join("blobs")).expect("dir");
+        }
+        sweep_abandoned(temp.path());
+        assert!(!dead.exists(), "a dead emulator's directory is left");
+        for kept in [&ours, &init, &unrelated] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
     }
 }
