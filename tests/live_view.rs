@@ -382,3 +382,99 @@ fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
         .count();
     assert_eq!(refreshes, 1, "the refresh was asked for once");
 }
+
+#[test]
+fn a_second_ctrl_c_during_a_call_stops_at_once_and_the_run_resumes_without_a_second_refresh() {
+    let emulator = EmulatorProcess::start(&[
+        "--speed",
+        "600",
+        "--plans",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/plans"),
+        "--metadata-per-minute",
+        "0",
+    ]);
+    // The refresh call takes ten seconds to be answered: both Ctrl-Cs come while it is under way,
+    // and the second drops it unanswered.
+    emulator.script_faults(&serde_json::json!([{
+        "path": "/databasemovement/v1/refresh/",
+        "method": "POST",
+        "times": 1,
+        "fault": { "kind": "slow", "millis": 10000 },
+    }]));
+    let home = Home::new();
+    let plan = home.directory.path().join("live.yaml");
+    std::fs::write(&plan, REFRESH_ONLY).expect("plan");
+    let plan = plan.to_str().expect("utf-8");
+    let lcs = |args: &[&str]| {
+        let mut command = home.command(args);
+        command
+            .env("REFRESHCTL_ADAPTER", "lcs")
+            .envs(emulator.env());
+        command
+    };
+    let mut terminal = Home::on_terminal(lcs(&[
+        "apply",
+        "--yes",
+        "--start-now",
+        "--reason",
+        "live view test",
+        "--poll-interval",
+        "200ms",
+        plan,
+    ]));
+    terminal.expect("] start-refresh started");
+    terminal.session.send_control('c').expect("Ctrl-C");
+    terminal.expect("(again to stop at once)");
+    terminal.session.send_control('c').expect("Ctrl-C again");
+    terminal.expect("refreshctl: SIGINT again: stopping at once");
+    let stands = terminal.expect_line("refreshctl: stopped by SIGINT: run `");
+    let command = terminal.expect_line("refreshctl: to go on: ");
+    let (code, transcript) = terminal.exit_code();
+    assert_eq!(code, 130, "{transcript}");
+    // The call was dropped unanswered: its intent is what the run knows.
+    assert!(
+        stands.contains("` is running, at `start-refresh` (")
+            && stands.contains("its call recorded as an intent"),
+        "{stands}"
+    );
+    let run = stands.split('`').next().expect("the run id").to_owned();
+    let refreshes = || {
+        emulator
+            .requests()
+            .iter()
+            .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
+            .count()
+    };
+    // Resuming does not send it again on its own: LCS's history does not show it, so a person
+    // must look; the message says what to run.
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let resumed = lcs(&words[1..]).output().expect("resume runs");
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    assert_ne!(resumed.status.code(), Some(0), "{said}");
+    assert_eq!(home.status(&run)["state"], "needs-attention", "{said}");
+    assert!(
+        said.contains(
+            "the environment's history does not show it; nothing is sent again automatically"
+        ) && said.contains(&format!("refreshctl resume {run} --retry-step")),
+        "{said}"
+    );
+    assert_eq!(refreshes(), 0, "nothing was sent without a person");
+    // The person checked LCS and asks for the step again: one refresh, and the run ends.
+    let retried = lcs(&[
+        "resume",
+        &run,
+        "--retry-step",
+        "--reason",
+        "checked LCS: no refresh",
+    ])
+    .output()
+    .expect("resume --retry-step runs");
+    assert_eq!(
+        retried.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    assert_eq!(home.status(&run)["state"], "succeeded");
+    assert_eq!(refreshes(), 1, "the refresh was sent once");
+}
