@@ -392,8 +392,11 @@ fn a_failed_notification_never_fails_a_cancel_and_is_logged() {
     let (code, stdout, stderr) = home.run(&["cancel", FIRST, "--notify"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), FIRST);
+    // Kept in the outbox: the next `tick` or `daemon` pass sends it.
     assert!(
-        stderr.contains("notification to http://127.0.0.1:9/… was not delivered"),
+        stderr.contains(&format!(
+            "the canceled notification of `{FIRST}` to http://127.0.0.1:9/… was not delivered"
+        )) && stderr.contains("kept to be sent again at the next pass"),
         "{stderr}"
     );
     let status = home.status(FIRST);

@@ -732,3 +732,46 @@ fn a_pass_leaves_alone_what_a_running_process_is_still_sending() {
         "nothing was sent twice"
     );
 }
+
+#[test]
+fn a_cancellation_that_could_not_be_delivered_is_sent_by_the_next_pass() {
+    let home = Home::new();
+    let up = http_server::Server::start(0);
+    home.plan("", &[&up.url]);
+    let (code, _, stderr) = home.tick("2026-11-26T22:00:00Z", None);
+    assert_eq!(code, 0, "submitted and accepted: {stderr}");
+    // The hook now answers its first three requests (one delivery's every attempt) with 500.
+    let down = http_server::Server::start(3);
+    home.plan("", &[&down.url]);
+    let (code, _, stderr) =
+        home.run(&["cancel", FIRST_RUN, "--reason", "the UAT moved", "--notify"]);
+    assert_eq!(
+        code, 0,
+        "the run is canceled whatever the hook says: {stderr}"
+    );
+    assert!(
+        stderr.contains("was not delivered") && stderr.contains("HTTP 500"),
+        "{stderr}"
+    );
+    assert_eq!(home.status(FIRST_RUN)["state"], "canceled");
+    let tried = down.bodies();
+    assert_eq!(tried.len(), 3, "{tried:?}");
+    assert!(
+        tried.iter().all(|body| body["event"] == "canceled"),
+        "{tried:?}"
+    );
+    // The next pass sends it from the outbox: the same body, once.
+    let (code, passes, stderr) = home.tick("2026-11-26T22:10:00Z", None);
+    assert_eq!(code, 0, "{stderr}");
+    let redelivered = passes[0]["redelivered"].as_array().expect("redelivered");
+    assert_eq!(redelivered.len(), 1, "{}", passes[0]);
+    assert_eq!(redelivered[0]["run"], FIRST_RUN);
+    assert_eq!(redelivered[0]["event"], "canceled");
+    assert_eq!(redelivered[0]["status"], 200);
+    let bodies = down.bodies();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    assert_eq!(bodies[3], tried[0], "the same body");
+    let (code, passes, stderr) = home.tick("2026-11-26T22:20:00Z", None);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(passes[0]["redelivered"], serde_json::json!([]));
+}

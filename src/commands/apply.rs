@@ -18,7 +18,7 @@ use crate::cli::{ApplyArgs, LogFormat, ResumeArgs, RunOptions, SubmitArgs};
 use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{self, Answer, Drive, EventSink, Foreground, Progress, Settings, Start};
-use crate::notify::{Delivery, Notifier};
+use crate::notify::{Delivery, Notifier, Outbox};
 use crate::plan::NotificationEvent;
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{Occurrence, Plan};
@@ -56,7 +56,9 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
         let mut notifier = if globals.adapter == AdapterKind::Simulator {
             Notifier::rendering_only(&plan, &run, globals.adapter)
         } else {
+            // Kept in the outbox until delivered: the next pass sends what this one could not.
             Notifier::new(&plan, &run, globals.adapter, notify_backoff())
+                .with_outbox(Outbox::new(store.clone(), Clock::wall()))
         };
         runtime.block_on(async {
             notifier.send(NotificationEvent::Submitted);
@@ -295,7 +297,7 @@ fn next_window(plan: &Plan, now: DateTime<Utc>) -> Result<Occurrence, Error> {
 /// Records the run (idempotently) and takes its target's lock. A run that loses the lock to
 /// another ends rejected (notified: sent when `send`, else rendered).
 fn record(
-    store: &StateStore,
+    store: &Arc<StateStore>,
     plan: &Plan,
     window: Occurrence,
     now: DateTime<Utc>,
@@ -312,9 +314,10 @@ fn record(
     })
 }
 
-/// Sends (or, in a rehearsal, renders) a rejected run's notifications and waits for them.
+/// Sends (or, in a rehearsal, renders) a rejected run's notifications and waits for them, kept
+/// in the outbox until delivered.
 fn notify_rejected(
-    store: &StateStore,
+    store: &Arc<StateStore>,
     plan: &Plan,
     run: &RunRecord,
     adapter: AdapterKind,
@@ -328,7 +331,13 @@ fn notify_rejected(
     };
     runtime.block_on(async {
         let mut notifier = if send {
+            let clock = if adapter.is_real() {
+                Clock::wall()
+            } else {
+                Clock::simulated(run.updated)
+            };
             Notifier::new(plan, run, adapter, notify_backoff())
+                .with_outbox(Outbox::new(store.clone(), clock))
         } else {
             Notifier::rendering_only(plan, run, adapter)
         };

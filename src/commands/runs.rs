@@ -1,6 +1,7 @@
 //! `runs`, `status`, `reschedule`, `cancel` and `approve`.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,9 +14,10 @@ use crate::cli::{
     ApproveArgs, CancelArgs, CheckArgs, OperatorArgs, RescheduleArgs, RunsArgs, StatusArgs,
     TableFormat,
 };
+use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{self, ApproveError, Operator};
-use crate::notify::{Notifier, Previous};
+use crate::notify::{Notifier, Outbox, Previous};
 use crate::plan::time::{format_duration, format_utc};
 use crate::plan::{NotificationEvent, Plan, PointInTime};
 use crate::report::preview::with_weekday;
@@ -524,6 +526,7 @@ pub fn cancel(args: &CancelArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             &run,
             run_adapter(&run, globals),
             sent,
+            now,
             |notifier| notifier.by(operator),
             NotificationEvent::Canceled,
         ),
@@ -583,14 +586,21 @@ fn plan_settings(
     )
 }
 
-/// Sends (or renders) `event`'s notifications of `run` and waits for them; a failed one is a
-/// warning and an entry in the run's log, never a failed command.
+/// Sends (or renders) `event`'s notifications of `run` at `now` and waits for them; a failed one
+/// is a warning and an entry in the run's log, never a failed command. Each is kept in the
+/// store's outbox until it is delivered, so one this process could not deliver (or was killed
+/// while sending) is sent by the next `tick` or `daemon` pass, as a run's own are.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one notification, each named"
+)]
 fn notify(
-    store: &StateStore,
+    store: &Arc<StateStore>,
     plan: &Plan,
     run: &RunRecord,
     adapter: AdapterKind,
     send: bool,
+    now: DateTime<Utc>,
     with: impl FnOnce(Notifier) -> Notifier,
     event: NotificationEvent,
 ) {
@@ -609,7 +619,14 @@ fn notify(
         }
     };
     let notifier = if send {
+        // A rehearsal's outbox entries are dated on its simulated clock, as its runs are.
+        let clock = if adapter.is_real() {
+            Clock::wall()
+        } else {
+            Clock::simulated(now)
+        };
         Notifier::new(plan, run, adapter, notify_backoff())
+            .with_outbox(Outbox::new(store.clone(), clock))
     } else {
         Notifier::rendering_only(plan, run, adapter)
     };
@@ -727,6 +744,7 @@ pub fn reschedule(
         &moved,
         run_adapter(&moved, globals),
         sends_notifications(&moved, globals, args.notify),
+        now,
         |notifier| notifier.by(operator).rescheduled_from(previous),
         NotificationEvent::Rescheduled,
     );
