@@ -299,45 +299,81 @@ fn through_lcs_the_bar_shows_the_remote_status_and_sigterm_leaves_the_run_to_res
     assert_eq!(refreshes, 1, "the refresh was asked for once");
 }
 
-#[test]
-fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
-    let emulator = EmulatorProcess::start(&[
-        "--speed",
-        "600",
-        "--plans",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/plans"),
-        "--metadata-per-minute",
-        "0",
-    ]);
-    // The refresh call takes two seconds to be answered: Ctrl-C comes while it is under way.
-    emulator.script_faults(&serde_json::json!([{
-        "path": "/databasemovement/v1/refresh/",
-        "method": "POST",
-        "times": 1,
-        "fault": { "kind": "slow", "millis": 2000 },
-    }]));
-    let home = Home::new();
-    let plan = home.directory.path().join("live.yaml");
-    std::fs::write(&plan, REFRESH_ONLY).expect("plan");
-    let plan = plan.to_str().expect("utf-8");
-    let lcs = |args: &[&str]| {
-        let mut command = home.command(args);
+/// An `apply` through LCS on a terminal whose refresh call the emulator answers only after
+/// `millis`: the test's signals come while the call is under way.
+struct SlowRefresh {
+    emulator: EmulatorProcess,
+    home: Home,
+    plan: String,
+}
+
+impl SlowRefresh {
+    fn start(millis: u64) -> Self {
+        let emulator = EmulatorProcess::start(&[
+            "--speed",
+            "600",
+            "--plans",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/plans"),
+            "--metadata-per-minute",
+            "0",
+        ]);
+        emulator.script_faults(&serde_json::json!([{
+            "path": "/databasemovement/v1/refresh/",
+            "method": "POST",
+            "times": 1,
+            "fault": { "kind": "slow", "millis": millis },
+        }]));
+        let home = Home::new();
+        let plan = home.directory.path().join("live.yaml");
+        std::fs::write(&plan, REFRESH_ONLY).expect("plan");
+        let plan = plan.to_str().expect("utf-8").to_owned();
+        Self {
+            emulator,
+            home,
+            plan,
+        }
+    }
+
+    /// The binary through the `lcs` adapter on this emulator.
+    fn lcs(&self, args: &[&str]) -> std::process::Command {
+        let mut command = self.home.command(args);
         command
             .env("REFRESHCTL_ADAPTER", "lcs")
-            .envs(emulator.env());
+            .envs(self.emulator.env());
         command
-    };
-    let mut terminal = Home::on_terminal(lcs(&[
-        "apply",
-        "--yes",
-        "--start-now",
-        "--reason",
-        "live view test",
-        "--poll-interval",
-        "200ms",
-        plan,
-    ]));
-    terminal.expect("] start-refresh started");
+    }
+
+    /// `apply` on a terminal, once its refresh call has gone out.
+    fn apply_until_the_call(&self) -> Terminal {
+        let mut terminal = Home::on_terminal(self.lcs(&[
+            "apply",
+            "--yes",
+            "--start-now",
+            "--reason",
+            "live view test",
+            "--poll-interval",
+            "200ms",
+            &self.plan,
+        ]));
+        terminal.expect("] start-refresh started");
+        terminal
+    }
+
+    /// How many refresh calls the emulator answered.
+    fn refreshes(&self) -> usize {
+        self.emulator
+            .requests()
+            .iter()
+            .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
+            .count()
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
+    // The refresh call takes two seconds to be answered: Ctrl-C comes while it is under way.
+    let world = SlowRefresh::start(2000);
+    let mut terminal = world.apply_until_the_call();
     terminal
         .session
         .send_control('c')
@@ -356,7 +392,7 @@ fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
     let (code, transcript) = terminal.exit_code();
     assert_eq!(code, 130, "{transcript}");
     let run = stands.split('`').next().expect("the run id").to_owned();
-    let status = home.status(&run);
+    let status = world.home.status(&run);
     let start = status["steps"]
         .as_array()
         .expect("steps")
@@ -367,62 +403,23 @@ fn ctrl_c_during_a_call_lets_it_be_answered_then_stops_and_the_run_resumes() {
     assert_eq!(start["state"], "succeeded", "{status}");
     assert!(start["remote"]["activity"].is_string(), "{status}");
     let words: Vec<&str> = command.split_whitespace().collect();
-    let resumed = lcs(&words[1..]).output().expect("resume runs");
+    let resumed = world.lcs(&words[1..]).output().expect("resume runs");
     assert_eq!(
         resumed.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    assert_eq!(home.status(&run)["state"], "succeeded");
-    let refreshes = emulator
-        .requests()
-        .iter()
-        .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
-        .count();
-    assert_eq!(refreshes, 1, "the refresh was asked for once");
+    assert_eq!(world.home.status(&run)["state"], "succeeded");
+    assert_eq!(world.refreshes(), 1, "the refresh was asked for once");
 }
 
 #[test]
 fn a_second_ctrl_c_during_a_call_stops_at_once_and_the_run_resumes_without_a_second_refresh() {
-    let emulator = EmulatorProcess::start(&[
-        "--speed",
-        "600",
-        "--plans",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/plans"),
-        "--metadata-per-minute",
-        "0",
-    ]);
     // The refresh call takes ten seconds to be answered: both Ctrl-Cs come while it is under way,
     // and the second drops it unanswered.
-    emulator.script_faults(&serde_json::json!([{
-        "path": "/databasemovement/v1/refresh/",
-        "method": "POST",
-        "times": 1,
-        "fault": { "kind": "slow", "millis": 10000 },
-    }]));
-    let home = Home::new();
-    let plan = home.directory.path().join("live.yaml");
-    std::fs::write(&plan, REFRESH_ONLY).expect("plan");
-    let plan = plan.to_str().expect("utf-8");
-    let lcs = |args: &[&str]| {
-        let mut command = home.command(args);
-        command
-            .env("REFRESHCTL_ADAPTER", "lcs")
-            .envs(emulator.env());
-        command
-    };
-    let mut terminal = Home::on_terminal(lcs(&[
-        "apply",
-        "--yes",
-        "--start-now",
-        "--reason",
-        "live view test",
-        "--poll-interval",
-        "200ms",
-        plan,
-    ]));
-    terminal.expect("] start-refresh started");
+    let world = SlowRefresh::start(10_000);
+    let mut terminal = world.apply_until_the_call();
     terminal.session.send_control('c').expect("Ctrl-C");
     terminal.expect("(again to stop at once)");
     terminal.session.send_control('c').expect("Ctrl-C again");
@@ -438,43 +435,43 @@ fn a_second_ctrl_c_during_a_call_stops_at_once_and_the_run_resumes_without_a_sec
         "{stands}"
     );
     let run = stands.split('`').next().expect("the run id").to_owned();
-    let refreshes = || {
-        emulator
-            .requests()
-            .iter()
-            .filter(|request| request.path.contains("/databasemovement/v1/refresh/"))
-            .count()
-    };
     // Resuming does not send it again on its own: LCS's history does not show it, so a person
     // must look; the message says what to run.
     let words: Vec<&str> = command.split_whitespace().collect();
-    let resumed = lcs(&words[1..]).output().expect("resume runs");
+    let resumed = world.lcs(&words[1..]).output().expect("resume runs");
     let said = String::from_utf8_lossy(&resumed.stderr);
     assert_ne!(resumed.status.code(), Some(0), "{said}");
-    assert_eq!(home.status(&run)["state"], "needs-attention", "{said}");
+    assert_eq!(
+        world.home.status(&run)["state"],
+        "needs-attention",
+        "{said}"
+    );
     assert!(
         said.contains(
             "the environment's history does not show it; nothing is sent again automatically"
         ) && said.contains(&format!("refreshctl resume {run} --retry-step")),
         "{said}"
     );
-    assert_eq!(refreshes(), 0, "nothing was sent without a person");
+    assert_eq!(world.refreshes(), 0, "nothing was sent without a person");
     // The person checked LCS and asks for the step again: one refresh, and the run ends.
-    let retried = lcs(&[
-        "resume",
-        &run,
-        "--retry-step",
-        "--reason",
-        "checked LCS: no refresh",
-    ])
-    .output()
-    .expect("resume --retry-step runs");
+    let retried = world
+        .lcs(&[
+            "resume",
+            &run,
+            "--retry-step",
+            "--reason",
+            "checked LCS: no refresh",
+            "--poll-interval",
+            "200ms",
+        ])
+        .output()
+        .expect("resume --retry-step runs");
     assert_eq!(
         retried.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&retried.stderr)
     );
-    assert_eq!(home.status(&run)["state"], "succeeded");
-    assert_eq!(refreshes(), 1, "the refresh was sent once");
+    assert_eq!(world.home.status(&run)["state"], "succeeded");
+    assert_eq!(world.refreshes(), 1, "the refresh was sent once");
 }
