@@ -177,6 +177,73 @@ fn plans_that_disagree_on_an_environment_are_errors_at_both_places() {
     );
 }
 
+/// Validation keeps only a summary of each plan while it checks the others: the rules across
+/// plans still find a conflict between the first and the last file of a large directory, the
+/// same diagnostics at the same places as in the small set.
+#[test]
+fn cross_plan_rules_fire_between_the_first_and_the_last_of_many_files() {
+    let filler = std::fs::read_to_string("tests/fixtures/rules/clean.yaml").expect("fixture");
+    let sets = SETS
+        .iter()
+        .map(|(set, ..)| *set)
+        .chain(["inconsistent-facts"]);
+    for set in sets {
+        let small = format!("tests/fixtures/plan-sets/{set}");
+        let dir = tempfile::tempdir().expect("temp");
+        let mut names: Vec<String> = std::fs::read_dir(&small)
+            .expect("fixture set")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        names.sort();
+        // The set's first file sorts first; the others after 400 plans of another project.
+        let renamed = |name: &str| {
+            if *name == names[0] {
+                name.to_owned()
+            } else {
+                format!("z-{name}")
+            }
+        };
+        for name in &names {
+            std::fs::copy(format!("{small}/{name}"), dir.path().join(renamed(name))).expect("copy");
+        }
+        for index in 0..400 {
+            let text = filler
+                .replace("name: uat-refresh", &format!("name: filler-{index:04}"))
+                .replace("project: 1234567", "project: 7654321")
+                .replace("name: contoso-uat", &format!("name: filler-uat-{index:04}"));
+            std::fs::write(dir.path().join(format!("m-{index:04}.yaml")), text).expect("write");
+        }
+        let big = dir.path().to_str().expect("utf-8");
+        let (_, expected) = validate_json(&[&small]);
+        let (_, found) = validate_json(&[big]);
+        assert_eq!(findings(&found), findings(&expected), "{set}");
+        let files = |json: &serde_json::Value, prefix: &str| -> Vec<String> {
+            json["diagnostics"]
+                .as_array()
+                .expect("diagnostics")
+                .iter()
+                .map(|d| {
+                    let file = d["file"].as_str().expect("file");
+                    let name = file.strip_prefix(prefix).expect("in the set");
+                    name.trim_start_matches('/').to_owned()
+                })
+                .collect()
+        };
+        let renamed_expected: Vec<String> = files(&expected, &small)
+            .iter()
+            .map(|name| renamed(name))
+            .collect();
+        assert_eq!(files(&found, big), renamed_expected, "{set}");
+        assert_eq!(found["summary"]["files"], names.len() + 400, "{set}");
+    }
+}
+
 #[test]
 fn cross_plan_rules_need_the_plans_together() {
     // Each plan of a conflicting set is clean on its own.

@@ -65,7 +65,7 @@ pub(super) fn load_plan_set(
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
     let fingerprint = fingerprint_of(&files);
-    let checked = check_files(&files, &settings, true)?;
+    let checked = check_files(&files, &settings, std::convert::identity)?;
     let diagnostics = check_set(&checked);
     // Per file: how many errors, and the first (named when a file could not be read at all).
     let mut errors: std::collections::HashMap<&str, (usize, &crate::rules::Diagnostic)> =

@@ -14,7 +14,7 @@ use crate::input::read_capped;
 use crate::plan::discover::{DiscoverError, PlanFile, discover};
 use crate::plan::load::MAX_PLAN_BYTES;
 use crate::report::{self, ValidationReport};
-use crate::rules::{CheckSettings, CheckedFile, check_file, check_set};
+use crate::rules::{CheckSettings, CheckedFile, FileRecord, check_file, check_records};
 
 /// Where plans are looked for when no path is given.
 pub const DEFAULT_PLANS: &str = "plans";
@@ -63,22 +63,17 @@ pub fn run(
         return Err(Error::NoPlans { paths });
     }
     let started = std::time::Instant::now();
-    let mut checked = Vec::new();
+    let mut records: Vec<FileRecord> = Vec::with_capacity(files.len() + usize::from(from_stdin));
     let mut stdin_text = None;
     if from_stdin {
         let bytes = read_stdin()?;
         // Named `<stdin>`; relative paths (templates, packages, scripts) start at the current
         // directory, as if the plan were a file there.
-        checked.push(check_file(
-            STDIN,
-            std::path::Path::new(STDIN),
-            &bytes,
-            &settings,
-        ));
+        records.push(check_file(STDIN, std::path::Path::new(STDIN), &bytes, &settings).into());
         stdin_text = Some(String::from_utf8_lossy(&bytes).into_owned());
     }
-    checked.extend(check_files(&files, &settings, false)?);
-    let diagnostics = check_set(&checked);
+    records.extend(check_files(&files, &settings, FileRecord::from)?);
+    let diagnostics = check_records(&mut records);
     let elapsed = started.elapsed();
     // Excerpts need the text of the files with diagnostics (usually a few): read again, rather
     // than keeping every file's text while thousands are checked. A file that cannot be read
@@ -89,13 +84,13 @@ pub fn run(
     }
     if args.format == ValidateFormat::Human {
         let with_diagnostics: HashSet<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
-        let from_files = &checked[usize::from(from_stdin)..];
-        for (file, checked) in files.iter().zip(from_files) {
-            if with_diagnostics.contains(checked.file.as_str())
+        let from_files = &records[usize::from(from_stdin)..];
+        for (file, record) in files.iter().zip(from_files) {
+            if with_diagnostics.contains(record.file())
                 && let Ok(text) = read_capped(&file.path, MAX_PLAN_BYTES, "plan")
             {
                 sources.insert(
-                    checked.file.clone(),
+                    record.file().to_owned(),
                     String::from_utf8_lossy(&text).into_owned(),
                 );
             }
@@ -103,12 +98,12 @@ pub fn run(
     }
     let report = ValidationReport {
         now: settings.now,
-        files: checked.len(),
-        plans: checked
+        files: records.len(),
+        plans: records
             .iter()
-            .filter_map(|file| Some((file.file.as_str(), file.plan_name.as_deref()?)))
+            .filter_map(|record| Some((record.file(), record.plan_name()?)))
             .collect(),
-        file_names: checked.iter().map(|file| file.file.as_str()).collect(),
+        file_names: records.iter().map(FileRecord::file).collect(),
         diagnostics: &diagnostics,
         sources: &sources,
         deny_warnings: args.deny_warnings,
@@ -137,16 +132,19 @@ pub fn run(
     )
 }
 
-/// Reads and checks every file on all cores; returns the checked files in order. Unless
-/// `keep_plans` (the scheduler runs them), the checked plans are dropped as soon as their
-/// diagnostics are known: validation keeps only what the cross-plan rules and the report need.
-pub fn check_files(
+/// Reads and checks every file on all cores, and hands each checked file to `keep` on the
+/// worker that checked it; returns what `keep` made of each, in the order of the files. The
+/// scheduler keeps the checked files whole (`std::convert::identity`); validation keeps a
+/// [`FileRecord`], dropping the plan and the file's text at once, so that only what the rules
+/// across plans compare stays in memory while thousands of files are checked.
+pub fn check_files<T: Send>(
     files: &[PlanFile],
     settings: &CheckSettings,
-    keep_plans: bool,
-) -> Result<Vec<CheckedFile>, Error> {
+    keep: impl Fn(CheckedFile) -> T + Sync,
+) -> Result<Vec<T>, Error> {
     let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::with_capacity(files.len()));
+    let slots: Mutex<Vec<Option<Result<T, Error>>>> =
+        Mutex::new(std::iter::repeat_with(|| None).take(files.len()).collect());
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len())
@@ -154,32 +152,24 @@ pub fn check_files(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                let mut local = Vec::new();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(index) else { break };
-                    let checked = read_and_check(&file.path, &file.shown, settings, true).map(
-                        |(mut checked, _)| {
-                            if !keep_plans {
-                                checked.plan = None;
-                            }
-                            checked
-                        },
-                    );
-                    local.push((index, checked));
+                    let kept = read_and_check(&file.path, &file.shown, settings, true)
+                        .map(|(checked, _)| keep(checked));
+                    slots
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(kept);
                 }
-                results
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend(local);
             });
         }
     });
-    let mut results = results
+    slots
         .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_unstable_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn append(path: &PathBuf, text: &str) -> Result<(), Error> {

@@ -34,4 +34,4 @@ pub use step::{
 pub use vocabulary::{
     Acknowledgement, Database, EnvironmentType, NotificationEvent, OnTimeout, Service, StepKind,
 };
-pub use window::{Occurrence, Window, Zone, parse_cron, parse_zone};
+pub use window::{Occurrence, Window, Zone, cron_at_most_daily, parse_cron, parse_zone};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
 use super::context::PlanContext;
-use super::plan_set::{self, Declared, EnvironmentKey, PlanSummary};
+use super::plan_set::{self, Declared, EnvironmentKey, Fact, FactName, PlanSummary};
 use super::{
     Diagnostic, Findings, Rule, adapter_support, cron, local_files, prerequisites, safety,
     scheduling, timing,
@@ -127,33 +127,20 @@ fn summarize(
         },
     );
     let project = raw.project.as_ref().map_or(0, |project| project.value);
-    let target_name = raw.environment.value.name.value.trim();
     PlanSummary::new(
         file.to_owned(),
         raw.name.value.clone(),
         raw.name.place,
-        (
-            EnvironmentKey::new(project, target_name),
-            target_name.to_owned(),
-        ),
-        raw.source.as_ref().map(|source| {
-            (
-                EnvironmentKey::new(project, source.value.name.value.trim()),
-                source.value.name.place,
-            )
-        }),
+        declared(project, &raw.environment.value),
+        raw.source
+            .as_ref()
+            .map(|source| (declared(project, &source.value), source.value.name.place)),
         raw.window.place,
-        resolved.window.clone(),
+        resolved.window.as_ref(),
         context.now,
     )
     .with_operations_per_run(1 + exports(raw))
     .with_operation_limit(limit)
-    .with_declared(
-        std::iter::once(&raw.environment)
-            .chain(raw.source.as_ref())
-            .map(|environment| declared(project, &environment.value))
-            .collect(),
-    )
 }
 
 /// What the plan says of one environment, for `inconsistent-facts`: values as compared (an id
@@ -162,28 +149,37 @@ fn declared(project: u64, environment: &crate::plan::raw::RawEnvironment) -> Dec
     let name = environment.name.value.trim();
     let mut facts = Vec::new();
     if let Some(kind) = &environment.kind {
-        facts.push(("type", kind.value.as_str().to_owned(), kind.place));
+        facts.push(Fact {
+            name: FactName::Type,
+            value: kind.value.as_str().into(),
+            place: kind.place,
+        });
     }
     for (fact, value) in [
-        ("release", &environment.release),
-        ("id", &environment.id),
-        ("channel_database", &environment.channel_database),
-        ("channel_data_group", &environment.channel_data_group),
+        (FactName::Release, &environment.release),
+        (FactName::Id, &environment.id),
+        (FactName::ChannelDatabase, &environment.channel_database),
+        (FactName::ChannelDataGroup, &environment.channel_data_group),
     ] {
         if let Some(value) = value {
             let text = value.value.trim();
-            let text = if fact == "id" {
-                text.to_lowercase()
+            let text = if fact == FactName::Id {
+                text.to_lowercase().into_boxed_str()
             } else {
-                text.to_owned()
+                text.into()
             };
-            facts.push((fact, text, value.place));
+            facts.push(Fact {
+                name: fact,
+                value: text,
+                place: value.place,
+            });
         }
     }
     Declared {
         environment: EnvironmentKey::new(project, name),
         shown: name.to_owned(),
-        facts,
+        // Kept until every plan is checked: no spare room.
+        facts: facts.into_boxed_slice(),
     }
 }
 
@@ -200,15 +196,92 @@ fn exports(raw: &RawPlan) -> usize {
 /// Runs the cross-plan rules over checked files and returns every diagnostic, sorted.
 #[must_use]
 pub fn check_set(files: &[CheckedFile]) -> Vec<Diagnostic> {
-    let summaries: Vec<PlanSummary> = files
+    let summaries: Vec<&PlanSummary> = files
         .iter()
-        .filter_map(|file| file.summary.clone())
+        .filter_map(|file| file.summary.as_ref())
         .collect();
-    let mut diagnostics: Vec<Diagnostic> = files
-        .iter()
-        .flat_map(|file| file.diagnostics.iter().cloned())
-        .chain(plan_set::check(&summaries))
-        .collect();
+    sorted(
+        files
+            .iter()
+            .flat_map(|file| file.diagnostics.iter().cloned())
+            .chain(plan_set::check(&summaries))
+            .collect(),
+    )
+}
+
+/// What validation keeps of a checked file once its plan is dropped: the summary that the rules
+/// across plans compare (which names the file and the plan), or the file's name when it did not
+/// parse, and its own diagnostics.
+#[derive(Debug)]
+pub struct FileRecord {
+    kept: Kept,
+    diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug)]
+enum Kept {
+    Summary(Box<PlanSummary>),
+    Unparsed(Box<str>),
+}
+
+impl From<CheckedFile> for FileRecord {
+    fn from(checked: CheckedFile) -> Self {
+        let mut diagnostics = checked.diagnostics;
+        diagnostics.shrink_to_fit();
+        Self {
+            kept: match checked.summary {
+                Some(summary) => Kept::Summary(Box::new(summary)),
+                None => Kept::Unparsed(checked.file.into_boxed_str()),
+            },
+            diagnostics,
+        }
+    }
+}
+
+impl FileRecord {
+    /// The path as shown to the user.
+    #[must_use]
+    pub fn file(&self) -> &str {
+        match &self.kept {
+            Kept::Summary(summary) => &summary.file,
+            Kept::Unparsed(file) => file,
+        }
+    }
+
+    /// The plan's name when the file parsed far enough to have one.
+    #[must_use]
+    pub fn plan_name(&self) -> Option<&str> {
+        match &self.kept {
+            Kept::Summary(summary) => Some(&summary.name),
+            Kept::Unparsed(_) => None,
+        }
+    }
+
+    fn summary(&self) -> Option<&PlanSummary> {
+        match &self.kept {
+            Kept::Summary(summary) => Some(summary),
+            Kept::Unparsed(_) => None,
+        }
+    }
+}
+
+/// [`check_set`] over what validation kept: the same diagnostics in the same order. The
+/// records' own diagnostics are moved out, not copied.
+#[must_use]
+pub fn check_records(records: &mut [FileRecord]) -> Vec<Diagnostic> {
+    let mut per_file: Vec<Diagnostic> =
+        Vec::with_capacity(records.iter().map(|record| record.diagnostics.len()).sum());
+    for record in records.iter_mut() {
+        per_file.append(&mut record.diagnostics);
+    }
+    let summaries: Vec<&PlanSummary> = records.iter().filter_map(FileRecord::summary).collect();
+    per_file.extend(plan_set::check(&summaries));
+    sorted(per_file)
+}
+
+/// Diagnostics by file, then place, then rule; the sort is stable, so the diagnostics of one
+/// place and rule keep the order they were found in.
+fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     diagnostics
 }

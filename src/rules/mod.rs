@@ -18,7 +18,9 @@ mod scheduling;
 mod timing;
 
 pub use catalog::{Catalog, CatalogError};
-pub use check::{CheckSettings, CheckedFile, check_file, check_set, unreadable};
+pub use check::{
+    CheckSettings, CheckedFile, FileRecord, check_file, check_records, check_set, unreadable,
+};
 pub use diagnostic::{Counts, Diagnostic, Findings};
 pub use local_files::missing_files;
 pub use rule::{EXAMPLE_NOW, Explanation, Rule, Scope, Severity};
