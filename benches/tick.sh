@@ -25,6 +25,7 @@ measure() { # label, then the command
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || {
     echo "$label failed:"; tail -n 5 "$work/err"; exit 1; }
   read -r seconds kib < "$work/time"
+  printf '%s\t%s\t%s\n' "$label" "$seconds" "$kib" >> "$work/measured"
   printf '%-44s %6.2f s  %6.1f MiB peak  %s\n' "$label" "$seconds" "$(echo "$kib / 1024" | bc -l)" \
     "$(wc -l < "$work/out") line(s) of output"
 }
@@ -56,3 +57,17 @@ for listen in "" "--listen 0"; do
   echo "daemon ${listen:-without --listen}: CPU over ${idle} s idle: $(echo "($after - $before) * 1000 / $ticks" | bc) ms" \
     "(start-up and first pass excluded; it rechecks plans and the store once a minute)"
 done
+
+# The headline rows (the three passes), appended to $BENCH_ROWS (benches/all.sh renders them).
+python3 - "$work/measured" "$count" "${BENCH_ROWS:-target/bench/rows.tsv}" <<'PY'
+import os, sys
+measured, count, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(os.path.dirname(rows) or ".", exist_ok=True)
+with open(rows, "a", encoding="utf-8") as out:
+    for line in open(measured, encoding="utf-8"):
+        label, seconds, kib = line.rstrip("\n").split("\t")
+        seconds, mib = float(seconds), int(kib) / 1024
+        met = seconds < 0.8 and mib < 64
+        out.write(f"`tick` over {count:,} recurring plans, SQLite: {label}\t{seconds:.2f} s, {mib:.1f} MiB\t"
+                  f"< 0.8 s, < 64 MiB\t{'met' if met else 'not met'}\n")
+PY

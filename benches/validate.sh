@@ -110,7 +110,7 @@ with open(sys.argv[2], "a") as rows:
     for result in json.load(open(sys.argv[1]))["results"]:
         median = result["median"] * 1000
         target = targets[result["command"]]
-        print(f"{result['command']:<34} median {median:6.2f} ms (target under {target} ms: {'met' if median < target else 'MISSED'})")
+        print(f"{result['command']:<34} median {median:6.2f} ms (target under {target} ms: {'met' if median < target else 'not met'})")
         verdict = "met" if median < target else "not met"
         rows.write(f"{result['command']}\t{median:.2f} ms\t< {target} ms\t{verdict}\n")
 PY

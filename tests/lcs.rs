@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::adapter::{
-    Adapter, AdapterError, AdapterKind, Credentials, LcsAdapter, RetryPolicy,
+    Adapter, AdapterError, AdapterKind, BlockData, Credentials, FileRange, LcsAdapter, RetryPolicy,
+    UploadTarget,
 };
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Fault, FaultRule, RequestRecord, Running, Time};
@@ -673,6 +674,87 @@ async fn a_dropped_connection_mid_upload_resends_only_that_block() {
         model.destructive_calls().count(),
         3,
         "one refresh, two deployments"
+    );
+}
+
+/// A block that is a range of a package on disk: `len` bytes of `path` from `offset`.
+fn file_block(path: &std::path::Path, offset: u64, len: u64) -> BlockData {
+    BlockData::File(FileRange {
+        file: Arc::new(std::fs::File::open(path).expect("open")),
+        path: Arc::from(path),
+        offset,
+        len,
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_block_read_from_the_package_is_sent_with_its_length_and_read_again_for_a_retry() {
+    let lab = lab().await;
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("build.zip");
+    // Letters, so the recording server's text is the bytes; more than two of the body's reads.
+    let content: Vec<u8> = (0..700_000_u32)
+        .map(|n| b'a' + u8::try_from(n % 26).expect("small"))
+        .collect();
+    std::fs::write(&path, &content).expect("package");
+    // The server reads a body by its Content-Length (a chunked one would come out empty) and
+    // answers the first request with 500, so the block is sent twice.
+    let server = http_server::Server::start(1);
+    let target = UploadTarget {
+        asset: "asset".into(),
+        location: format!(
+            "{}/blob/packages/asset?sv=2019-02-02&sig=secret",
+            server.url
+        ),
+    };
+    lab.adapter
+        .upload_block(&target, "MDAwMDAwMDE=", file_block(&path, 100_000, 550_000))
+        .await
+        .expect("block");
+    let requests = server.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "sent, refused with 500, sent again");
+    let wanted = std::str::from_utf8(&content[100_000..650_000]).expect("letters");
+    for (path, body) in &requests {
+        assert!(path.contains("comp=block&blockid=MDAwMDAwMDE%3D"), "{path}");
+        assert!(body == wanted, "{} bytes, not the range", body.len());
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_package_that_became_shorter_during_its_upload_fails_the_block_without_retrying() {
+    let lab = lab().await;
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("build.zip");
+    std::fs::write(&path, vec![7_u8; 300_000]).expect("package");
+    let target = lab
+        .adapter
+        .create_asset(PROJECT, "Build 42", "build.zip")
+        .await
+        .expect("create");
+    // The block was planned when the file was 600,000 bytes long.
+    let error = lab
+        .adapter
+        .upload_block(&target, "MDAwMDAwMDA=", file_block(&path, 0, 600_000))
+        .await
+        .expect_err("the file is too short");
+    let AdapterError::State(message) = &error else {
+        panic!("not a local failure: {error:?}");
+    };
+    assert!(
+        message.starts_with(&format!(
+            "cannot read `{}`: it became shorter",
+            path.display()
+        )),
+        "{message}"
+    );
+    let sent = lab
+        .requests()
+        .iter()
+        .filter(|request| request.method == "PUT" && request.query.contains("comp=block&"))
+        .count();
+    assert!(
+        sent <= 1,
+        "sent {sent} times: a file that cannot be read is not retried"
     );
 }
 

@@ -1,6 +1,9 @@
 //! The adapter contract (SPEC 6): typed requests and results for every operation a run needs.
 //! Every adapter answers the same way, which `tests/common/adapter_conformance.rs` checks.
 
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -147,6 +150,53 @@ pub struct UploadTarget {
     pub location: String,
 }
 
+/// The bytes of one block of an upload.
+#[derive(Debug, Clone)]
+pub enum BlockData {
+    /// In memory, shared, not copied: a retry sends the same bytes.
+    Bytes(Bytes),
+    /// A range of an open package, read as it is sent (and read again for a retry), so that a
+    /// block in flight holds a buffer or two of the HTTP client rather than the whole block.
+    File(FileRange),
+}
+
+/// `len` bytes of `file` from `offset`; `path` names it in messages.
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub path: Arc<Path>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl BlockData {
+    /// The block's size in bytes.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes.len() as u64,
+            Self::File(range) => range.len,
+        }
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Bytes> for BlockData {
+    fn from(bytes: Bytes) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl From<Vec<u8>> for BlockData {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Bytes(bytes.into())
+    }
+}
+
 /// One entry of an environment's history, used to find out after a crash whether a call was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryItem {
@@ -188,7 +238,8 @@ pub enum AdapterError {
     /// The service cannot be used at all: signing in was refused, or it cannot be configured.
     #[error("{0}")]
     Unavailable(String),
-    /// Keeping the adapter's own state failed.
+    /// Keeping the adapter's own state failed, or a local file it writes (a download) or reads
+    /// (a package being uploaded).
     #[error("{0}")]
     State(String),
 }
@@ -360,12 +411,12 @@ pub trait Adapter {
     /// never kept in the state store, so a resumed upload asks for it anew.
     async fn upload_target(&self, project: u64, asset: &str) -> Result<UploadTarget, AdapterError>;
 
-    /// Puts one block (shared, not copied: retries resend the same bytes).
+    /// Puts one block; a retry sends the same bytes (a file's range is read again).
     async fn upload_block(
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: Bytes,
+        data: BlockData,
     ) -> Result<(), AdapterError>;
 
     async fn commit_blocks(

@@ -12,8 +12,8 @@ use std::fmt;
 
 pub use bytes::Bytes;
 pub use contract::{
-    Adapter, AdapterError, AssetInfo, DatabaseRequest, EnvironmentFacts, HistoryItem, LiveType,
-    UploadTarget, shown_wait,
+    Adapter, AdapterError, AssetInfo, BlockData, DatabaseRequest, EnvironmentFacts, FileRange,
+    HistoryItem, LiveType, UploadTarget, shown_wait,
 };
 pub use lcs::{Credentials, DEFAULT_API_URL, DEFAULT_AUTH_URL, LcsAdapter, RetryPolicy};
 pub use power_platform::{PowerPlatformAdapter, PowerPlatformConfig, restore_point, retention_of};

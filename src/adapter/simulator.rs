@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
+    Adapter, AdapterError, AssetInfo, BlockData, EnvironmentFacts, HistoryItem, LiveType,
+    UploadTarget,
 };
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
@@ -524,9 +525,9 @@ impl Adapter for SimulatorAdapter {
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: bytes::Bytes,
+        data: BlockData,
     ) -> Result<(), AdapterError> {
-        self.call(|model, now| model.put_block(&target.location, block, bytes.len() as u64, now))
+        self.call(|model, now| model.put_block(&target.location, block, data.len(), now))
     }
 
     async fn commit_blocks(

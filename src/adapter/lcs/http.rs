@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use super::auth::{Credentials, Token, acquire};
 use crate::adapter::AdapterError;
 use crate::adapter::contract::shown_wait;
+use crate::adapter::contract::{BlockData, FileRange};
 use crate::adapter::redact::{Redactor, shown_url};
 use crate::clock::Clock;
 
@@ -80,8 +81,9 @@ pub struct Request {
 
 pub enum RequestBody {
     Json(serde_json::Value),
-    Bytes(bytes::Bytes),
     Text(String),
+    /// A block of an upload; a file's range is streamed (see [`FileBody`]).
+    Block(BlockData),
 }
 
 pub struct Http {
@@ -259,6 +261,7 @@ impl Http {
             let left = Self::left(budget, started, self.clock.now());
             let (wait, error) = match failure {
                 Failure::Auth(error) => return Err(error),
+                Failure::Unreadable(message) => return Err(AdapterError::State(message)),
                 // Retrying would read the same answer again.
                 Failure::TooLarge(message) if request.kind == Kind::Repeatable => {
                     return Err(AdapterError::BadAnswer(format!(
@@ -341,12 +344,18 @@ impl Http {
         }
         builder = match &request.body {
             Some(RequestBody::Json(value)) => builder.json(value),
-            Some(RequestBody::Bytes(bytes)) => builder.body(bytes.clone()),
+            Some(RequestBody::Block(BlockData::Bytes(bytes))) => builder.body(bytes.clone()),
+            Some(RequestBody::Block(BlockData::File(range))) => {
+                builder.body(reqwest::Body::wrap(FileBody::new(range)))
+            }
             Some(RequestBody::Text(text)) => builder.body(text.clone()),
             None => builder.header("content-length", "0"),
         };
         let shown = || format!("{} {}", request.method, shown_url(&request.url));
         let mut response = builder.send().await.map_err(|error| {
+            if let Some(unreadable) = find_source::<Unreadable>(&error) {
+                return Failure::Unreadable(unreadable.0.clone());
+            }
             let (sent, what) = transport_failure(&error);
             let message = self.redactor.text(&format!("{}: {what}", shown()));
             if sent {
@@ -522,6 +531,118 @@ enum Failure {
     Lost(String),
     /// The answer's body is larger than `MAX_ANSWER`.
     TooLarge(String),
+    /// The local file being sent could not be read: not retried.
+    Unreadable(String),
+}
+
+/// How much of a package a block's body reads at a time. hyper takes frames until it holds
+/// about 400 KiB for the connection, so a block in flight holds two of these at most, whatever
+/// the block size.
+const READ_AT_ONCE: usize = 256 * 1024;
+
+/// The body of a block that is a range of a package: read `READ_AT_ONCE` bytes at a time as the
+/// connection takes them, at its offset (positional reads, so blocks in flight on one open file
+/// do not move each other's position). Reading a local file does not wait on the network; like
+/// the download's writes, it is done on the runtime's thread.
+struct FileBody {
+    range: FileRange,
+    /// Bytes read so far.
+    done: u64,
+}
+
+impl FileBody {
+    fn new(range: &FileRange) -> Self {
+        Self {
+            range: range.clone(),
+            done: 0,
+        }
+    }
+
+    fn read(&mut self) -> Result<bytes::Bytes, Unreadable> {
+        let left = self.range.len - self.done;
+        let mut buffer =
+            vec![0; usize::try_from(left).map_or(READ_AT_ONCE, |left| left.min(READ_AT_ONCE))];
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let at = self.range.offset + self.done + filled as u64;
+            match read_at(&self.range.file, &mut buffer[filled..], at) {
+                Ok(0) => {
+                    return Err(Unreadable(format!(
+                        "cannot read `{}`: it became shorter while it was uploaded (it ends before byte {})",
+                        self.range.path.display(),
+                        self.range.offset + self.range.len
+                    )));
+                }
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    return Err(Unreadable(format!(
+                        "cannot read `{}`: {error}",
+                        self.range.path.display()
+                    )));
+                }
+            }
+        }
+        self.done += filled as u64;
+        Ok(buffer.into())
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = bytes::Bytes;
+    type Error = Unreadable;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Unreadable>>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(
+            (this.done < this.range.len).then(|| this.read().map(http_body::Frame::data)),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done == self.range.len
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.range.len - self.done)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}
+
+/// A package that could not be read while it was sent; what the HTTP client's error carries.
+#[derive(Debug)]
+struct Unreadable(String);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// The first error of type `E` among the sources of `error`.
+fn find_source<E: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&E> {
+    let mut next = std::error::Error::source(error);
+    while let Some(source) = next {
+        if let Some(found) = source.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = source.source();
+    }
+    None
 }
 
 /// `retry-after`: whole seconds, or an HTTP date; the wait it asks for (none for a date past).

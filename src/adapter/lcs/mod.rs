@@ -21,7 +21,8 @@ use http::{Http, Kind, Request, RequestBody};
 pub(super) use http::{MAX_ANSWER, retry_after, transport_failure};
 
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, EnvironmentFacts, HistoryItem, LiveType, UploadTarget,
+    Adapter, AdapterError, AssetInfo, BlockData, EnvironmentFacts, HistoryItem, LiveType,
+    UploadTarget,
 };
 use super::{AdapterKind, Capabilities};
 use crate::clock::Clock;
@@ -627,14 +628,14 @@ impl Adapter for LcsAdapter {
         &self,
         target: &UploadTarget,
         block: &str,
-        bytes: bytes::Bytes,
+        data: BlockData,
     ) -> Result<(), AdapterError> {
         let mut url = reqwest::Url::parse(&target.location)
             .map_err(|_| AdapterError::Refused("the upload location is not a URL".into()))?;
         url.query_pairs_mut()
             .append_pair("comp", "block")
             .append_pair("blockid", block);
-        self.blob(url, "put block", RequestBody::Bytes(bytes)).await
+        self.blob(url, "put block", RequestBody::Block(data)).await
     }
 
     async fn commit_blocks(

@@ -23,8 +23,8 @@ pub use restore_point::{restore_point, retention_of};
 
 use self::http::{Answer, Audience, Http, Kind, Principal, Request};
 use super::contract::{
-    Adapter, AdapterError, AssetInfo, DatabaseRequest, EnvironmentFacts, HistoryItem, LiveType,
-    UploadTarget,
+    Adapter, AdapterError, AssetInfo, BlockData, DatabaseRequest, EnvironmentFacts, HistoryItem,
+    LiveType, UploadTarget,
 };
 use super::{AdapterKind, Capabilities, RetryPolicy};
 use crate::clock::Clock;
@@ -979,7 +979,7 @@ impl Adapter for PowerPlatformAdapter {
         &self,
         _target: &UploadTarget,
         _block: &str,
-        _bytes: bytes::Bytes,
+        _data: BlockData,
     ) -> Result<(), AdapterError> {
         Err(unsupported(NO_PACKAGES))
     }

@@ -2,23 +2,24 @@
 //! acknowledged, so that a resumed upload sends only what is missing, and an asset created
 //! before a crash is adopted only when it is exactly this attempt's.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
-use crate::adapter::{Adapter, AdapterError, UploadTarget};
+use crate::adapter::{Adapter, AdapterError, BlockData, FileRange, UploadTarget};
 use crate::executor::event::EventKind;
 use crate::executor::run::{ExecError, Executor, Outcome, remote};
 use crate::plan::UploadSource;
 use crate::sim::ValidationStatus;
 use crate::state::{Intent, RunRecord};
 
-/// Upload block size: 4 MiB, well under Azure's limits, so memory stays flat.
+/// Upload block size: 4 MiB, well under Azure's limits.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 
-/// Blocks uploaded at once (as Azure's own tools do): 16 MiB of buffers at most.
+/// Blocks uploaded at once (as Azure's own tools do). Each is read from the package as its
+/// connection takes it, so memory does not grow with the block size (benches/upload.sh).
 const BLOCKS_IN_FLIGHT: usize = 4;
 
 /// One block on its way, with its id.
@@ -37,18 +38,6 @@ async fn next_done(in_flight: &mut Vec<BlockUpload<'_>>) -> (String, Result<(), 
         std::task::Poll::Pending
     })
     .await
-}
-
-/// Fills `buffer` from `file` as far as the file goes; returns how much was read.
-fn read_block(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..])? {
-            0 => break,
-            read => filled += read,
-        }
-    }
-    Ok(filled)
 }
 
 impl<A: Adapter> Executor<'_, A> {
@@ -176,44 +165,47 @@ impl<A: Adapter> Executor<'_, A> {
     ) -> Result<Option<Outcome>, ExecError> {
         let project = self.plan.project();
         // A package named by the plan: a FIFO or a device would block or never end.
-        let mut file = match crate::input::open_regular(path) {
+        let file = match crate::input::open_regular(path) {
             Ok(file) => file,
             Err(error) => return Ok(Some(Outcome::Fail(error.to_string()))),
         };
+        let size = match file.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(error) => {
+                return Ok(Some(Outcome::Fail(format!(
+                    "cannot read `{}`: {error}",
+                    path.display()
+                ))));
+            }
+        };
+        let file = Arc::new(file);
+        let shown: Arc<Path> = Arc::from(path);
+        // An empty file is one empty block; otherwise the last block may be short.
+        let block_size = BLOCK_SIZE as u64;
+        let count = size.div_ceil(block_size).max(1);
         // The adapter outlives this borrow of `self`, so blocks in flight can hold it while
         // `self` commits the ones acknowledged.
         let adapter = self.adapter;
         let mut in_flight: Vec<BlockUpload<'_>> = Vec::new();
         let mut blocks = Vec::new();
-        let mut read_all = false;
+        let mut next = 0;
         let mut failure = None;
         loop {
-            while !read_all && failure.is_none() && in_flight.len() < BLOCKS_IN_FLIGHT {
-                let mut buffer = vec![0_u8; BLOCK_SIZE];
-                let filled = match read_block(&mut file, &mut buffer) {
-                    Ok(filled) => filled,
-                    Err(error) => {
-                        failure = Some(Outcome::Fail(format!(
-                            "cannot read `{}`: {error}",
-                            path.display()
-                        )));
-                        break;
-                    }
-                };
-                // An empty file is one empty block; otherwise a short block is the last.
-                if filled == 0 && !blocks.is_empty() {
-                    read_all = true;
-                    break;
-                }
-                read_all = filled < BLOCK_SIZE;
-                buffer.truncate(filled);
-                let block = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{:08}", blocks.len()));
+            while next < count && failure.is_none() && in_flight.len() < BLOCKS_IN_FLIGHT {
+                let offset = next * block_size;
+                let block = base64::engine::general_purpose::STANDARD.encode(format!("{next:08}"));
+                next += 1;
                 blocks.push(block.clone());
                 if !run.steps[index].remote.blocks.contains(&block) {
-                    let bytes = bytes::Bytes::from(buffer);
+                    // Read as it is sent: a block in flight holds a buffer or two, not itself.
+                    let data = BlockData::File(FileRange {
+                        file: Arc::clone(&file),
+                        path: Arc::clone(&shown),
+                        offset,
+                        len: (size - offset).min(block_size),
+                    });
                     in_flight.push(Box::pin(async move {
-                        let result = adapter.upload_block(target, &block, bytes).await;
+                        let result = adapter.upload_block(target, &block, data).await;
                         (block, result)
                     }));
                 }
