@@ -132,6 +132,85 @@ fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open with rusqlite")
 }
 
+/// Takes back what migration 6 did (run numbers, compact events and records), leaving a file
+/// of schema version 5 with `run` stored as version 5 wrote it.
+fn undo_compact_form(connection: &rusqlite::Connection, run: &refreshctl::state::RunRecord) {
+    connection
+        .execute_batch(
+            "DROP TABLE events; DROP INDEX runs_by_number; ALTER TABLE runs DROP COLUMN number;
+             CREATE TABLE events (
+                 run TEXT NOT NULL REFERENCES runs (id),
+                 sequence INTEGER NOT NULL,
+                 at TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 detail TEXT NOT NULL,
+                 PRIMARY KEY (run, sequence)
+             );
+             PRAGMA user_version = 5;",
+        )
+        .expect("a version-5 file");
+    let mut stored = run.clone();
+    stored.version = 1;
+    connection
+        .execute(
+            "UPDATE runs SET record = ?1 WHERE id = ?2",
+            [
+                serde_json::to_string(&stored).expect("json"),
+                run.id.clone(),
+            ],
+        )
+        .expect("the record as version 5 wrote it");
+}
+
+/// A state file that refreshctl wrote before runs and events were stored compactly (schema
+/// version 5; `tests/fixtures/state-v5/state.sql`, made by `apply --yes` of three example
+/// plans, a `submit`, a `reschedule --by` and a `cancel --by --reason`, without the simulator's
+/// model) reads the same after migration: `runs` and `status` print byte for byte what that
+/// version printed (the files beside it), both through the copy in memory that a read-only
+/// open migrates and from the file once it is migrated.
+#[test]
+fn a_state_file_of_version_5_reads_back_identically_after_migration() {
+    let fixtures = common::state_v5_fixtures();
+    let directory = tempfile::tempdir().expect("temp");
+    let path = directory.path().join("state.db");
+    {
+        let connection = rusqlite_open(&path);
+        connection
+            .execute_batch(&std::fs::read_to_string(fixtures.join("state.sql")).expect("dump"))
+            .expect("the version-5 file");
+        connection
+            .execute_batch("PRAGMA user_version = 5; PRAGMA application_id = 1380336468;")
+            .expect("its header");
+    }
+    let state = path.display().to_string();
+    let check = |when: &str| common::assert_reads_as_version_5(&state, when);
+    check("read through a migrated copy");
+    let version = |path: &std::path::Path| -> i64 {
+        rusqlite_open(path)
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version")
+    };
+    assert_eq!(version(&path), 5, "reading did not migrate the file");
+    let store = SqliteStore::open(&path).expect("migrates");
+    assert_eq!(version(&path), SCHEMA_VERSION);
+    check("migrated");
+    // A migrated run's log goes on where it was, in the compact form.
+    let id = "contoso-uat-weekly@20261205T2100Z";
+    let before = store.events(id).expect("events");
+    let at = before.last().expect("a log").at + chrono::TimeDelta::minutes(5);
+    let detail = serde_json::json!({"message": "later", "step": null, "until": null});
+    let appended = store
+        .append_event(id, None, "log", &detail, at)
+        .expect("appended");
+    let after = store.events(id).expect("events");
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after.last(), Some(&appended));
+    assert_eq!(
+        appended.sequence,
+        u64::try_from(before.len() + 1).expect("few")
+    );
+}
+
 /// A state file written by schema version 1 is migrated forward, its runs kept and listed.
 #[test]
 fn an_older_state_file_is_migrated_and_keeps_its_runs() {
@@ -141,8 +220,9 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     let run = store_conformance::run("kept", "2026-12-05T21:00:00Z");
     store.insert_run(&run).expect("insert");
     drop(store);
-    // Make it a version-1 file: drop what migrations 2 to 5 added and set the version back.
+    // Make it a version-1 file: drop what migrations 2 to 6 added and set the version back.
     let connection = rusqlite_open(&path);
+    undo_compact_form(&connection, &run);
     connection
         .execute_batch(
             "DROP TABLE model_rows; DROP TABLE models;
@@ -194,6 +274,7 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
     assert_eq!(current.runs().expect("runs").len(), 1);
     assert!(current.save_document("k", "v").is_err(), "read only");
     drop(current);
+    undo_compact_form(&rusqlite_open(&path), &run);
     rusqlite_open(&path)
         .execute_batch(
             "DROP TABLE model_rows; DROP TABLE models;
