@@ -1,6 +1,8 @@
 //! The state store: the conformance suite on SQLite, and what SQLite files can go wrong.
 
 mod common;
+#[path = "common/old_state.rs"]
+mod old_state;
 
 #[path = "common/store_conformance.rs"]
 mod store_conformance;
@@ -132,36 +134,6 @@ fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open with rusqlite")
 }
 
-/// Takes back what migration 6 did (run numbers, compact events and records), leaving a file
-/// of schema version 5 with `run` stored as version 5 wrote it.
-fn undo_compact_form(connection: &rusqlite::Connection, run: &refreshctl::state::RunRecord) {
-    connection
-        .execute_batch(
-            "DROP TABLE events; DROP INDEX runs_by_number; ALTER TABLE runs DROP COLUMN number;
-             CREATE TABLE events (
-                 run TEXT NOT NULL REFERENCES runs (id),
-                 sequence INTEGER NOT NULL,
-                 at TEXT NOT NULL,
-                 kind TEXT NOT NULL,
-                 detail TEXT NOT NULL,
-                 PRIMARY KEY (run, sequence)
-             );
-             PRAGMA user_version = 5;",
-        )
-        .expect("a version-5 file");
-    let mut stored = run.clone();
-    stored.version = 1;
-    connection
-        .execute(
-            "UPDATE runs SET record = ?1 WHERE id = ?2",
-            [
-                serde_json::to_string(&stored).expect("json"),
-                run.id.clone(),
-            ],
-        )
-        .expect("the record as version 5 wrote it");
-}
-
 /// A state file that refreshctl wrote before runs and events were stored compactly (schema
 /// version 5; `tests/fixtures/state-v5/state.sql`, made by `apply --yes` of three example
 /// plans, a `submit`, a `reschedule --by` and a `cancel --by --reason`, without the simulator's
@@ -221,8 +193,8 @@ fn an_older_state_file_is_migrated_and_keeps_its_runs() {
     store.insert_run(&run).expect("insert");
     drop(store);
     // Make it a version-1 file: drop what migrations 2 to 6 added and set the version back.
+    old_state::undo_compact_form(&path);
     let connection = rusqlite_open(&path);
-    undo_compact_form(&connection, &run);
     connection
         .execute_batch(
             "DROP TABLE model_rows; DROP TABLE models;
@@ -274,7 +246,7 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
     assert_eq!(current.runs().expect("runs").len(), 1);
     assert!(current.save_document("k", "v").is_err(), "read only");
     drop(current);
-    undo_compact_form(&rusqlite_open(&path), &run);
+    old_state::undo_compact_form(&path);
     rusqlite_open(&path)
         .execute_batch(
             "DROP TABLE model_rows; DROP TABLE models;
