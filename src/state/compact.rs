@@ -137,11 +137,45 @@ pub(crate) fn decode_detail(kind: &str, stored: &str) -> Value {
 
 /// A time in a record: nanoseconds after the time before it (the first: since the epoch), or
 /// RFC 3339 text for a time nanoseconds since the epoch cannot hold (past 2262).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum StoredTime {
     Delta(i64),
     Text(DateTime<Utc>),
+}
+
+/// By hand rather than `untagged`, which buffers every value before it tries the variants
+/// (`runs --format json` reads some thirty times of each run).
+impl<'de> Deserialize<'de> for StoredTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = StoredTime;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("nanoseconds after the time before, or an RFC 3339 time")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<StoredTime, E> {
+                Ok(StoredTime::Delta(value))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<StoredTime, E> {
+                i64::try_from(value)
+                    .map(StoredTime::Delta)
+                    .map_err(|_| E::custom("a time difference out of range"))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<StoredTime, E> {
+                // As chrono's own `Deserialize` reads what its `Serialize` wrote.
+                value
+                    .parse::<DateTime<Utc>>()
+                    .map(StoredTime::Text)
+                    .map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// Turns a record's times into [`StoredTime`]s, in the order they are met.

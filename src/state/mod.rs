@@ -387,6 +387,12 @@ impl StateStore {
         each!(self, store => store.runs())
     }
 
+    /// Every run, by window start, handed to `each` as it is read (until it returns false):
+    /// `runs --format json` shows each while the next is read, without holding them all.
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
+        each!(self, store => store.each_run(each))
+    }
+
     /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window
     /// start. They hold their targets' locks, so `tick` reports them on every pass.
     pub fn waiting_runs(&self) -> Result<Vec<RunRecord>, StoreError> {

@@ -585,6 +585,16 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Every run, by window start, handed to `each` (until it returns false); read at once.
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
+        for run in self.runs()? {
+            if !each(run) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
         let rows = self.with(|worker| {
             Ok(worker

@@ -531,21 +531,33 @@ impl SqliteStore {
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = Vec::new();
+        self.each_run(&mut |run| {
+            runs.push(run);
+            true
+        })?;
+        Ok(runs)
+    }
+
+    /// Every run, by window start, handed to `each` as it is read (until it returns false).
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
             .map_err(|error| self.error(&error))?;
-        let texts = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(|error| self.error(&error))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|error| self.error(&error))?;
-        texts
-            .iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect()
+        let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
+        // Each record is decoded from SQLite's own copy of its text, not a copy of all of them.
+        while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
+            let text = row
+                .get_ref(0)
+                .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
+                .map_err(|error| self.error(&error))?;
+            let fence: i64 = row.get(1).map_err(|error| self.error(&error))?;
+            if !each(self.decode(text, fence)?) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
