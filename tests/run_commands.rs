@@ -3,6 +3,8 @@
 
 #[path = "common/http_server.rs"]
 mod http_server;
+#[path = "common/old_state.rs"]
+mod old_state;
 #[path = "common/skip.rs"]
 mod skip;
 
@@ -884,6 +886,7 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
     let (code, _, stderr) = home.run(&["apply", "--yes", "plans/contoso-test-restore.yaml"]);
     assert_eq!(code, 0, "{stderr}");
     // Make it a schema version 1 file, as an older refreshctl left it.
+    old_state::undo_compact_form(&state);
     let connection = rusqlite::Connection::open(&state).expect("open");
     connection
         .execute_batch(

@@ -3,6 +3,7 @@
 //! conformance suite in `tests/`). SQLite is the embedded default; PostgreSQL lets several
 //! `tick`/`daemon` replicas share the work, with leases and fencing (SPEC 8).
 
+mod compact;
 mod postgres;
 mod postgres_tls;
 pub mod record;
@@ -169,14 +170,54 @@ type OccurrenceRow = (String, String, String, Option<String>, String, String);
 /// A plan row: name, first sighting, latest decided occurrence.
 type MarkRow = (String, String, Option<String>);
 
-/// A run record from its stored JSON and fence column.
+/// A run record from its stored form (see [`compact`]) and fence column.
 fn decode_run(location: &str, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-    let mut run: RunRecord = serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+    let mut run = compact::decode_run(text).map_err(|error| StoreError::Corrupt {
         location: location.to_owned(),
         message: format!("a run record cannot be read: {error}"),
     })?;
     run.fence = u64::try_from(fence).unwrap_or_default();
     Ok(run)
+}
+
+/// A run record in its stored form (see [`compact`]).
+fn encode_run(location: &str, run: &RunRecord) -> Result<String, StoreError> {
+    compact::encode_run(run).map_err(|error| StoreError::Corrupt {
+        location: location.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// An event from its stored columns: sequence, time (microseconds since the epoch: the stores
+/// keep each as the difference from the event before it, and add them up), kind (a code or
+/// text) and detail (see [`compact`]).
+fn decode_event(
+    location: &str,
+    run: &str,
+    sequence: i64,
+    at: i64,
+    kind: compact::StoredKind,
+    detail: &str,
+) -> Result<EventRecord, StoreError> {
+    let kind = match kind {
+        compact::StoredKind::Code(code) => compact::kind_name(code)
+            .ok_or_else(|| StoreError::Corrupt {
+                location: location.to_owned(),
+                message: format!("an event of `{run}` has the unknown kind {code}"),
+            })?
+            .to_owned(),
+        compact::StoredKind::Text(text) => text,
+    };
+    Ok(EventRecord {
+        run: run.to_owned(),
+        sequence: u64::try_from(sequence).unwrap_or_default(),
+        at: compact::from_micros(at).ok_or_else(|| StoreError::Corrupt {
+            location: location.to_owned(),
+            message: format!("an event time of `{run}` cannot be read"),
+        })?,
+        detail: compact::decode_detail(&kind, detail),
+        kind,
+    })
 }
 
 fn summaries(location: &str, rows: Vec<SummaryRow>) -> Result<Vec<RunSummary>, StoreError> {
@@ -344,6 +385,12 @@ impl StateStore {
     /// Every run, by window start.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         each!(self, store => store.runs())
+    }
+
+    /// Every run, by window start, handed to `each` as it is read (until it returns false):
+    /// `runs --format json` shows each while the next is read, without holding them all.
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
+        each!(self, store => store.each_run(each))
     }
 
     /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window

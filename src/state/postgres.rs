@@ -24,8 +24,8 @@ use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
     ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
-    counts_for, decode_run, earliest_due, int, model_rows, occurrence_records, parse_time,
-    plan_marks, summaries, time,
+    compact, counts_for, decode_event, decode_run, earliest_due, encode_run, int, model_rows,
+    occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -106,6 +106,41 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE plans ADD COLUMN adapter TEXT NOT NULL DEFAULT '';
      ALTER TABLE plans DROP CONSTRAINT plans_pkey;
      ALTER TABLE plans ADD PRIMARY KEY (adapter, name);",
+    // 4 (SQLite's 6): compact runs and events (issue 17). Each run gets a number, which its
+    // events name instead of its id; an event's kind is a code (`kind_text` for a kind without
+    // one), its time microseconds after the event before it (the first: since the epoch), its
+    // detail compact (see `state::compact`; an old detail is kept as it was and still reads).
+    // Records are written in the compact form on their next change; the old form still reads.
+    "ALTER TABLE runs ADD COLUMN number BIGSERIAL;
+     ALTER TABLE runs ADD CONSTRAINT runs_by_number UNIQUE (number);
+     CREATE TABLE compact_events (
+         run BIGINT NOT NULL REFERENCES runs (number),
+         sequence BIGINT NOT NULL,
+         at BIGINT NOT NULL,
+         kind SMALLINT,
+         kind_text TEXT,
+         detail TEXT NOT NULL,
+         PRIMARY KEY (run, sequence)
+     );
+     INSERT INTO compact_events (run, sequence, at, kind, kind_text, detail)
+         SELECT run, sequence, at - lag(at, 1, 0::BIGINT) OVER (PARTITION BY run ORDER BY sequence),
+             code, CASE WHEN code IS NULL THEN kind END, detail
+         FROM (SELECT runs.number AS run, events.sequence AS sequence,
+                   extract(epoch FROM (substr(events.at, 1, 19) || 'Z')::TIMESTAMPTZ)::BIGINT
+                       * 1000000 + substr(events.at, 21, 6)::BIGINT AS at,
+                   CASE events.kind
+                       WHEN 'run-state' THEN 1 WHEN 'step-started' THEN 2
+                       WHEN 'step-succeeded' THEN 3 WHEN 'step-failed' THEN 4
+                       WHEN 'step-skipped' THEN 5 WHEN 'waiting' THEN 6 WHEN 'log' THEN 7
+                       WHEN 'delayed' THEN 8 WHEN 'reminder' THEN 9
+                       WHEN 'notification-delivered' THEN 10
+                       WHEN 'notification-failed' THEN 11 WHEN 'rescheduled' THEN 12
+                       WHEN 'emergency' THEN 13 WHEN 'retry-step' THEN 14
+                   END::SMALLINT AS code,
+                   events.kind AS kind, events.detail AS detail
+               FROM events JOIN runs ON runs.id = events.run) AS old;
+     DROP TABLE events;
+     ALTER TABLE compact_events RENAME TO events;",
 ];
 
 /// The advisory lock replicas take while migrating ("RFCT").
@@ -460,10 +495,7 @@ impl PostgresStore {
     }
 
     fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
-        serde_json::to_string(run).map_err(|error| StoreError::Corrupt {
-            location: self.location.clone(),
-            message: error.to_string(),
-        })
+        encode_run(&self.location, run)
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
@@ -553,6 +585,16 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Every run, by window start, handed to `each` (until it returns false); read at once.
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
+        for run in self.runs()? {
+            if !each(run) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
         let rows = self.with(|worker| {
             Ok(worker
@@ -618,37 +660,65 @@ impl PostgresStore {
         detail: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<EventRecord, StoreError> {
-        let (id, kind_text, detail_text, at_text) = (
+        let (code, kind_text) = match compact::kind_code(kind) {
+            compact::StoredKind::Code(code) => (i16::try_from(code).ok(), None),
+            compact::StoredKind::Text(text) => (None, Some(text)),
+        };
+        let (id, detail_text, micros) = (
             run.to_owned(),
-            kind.to_owned(),
-            detail.to_string(),
-            time(at),
+            compact::encode_detail(kind, detail),
+            compact::micros(at),
         );
         let fence = fence.map(int);
-        let sequence = self.transaction(move |transaction| {
+        let appended = self.transaction(move |transaction| {
             // The run's row serialises appends to its log, and carries the fence.
-            let current: Option<i64> = transaction
-                .query_opt("SELECT fence FROM runs WHERE id = $1 FOR UPDATE", &[&id])?
-                .map(|row| row.get(0));
-            if fence.is_some() && current != fence {
-                return Ok(None);
-            }
-            let sequence: i64 = transaction
-                .query_one(
-                    "SELECT coalesce(max(sequence), 0) + 1 FROM events WHERE run = $1",
+            let Some(current) = transaction
+                .query_opt(
+                    "SELECT number, fence FROM runs WHERE id = $1 FOR UPDATE",
                     &[&id],
                 )?
-                .get(0);
-            transaction.execute(
-                "INSERT INTO events (run, sequence, at, kind, detail) VALUES ($1, $2, $3, $4, $5)",
-                &[&id, &sequence, &at_text, &kind_text, &detail_text],
+                .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1)))
+            else {
+                return Ok(Err(false));
+            };
+            let (number, current) = current;
+            if fence.is_some_and(|fence| current != fence) {
+                return Ok(Err(true));
+            }
+            // Times are kept as the difference from the event before: the sum of the run's.
+            let row = transaction.query_one(
+                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0)::BIGINT FROM events
+                 WHERE run = $1",
+                &[&number],
             )?;
-            Ok(Some(sequence))
+            let (sequence, previous): (i64, i64) = (row.get(0), row.get(1));
+            transaction.execute(
+                "INSERT INTO events (run, sequence, at, kind, kind_text, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &number,
+                    &sequence,
+                    &micros.wrapping_sub(previous),
+                    &code,
+                    &kind_text,
+                    &detail_text,
+                ],
+            )?;
+            Ok(Ok(sequence))
         })?;
-        let Some(sequence) = sequence else {
-            return Err(StoreError::Conflict {
-                run: run.to_owned(),
-            });
+        let sequence = match appended {
+            Ok(sequence) => sequence,
+            Err(true) => {
+                return Err(StoreError::Conflict {
+                    run: run.to_owned(),
+                });
+            }
+            Err(false) => {
+                return Err(StoreError::Io {
+                    location: self.location.clone(),
+                    message: format!("run `{run}` is not in the store"),
+                });
+            }
         };
         Ok(EventRecord {
             run: run.to_owned(),
@@ -665,29 +735,34 @@ impl PostgresStore {
             Ok(worker
                 .client()?
                 .query(
-                    "SELECT sequence, at, kind, detail FROM events WHERE run = $1 ORDER BY sequence",
+                    "SELECT events.sequence, events.at, events.kind, events.kind_text,
+                     events.detail FROM runs JOIN events ON events.run = runs.number
+                     WHERE runs.id = $1 ORDER BY events.sequence",
                     &[&id],
                 )?
                 .into_iter()
                 .map(|row| {
+                    let kind = match (
+                        row.get::<_, Option<i16>>(2),
+                        row.get::<_, Option<String>>(3),
+                    ) {
+                        (Some(code), _) => compact::StoredKind::Code(i64::from(code)),
+                        (None, text) => compact::StoredKind::Text(text.unwrap_or_default()),
+                    };
                     (
                         row.get::<_, i64>(0),
-                        row.get::<_, String>(1),
-                        row.get::<_, String>(2),
-                        row.get::<_, String>(3),
+                        row.get::<_, i64>(1),
+                        kind,
+                        row.get::<_, String>(4),
                     )
                 })
                 .collect::<Vec<_>>())
         })?;
+        let mut at = 0_i64;
         rows.into_iter()
-            .map(|(sequence, at, kind, detail)| {
-                Ok(EventRecord {
-                    run: run.to_owned(),
-                    sequence: u64::try_from(sequence).unwrap_or_default(),
-                    at: parse_time(&at).ok_or_else(|| self.unreadable_time("an event"))?,
-                    kind,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
+            .map(|(sequence, delta, kind, detail)| {
+                at = at.wrapping_add(delta);
+                decode_event(&self.location, run, sequence, at, kind, &detail)
             })
             .collect()
     }
@@ -1278,6 +1353,15 @@ fn insert_new(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_migration_to_compact_events_codes_every_kind_as_the_store_does() {
+        let migration = MIGRATIONS.last().expect("migrations");
+        for (index, kind) in compact::KINDS.iter().enumerate() {
+            let code = format!("WHEN '{kind}' THEN {}", index + 1);
+            assert!(migration.contains(&code), "{code}");
+        }
+    }
 
     #[test]
     fn passwords_are_redacted_from_locations() {

@@ -13,8 +13,8 @@ use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
     ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
-    counts_for, decode_run, earliest_due, int, model_rows, occurrence_records, parse_time,
-    plan_marks, summaries, time,
+    compact, counts_for, decode_event, decode_run, earliest_due, encode_run, int, model_rows,
+    occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
@@ -119,6 +119,42 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO plans_by_adapter SELECT '', name, first_seen FROM plans;
      DROP TABLE plans;
      ALTER TABLE plans_by_adapter RENAME TO plans;",
+    // 6: compact runs and events (issue 17: 13.5 KB per finished run before). Each run gets a
+    // number, which its events name instead of its id; an event's kind is a code (text for a
+    // kind without one), its time microseconds after the event before it (the first: since the
+    // epoch), its detail compact (see `state::compact`; an old detail is kept as it was and
+    // still reads). Events are keyed by run and sequence alone, without a rowid. Records are
+    // written in the compact form on their next change; the old form still reads.
+    "ALTER TABLE runs ADD COLUMN number INTEGER;
+     UPDATE runs SET number = rowid;
+     CREATE UNIQUE INDEX runs_by_number ON runs (number);
+     CREATE TABLE compact_events (
+         run INTEGER NOT NULL REFERENCES runs (number),
+         sequence INTEGER NOT NULL,
+         at INTEGER NOT NULL,
+         kind NOT NULL,
+         detail TEXT NOT NULL,
+         PRIMARY KEY (run, sequence)
+     ) WITHOUT ROWID;
+     INSERT INTO compact_events (run, sequence, at, kind, detail)
+         SELECT run, sequence, at - lag(at, 1, 0) OVER (PARTITION BY run ORDER BY sequence),
+             kind, detail
+         FROM (SELECT runs.number AS run, events.sequence AS sequence,
+                   unixepoch(substr(events.at, 1, 19)) * 1000000
+                       + CAST(substr(events.at, 21, 6) AS INTEGER) AS at,
+                   CASE events.kind
+                       WHEN 'run-state' THEN 1 WHEN 'step-started' THEN 2
+                       WHEN 'step-succeeded' THEN 3 WHEN 'step-failed' THEN 4
+                       WHEN 'step-skipped' THEN 5 WHEN 'waiting' THEN 6 WHEN 'log' THEN 7
+                       WHEN 'delayed' THEN 8 WHEN 'reminder' THEN 9
+                       WHEN 'notification-delivered' THEN 10
+                       WHEN 'notification-failed' THEN 11 WHEN 'rescheduled' THEN 12
+                       WHEN 'emergency' THEN 13 WHEN 'retry-step' THEN 14
+                       ELSE events.kind END AS kind,
+                   events.detail AS detail
+               FROM events JOIN runs ON runs.id = events.run);
+     DROP TABLE events;
+     ALTER TABLE compact_events RENAME TO events;",
 ];
 
 /// What a path keeps literally in an SQLite URI; everything else is percent-encoded.
@@ -450,7 +486,8 @@ impl SqliteStore {
         connection
             .execute(
                 "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record,
-                 adapter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 adapter, number) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+                 (SELECT coalesce(max(number), 0) + 1 FROM runs))",
                 params![
                     stored.id,
                     stored.plan,
@@ -481,10 +518,7 @@ impl SqliteStore {
     }
 
     fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
-        serde_json::to_string(run).map_err(|error| StoreError::Corrupt {
-            location: self.location(),
-            message: error.to_string(),
-        })
+        encode_run(&self.location(), run)
     }
 
     fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
@@ -497,21 +531,33 @@ impl SqliteStore {
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = Vec::new();
+        self.each_run(&mut |run| {
+            runs.push(run);
+            true
+        })?;
+        Ok(runs)
+    }
+
+    /// Every run, by window start, handed to `each` as it is read (until it returns false).
+    pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
             .map_err(|error| self.error(&error))?;
-        let texts = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(|error| self.error(&error))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|error| self.error(&error))?;
-        texts
-            .iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect()
+        let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
+        // Each record is decoded from SQLite's own copy of its text, not a copy of all of them.
+        while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
+            let text = row
+                .get_ref(0)
+                .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
+                .map_err(|error| self.error(&error))?;
+            let fence: i64 = row.get(1).map_err(|error| self.error(&error))?;
+            if !each(self.decode(text, fence)?) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window start.
@@ -913,31 +959,52 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        if let Some(fence) = fence {
-            let current: Option<i64> = transaction
-                .query_row("SELECT fence FROM runs WHERE id = ?1", [run], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(|error| self.error(&error))?;
-            if current != Some(int(fence)) {
-                return Err(StoreError::Conflict {
-                    run: run.to_owned(),
-                });
-            }
-        }
-        let sequence: i64 = transaction
+        let stored: Option<(i64, i64)> = transaction
             .query_row(
-                "SELECT coalesce(max(sequence), 0) + 1 FROM events WHERE run = ?1",
+                "SELECT number, fence FROM runs WHERE id = ?1",
                 [run],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
+            .optional()
             .map_err(|error| self.error(&error))?;
-        transaction
-            .execute(
-                "INSERT INTO events (run, sequence, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run, sequence, time(at), kind, detail.to_string()],
+        let Some((number, current)) = stored else {
+            return Err(StoreError::Io {
+                location: self.location(),
+                message: format!("run `{run}` is not in the store"),
+            });
+        };
+        if fence.is_some_and(|fence| current != int(fence)) {
+            return Err(StoreError::Conflict {
+                run: run.to_owned(),
+            });
+        }
+        // Times are kept as the difference from the event before: the sum of the run's.
+        let (sequence, previous): (i64, i64) = transaction
+            .prepare_cached(
+                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0) FROM events
+                 WHERE run = ?1",
             )
+            .and_then(|mut statement| {
+                statement.query_row([number], |row| Ok((row.get(0)?, row.get(1)?)))
+            })
+            .map_err(|error| self.error(&error))?;
+        let kind_column = match compact::kind_code(kind) {
+            compact::StoredKind::Code(code) => rusqlite::types::Value::Integer(code),
+            compact::StoredKind::Text(text) => rusqlite::types::Value::Text(text),
+        };
+        transaction
+            .prepare_cached(
+                "INSERT INTO events (run, sequence, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    number,
+                    sequence,
+                    compact::micros(at).wrapping_sub(previous),
+                    kind_column,
+                    compact::encode_detail(kind, detail)
+                ])
+            })
             .map_err(|error| self.error(&error))?;
         transaction.commit().map_err(|error| self.error(&error))?;
         Ok(EventRecord {
@@ -953,33 +1020,33 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT sequence, at, kind, detail FROM events WHERE run = ?1 ORDER BY sequence",
+                "SELECT events.sequence, events.at, events.kind, events.detail
+                 FROM runs JOIN events ON events.run = runs.number
+                 WHERE runs.id = ?1 ORDER BY events.sequence",
             )
             .map_err(|error| self.error(&error))?;
         let rows = statement
             .query_map([run], |row| {
+                let kind = match row.get::<_, rusqlite::types::Value>(2)? {
+                    rusqlite::types::Value::Integer(code) => compact::StoredKind::Code(code),
+                    rusqlite::types::Value::Text(text) => compact::StoredKind::Text(text),
+                    other => compact::StoredKind::Text(format!("{other:?}")),
+                };
                 Ok((
                     row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(1)?,
+                    kind,
                     row.get::<_, String>(3)?,
                 ))
             })
             .map_err(|error| self.error(&error))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|error| self.error(&error))?;
+        let mut at = 0_i64;
         rows.into_iter()
-            .map(|(sequence, at, kind, detail)| {
-                Ok(EventRecord {
-                    run: run.to_owned(),
-                    sequence: u64::try_from(sequence).unwrap_or_default(),
-                    at: parse_time(&at).ok_or_else(|| StoreError::Corrupt {
-                        location: self.location(),
-                        message: format!("an event time `{at}` cannot be read"),
-                    })?,
-                    kind,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
+            .map(|(sequence, delta, kind, detail)| {
+                at = at.wrapping_add(delta);
+                decode_event(&self.location(), run, sequence, at, kind, &detail)
             })
             .collect()
     }
@@ -1194,5 +1261,19 @@ impl SqliteStore {
             data_version,
         });
         Ok(Some(version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migration_to_compact_events_codes_every_kind_as_the_store_does() {
+        let migration = MIGRATIONS.last().expect("migrations");
+        for (index, kind) in compact::KINDS.iter().enumerate() {
+            let code = format!("WHEN '{kind}' THEN {}", index + 1);
+            assert!(migration.contains(&code), "{code}");
+        }
     }
 }

@@ -81,3 +81,46 @@ pub fn temp_plan(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, Str
     let path = path.to_str().expect("a UTF-8 temp path").to_owned();
     (directory, path)
 }
+
+/// The files `tests/fixtures/state-v5/state.sql` was made with and printed.
+#[must_use]
+pub fn state_v5_fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v5")
+}
+
+/// Checks that `runs` and `status` (table and JSON) over the store `state` print byte for byte
+/// what the version before compact runs and events printed over `state-v5/state.sql`.
+///
+/// # Panics
+/// When they differ.
+pub fn assert_reads_as_version_5(state: &str, when: &str) {
+    let fixtures = state_v5_fixtures();
+    let expected = |name: &str| std::fs::read_to_string(fixtures.join(name)).expect("expected");
+    let runs = refreshctl(&["--state", state, "runs", "--format", "json"]);
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    assert_eq!(
+        runs.stdout,
+        expected("runs.json"),
+        "runs --format json, {when}"
+    );
+    let table = refreshctl(&["--state", state, "runs"]);
+    assert_eq!(table.stdout, expected("runs.txt"), "runs, {when}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&runs.stdout).expect("json");
+    assert_eq!(listed.len(), 5);
+    for run in listed {
+        let id = run["id"].as_str().expect("an id");
+        let name = format!("status-{}", id.replace('@', "_"));
+        let json = refreshctl(&["--state", state, "status", "--format", "json", id]);
+        assert_eq!(
+            json.stdout,
+            expected(&format!("{name}.json")),
+            "{id}, {when}"
+        );
+        let table = refreshctl(&["--state", state, "status", id]);
+        assert_eq!(
+            table.stdout,
+            expected(&format!("{name}.txt")),
+            "{id}, {when}"
+        );
+    }
+}
