@@ -849,6 +849,55 @@ impl SqliteStore {
         Ok(Some(id))
     }
 
+    /// Decides skipped occurrences in one transaction (see
+    /// [`super::StateStore::decide_skipped`]): one commit for a pass's skips instead of one each.
+    pub fn decide_skipped(
+        &self,
+        occurrences: &[OccurrenceRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let mut decided = Vec::with_capacity(occurrences.len());
+        {
+            let mut earlier = transaction
+                .prepare_cached(
+                    "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
+                     AND adapter IN (?3, '')",
+                )
+                .map_err(|error| self.error(&error))?;
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO occurrences (adapter, plan, window_start, run, skipped, decided)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|error| self.error(&error))?;
+            for occurrence in occurrences {
+                let adapter = adapter_column(occurrence.adapter);
+                let start = time(occurrence.window_start);
+                let known = earlier
+                    .exists(params![occurrence.plan, start, adapter])
+                    .map_err(|error| self.error(&error))?;
+                if !known {
+                    insert
+                        .execute(params![
+                            adapter,
+                            occurrence.plan,
+                            start,
+                            occurrence.run,
+                            occurrence.skipped,
+                            time(occurrence.decided)
+                        ])
+                        .map_err(|error| self.error(&error))?;
+                }
+                decided.push(!known);
+            }
+        }
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(decided)
+    }
+
     /// The adapters other than the simulator that recorded runs here.
     pub fn real_adapters(&self) -> Result<Vec<String>, StoreError> {
         let connection = self.connection();
