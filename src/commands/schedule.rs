@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::apply::{Globals, unavailable};
 use super::runtime::{
-    add_inventory, cache_dir, read_inventory, save_clock, seed, sim_faults, simulator_error,
+    add_inventory, cache_dir, read_inventory, save_clock, seed_all, sim_faults, simulator_error,
     stored_clock,
 };
 use super::validate::check_files;
@@ -204,9 +204,7 @@ impl World {
                 if let Some(entries) = &inventory {
                     add_inventory(model, entries);
                 }
-                for plan in plans {
-                    seed(model, plan);
-                }
+                seed_all(model, plans);
             })?;
             Ok(adapter)
         })
@@ -217,11 +215,7 @@ impl World {
     fn reseed(&self, plans: &[Plan]) -> Result<(), Error> {
         if let Self::Simulator(adapter, _) = self {
             adapter
-                .update(|model| {
-                    for plan in plans {
-                        seed(model, plan);
-                    }
-                })
+                .update(|model| seed_all(model, plans))
                 .map_err(simulator_error)?;
         }
         Ok(())

@@ -132,20 +132,52 @@ pub fn same_id(a: &str, b: &str) -> bool {
 }
 
 /// A GUID's 32 hex digits in lower case, if `text` is a GUID (`N` or `D` form, braces allowed).
-fn guid_digits(text: &str) -> Option<String> {
+/// On the stack: the simulated LCS compares ids this way on every lookup, over every
+/// environment and operation it knows.
+fn guid_digits(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     let text = text
         .strip_prefix('{')
         .and_then(|inner| inner.strip_suffix('}'))
         .unwrap_or(text);
-    let dashed = text.len() == 36
-        && [8, 13, 18, 23]
-            .iter()
-            .all(|&at| text.as_bytes().get(at) == Some(&b'-'));
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    let plain = text.len() == 32 || dashed;
-    (plain && digits.len() == 32 && digits.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| digits.to_ascii_lowercase())
+    let bytes = text.as_bytes();
+    let dashed = bytes.len() == 36 && [8, 13, 18, 23].iter().all(|&at| bytes[at] == b'-');
+    if bytes.len() != 32 && !dashed {
+        return None;
+    }
+    let mut digits = [0_u8; 32];
+    let mut count = 0;
+    for &byte in bytes.iter().filter(|&&byte| byte != b'-') {
+        if count == 32 || !byte.is_ascii_hexdigit() {
+            return None;
+        }
+        digits[count] = byte.to_ascii_lowercase();
+        count += 1;
+    }
+    (count == 32).then_some(digits)
+}
+
+/// An id looked up among many: [`same_id`] with its own GUID digits worked out once.
+struct Wanted<'a> {
+    text: &'a str,
+    digits: Option<[u8; 32]>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            digits: guid_digits(text),
+        }
+    }
+
+    /// `same_id(candidate, self.text)`.
+    fn is(&self, candidate: &str) -> bool {
+        match self.digits {
+            Some(digits) => guid_digits(candidate) == Some(digits),
+            None => candidate == self.text,
+        }
+    }
 }
 
 /// A type field that is not the plain name of a known type.
@@ -633,12 +665,14 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<(DatabaseStatus, Option<DateTime<Utc>>), SimError> {
         self.throttle()?;
+        let (wanted_activity, wanted_environment) =
+            (Wanted::new(activity), Wanted::new(environment));
         let operation = self
             .operations
             .iter()
             .find(|operation| {
-                same_id(&operation.activity, activity)
-                    && same_id(&operation.environment, environment)
+                wanted_activity.is(&operation.activity)
+                    && wanted_environment.is(&operation.environment)
             })
             .ok_or_else(|| SimError::NotFound {
                 what: "operation",
@@ -1012,12 +1046,14 @@ impl Lcs {
         now: DateTime<Utc>,
     ) -> Result<(DeploymentStatus, Option<DateTime<Utc>>), SimError> {
         self.throttle()?;
+        let (wanted_activity, wanted_environment) =
+            (Wanted::new(activity), Wanted::new(environment));
         let deployment = self
             .deployments
             .iter()
             .find(|deployment| {
-                same_id(&deployment.activity, activity)
-                    && same_id(&deployment.environment, environment)
+                wanted_activity.is(&deployment.activity)
+                    && wanted_environment.is(&deployment.environment)
             })
             .ok_or_else(|| SimError::NotFound {
                 what: "deployment",

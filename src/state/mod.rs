@@ -566,6 +566,17 @@ impl StateStore {
         each!(self, store => store.decide_occurrence(occurrence, run))
     }
 
+    /// Decides skipped occurrences (no run to insert) as [`Self::decide_occurrence`] would one
+    /// by one, in fewer transactions: each occurrence is decided at most once, and a crash
+    /// leaves every one of them decided or not, never half-recorded. Returns, in order, whether
+    /// this call decided each.
+    pub fn decide_skipped(
+        &self,
+        occurrences: &[OccurrenceRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        each!(self, store => store.decide_skipped(occurrences))
+    }
+
     /// Every decided occurrence, by plan and start.
     pub fn occurrences(&self) -> Result<Vec<OccurrenceRecord>, StoreError> {
         each!(self, store => store.occurrences())

@@ -1191,6 +1191,21 @@ impl PostgresStore {
         }
     }
 
+    /// Decides skipped occurrences one by one, each in its own transaction: replicas decide
+    /// side by side here, and one replica's batch must not hold the others' decisions back.
+    pub fn decide_skipped(
+        &self,
+        occurrences: &[OccurrenceRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        occurrences
+            .iter()
+            .map(|occurrence| {
+                self.decide_occurrence(occurrence, None)
+                    .map(|decided| decided.is_some())
+            })
+            .collect()
+    }
+
     pub fn real_adapters(&self) -> Result<Vec<String>, StoreError> {
         self.with(|worker| {
             Ok(worker

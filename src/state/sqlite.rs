@@ -17,6 +17,9 @@ use super::{
     occurrence_records, parse_time, plan_marks, summaries, time,
 };
 
+/// How many prepared statements a connection keeps: more than the store has.
+const STATEMENTS: usize = 64;
+
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
 const APPLICATION_ID: i64 = 0x5246_4354;
 
@@ -172,6 +175,33 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
 )]
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Statements run through the connection's statement cache: a tick runs the same few
+/// statements thousands of times, and preparing each anew was a tenth of its instructions.
+trait Cached {
+    fn run_cached(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize>;
+    fn row_cached<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn run_cached(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row_cached<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, read)
+    }
+}
+
 pub struct SqliteStore {
     path: PathBuf,
     connection: Mutex<Connection>,
@@ -212,6 +242,17 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(|error| fail(error.to_string()))?;
         connection
             .busy_timeout(busy_timeout)
+            .map_err(|error| fail(error.to_string()))?;
+        // Every statement a pass runs stays prepared (rusqlite keeps 16 by default), and stays
+        // as prepared: without the query planner stability guarantee, SQLite prepares a
+        // statement again whenever a value bound to `version = ?` or `fence = ?` crosses 0 or 1
+        // (a planner heuristic), which was every other `update_run` of a tick.
+        connection.set_prepared_statement_cache_capacity(STATEMENTS);
+        connection
+            .set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )
             .map_err(|error| fail(error.to_string()))?;
         let store = Self {
             path: path.to_path_buf(),
@@ -445,7 +486,7 @@ impl SqliteStore {
         let mut candidate = run.clone();
         for _ in 0..MAX_IDS_PER_WINDOW {
             let holder: Option<Option<String>> = connection
-                .query_row(
+                .row_cached(
                     "SELECT adapter FROM runs WHERE id = ?1",
                     [&candidate.id],
                     |row| row.get(0),
@@ -484,7 +525,7 @@ impl SqliteStore {
         stored.version = 1;
         stored.fence = 0;
         connection
-            .execute(
+            .run_cached(
                 "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record,
                  adapter, number) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
                  (SELECT coalesce(max(number), 0) + 1 FROM runs))",
@@ -506,7 +547,7 @@ impl SqliteStore {
 
     fn read_run(&self, connection: &Connection, id: &str) -> Result<Option<RunRecord>, StoreError> {
         connection
-            .query_row(
+            .row_cached(
                 "SELECT record, fence FROM runs WHERE id = ?1",
                 [id],
                 |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
@@ -615,7 +656,7 @@ impl SqliteStore {
         next.version = run.version + 1;
         let connection = self.connection();
         let changed = connection
-            .execute(
+            .run_cached(
                 "UPDATE runs SET state = ?1, window_start = ?2, window_end = ?7, version = ?3,
                  record = ?4, next_due = NULL WHERE id = ?5 AND version = ?6 AND fence = ?8",
                 params![
@@ -709,7 +750,7 @@ impl SqliteStore {
         lease: TimeDelta,
     ) -> Result<LeaseOutcome, StoreError> {
         let holder: Option<(Option<String>, Option<String>)> = connection
-            .query_row(
+            .row_cached(
                 "SELECT lease_owner, lease_until FROM runs WHERE id = ?1",
                 [id],
                 |row| Ok((row.get(0)?, row.get(1)?)),
@@ -730,7 +771,7 @@ impl SqliteStore {
             return Ok(LeaseOutcome::Held(held.clone()));
         }
         connection
-            .execute(
+            .run_cached(
                 "UPDATE runs SET lease_owner = ?2, lease_until = ?3, fence = fence + 1 WHERE id = ?1",
                 params![id, owner, time(now + lease)],
             )
@@ -754,7 +795,7 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let changed = self
             .connection()
-            .execute(
+            .run_cached(
                 "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND fence = ?2 AND lease_owner = ?4",
                 params![run.id, int(run.fence), time(now + lease), owner],
             )
@@ -770,7 +811,7 @@ impl SqliteStore {
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         self.connection()
-            .execute(
+            .run_cached(
                 "UPDATE runs SET lease_owner = NULL, lease_until = NULL, next_due = ?3
                  WHERE id = ?1 AND fence = ?2",
                 params![run.id, int(run.fence), next_due.map(time)],
@@ -819,7 +860,7 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         let adapter = adapter_column(occurrence.adapter);
         let decided: Option<i64> = transaction
-            .query_row(
+            .row_cached(
                 "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
                  AND adapter IN (?3, '')",
                 params![occurrence.plan, time(occurrence.window_start), adapter],
@@ -837,7 +878,7 @@ impl SqliteStore {
             None => occurrence.run.clone(),
         };
         transaction
-            .execute(
+            .run_cached(
                 "INSERT INTO occurrences (adapter, plan, window_start, run, skipped, decided)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -852,6 +893,55 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         transaction.commit().map_err(|error| self.error(&error))?;
         Ok(Some(id))
+    }
+
+    /// Decides skipped occurrences in one transaction (see
+    /// [`super::StateStore::decide_skipped`]): one commit for a pass's skips instead of one each.
+    pub fn decide_skipped(
+        &self,
+        occurrences: &[OccurrenceRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        let mut decided = Vec::with_capacity(occurrences.len());
+        {
+            let mut earlier = transaction
+                .prepare_cached(
+                    "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
+                     AND adapter IN (?3, '')",
+                )
+                .map_err(|error| self.error(&error))?;
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO occurrences (adapter, plan, window_start, run, skipped, decided)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|error| self.error(&error))?;
+            for occurrence in occurrences {
+                let adapter = adapter_column(occurrence.adapter);
+                let start = time(occurrence.window_start);
+                let known = earlier
+                    .exists(params![occurrence.plan, start, adapter])
+                    .map_err(|error| self.error(&error))?;
+                if !known {
+                    insert
+                        .execute(params![
+                            adapter,
+                            occurrence.plan,
+                            start,
+                            occurrence.run,
+                            occurrence.skipped,
+                            time(occurrence.decided)
+                        ])
+                        .map_err(|error| self.error(&error))?;
+                }
+                decided.push(!known);
+            }
+        }
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(decided)
     }
 
     /// The adapters other than the simulator that recorded runs here.
@@ -1063,7 +1153,7 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
         let holder: Option<String> = transaction
-            .query_row("SELECT run FROM locks WHERE target = ?1", [target], |row| {
+            .row_cached("SELECT run FROM locks WHERE target = ?1", [target], |row| {
                 row.get(0)
             })
             .optional()
@@ -1073,7 +1163,7 @@ impl SqliteStore {
             Some(_) => LockOutcome::Acquired,
             None => {
                 transaction
-                    .execute(
+                    .run_cached(
                         "INSERT INTO locks (target, run, acquired) VALUES (?1, ?2, ?3)",
                         params![target, run, time(at)],
                     )
@@ -1088,7 +1178,7 @@ impl SqliteStore {
     /// Releases the target's lock if `run` holds it.
     pub fn unlock(&self, target: &str, run: &str) -> Result<(), StoreError> {
         self.connection()
-            .execute(
+            .run_cached(
                 "DELETE FROM locks WHERE target = ?1 AND run = ?2",
                 params![target, run],
             )
@@ -1098,7 +1188,7 @@ impl SqliteStore {
 
     pub fn raise_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         self.connection()
-            .execute(
+            .run_cached(
                 "INSERT INTO documents (key, body, version) VALUES (?1, ?2, 1)
                  ON CONFLICT (key) DO UPDATE SET body = excluded.body, version = version + 1
                  WHERE excluded.body > documents.body",
@@ -1110,7 +1200,7 @@ impl SqliteStore {
 
     pub fn load_document(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.connection()
-            .query_row("SELECT body FROM documents WHERE key = ?1", [key], |row| {
+            .row_cached("SELECT body FROM documents WHERE key = ?1", [key], |row| {
                 row.get(0)
             })
             .optional()
@@ -1134,14 +1224,14 @@ impl SqliteStore {
 
     pub fn delete_document(&self, key: &str) -> Result<(), StoreError> {
         self.connection()
-            .execute("DELETE FROM documents WHERE key = ?1", [key])
+            .run_cached("DELETE FROM documents WHERE key = ?1", [key])
             .map_err(|error| self.error(&error))?;
         Ok(())
     }
 
     pub fn save_document(&self, key: &str, body: &str) -> Result<(), StoreError> {
         self.connection()
-            .execute(
+            .run_cached(
                 "INSERT INTO documents (key, body, version) VALUES (?1, ?2, 1)
                  ON CONFLICT (key) DO UPDATE SET body = excluded.body, version = version + 1",
                 params![key, body],

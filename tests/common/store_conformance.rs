@@ -57,6 +57,7 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     models_change_by_compare_and_swap(open);
     leases_are_exclusive_and_fenced(open);
     occurrences_are_decided_once(open);
+    skips_are_decided_once_in_a_batch(open);
     plans_are_first_seen_once(open);
     rehearsals_and_real_runs_never_stand_for_each_other(open);
 }
@@ -728,6 +729,91 @@ fn occurrences_are_decided_once(open: &dyn Fn() -> StateStore) {
         .filter(|item| item.plan == "scheduled")
         .collect();
     assert_eq!(decided, [occurrence, skipped]);
+}
+
+fn skips_are_decided_once_in_a_batch(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let start = at("2027-04-10T21:00:00Z");
+    let skip = |plan: &str, adapter: Option<AdapterKind>, days: i64| {
+        let window_start = start + TimeDelta::days(days);
+        OccurrenceRecord {
+            adapter,
+            plan: plan.into(),
+            window_start,
+            run: RunRecord::id_for(plan, window_start),
+            skipped: Some(format!("missed by {days} day(s)")),
+            decided: window_start - TimeDelta::hours(2),
+        }
+    };
+    // Decided before, one by one: for this adapter, and (no adapter) for every adapter.
+    let earlier = skip("batched-a", Some(AdapterKind::Lcs), 0);
+    let legacy = skip("batched-b", None, 0);
+    store.decide_occurrence(&earlier, None).expect("decide");
+    store.decide_occurrence(&legacy, None).expect("decide");
+    let batch = [
+        skip("batched-a", Some(AdapterKind::Lcs), 0),
+        skip("batched-a", Some(AdapterKind::Lcs), 7),
+        skip("batched-b", Some(AdapterKind::Lcs), 0),
+        skip("batched-b", Some(AdapterKind::Lcs), 7),
+        // Another adapter's schedule is its own.
+        skip("batched-a", Some(AdapterKind::Simulator), 0),
+    ];
+    assert_eq!(
+        store.decide_skipped(&batch).expect("decide"),
+        [false, true, false, true, true]
+    );
+    assert_eq!(
+        open().decide_skipped(&batch).expect("decide again"),
+        [false; 5],
+        "a second replica finds every one decided"
+    );
+    assert_eq!(
+        store.decide_skipped(&[]).expect("nothing"),
+        Vec::<bool>::new()
+    );
+    for decided in &batch {
+        assert_eq!(
+            store.run(&decided.run).expect("read"),
+            None,
+            "a skip has no run"
+        );
+    }
+    let mut decided: Vec<OccurrenceRecord> = open()
+        .occurrences()
+        .expect("list")
+        .into_iter()
+        .filter(|item| item.plan.starts_with("batched-"))
+        .collect();
+    decided.sort_by_key(|item| {
+        (
+            item.plan.clone(),
+            item.window_start,
+            item.adapter.map(AdapterKind::name),
+        )
+    });
+    let mut expected = vec![
+        earlier,
+        legacy,
+        batch[1].clone(),
+        batch[3].clone(),
+        batch[4].clone(),
+    ];
+    expected.sort_by_key(|item| {
+        (
+            item.plan.clone(),
+            item.window_start,
+            item.adapter.map(AdapterKind::name),
+        )
+    });
+    assert_eq!(decided, expected);
+    let marks = open()
+        .see_plans(AdapterKind::Lcs, &["batched-a"], start)
+        .expect("see");
+    assert_eq!(
+        marks["batched-a"].latest_decided,
+        Some(start + TimeDelta::days(7)),
+        "the schedule goes on after the batch"
+    );
 }
 
 fn plans_are_first_seen_once(open: &dyn Fn() -> StateStore) {
