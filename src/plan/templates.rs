@@ -3,9 +3,10 @@
 //! They are compiled, and rendered once against a sample context, while the plan is checked, so
 //! a typo in a template or a variable name is a validation error, not a failure at 3 a.m.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
@@ -280,8 +281,42 @@ impl std::io::Write for CappedOutput {
 /// pay for an engine per plan.
 pub struct TemplateBuilder<'a> {
     sample: &'a dyn Fn() -> Value,
-    started: Option<(tera::Tera, tera::Context)>,
+    context: Option<tera::Context>,
+    /// The compiled engine of each template added, by name.
+    compiled: Vec<Arc<tera::Tera>>,
     sources: Vec<(String, String)>,
+}
+
+/// The most compiled templates [`compiled`] keeps (an engine with one template takes about
+/// 8 KB, so the table stays under about 2 MB whatever the plans hold).
+const MAX_COMPILED: usize = 256;
+
+/// An engine holding the one template `source` under `name`, compiled once per process for a
+/// given name and text: plan sets repeat their templates (`post_steps[0].run[1]` is
+/// `{{ environment.name }}` in plan after plan), and compiling took half of checking them.
+/// A template cannot reach another (no includes, imports or macros, see [`check_bounded`]), so
+/// rendering it alone is rendering it beside the plan's others. Only templates that compile are
+/// kept; an error is made again each time, as it was. When the table is full, a template not
+/// in it is compiled for its plan only.
+fn compiled(name: &str, source: &str) -> Result<Arc<tera::Tera>, tera::Error> {
+    type Table = HashMap<(String, String), Arc<tera::Tera>>;
+    static COMPILED: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+    let key = (name.to_owned(), source.to_owned());
+    if let Some(tera) = COMPILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(Arc::clone(tera));
+    }
+    let mut tera = engine().clone();
+    tera.add_raw_template(name, source)?;
+    let tera = Arc::new(tera);
+    let mut table = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    if table.len() < MAX_COMPILED {
+        table.insert(key, Arc::clone(&tera));
+    }
+    Ok(tera)
 }
 
 impl<'a> TemplateBuilder<'a> {
@@ -290,7 +325,8 @@ impl<'a> TemplateBuilder<'a> {
     pub fn new(sample: &'a dyn Fn() -> Value) -> Self {
         Self {
             sample,
-            started: None,
+            context: None,
+            compiled: Vec::new(),
             sources: Vec::new(),
         }
     }
@@ -299,27 +335,31 @@ impl<'a> TemplateBuilder<'a> {
     /// lowercase sentence fit for a diagnostic.
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
         let sample = self.sample;
-        let (tera, context) = self.started.get_or_insert_with(|| {
-            (
-                engine().clone(),
-                tera::Context::from_serialize(&sample()).unwrap_or_default(),
-            )
-        });
+        let context = self
+            .context
+            .get_or_insert_with(|| tera::Context::from_serialize(&sample()).unwrap_or_default());
         check_bounded(source)?;
-        tera.add_raw_template(name, source)
-            .map_err(|error| describe(&error))?;
+        let tera = compiled(name, source).map_err(|error| describe(&error))?;
         self.sources.push((name.to_owned(), source.to_owned()));
         let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
-        tera.render_to(name, context, &mut output)
-            .map_err(|error| output.explain(&error))
+        let rendered = tera
+            .render_to(name, context, &mut output)
+            .map_err(|error| output.explain(&error));
+        self.compiled.push(tera);
+        rendered
     }
 
     /// What a template added before renders to against the sample context.
     pub fn render_sample(&self, name: &str) -> Result<String, String> {
-        let (tera, context) = self
-            .started
-            .as_ref()
-            .ok_or_else(|| format!("no template `{name}` was added"))?;
+        let missing = || format!("no template `{name}` was added");
+        let context = self.context.as_ref().ok_or_else(missing)?;
+        let tera = self
+            .sources
+            .iter()
+            .zip(&self.compiled)
+            .rev()
+            .find_map(|((known, _), tera)| (known == name).then_some(tera))
+            .ok_or_else(missing)?;
         let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
         tera.render_to(name, context, &mut output)
             .map_err(|error| output.explain(&error))?;
