@@ -17,7 +17,7 @@ use super::step::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_REPROVISION_PACKAGE, ManualTimeout, PackageSource, PostStep,
     check_backup_name,
 };
-use super::templates::{TemplateBuilder, Templates, sample_context};
+use super::templates::{TemplateBuilder, Templates, sample_tera_context};
 use super::time::{
     DURATION_HELP, MAX_DURATION, TIME_HELP, format_duration, in_range, out_of_range,
     parse_duration, parse_time, sub_in_range,
@@ -97,7 +97,7 @@ pub fn resolve(
         ),
     };
     let sample = || {
-        sample_context(
+        sample_tera_context(
             &raw.name.value,
             &raw.environment.value.name.value,
             raw.source

@@ -3,10 +3,12 @@
 //! They are compiled, and rendered once against a sample context, while the plan is checked, so
 //! a typo in a template or a variable name is a validation error, not a failure at 3 a.m.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A plan's templates, each under a name such as `post_steps[2].run[1]`. They were compiled and
@@ -279,18 +281,53 @@ impl std::io::Write for CappedOutput {
 /// on the first template: most plans have none, and validation of thousands of plans should not
 /// pay for an engine per plan.
 pub struct TemplateBuilder<'a> {
-    sample: &'a dyn Fn() -> Value,
-    started: Option<(tera::Tera, tera::Context)>,
+    sample: &'a dyn Fn() -> tera::Context,
+    context: Option<tera::Context>,
+    /// The compiled engine of each template added, by name.
+    compiled: Vec<Arc<tera::Tera>>,
     sources: Vec<(String, String)>,
 }
 
+/// The most compiled templates [`compiled`] keeps (an engine with one template takes about
+/// 8 KB, so the table stays under about 2 MB whatever the plans hold).
+const MAX_COMPILED: usize = 256;
+
+/// An engine holding the one template `source` under `name`, compiled once per process for a
+/// given name and text: plan sets repeat their templates (`post_steps[0].run[1]` is
+/// `{{ environment.name }}` in plan after plan), and compiling took half of checking them.
+/// A template cannot reach another (no includes, imports or macros, see [`check_bounded`]), so
+/// rendering it alone is rendering it beside the plan's others. Only templates that compile are
+/// kept; an error is made again each time, as it was. When the table is full, a template not
+/// in it is compiled for its plan only.
+fn compiled(name: &str, source: &str) -> Result<Arc<tera::Tera>, tera::Error> {
+    type Table = HashMap<(String, String), Arc<tera::Tera>>;
+    static COMPILED: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+    let key = (name.to_owned(), source.to_owned());
+    if let Some(tera) = COMPILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(Arc::clone(tera));
+    }
+    let mut tera = engine().clone();
+    tera.add_raw_template(name, source)?;
+    let tera = Arc::new(tera);
+    let mut table = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    if table.len() < MAX_COMPILED {
+        table.insert(key, Arc::clone(&tera));
+    }
+    Ok(tera)
+}
+
 impl<'a> TemplateBuilder<'a> {
-    /// `sample` makes a context of the real shape (see [`sample_context`]).
+    /// `sample` makes a context of the real shape (see [`sample_tera_context`]).
     #[must_use]
-    pub fn new(sample: &'a dyn Fn() -> Value) -> Self {
+    pub fn new(sample: &'a dyn Fn() -> tera::Context) -> Self {
         Self {
             sample,
-            started: None,
+            context: None,
+            compiled: Vec::new(),
             sources: Vec::new(),
         }
     }
@@ -299,27 +336,29 @@ impl<'a> TemplateBuilder<'a> {
     /// lowercase sentence fit for a diagnostic.
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
         let sample = self.sample;
-        let (tera, context) = self.started.get_or_insert_with(|| {
-            (
-                engine().clone(),
-                tera::Context::from_serialize(&sample()).unwrap_or_default(),
-            )
-        });
+        let context = self.context.get_or_insert_with(sample);
         check_bounded(source)?;
-        tera.add_raw_template(name, source)
-            .map_err(|error| describe(&error))?;
+        let tera = compiled(name, source).map_err(|error| describe(&error))?;
         self.sources.push((name.to_owned(), source.to_owned()));
         let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
-        tera.render_to(name, context, &mut output)
-            .map_err(|error| output.explain(&error))
+        let rendered = tera
+            .render_to(name, context, &mut output)
+            .map_err(|error| output.explain(&error));
+        self.compiled.push(tera);
+        rendered
     }
 
     /// What a template added before renders to against the sample context.
     pub fn render_sample(&self, name: &str) -> Result<String, String> {
-        let (tera, context) = self
-            .started
-            .as_ref()
-            .ok_or_else(|| format!("no template `{name}` was added"))?;
+        let missing = || format!("no template `{name}` was added");
+        let context = self.context.as_ref().ok_or_else(missing)?;
+        let tera = self
+            .sources
+            .iter()
+            .zip(&self.compiled)
+            .rev()
+            .find_map(|((known, _), tera)| (known == name).then_some(tera))
+            .ok_or_else(missing)?;
         let mut output = CappedOutput::new(MAX_RENDERED_BYTES);
         tera.render_to(name, context, &mut output)
             .map_err(|error| output.explain(&error))?;
@@ -394,6 +433,126 @@ pub fn sample_context(plan_name: &str, environment: &str, source: Option<&str>) 
     })
 }
 
+// The maps of `sample_tera_context`, each with its fields in sorted order.
+
+#[derive(Serialize)]
+struct SamplePlan<'a> {
+    description: &'a str,
+    name: &'a str,
+    operation: &'a str,
+    project: u64,
+}
+#[derive(Serialize)]
+struct SampleEnvironment<'a> {
+    id: &'a str,
+    name: &'a str,
+    release: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+#[derive(Serialize)]
+struct SampleWindow<'a> {
+    end: &'a str,
+    start: &'a str,
+    zone: &'a str,
+}
+#[derive(Serialize)]
+struct SampleRun<'a> {
+    adapter: &'a str,
+    id: &'a str,
+    reason: &'a str,
+    state: &'a str,
+}
+#[derive(Serialize)]
+struct SampleStep<'a> {
+    id: &'a str,
+    state: &'a str,
+}
+#[derive(Serialize)]
+struct SampleOperator<'a> {
+    by: &'a str,
+    reason: &'a str,
+}
+#[derive(Serialize)]
+struct SamplePreviousWindow<'a> {
+    end: &'a str,
+    run: &'a str,
+    start: &'a str,
+}
+
+/// [`sample_context`] as tera's context, made without the JSON value in between (making the
+/// JSON value and converting it took two thirds of checking a plan's templates once each was
+/// compiled once per process). The fields of every map are in sorted order, the order of
+/// `serde_json`'s maps, so a template that writes a whole map writes it as before.
+#[must_use]
+pub fn sample_tera_context(
+    plan_name: &str,
+    environment: &str,
+    source: Option<&str>,
+) -> tera::Context {
+    let describe = |name| SampleEnvironment {
+        id: "00000000-0000-0000-0000-000000000000",
+        name,
+        release: "10.0.41",
+        kind: "sandbox",
+    };
+    let mut context = tera::Context::new();
+    context.insert(
+        "plan",
+        &SamplePlan {
+            description: "",
+            name: plan_name,
+            operation: "refresh",
+            project: 1,
+        },
+    );
+    context.insert("environment", &describe(environment_or(environment)));
+    context.insert("source", &source.map(describe));
+    context.insert(
+        "window",
+        &SampleWindow {
+            end: "2026-12-06T00:00:00Z",
+            start: "2026-12-05T21:00:00Z",
+            zone: "UTC",
+        },
+    );
+    context.insert("point_in_time", "latest");
+    context.insert(
+        "run",
+        &SampleRun {
+            adapter: "simulator",
+            id: &format!("{plan_name}@20261205T2100Z"),
+            reason: "",
+            state: "running",
+        },
+    );
+    context.insert(
+        "step",
+        &SampleStep {
+            id: "command",
+            state: "running",
+        },
+    );
+    context.insert("event", "started");
+    context.insert(
+        "operator",
+        &SampleOperator {
+            by: "alice",
+            reason: "",
+        },
+    );
+    context.insert(
+        "previous_window",
+        &SamplePreviousWindow {
+            end: "2026-11-29T00:00:00Z",
+            run: &format!("{plan_name}@20261128T2100Z"),
+            start: "2026-11-28T21:00:00Z",
+        },
+    );
+    context.insert("detail", "");
+    context
+}
+
 fn environment_or(name: &str) -> &str {
     if name.is_empty() { "target" } else { name }
 }
@@ -407,7 +566,21 @@ mod tests {
     }
 
     fn builder() -> TemplateBuilder<'static> {
-        TemplateBuilder::new(&sample)
+        TemplateBuilder::new(&|| sample_tera_context("uat", "contoso-uat", Some("contoso-prod")))
+    }
+
+    #[test]
+    fn the_sample_context_is_the_json_sample() {
+        for (plan, environment, source) in [
+            ("uat", "contoso-uat", Some("contoso-prod")),
+            ("nightly", "", None),
+        ] {
+            assert_eq!(
+                sample_tera_context(plan, environment, source),
+                tera::Context::from_serialize(&sample_context(plan, environment, source))
+                    .expect("a map")
+            );
+        }
     }
 
     #[test]
