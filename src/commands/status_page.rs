@@ -132,8 +132,11 @@ fn json_answer(value: &Value) -> Response {
 }
 
 async fn runs(State(live): State<Arc<Live>>) -> Response {
-    match read(&live, |live| Ok(runs_json(&live.store.runs()?))).await {
-        Ok(value) => json_answer(&value),
+    match read(&live, |live| runs_json(&live.store)).await {
+        Ok(text) => answer(
+            "application/json",
+            String::from_utf8(text).unwrap_or_default(),
+        ),
         Err(response) => response,
     }
 }

@@ -180,6 +180,20 @@ fn decode_run(location: &str, text: &str, fence: i64) -> Result<RunRecord, Store
     Ok(run)
 }
 
+impl StoreError {
+    /// The error of reading run `id`'s record, with the run named in it.
+    #[must_use]
+    pub(crate) fn of_run(self, id: &str) -> Self {
+        match self {
+            Self::Corrupt { location, message } => Self::Corrupt {
+                location,
+                message: format!("run `{id}`: {message}"),
+            },
+            other => other,
+        }
+    }
+}
+
 /// A run record in its stored form (see [`compact`]).
 fn encode_run(location: &str, run: &RunRecord) -> Result<String, StoreError> {
     compact::encode_run(run).map_err(|error| StoreError::Corrupt {

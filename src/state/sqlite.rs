@@ -584,7 +584,7 @@ impl SqliteStore {
     pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
         let connection = self.connection();
         let mut statement = connection
-            .prepare_cached("SELECT record, fence FROM runs ORDER BY window_start, id")
+            .prepare_cached("SELECT record, fence, id FROM runs ORDER BY window_start, id")
             .map_err(|error| self.error(&error))?;
         let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
         // Each record is decoded from SQLite's own copy of its text, not a copy of all of them.
@@ -594,7 +594,16 @@ impl SqliteStore {
                 .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
                 .map_err(|error| self.error(&error))?;
             let fence: i64 = row.get(1).map_err(|error| self.error(&error))?;
-            if !each(self.decode(text, fence)?) {
+            // A record that cannot be read is named by its run, as `runs` may stop at it.
+            let run = self
+                .decode(text, fence)
+                .map_err(|error| match row.get_ref(2) {
+                    Ok(rusqlite::types::ValueRef::Text(id)) => {
+                        error.of_run(&String::from_utf8_lossy(id))
+                    }
+                    _ => error,
+                })?;
+            if !each(run) {
                 break;
             }
         }
