@@ -87,20 +87,3 @@ print(f"state size per finished run (run, steps, log; file with WAL / runs): {pe
 row(f"state per finished run of the weekly example ({runs:,} runs, file with WAL / runs)", f"{per_run:,.0f} bytes", "under 2 KB (issue 17)", per_run < 2048)
 PY
 
-# The headline rows, appended to $BENCH_ROWS (benches/all.sh renders them).
-python3 - "$work/apply.json" "$work/runs.json" "$state" "$count" "${BENCH_ROWS:-target/bench/rows.tsv}" <<'PY'
-import json, os, sys
-apply_path, runs_path, state, count, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-os.makedirs(os.path.dirname(rows) or ".", exist_ok=True)
-verdict = lambda ok: "met" if ok else "not met"
-with open(rows, "a", encoding="utf-8") as out:
-    apply = json.load(open(apply_path))["results"][0]["median"] * 1000
-    out.write(f"`apply --yes` of the weekly example on the simulator\tmedian {apply:.0f} ms\tunder 100 ms\t{verdict(apply < 100)}\n")
-    names = {"refreshctl runs (table)": "`runs`", "refreshctl runs --format json": "`runs --format json`"}
-    for result in json.load(open(runs_path))["results"]:
-        median = result["median"] * 1000
-        out.write(f"{names[result['command']]} over {count + 1:,} finished runs\tmedian {median:.0f} ms\tunder 100 ms\t{verdict(median < 100)}\n")
-    size = os.path.getsize(state) + (os.path.getsize(state + "-wal") if os.path.exists(state + "-wal") else 0)
-    per_run = size / (count + 1)
-    out.write(f"state per finished run (run, steps, events)\t{per_run / 1000:.1f} KB\t< 2 KB\t{verdict(per_run < 2000)}\n")
-PY
