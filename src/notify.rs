@@ -716,6 +716,19 @@ impl Outbox {
         Self { store, clock }
     }
 
+    /// The outbox of a command that notifies outside a run's drive (`submit`, `cancel`,
+    /// `reschedule`, a rejection): a real adapter's entries are dated by the wall clock, a
+    /// rehearsal's at `now` on its simulated clock, as its runs are.
+    #[must_use]
+    pub fn for_command(store: Arc<StateStore>, adapter: AdapterKind, now: DateTime<Utc>) -> Self {
+        let clock = if adapter.is_real() {
+            Clock::wall()
+        } else {
+            Clock::simulated(now)
+        };
+        Self::new(store, clock)
+    }
+
     /// Records `entry`; returns its key (`None`: it could not be recorded, and is sent anyway).
     fn keep(&self, entry: &Entry) -> Option<String> {
         let at = self.clock.now();

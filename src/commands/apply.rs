@@ -57,8 +57,9 @@ pub fn submit(args: &SubmitArgs, globals: &Globals<'_>, out: &mut dyn Write) -> 
             Notifier::rendering_only(&plan, &run, globals.adapter)
         } else {
             // Kept in the outbox until delivered: the next pass sends what this one could not.
-            Notifier::new(&plan, &run, globals.adapter, notify_backoff())
-                .with_outbox(Outbox::new(store.clone(), Clock::wall()))
+            Notifier::new(&plan, &run, globals.adapter, notify_backoff()).with_outbox(
+                Outbox::for_command(store.clone(), globals.adapter, settings.now),
+            )
         };
         runtime.block_on(async {
             notifier.send(NotificationEvent::Submitted);
@@ -330,17 +331,13 @@ fn notify_rejected(
         return;
     };
     runtime.block_on(async {
-        let mut notifier = if send {
-            let clock = if adapter.is_real() {
-                Clock::wall()
+        let mut notifier =
+            if send {
+                Notifier::new(plan, run, adapter, notify_backoff())
+                    .with_outbox(Outbox::for_command(store.clone(), adapter, run.updated))
             } else {
-                Clock::simulated(run.updated)
+                Notifier::rendering_only(plan, run, adapter)
             };
-            Notifier::new(plan, run, adapter, notify_backoff())
-                .with_outbox(Outbox::new(store.clone(), clock))
-        } else {
-            Notifier::rendering_only(plan, run, adapter)
-        };
         match &run.state {
             RunState::Rejected { reason } => {
                 notifier.send_because(NotificationEvent::Rejected, reason);

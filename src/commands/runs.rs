@@ -14,7 +14,6 @@ use crate::cli::{
     ApproveArgs, CancelArgs, CheckArgs, OperatorArgs, RescheduleArgs, RunsArgs, StatusArgs,
     TableFormat,
 };
-use crate::clock::Clock;
 use crate::error::{Error, exit};
 use crate::executor::{self, ApproveError, Operator};
 use crate::notify::{Notifier, Outbox, Previous};
@@ -843,14 +842,11 @@ fn notify(
         }
     };
     let notifier = if send {
-        // A rehearsal's outbox entries are dated on its simulated clock, as its runs are.
-        let clock = if adapter.is_real() {
-            Clock::wall()
-        } else {
-            Clock::simulated(now)
-        };
-        Notifier::new(plan, run, adapter, notify_backoff())
-            .with_outbox(Outbox::new(store.clone(), clock))
+        Notifier::new(plan, run, adapter, notify_backoff()).with_outbox(Outbox::for_command(
+            store.clone(),
+            adapter,
+            now,
+        ))
     } else {
         Notifier::rendering_only(plan, run, adapter)
     };
