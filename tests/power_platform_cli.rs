@@ -370,8 +370,8 @@ fn tick_plan(start: chrono::DateTime<chrono::Utc>) -> String {
 
 #[test]
 fn tick_runs_a_power_platform_plan_from_submission_to_succeeded_sending_one_copy() {
-    // 20,000 times faster for both processes: the window, a day and an hour on, opens in
-    // about 5 s; the copy takes 0.3 s.
+    // 20,000 times faster for both processes: the window, 29 hours on, opens in about 5 s; the
+    // copy takes 0.3 s.
     const SPEED: f64 = 20_000.0;
     let origin = chrono::Utc::now();
     let clock = format!("{},{SPEED}", origin.to_rfc3339());
@@ -392,11 +392,13 @@ fn tick_runs_a_power_platform_plan_from_submission_to_succeeded_sending_one_copy
         let millis = (real * 1000.0) as i64;
         origin + chrono::TimeDelta::milliseconds(millis)
     };
-    // 25 h of notice and 40 min to spare for starting the first tick (0.12 s of wall time);
-    // a later tick submits it, exactly 25 h before the window.
+    // 25 h of notice and 4 h to spare before it is due (0.72 s of wall time), so a slow first
+    // tick on a loaded machine still sees the plan before its submission time; a later tick
+    // submits it, exactly 25 h before the window. (With 40 min to spare, 0.3 s of wall time
+    // stood between writing the plan and a first tick too late to give 24 h of notice.)
     std::fs::write(
         &plan,
-        tick_plan(scaled_now() + chrono::TimeDelta::minutes(25 * 60 + 40)),
+        tick_plan(scaled_now() + chrono::TimeDelta::hours(29)),
     )
     .expect("plan");
     let world = World {
