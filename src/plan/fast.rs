@@ -14,22 +14,24 @@
 //!
 //! Everything else it gives up on, without an error: anchors, aliases, tags, flow maps,
 //! nested or multi-line flow, merge and complex keys, quoted keys, multi-line plain or quoted
-//! scalars, explicit indentation indicators, tabs, carriage returns and other control
-//! characters, a byte order mark, directives and further documents, nesting deeper than 16 or
-//! more than 20,000 nodes (far inside the parser's budgets), and every plain scalar whose type
-//! it would have to resolve the way serde-saphyr does beyond the plainest cases (a null, a
+//! scalars, explicit indentation indicators, a blank line before a block scalar's first line,
+//! a more-indented line in a folded scalar, a block scalar that ends the file without a line
+//! break, tabs, carriage returns and other control characters, a byte order mark, lines over
+//! 4 KiB, directives and further documents, nesting deeper than 16 or more than 20,000 events
+//! (far inside the parser's budgets), and every plain scalar whose meaning depends on how
+//! serde-saphyr resolves types beyond the plainest cases: an empty value or another null, a
 //! number other than a decimal without sign or leading zero, a boolean other than `true` and
-//! `false`, a word that could be either in a place that takes any type). It also gives up
-//! when the plan's types refuse what it read (an unknown key, a missing one, a wrong type):
-//! any error at all. The caller then reads the file again with serde-saphyr, so every
-//! diagnostic of a bad file is the parser's own, word for word, and the budgets hold.
+//! `false`, a word that could be a null, a boolean or a number where any type is taken. It
+//! also gives up when the plan's types refuse what it read (an unknown key, a missing one, a
+//! wrong type): any error at all. The caller then reads the file again with serde-saphyr, so
+//! every diagnostic of a bad file is the parser's own, word for word, and the budgets hold.
 //!
 //! What it accepts it reads exactly as serde-saphyr does, places included (a value's place is
 //! where its node starts: the first key of a block map, the first `-` of a block sequence, the
 //! `[` of a flow sequence, the first content of a block scalar or of a sequence at its key's
-//! indentation, the opening quote). Tests compare
-//! the two on every plan in the repository, on generated fleets and on random plan-like text
-//! with mutations (`tests/fast_reader.rs`).
+//! indentation, the opening quote). Tests compare the two on every plan and fixture in the
+//! repository, on a generated fleet and on random plan-like texts with mutations
+//! (`fast/differential.rs`).
 //!
 //! It reads in two steps: a scanner turns the text into a list of events (as a YAML parser
 //! does), then a serde `Deserializer` walks the list. `Located<T>` asks for its place through
