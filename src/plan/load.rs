@@ -8,6 +8,7 @@
 
 use serde_saphyr::{Error as YamlError, Options};
 
+use super::fast;
 use super::located::{Located, Place};
 use super::raw::RawPlan;
 use super::shape::{self, Node};
@@ -76,6 +77,11 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<RawPlan, Vec<Diagnostic>> {
              `acknowledge`; see `refreshctl explain schema`"
                 .into(),
         ));
+    }
+    // Most plans are in the subset `plan::fast` reads, several times faster; it gives up on
+    // anything else, which serde-saphyr then reads (and reports on) as it always did.
+    if let Some(plan) = fast::read::<RawPlan>(text) {
+        return Ok(plan);
     }
     serde_saphyr::from_str_with_options::<RawPlan>(text, options()).map_err(|error| {
         // A shape error can stand in front of a syntax error (`name: [unclosed` is first a
@@ -146,7 +152,7 @@ fn tab_place(text: &str, reported: Place) -> Option<Place> {
 
 /// Parser budgets sized for plan files (tens of lines), far below serde-saphyr's defaults, so
 /// alias bombs and deep nesting are refused after a few thousand events.
-fn options() -> Options {
+pub(super) fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
     options.budget = serde_saphyr::budget! {

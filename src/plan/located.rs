@@ -1,13 +1,20 @@
 //! A value together with the place in the YAML source it came from.
 //!
 //! `Located<T>` wraps serde-saphyr's `Spanned<T>` so that this crate can also implement
-//! `JsonSchema` for it (the schema of a located value is the schema of the value).
+//! `JsonSchema` for it (the schema of a located value is the schema of the value). It also
+//! takes its place from `plan::fast`, the reader for the YAML plans are written in, which
+//! answers the newtype `fast::LOCATED` with the place; serde-saphyr (and any other
+//! deserializer) passes that newtype through to `Spanned<T>`.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+use super::fast;
 
 /// A 1-based line and column in a plan file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -55,11 +62,38 @@ impl<T> Located<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_newtype_struct(fast::LOCATED, LocatedVisitor(PhantomData))
+    }
+}
+
+/// Takes the place from serde-saphyr's `Spanned<T>` (through the newtype) or from
+/// `plan::fast` (a line, a column and the value).
+struct LocatedVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for LocatedVisitor<T> {
+    type Value = Located<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value with its place")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Located<T>, D::Error> {
         let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
-        Ok(Self {
+        Ok(Located {
             value: spanned.value,
             place: Place::from_location(spanned.referenced),
         })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Located<T>, A::Error> {
+        let missing = || de::Error::invalid_length(0, &"a line, a column and a value");
+        let line: u32 = seq.next_element()?.ok_or_else(missing)?;
+        let column: u32 = seq.next_element()?.ok_or_else(missing)?;
+        let value: T = seq.next_element()?.ok_or_else(missing)?;
+        Ok(Located::new(value, Some(Place::new(line, column))))
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod checked;
 pub mod discover;
+mod fast;
 pub mod load;
 mod located;
 mod point_in_time;
