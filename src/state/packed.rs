@@ -255,6 +255,10 @@ impl<'a> Reader<'a> {
             .checked_add(self.signed(what)?)
             .ok_or_else(|| format!("its {what} is out of range"))?;
         self.previous = nanos;
+        // Most times are between 1677 and 2262, where nanoseconds fit an i64 (cheaper to split).
+        if let Ok(nanos) = i64::try_from(nanos) {
+            return Ok(DateTime::from_timestamp_nanos(nanos));
+        }
         i64::try_from(nanos.div_euclid(1_000_000_000))
             .ok()
             .and_then(|seconds| {
