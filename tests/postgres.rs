@@ -237,30 +237,9 @@ fn the_binary_takes_libpqs_key_value_form_for_postgresql_and_makes_no_file() {
     );
 }
 
-/// A store of schema version 4 (compact runs and events, before finished runs were packed),
-/// holding the runs and events of `tests/fixtures/state-v6/state.sql` as version 4 stored them
-/// (the same columns as SQLite's version 6), reads the same after migration: `runs`, `status`
-/// and `history` print byte for byte what the previous version printed; an event appended to
-/// each finished run then packs its log, which reads the same with the new event after it.
-#[test]
-fn a_store_of_version_4_reads_back_identically_after_migration() {
-    let Some(url) = fresh_schema("packed") else {
-        return;
-    };
-    let parsed = StateUrl::parse(&url).expect("url");
-    drop(StateStore::open(&parsed).expect("creates"));
-    let schema = url.rsplit("schema=").next().expect("a schema").to_owned();
-    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
-    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
-    client
-        .batch_execute(&format!(
-            "SET search_path TO {schema};
-             DROP TABLE archives;
-             ALTER TABLE runs ALTER COLUMN record TYPE TEXT USING convert_from(record, 'UTF8');
-             CREATE INDEX runs_by_target ON runs (target, state);
-             UPDATE refreshctl_schema SET version = 4;"
-        ))
-        .expect("a version-4 store");
+/// Copies the runs and events of `tests/fixtures/state-v6/state.sql` into the store `client`
+/// is connected to, in the columns of schema version 4 (SQLite's 6).
+fn copy_state_v6(client: &mut postgres::Client) {
     let sqlite = rusqlite::Connection::open_in_memory().expect("sqlite");
     sqlite
         .execute_batch(
@@ -328,6 +307,33 @@ fn a_store_of_version_4_reads_back_identically_after_migration() {
             )
             .expect("an event of version 4");
     }
+}
+
+/// A store of schema version 4 (compact runs and events, before finished runs were packed),
+/// holding the runs and events of `tests/fixtures/state-v6/state.sql` as version 4 stored them
+/// (the same columns as SQLite's version 6), reads the same after migration: `runs`, `status`
+/// and `history` print byte for byte what the previous version printed; an event appended to
+/// each finished run then packs its log, which reads the same with the new event after it.
+#[test]
+fn a_store_of_version_4_reads_back_identically_after_migration() {
+    let Some(url) = fresh_schema("packed") else {
+        return;
+    };
+    let parsed = StateUrl::parse(&url).expect("url");
+    drop(StateStore::open(&parsed).expect("creates"));
+    let schema = url.rsplit("schema=").next().expect("a schema").to_owned();
+    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
+    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {schema};
+             DROP TABLE archives;
+             ALTER TABLE runs ALTER COLUMN record TYPE TEXT USING convert_from(record, 'UTF8');
+             CREATE INDEX runs_by_target ON runs (target, state);
+             UPDATE refreshctl_schema SET version = 4;"
+        ))
+        .expect("a version-4 store");
+    copy_state_v6(&mut client);
     common::assert_reads_as_version_6(&url, "migrated on open");
     let version: i64 = client
         .query_one("SELECT version FROM refreshctl_schema", &[])
