@@ -47,7 +47,7 @@ fn replicas_opening_together_migrate_once() {
         )
         .expect("version")
         .get(0);
-    assert_eq!(version, 4, "every migration, once");
+    assert_eq!(version, 5, "every migration, once");
     client
         .batch_execute(&format!(
             "UPDATE {schema}.refreshctl_schema SET version = 99"
@@ -237,6 +237,139 @@ fn the_binary_takes_libpqs_key_value_form_for_postgresql_and_makes_no_file() {
     );
 }
 
+/// Copies the runs and events of `tests/fixtures/state-v6/state.sql` into the store `client`
+/// is connected to, in the columns of schema version 4 (SQLite's 6).
+fn copy_state_v6(client: &mut postgres::Client) {
+    let sqlite = rusqlite::Connection::open_in_memory().expect("sqlite");
+    sqlite
+        .execute_batch(
+            &std::fs::read_to_string(common::state_v6_fixtures().join("state.sql")).expect("dump"),
+        )
+        .expect("the fixture");
+    let mut runs = sqlite
+        .prepare(
+            "SELECT id, plan, target, state, window_start, window_end, version, record, fence,
+             lease_owner, lease_until, next_due, adapter, number FROM runs",
+        )
+        .expect("runs");
+    let mut rows = runs.query([]).expect("rows");
+    while let Some(row) = rows.next().expect("a row") {
+        let text = |index: usize| row.get::<_, Option<String>>(index).expect("text");
+        let number = |index: usize| row.get::<_, i64>(index).expect("number");
+        client
+            .execute(
+                "INSERT INTO runs (id, plan, target, state, window_start, window_end, version,
+                 record, fence, lease_owner, lease_until, next_due, adapter, number)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &[
+                    &text(0),
+                    &text(1),
+                    &text(2),
+                    &text(3),
+                    &text(4),
+                    &text(5),
+                    &number(6),
+                    &text(7),
+                    &number(8),
+                    &text(9),
+                    &text(10),
+                    &text(11),
+                    &text(12),
+                    &number(13),
+                ],
+            )
+            .expect("a run of version 4");
+    }
+    let mut events = sqlite
+        .prepare("SELECT run, sequence, at, kind, detail FROM events")
+        .expect("events");
+    let mut rows = events.query([]).expect("rows");
+    while let Some(row) = rows.next().expect("a row") {
+        let (code, kind_text) = match row.get::<_, rusqlite::types::Value>(3).expect("kind") {
+            rusqlite::types::Value::Integer(code) => {
+                (Some(i16::try_from(code).expect("a code")), None)
+            }
+            rusqlite::types::Value::Text(text) => (None, Some(text)),
+            other => panic!("a kind of {other:?}"),
+        };
+        client
+            .execute(
+                "INSERT INTO events (run, sequence, at, kind, kind_text, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &row.get::<_, i64>(0).expect("run"),
+                    &row.get::<_, i64>(1).expect("sequence"),
+                    &row.get::<_, i64>(2).expect("at"),
+                    &code,
+                    &kind_text,
+                    &row.get::<_, String>(4).expect("detail"),
+                ],
+            )
+            .expect("an event of version 4");
+    }
+}
+
+/// A store of schema version 4 (compact runs and events, before finished runs were packed),
+/// holding the runs and events of `tests/fixtures/state-v6/state.sql` as version 4 stored them
+/// (the same columns as SQLite's version 6), reads the same after migration: `runs`, `status`
+/// and `history` print byte for byte what the previous version printed; an event appended to
+/// each finished run then packs its log, which reads the same with the new event after it.
+#[test]
+fn a_store_of_version_4_reads_back_identically_after_migration() {
+    let Some(url) = fresh_schema("packed") else {
+        return;
+    };
+    let parsed = StateUrl::parse(&url).expect("url");
+    drop(StateStore::open(&parsed).expect("creates"));
+    let schema = url.rsplit("schema=").next().expect("a schema").to_owned();
+    let base = std::env::var("REFRESHCTL_TEST_POSTGRES").expect("set");
+    let mut client = postgres::Client::connect(&base, postgres::NoTls).expect("server");
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {schema};
+             DROP TABLE archives;
+             ALTER TABLE runs ALTER COLUMN record TYPE TEXT USING convert_from(record, 'UTF8');
+             CREATE INDEX runs_by_target ON runs (target, state);
+             UPDATE refreshctl_schema SET version = 4;"
+        ))
+        .expect("a version-4 store");
+    copy_state_v6(&mut client);
+    common::assert_reads_as_version_6(&url, "migrated on open");
+    let version: i64 = client
+        .query_one("SELECT version FROM refreshctl_schema", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 5, "migrated on open");
+    let store = StateStore::open(&parsed).expect("opens");
+    let detail = serde_json::json!({"message": "later", "step": null, "until": null});
+    let runs = store.runs().expect("runs");
+    for run in &runs {
+        let before = store.events(&run.id).expect("events");
+        let at = before.last().expect("a log").at;
+        let appended = store
+            .append_event(&run.id, "log", &detail, at)
+            .expect("appended");
+        let after = store.events(&run.id).expect("events");
+        assert_eq!(after[..before.len()], before[..], "{}", run.id);
+        assert_eq!(after.last(), Some(&appended));
+    }
+    let count = |client: &mut postgres::Client, table: &str| -> i64 {
+        client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .expect("a count")
+            .get(0)
+    };
+    assert_eq!(
+        count(&mut client, "events"),
+        0,
+        "every run here is finished"
+    );
+    assert_eq!(
+        count(&mut client, "archives"),
+        i64::try_from(runs.len()).expect("few")
+    );
+}
+
 /// A store of schema version 3 (before runs and events were stored compactly), holding the
 /// runs and events of `tests/fixtures/state-v5/state.sql` as version 3 stored them (the same
 /// columns as SQLite's version 5), reads the same after migration: `runs` and `status` print
@@ -254,7 +387,8 @@ fn a_store_of_version_3_reads_back_identically_after_migration() {
     client
         .batch_execute(&format!(
             "SET search_path TO {schema};
-             DROP TABLE events; ALTER TABLE runs DROP COLUMN number;
+             DROP TABLE archives; DROP TABLE events; ALTER TABLE runs DROP COLUMN number;
+             ALTER TABLE runs ALTER COLUMN record TYPE TEXT USING convert_from(record, 'UTF8');
              CREATE TABLE events (
                  run TEXT NOT NULL REFERENCES runs (id),
                  sequence BIGINT NOT NULL,
@@ -328,5 +462,5 @@ fn a_store_of_version_3_reads_back_identically_after_migration() {
         .query_one("SELECT version FROM refreshctl_schema", &[])
         .expect("version")
         .get(0);
-    assert_eq!(version, 4, "migrated on open");
+    assert_eq!(version, 5, "migrated on open");
 }

@@ -482,102 +482,141 @@ pub(crate) fn decode_run(text: &str) -> Result<RunRecord, String> {
     })
 }
 
+/// Runs of every shape (every run and step state, times out of nanoseconds' range, optional
+/// fields there and not), for the tests of both stored forms.
+#[cfg(test)]
+pub(crate) fn sample_runs() -> Vec<RunRecord> {
+    let first = sample_run();
+    let mut runs = vec![first.clone()];
+    for state in [
+        RunState::Submitted,
+        RunState::Accepted,
+        RunState::Running,
+        RunState::AwaitingApproval {
+            step: "manual".into(),
+        },
+        RunState::Succeeded,
+        RunState::Failed {
+            error: "it broke: «here»".into(),
+        },
+        RunState::Rejected {
+            reason: String::new(),
+        },
+        RunState::Canceled,
+    ] {
+        let mut run = first.clone();
+        run.state = state;
+        runs.push(run);
+    }
+    let mut plain = first;
+    plain.state = RunState::Succeeded;
+    plain.point_in_time = None;
+    plain.target_id = None;
+    plain.adapter = None;
+    plain.reason = None;
+    plain.steps.clear();
+    plain.version = u64::MAX;
+    runs.push(plain);
+    runs
+}
+
+#[cfg(test)]
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).expect("a time").to_utc()
+}
+
+#[cfg(test)]
+fn sample_run() -> RunRecord {
+    let created = at("2026-12-01T14:42:23.379538069Z");
+    let start = at("2026-12-05T21:00:00Z");
+    RunRecord {
+        id: "contoso-uat-weekly@20261205T2100Z".into(),
+        plan: "contoso-uat-weekly".into(),
+        file: "plans/contoso-uat-weekly.yaml".into(),
+        target: "1234567/contoso-uat".into(),
+        state: RunState::NeedsAttention {
+            step: "start-refresh".into(),
+            reason: "the answer was lost".into(),
+        },
+        window_start: start,
+        window_end: start + chrono::TimeDelta::hours(6),
+        point_in_time: Some(start - chrono::TimeDelta::hours(1)),
+        target_id: Some("5f1c2a7e-0000-4000-8000-000000000002".into()),
+        source_id: None,
+        adapter: Some(AdapterKind::Simulator),
+        reason: Some("an emergency".into()),
+        steps: vec![
+            StepRecord {
+                id: "preflight".into(),
+                state: StepState::Succeeded {
+                    started: created,
+                    finished: created,
+                },
+                remote: RemoteIds::default(),
+                intent: None,
+                polls: 0,
+            },
+            StepRecord {
+                id: "start-refresh".into(),
+                state: StepState::Failed {
+                    started: start,
+                    finished: start + chrono::TimeDelta::nanoseconds(1),
+                    error: "boom".into(),
+                },
+                remote: RemoteIds {
+                    activity: Some("a".into()),
+                    asset: None,
+                    blocks: vec!["MDAw".into()],
+                    file: Some("/tmp/x.zip".into()),
+                },
+                intent: Some(Intent {
+                    call: "start-refresh".into(),
+                    at: start,
+                    unanswered: Some("502".into()),
+                }),
+                polls: 3,
+            },
+            StepRecord {
+                id: "monitor".into(),
+                state: StepState::Running {
+                    started: DateTime::<Utc>::MAX_UTC,
+                },
+                remote: RemoteIds::default(),
+                intent: None,
+                polls: 0,
+            },
+            StepRecord {
+                id: "skip".into(),
+                state: StepState::Skipped {
+                    reason: "not needed".into(),
+                },
+                remote: RemoteIds::default(),
+                intent: None,
+                polls: 0,
+            },
+            StepRecord {
+                id: "later".into(),
+                state: StepState::Pending,
+                remote: RemoteIds::default(),
+                intent: None,
+                polls: 0,
+            },
+        ],
+        created,
+        updated: DateTime::<Utc>::MIN_UTC,
+        version: 84,
+        fence: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeDelta;
     use serde_json::json;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("a time").to_utc()
-    }
-
-    fn run() -> RunRecord {
-        let created = at("2026-12-01T14:42:23.379538069Z");
-        let start = at("2026-12-05T21:00:00Z");
-        RunRecord {
-            id: "contoso-uat-weekly@20261205T2100Z".into(),
-            plan: "contoso-uat-weekly".into(),
-            file: "plans/contoso-uat-weekly.yaml".into(),
-            target: "1234567/contoso-uat".into(),
-            state: RunState::NeedsAttention {
-                step: "start-refresh".into(),
-                reason: "the answer was lost".into(),
-            },
-            window_start: start,
-            window_end: start + TimeDelta::hours(6),
-            point_in_time: Some(start - TimeDelta::hours(1)),
-            target_id: Some("5f1c2a7e-0000-4000-8000-000000000002".into()),
-            source_id: None,
-            adapter: Some(AdapterKind::Simulator),
-            reason: Some("an emergency".into()),
-            steps: vec![
-                StepRecord {
-                    id: "preflight".into(),
-                    state: StepState::Succeeded {
-                        started: created,
-                        finished: created,
-                    },
-                    remote: RemoteIds::default(),
-                    intent: None,
-                    polls: 0,
-                },
-                StepRecord {
-                    id: "start-refresh".into(),
-                    state: StepState::Failed {
-                        started: start,
-                        finished: start + TimeDelta::nanoseconds(1),
-                        error: "boom".into(),
-                    },
-                    remote: RemoteIds {
-                        activity: Some("a".into()),
-                        asset: None,
-                        blocks: vec!["MDAw".into()],
-                        file: Some("/tmp/x.zip".into()),
-                    },
-                    intent: Some(Intent {
-                        call: "start-refresh".into(),
-                        at: start,
-                        unanswered: Some("502".into()),
-                    }),
-                    polls: 3,
-                },
-                StepRecord {
-                    id: "monitor".into(),
-                    state: StepState::Running {
-                        started: DateTime::<Utc>::MAX_UTC,
-                    },
-                    remote: RemoteIds::default(),
-                    intent: None,
-                    polls: 0,
-                },
-                StepRecord {
-                    id: "skip".into(),
-                    state: StepState::Skipped {
-                        reason: "not needed".into(),
-                    },
-                    remote: RemoteIds::default(),
-                    intent: None,
-                    polls: 0,
-                },
-                StepRecord {
-                    id: "later".into(),
-                    state: StepState::Pending,
-                    remote: RemoteIds::default(),
-                    intent: None,
-                    polls: 0,
-                },
-            ],
-            created,
-            updated: DateTime::<Utc>::MIN_UTC,
-            version: 84,
-            fence: 0,
-        }
-    }
 
     #[test]
     fn a_record_reads_back_exactly() {
-        let run = run();
+        let run = sample_runs().remove(0);
         let stored = encode_run(&run).expect("encoded");
         assert_eq!(decode_run(&stored), Ok(run.clone()));
         let mut plain = run;
@@ -592,14 +631,14 @@ mod tests {
 
     #[test]
     fn a_record_of_the_old_form_still_reads() {
-        let run = run();
+        let run = sample_runs().remove(0);
         let old = serde_json::to_string(&run).expect("encoded");
         assert_eq!(decode_run(&old), Ok(run));
     }
 
     #[test]
     fn a_record_is_smaller_than_its_json() {
-        let run = run();
+        let run = sample_runs().remove(0);
         let old = serde_json::to_string(&run).expect("encoded").len();
         let new = encode_run(&run).expect("encoded").len();
         assert!(new * 3 < old * 2, "{new} bytes against {old}");

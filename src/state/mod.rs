@@ -4,6 +4,7 @@
 //! `tick`/`daemon` replicas share the work, with leases and fencing (SPEC 8).
 
 mod compact;
+mod packed;
 mod postgres;
 mod postgres_tls;
 pub mod record;
@@ -27,6 +28,10 @@ pub use url::{ACCEPTED_FORMS, StateUrl, mask as mask_state};
 /// The states of a run that a tick advances (the others are over or wait for an operator), as
 /// an SQL list.
 const ACTIVE_STATES: &str = "'submitted', 'accepted', 'running'";
+
+/// The states of a finished run (see [`RunState::is_finished`]), as an SQL list: a finished
+/// run's record and log are packed (see [`packed`]).
+const FINISHED_STATES: &str = "'succeeded', 'failed', 'rejected', 'canceled'";
 
 /// The states of a run that waits for a person, as stored.
 const WAITING_STATES: &str = "'awaiting-approval', 'needs-attention'";
@@ -194,12 +199,70 @@ impl StoreError {
     }
 }
 
-/// A run record in its stored form (see [`compact`]).
-fn encode_run(location: &str, run: &RunRecord) -> Result<String, StoreError> {
-    compact::encode_run(run).map_err(|error| StoreError::Corrupt {
+/// A run record as stored: text (the compact JSON form, or an older one) or, for a finished
+/// run, bytes (see [`packed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoredRecord {
+    Text(String),
+    Packed(Vec<u8>),
+}
+
+/// A run record in its stored form: packed once the run is finished (see [`packed`]), else
+/// compact JSON (see [`compact`]), which a run that is still moving writes more cheaply.
+fn encode_run(location: &str, run: &RunRecord) -> Result<StoredRecord, StoreError> {
+    if run.state.is_finished() {
+        return Ok(StoredRecord::Packed(packed::pack_run(run)));
+    }
+    compact::encode_run(run)
+        .map(StoredRecord::Text)
+        .map_err(|error| StoreError::Corrupt {
+            location: location.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+impl StoredRecord {
+    /// The record as bytes, as PostgreSQL keeps it (text as UTF-8).
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Self::Text(text) => text.into_bytes(),
+            Self::Packed(bytes) => bytes,
+        }
+    }
+}
+
+/// A run record from its bytes as PostgreSQL keeps it: packed (its first byte is
+/// [`packed::RECORD`], which no JSON text starts with; the columns it leaves out come from
+/// `columns`) or UTF-8 text.
+fn decode_stored_run(
+    location: &str,
+    bytes: &[u8],
+    fence: i64,
+    columns: impl FnOnce() -> packed::Columns,
+) -> Result<RunRecord, StoreError> {
+    if bytes.first() == Some(&packed::RECORD) {
+        return decode_packed_run(location, bytes, fence, columns());
+    }
+    let text = std::str::from_utf8(bytes).map_err(|error| StoreError::Corrupt {
         location: location.to_owned(),
-        message: error.to_string(),
-    })
+        message: format!("a run record is not UTF-8: {error}"),
+    })?;
+    decode_run(location, text, fence)
+}
+
+/// A run record from its packed form (see [`packed`]) and fence column.
+fn decode_packed_run(
+    location: &str,
+    bytes: &[u8],
+    fence: i64,
+    columns: packed::Columns,
+) -> Result<RunRecord, StoreError> {
+    let mut run = packed::unpack_run(bytes, columns).map_err(|error| StoreError::Corrupt {
+        location: location.to_owned(),
+        message: format!("a run record cannot be read: {error}"),
+    })?;
+    run.fence = u64::try_from(fence).unwrap_or_default();
+    Ok(run)
 }
 
 /// An event from its stored columns: sequence, time (microseconds since the epoch: the stores
@@ -612,6 +675,15 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_finished_states_are_those_a_run_ends_in() {
+        for run in compact::sample_runs() {
+            let listed = FINISHED_STATES.contains(&format!("'{}'", run.state.name()));
+            assert_eq!(listed, run.state.is_finished(), "{}", run.state.name());
+        }
+        assert_eq!(FINISHED_STATES.matches('\'').count(), 8);
+    }
 
     #[test]
     fn every_stored_time_reads_back() {

@@ -22,10 +22,11 @@ use super::postgres_tls::{SslMode, TlsSettings, connector};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
-    ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
-    compact, counts_for, decode_event, decode_run, earliest_due, encode_run, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
+    MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RunSummary, StoreError,
+    StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
+    decode_stored_run, earliest_due, encode_run, int, model_rows, occurrence_records, packed,
+    parse_time, plan_marks, summaries, time,
 };
 
 /// The migrations, in order; `refreshctl_schema.version` counts those applied. The first is
@@ -141,6 +142,20 @@ const MIGRATIONS: &[&str] = &[
                FROM events JOIN runs ON runs.id = events.run) AS old;
      DROP TABLE events;
      ALTER TABLE compact_events RENAME TO events;",
+    // 5 (SQLite's 7): finished runs packed (issue 17). Records are kept as bytes: text records
+    // as their UTF-8, a finished run's packed (see `state::packed`). A finished run's log is
+    // one packed row of `archives` (keyed by the run's number: the sequence and time of its
+    // last event, and the events); events appended to a finished run join it, those of a run
+    // that is not finished stay in `events`, after any archive it has. The index of runs by
+    // target and state is dropped: no query reads runs by target.
+    "ALTER TABLE runs ALTER COLUMN record TYPE BYTEA USING convert_to(record, 'UTF8');
+     CREATE TABLE archives (
+         run BIGINT PRIMARY KEY REFERENCES runs (number),
+         sequence BIGINT NOT NULL,
+         at BIGINT NOT NULL,
+         log BYTEA NOT NULL
+     );
+     DROP INDEX IF EXISTS runs_by_target;",
 ];
 
 /// The advisory lock replicas take while migrating ("RFCT").
@@ -494,12 +509,13 @@ impl PostgresStore {
         Ok(())
     }
 
-    fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
-        encode_run(&self.location, run)
+    fn encode(&self, run: &RunRecord) -> Result<Vec<u8>, StoreError> {
+        encode_run(&self.location, run).map(StoredRecord::into_bytes)
     }
 
-    fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        decode_run(&self.location, text, fence)
+    fn decode(&self, stored: StoredRow) -> Result<RunRecord, StoreError> {
+        let (bytes, fence, columns) = stored;
+        decode_stored_run(&self.location, &bytes, fence, || columns)
     }
 
     fn unreadable_time(&self, what: &str) -> StoreError {
@@ -522,7 +538,7 @@ impl PostgresStore {
                             return Ok(Ok(stored));
                         }
                     }
-                    Slot::Taken(_, text, fence) => return Ok(Err(Some((text, fence)))),
+                    Slot::Taken(stored) => return Ok(Err(Some(stored))),
                     Slot::Full => break,
                 }
             }
@@ -530,7 +546,7 @@ impl PostgresStore {
         })?;
         match claimed {
             Ok(run) => Ok(Claim::Inserted(run)),
-            Err(Some((text, fence))) => Ok(Claim::Existing(self.decode(&text, fence)?)),
+            Err(Some(stored)) => Ok(Claim::Existing(self.decode(stored)?)),
             Err(None) => Err(full(&self.location, &id)),
         }
     }
@@ -540,10 +556,13 @@ impl PostgresStore {
         self.with(move |worker| {
             Ok(worker
                 .client()?
-                .query_opt("SELECT record, fence FROM runs WHERE id = $1", &[&id])?
-                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1))))
+                .query_opt(
+                    "SELECT record, fence, id, plan, target FROM runs WHERE id = $1",
+                    &[&id],
+                )?
+                .map(|row| stored_row(&row, 0)))
         })?
-        .map(|(text, fence)| self.decode(&text, fence))
+        .map(|stored| self.decode(stored))
         .transpose()
     }
 
@@ -554,18 +573,16 @@ impl PostgresStore {
                 .client()?
                 .query(
                     &format!(
-                        "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
-                         ORDER BY window_start, id"
+                        "SELECT record, fence, id, plan, target FROM runs
+                         WHERE state IN ({WAITING_STATES}) ORDER BY window_start, id"
                     ),
                     &[],
                 )?
                 .into_iter()
-                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .map(|row| stored_row(&row, 0))
                 .collect::<Vec<_>>())
         })?;
-        rows.iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect()
+        rows.into_iter().map(|stored| self.decode(stored)).collect()
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
@@ -573,16 +590,14 @@ impl PostgresStore {
             Ok(worker
                 .client()?
                 .query(
-                    "SELECT record, fence FROM runs ORDER BY window_start, id",
+                    "SELECT record, fence, id, plan, target FROM runs ORDER BY window_start, id",
                     &[],
                 )?
                 .into_iter()
-                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .map(|row| stored_row(&row, 0))
                 .collect::<Vec<_>>())
         })?;
-        rows.iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect()
+        rows.into_iter().map(|stored| self.decode(stored)).collect()
     }
 
     /// Every run, by window start, handed to `each` (until it returns false); read at once.
@@ -625,12 +640,16 @@ impl PostgresStore {
         next.version = run.version + 1;
         let text = self.encode(&next)?;
         let (id, state) = (next.id.clone(), next.state.name());
+        let (plan, target) = (next.plan.clone(), next.target.clone());
         let (start, end) = (time(next.window_start), time(next.window_end));
         let (version, read_version, fence) = (int(next.version), int(run.version), int(run.fence));
-        let changed = self.with(move |worker| {
-            worker.client()?.execute(
+        // A run that ends has its log packed with its record, in one transaction.
+        let finished = next.state.is_finished();
+        let changed = self.transaction(move |transaction| {
+            let changed = transaction.query_opt(
                 "UPDATE runs SET state = $1, window_start = $2, window_end = $3, version = $4,
-                 record = $5, next_due = NULL WHERE id = $6 AND version = $7 AND fence = $8",
+                 record = $5, plan = $9, target = $10, next_due = NULL
+                 WHERE id = $6 AND version = $7 AND fence = $8 RETURNING number",
                 &[
                     &state,
                     &start,
@@ -640,14 +659,22 @@ impl PostgresStore {
                     &id,
                     &read_version,
                     &fence,
+                    &plan,
+                    &target,
                 ],
-            )
+            )?;
+            match changed {
+                Some(row) if finished => archive(transaction, row.get(0)).map(Some),
+                Some(_) => Ok(Some(Ok(()))),
+                None => Ok(None),
+            }
         })?;
-        if changed == 0 {
+        let Some(archived) = changed else {
             return Err(StoreError::Conflict {
                 run: run.id.clone(),
             });
-        }
+        };
+        archived.map_err(|error| self.unreadable_log(&run.id, &error))?;
         *run = next;
         Ok(())
     }
@@ -674,21 +701,32 @@ impl PostgresStore {
             // The run's row serialises appends to its log, and carries the fence.
             let Some(current) = transaction
                 .query_opt(
-                    "SELECT number, fence FROM runs WHERE id = $1 FOR UPDATE",
+                    &format!(
+                        "SELECT number, fence, state IN ({FINISHED_STATES}) FROM runs
+                         WHERE id = $1 FOR UPDATE"
+                    ),
                     &[&id],
                 )?
-                .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1)))
+                .map(|row| {
+                    (
+                        row.get::<_, i64>(0),
+                        row.get::<_, i64>(1),
+                        row.get::<_, bool>(2),
+                    )
+                })
             else {
                 return Ok(Err(false));
             };
-            let (number, current) = current;
+            let (number, current, finished) = current;
             if fence.is_some_and(|fence| current != fence) {
                 return Ok(Err(true));
             }
-            // Times are kept as the difference from the event before: the sum of the run's.
+            // Times are kept as the difference from the event before: the sum of the run's, on
+            // top of the time of the last packed event.
             let row = transaction.query_one(
-                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0)::BIGINT FROM events
-                 WHERE run = $1",
+                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0)::BIGINT FROM
+                 (SELECT sequence, at FROM archives WHERE run = $1
+                  UNION ALL SELECT sequence, at FROM events WHERE run = $1) AS log",
                 &[&number],
             )?;
             let (sequence, previous): (i64, i64) = (row.get(0), row.get(1));
@@ -704,10 +742,18 @@ impl PostgresStore {
                     &detail_text,
                 ],
             )?;
-            Ok(Ok(sequence))
+            let archived = if finished {
+                archive(transaction, number)?
+            } else {
+                Ok(())
+            };
+            Ok(Ok((sequence, archived)))
         })?;
         let sequence = match appended {
-            Ok(sequence) => sequence,
+            Ok((sequence, archived)) => {
+                archived.map_err(|error| self.unreadable_log(run, &error))?;
+                sequence
+            }
             Err(true) => {
                 return Err(StoreError::Conflict {
                     run: run.to_owned(),
@@ -731,40 +777,57 @@ impl PostgresStore {
 
     pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {
         let id = run.to_owned();
-        let rows = self.with(move |worker| {
-            Ok(worker
-                .client()?
-                .query(
-                    "SELECT events.sequence, events.at, events.kind, events.kind_text,
-                     events.detail FROM runs JOIN events ON events.run = runs.number
-                     WHERE runs.id = $1 ORDER BY events.sequence",
-                    &[&id],
-                )?
-                .into_iter()
-                .map(|row| {
-                    let kind = match (
-                        row.get::<_, Option<i16>>(2),
-                        row.get::<_, Option<String>>(3),
-                    ) {
-                        (Some(code), _) => compact::StoredKind::Code(i64::from(code)),
-                        (None, text) => compact::StoredKind::Text(text.unwrap_or_default()),
-                    };
-                    (
-                        row.get::<_, i64>(0),
-                        row.get::<_, i64>(1),
-                        kind,
-                        row.get::<_, String>(4),
-                    )
-                })
-                .collect::<Vec<_>>())
+        let (log, rows) = self.with(move |worker| {
+            let client = worker.client()?;
+            let Some(number) = client
+                .query_opt("SELECT number FROM runs WHERE id = $1", &[&id])?
+                .map(|row| row.get::<_, i64>(0))
+            else {
+                return Ok((None, Vec::new()));
+            };
+            let log = client
+                .query_opt("SELECT log FROM archives WHERE run = $1", &[&number])?
+                .map(|row| row.get::<_, Vec<u8>>(0));
+            Ok((log, loose_events(client, number)?))
         })?;
-        let mut at = 0_i64;
-        rows.into_iter()
-            .map(|(sequence, delta, kind, detail)| {
-                at = at.wrapping_add(delta);
-                decode_event(&self.location, run, sequence, at, kind, &detail)
-            })
-            .collect()
+        let archived = match log {
+            Some(log) => {
+                packed::unpack_events(&log).map_err(|error| self.unreadable_log(run, &error))?
+            }
+            None => Vec::new(),
+        };
+        let mut at = archived.last().map_or(0, |event| event.at);
+        let mut events = Vec::with_capacity(archived.len() + rows.len());
+        for event in archived {
+            events.push(decode_event(
+                &self.location,
+                run,
+                event.sequence,
+                event.at,
+                event.kind,
+                &event.detail,
+            )?);
+        }
+        for (sequence, delta, kind, detail) in rows {
+            at = at.wrapping_add(delta);
+            events.push(decode_event(
+                &self.location,
+                run,
+                sequence,
+                at,
+                kind,
+                &detail,
+            )?);
+        }
+        Ok(events)
+    }
+
+    /// The error of a packed log that cannot be read.
+    fn unreadable_log(&self, run: &str, error: &str) -> StoreError {
+        StoreError::Corrupt {
+            location: self.location.clone(),
+            message: format!("run `{run}`: its log cannot be read: {error}"),
+        }
     }
 
     pub fn lock(
@@ -963,23 +1026,24 @@ impl PostgresStore {
                          FOR UPDATE SKIP LOCKED)
                      UPDATE runs SET lease_owner = $1, lease_until = $2, fence = fence + 1
                      FROM due WHERE runs.id = due.id
-                     RETURNING runs.record, runs.fence, due.lease_owner, due.lease_until"
+                     RETURNING due.lease_owner, due.lease_until, runs.record, runs.fence, runs.id,
+                         runs.plan, runs.target"
                 ),
                 &[&owner, &until, &now_text, &limit, &adapter],
             )?;
             Ok(rows
                 .into_iter()
                 .map(|row| {
-                    let lease: (Option<String>, Option<String>) = (row.get(2), row.get(3));
-                    (row.get::<_, String>(0), row.get::<_, i64>(1), lease)
+                    let lease: (Option<String>, Option<String>) = (row.get(0), row.get(1));
+                    (stored_row(&row, 2), lease)
                 })
                 .collect::<Vec<_>>())
         })?;
         let mut runs = rows
-            .iter()
-            .map(|(text, fence, (holder, held_until))| {
+            .into_iter()
+            .map(|(stored, (holder, held_until))| {
                 Ok(Claimed {
-                    run: self.decode(text, *fence)?,
+                    run: self.decode(stored)?,
                     taken_over: self.previous_lease(
                         holder.as_deref(),
                         held_until.as_deref(),
@@ -1039,20 +1103,16 @@ impl PostgresStore {
             }
             let row = transaction.query_one(
                 "UPDATE runs SET lease_owner = $2, lease_until = $3, fence = fence + 1
-                 WHERE id = $1 RETURNING record, fence",
+                 WHERE id = $1 RETURNING record, fence, id, plan, target",
                 &[&id, &owner, &until],
             )?;
-            Ok(Some(Ok((
-                row.get::<_, String>(0),
-                row.get::<_, i64>(1),
-                (holder, held_until),
-            ))))
+            Ok(Some(Ok((stored_row(&row, 0), (holder, held_until)))))
         })?;
         match answer {
             None => Ok(LeaseOutcome::NotFound),
-            Some(Ok((text, fence, (holder, held_until)))) => {
+            Some(Ok((stored, (holder, held_until)))) => {
                 Ok(LeaseOutcome::Claimed(Box::new(Claimed {
-                    run: self.decode(&text, fence)?,
+                    run: self.decode(stored)?,
                     taken_over: self.previous_lease(
                         holder.as_deref(),
                         held_until.as_deref(),
@@ -1165,7 +1225,7 @@ impl PostgresStore {
                         id.clone_from(&free);
                         new = Some(run_with_id(&run, free));
                     }
-                    Slot::Taken(taken, _, _) => id = taken,
+                    Slot::Taken((_, _, columns)) => id = columns.id,
                     Slot::Full => return Ok(Decided::Full(run.id)),
                 }
             }
@@ -1288,8 +1348,8 @@ impl PostgresStore {
 /// that counts for the new run's adapter holds one first.
 enum Slot {
     Free(String),
-    /// That run's id, record and fence.
-    Taken(String, String, i64),
+    /// That run's record, fence and columns.
+    Taken(StoredRow),
     /// Every id tried is another adapter's.
     Full,
 }
@@ -1304,12 +1364,96 @@ enum Decided {
     Full(String),
 }
 
+/// Run `number`'s events that are not packed: sequence, time after the event before, kind and
+/// detail as stored, in order.
+fn loose_events(
+    client: &mut impl postgres::GenericClient,
+    number: i64,
+) -> Result<Vec<(i64, i64, compact::StoredKind, String)>, postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT sequence, at, kind, kind_text, detail FROM events WHERE run = $1
+             ORDER BY sequence",
+            &[&number],
+        )?
+        .into_iter()
+        .map(|row| {
+            let kind = match (
+                row.get::<_, Option<i16>>(2),
+                row.get::<_, Option<String>>(3),
+            ) {
+                (Some(code), _) => compact::StoredKind::Code(i64::from(code)),
+                (None, text) => compact::StoredKind::Text(text.unwrap_or_default()),
+            };
+            (row.get(0), row.get(1), kind, row.get(4))
+        })
+        .collect())
+}
+
+/// Packs run `number`'s events that are not packed yet into its archive (with those it holds)
+/// and deletes their rows: a finished run's log is one row. The inner error: the archive held
+/// cannot be read (nothing is written then).
+fn archive(
+    transaction: &mut Transaction<'_>,
+    number: i64,
+) -> Result<Result<(), String>, postgres::Error> {
+    let loose = loose_events(transaction, number)?;
+    if loose.is_empty() {
+        return Ok(Ok(()));
+    }
+    let held = transaction
+        .query_opt("SELECT log FROM archives WHERE run = $1", &[&number])?
+        .map(|row| row.get::<_, Vec<u8>>(0));
+    let mut events = match held.as_deref().map(packed::unpack_events) {
+        None => Vec::new(),
+        Some(Ok(events)) => events,
+        Some(Err(error)) => return Ok(Err(error)),
+    };
+    let mut at = events.last().map_or(0, |event| event.at);
+    for (sequence, delta, kind, detail) in loose {
+        at = at.wrapping_add(delta);
+        events.push(packed::StoredEvent {
+            sequence,
+            at,
+            kind,
+            detail,
+        });
+    }
+    let last = events
+        .last()
+        .map_or((0, 0), |event| (event.sequence, event.at));
+    transaction.execute(
+        "INSERT INTO archives (run, sequence, at, log) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (run) DO UPDATE SET sequence = excluded.sequence, at = excluded.at,
+         log = excluded.log",
+        &[&number, &last.0, &last.1, &packed::pack_events(&events)],
+    )?;
+    transaction.execute("DELETE FROM events WHERE run = $1", &[&number])?;
+    Ok(Ok(()))
+}
+
+/// A run's record as stored, its fence, and the columns a packed record leaves out.
+type StoredRow = (Vec<u8>, i64, packed::Columns);
+
+/// The record, fence, id, plan and target of a row, from column `first` on.
+fn stored_row(row: &postgres::Row, first: usize) -> StoredRow {
+    (
+        row.get(first),
+        row.get(first + 1),
+        packed::Columns {
+            id: row.get(first + 2),
+            plan: row.get(first + 3),
+            target: row.get(first + 4),
+        },
+    )
+}
+
 /// Walks the ids of `run`'s window past runs that do not count for its adapter.
 fn free_id(transaction: &mut Transaction<'_>, run: &RunRecord) -> Result<Slot, postgres::Error> {
     let mut id = run.id.clone();
     for _ in 0..MAX_IDS_PER_WINDOW {
         let Some(row) = transaction.query_opt(
-            "SELECT adapter, record, fence FROM runs WHERE id = $1",
+            "SELECT adapter, record, fence, id, plan, target FROM runs WHERE id = $1",
             &[&id],
         )?
         else {
@@ -1317,22 +1461,24 @@ fn free_id(transaction: &mut Transaction<'_>, run: &RunRecord) -> Result<Slot, p
         };
         let recorded: Option<String> = row.get(0);
         if counts_for(recorded.as_deref(), run.adapter) {
-            return Ok(Slot::Taken(id, row.get(1), row.get(2)));
+            return Ok(Slot::Taken(stored_row(&row, 1)));
         }
         id = RunRecord::next_id(&id);
     }
     Ok(Slot::Full)
 }
 
-/// `run` as stored new under `id` (version 1, fence 0), with its JSON.
-fn run_with_id(run: &RunRecord, id: String) -> (RunRecord, String) {
+/// `run` as stored new under `id` (version 1, fence 0), with its stored record.
+fn run_with_id(run: &RunRecord, id: String) -> (RunRecord, Vec<u8>) {
     let mut stored = run.clone();
     stored.id = id;
     stored.version = 1;
     stored.fence = 0;
     // A run record always serializes: plain fields and string keys.
-    let text = serde_json::to_string(&stored).unwrap_or_default();
-    (stored, text)
+    let bytes = encode_run("", &stored)
+        .map(StoredRecord::into_bytes)
+        .unwrap_or_default();
+    (stored, bytes)
 }
 
 fn full(location: &str, id: &str) -> StoreError {
@@ -1346,7 +1492,7 @@ fn full(location: &str, id: &str) -> StoreError {
 fn insert_new(
     transaction: &mut Transaction<'_>,
     run: &RunRecord,
-    text: &str,
+    text: &[u8],
 ) -> Result<bool, postgres::Error> {
     let inserted = transaction.execute(
         "INSERT INTO runs (id, plan, target, state, window_start, window_end, version, record,
@@ -1369,9 +1515,12 @@ fn insert_new(
 mod tests {
     use super::*;
 
+    /// The migration to compact events (the 4th), by its place.
+    const COMPACT_EVENTS: usize = 3;
+
     #[test]
     fn the_migration_to_compact_events_codes_every_kind_as_the_store_does() {
-        let migration = MIGRATIONS.last().expect("migrations");
+        let migration = MIGRATIONS[COMPACT_EVENTS];
         for (index, kind) in compact::KINDS.iter().enumerate() {
             let code = format!("WHEN '{kind}' THEN {}", index + 1);
             assert!(migration.contains(&code), "{code}");

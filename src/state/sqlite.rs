@@ -11,11 +11,22 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
-    ACTIVE_STATES, Claim, Claimed, Lease, LeaseOutcome, LockOutcome, MAX_IDS_PER_WINDOW, ModelRow,
-    ModelRows, ModelSelect, PlanMark, RunSummary, StoreError, WAITING_STATES, adapter_column,
-    compact, counts_for, decode_event, decode_run, earliest_due, encode_run, int, model_rows,
-    occurrence_records, parse_time, plan_marks, summaries, time,
+    ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
+    MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RunSummary, StoreError,
+    StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
+    decode_packed_run, decode_run, earliest_due, encode_run, int, model_rows, occurrence_records,
+    packed, parse_time, plan_marks, summaries, time,
 };
+
+impl rusqlite::ToSql for StoredRecord {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Self::Text(text) => ValueRef::Text(text.as_bytes()),
+            Self::Packed(bytes) => ValueRef::Blob(bytes),
+        }))
+    }
+}
 
 /// How many prepared statements a connection keeps: more than the store has.
 const STATEMENTS: usize = 64;
@@ -158,6 +169,21 @@ const MIGRATIONS: &[&str] = &[
                FROM events JOIN runs ON runs.id = events.run);
      DROP TABLE events;
      ALTER TABLE compact_events RENAME TO events;",
+    // 7: finished runs packed (issue 17: 5.2 KB per finished run before). A finished run's
+    // record is kept as bytes in `record` (see `state::packed`; text records still read), and
+    // its log as one packed row of `archives` (keyed by the run's number: the sequence and time
+    // of its last event, and the events). Events appended to a finished run join its archive;
+    // those of a run that is not finished stay in `events`, after any archive it has. Runs
+    // finished before keep their rows, which still read, until their next change. The index of
+    // runs by target and state is dropped: no query reads runs by target (locks have their own
+    // table), and it was 47 bytes a run.
+    "CREATE TABLE archives (
+         run INTEGER PRIMARY KEY REFERENCES runs (number),
+         sequence INTEGER NOT NULL,
+         at INTEGER NOT NULL,
+         log BLOB NOT NULL
+     );
+     DROP INDEX IF EXISTS runs_by_target;",
 ];
 
 /// What a path keeps literally in an SQLite URI; everything else is percent-encoded.
@@ -546,24 +572,47 @@ impl SqliteStore {
     }
 
     fn read_run(&self, connection: &Connection, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        connection
-            .row_cached(
-                "SELECT record, fence FROM runs WHERE id = ?1",
-                [id],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(|error| self.error(&error))?
-            .map(|(text, fence)| self.decode(&text, fence))
-            .transpose()
+        let mut statement = connection
+            .prepare_cached("SELECT record, fence, id, plan, target FROM runs WHERE id = ?1")
+            .map_err(|error| self.error(&error))?;
+        let mut rows = statement.query([id]).map_err(|error| self.error(&error))?;
+        let Some(row) = rows.next().map_err(|error| self.error(&error))? else {
+            return Ok(None);
+        };
+        self.decode_row(row).map(Some)
     }
 
-    fn encode(&self, run: &RunRecord) -> Result<String, StoreError> {
+    fn encode(&self, run: &RunRecord) -> Result<StoredRecord, StoreError> {
         encode_run(&self.location(), run)
     }
 
-    fn decode(&self, text: &str, fence: i64) -> Result<RunRecord, StoreError> {
-        decode_run(&self.location(), text, fence)
+    /// A run from a row whose columns are its record (text or packed bytes), fence, id, plan
+    /// and target.
+    fn decode_row(&self, row: &rusqlite::Row<'_>) -> Result<RunRecord, StoreError> {
+        use rusqlite::types::ValueRef;
+        let fence: i64 = row.get(1).map_err(|error| self.error(&error))?;
+        match row.get_ref(0).map_err(|error| self.error(&error))? {
+            ValueRef::Blob(bytes) => {
+                let text = |index: usize| row.get::<_, String>(index);
+                let columns = packed::Columns {
+                    id: text(2).map_err(|error| self.error(&error))?,
+                    plan: text(3).map_err(|error| self.error(&error))?,
+                    target: text(4).map_err(|error| self.error(&error))?,
+                };
+                decode_packed_run(&self.location(), bytes, fence, columns)
+            }
+            ValueRef::Text(text) => {
+                let text = std::str::from_utf8(text).map_err(|error| StoreError::Corrupt {
+                    location: self.location(),
+                    message: format!("a run record is not UTF-8: {error}"),
+                })?;
+                decode_run(&self.location(), text, fence)
+            }
+            other => Err(StoreError::Corrupt {
+                location: self.location(),
+                message: format!("a run record is {:?}, not text", other.data_type()),
+            }),
+        }
     }
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -584,25 +633,20 @@ impl SqliteStore {
     pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
         let connection = self.connection();
         let mut statement = connection
-            .prepare_cached("SELECT record, fence, id FROM runs ORDER BY window_start, id")
+            .prepare_cached(
+                "SELECT record, fence, id, plan, target FROM runs ORDER BY window_start, id",
+            )
             .map_err(|error| self.error(&error))?;
         let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
-        // Each record is decoded from SQLite's own copy of its text, not a copy of all of them.
+        // Each record is decoded from SQLite's own copy of it, not a copy of all of them.
         while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
-            let text = row
-                .get_ref(0)
-                .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
-                .map_err(|error| self.error(&error))?;
-            let fence: i64 = row.get(1).map_err(|error| self.error(&error))?;
             // A record that cannot be read is named by its run, as `runs` may stop at it.
-            let run = self
-                .decode(text, fence)
-                .map_err(|error| match row.get_ref(2) {
-                    Ok(rusqlite::types::ValueRef::Text(id)) => {
-                        error.of_run(&String::from_utf8_lossy(id))
-                    }
-                    _ => error,
-                })?;
+            let run = self.decode_row(row).map_err(|error| match row.get_ref(2) {
+                Ok(rusqlite::types::ValueRef::Text(id)) => {
+                    error.of_run(&String::from_utf8_lossy(id))
+                }
+                _ => error,
+            })?;
             if !each(run) {
                 break;
             }
@@ -615,21 +659,16 @@ impl SqliteStore {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(&format!(
-                "SELECT record, fence FROM runs WHERE state IN ({WAITING_STATES})
+                "SELECT record, fence, id, plan, target FROM runs WHERE state IN ({WAITING_STATES})
                  ORDER BY window_start, id"
             ))
             .map_err(|error| self.error(&error))?;
-        let texts = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(|error| self.error(&error))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|error| self.error(&error))?;
-        texts
-            .iter()
-            .map(|(text, fence)| self.decode(text, *fence))
-            .collect()
+        let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
+            runs.push(self.decode_row(row)?);
+        }
+        Ok(runs)
     }
 
     /// Every run's id, plan, state and window, by window start, without reading whole records.
@@ -663,20 +702,51 @@ impl SqliteStore {
     pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
         let mut next = run.clone();
         next.version = run.version + 1;
-        let connection = self.connection();
+        let mut connection = self.connection();
+        if !next.state.is_finished() {
+            self.write_run(&connection, run, &next)?;
+            *run = next;
+            return Ok(());
+        }
+        // A run that ends has its log packed with its record, in one transaction.
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        self.write_run(&transaction, run, &next)?;
+        let number: i64 = transaction
+            .row_cached("SELECT number FROM runs WHERE id = ?1", [&next.id], |row| {
+                row.get(0)
+            })
+            .map_err(|error| self.error(&error))?;
+        self.archive(&transaction, number)?;
+        transaction.commit().map_err(|error| self.error(&error))?;
+        *run = next;
+        Ok(())
+    }
+
+    /// Writes `next` over `run` if it is still at the version and fence it was read at.
+    fn write_run(
+        &self,
+        connection: &Connection,
+        run: &RunRecord,
+        next: &RunRecord,
+    ) -> Result<(), StoreError> {
         let changed = connection
             .run_cached(
                 "UPDATE runs SET state = ?1, window_start = ?2, window_end = ?7, version = ?3,
-                 record = ?4, next_due = NULL WHERE id = ?5 AND version = ?6 AND fence = ?8",
+                 record = ?4, plan = ?9, target = ?10, next_due = NULL
+                 WHERE id = ?5 AND version = ?6 AND fence = ?8",
                 params![
                     next.state.name(),
                     time(next.window_start),
                     int(next.version),
-                    self.encode(&next)?,
+                    self.encode(next)?,
                     next.id,
                     int(run.version),
                     time(next.window_end),
-                    int(run.fence)
+                    int(run.fence),
+                    next.plan,
+                    next.target
                 ],
             )
             .map_err(|error| self.error(&error))?;
@@ -685,8 +755,91 @@ impl SqliteStore {
                 run: run.id.clone(),
             });
         }
-        *run = next;
         Ok(())
+    }
+
+    /// Packs run `number`'s events that are not packed yet into its archive (with those it
+    /// holds), and deletes their rows: a finished run's log is one row.
+    fn archive(&self, connection: &Connection, number: i64) -> Result<(), StoreError> {
+        let loose = self.loose_events(connection, number)?;
+        if loose.is_empty() {
+            return Ok(());
+        }
+        let mut events = self.archived_events(connection, number)?;
+        let mut at = events.last().map_or(0, |event| event.at);
+        for (sequence, delta, kind, detail) in loose {
+            at = at.wrapping_add(delta);
+            events.push(packed::StoredEvent {
+                sequence,
+                at,
+                kind,
+                detail,
+            });
+        }
+        let last = events
+            .last()
+            .map_or((0, 0), |event| (event.sequence, event.at));
+        connection
+            .run_cached(
+                "INSERT INTO archives (run, sequence, at, log) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (run) DO UPDATE SET sequence = excluded.sequence, at = excluded.at,
+                 log = excluded.log",
+                params![number, last.0, last.1, packed::pack_events(&events)],
+            )
+            .map_err(|error| self.error(&error))?;
+        connection
+            .run_cached("DELETE FROM events WHERE run = ?1", [number])
+            .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
+    /// Run `number`'s packed events, oldest first (none: it has no archive).
+    fn archived_events(
+        &self,
+        connection: &Connection,
+        number: i64,
+    ) -> Result<Vec<packed::StoredEvent>, StoreError> {
+        let log: Option<Vec<u8>> = connection
+            .row_cached("SELECT log FROM archives WHERE run = ?1", [number], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| self.error(&error))?;
+        log.map_or_else(
+            || Ok(Vec::new()),
+            |log| {
+                packed::unpack_events(&log).map_err(|error| StoreError::Corrupt {
+                    location: self.location(),
+                    message: format!("the log of run number {number} cannot be read: {error}"),
+                })
+            },
+        )
+    }
+
+    /// Run `number`'s events that are not packed: sequence, time after the event before,
+    /// kind and detail as stored, in order.
+    fn loose_events(
+        &self,
+        connection: &Connection,
+        number: i64,
+    ) -> Result<Vec<(i64, i64, compact::StoredKind, String)>, StoreError> {
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT sequence, at, kind, detail FROM events WHERE run = ?1 ORDER BY sequence",
+            )
+            .map_err(|error| self.error(&error))?;
+        statement
+            .query_map([number], |row| {
+                let kind = match row.get::<_, rusqlite::types::Value>(2)? {
+                    rusqlite::types::Value::Integer(code) => compact::StoredKind::Code(code),
+                    rusqlite::types::Value::Text(text) => compact::StoredKind::Text(text),
+                    other => compact::StoredKind::Text(format!("{other:?}")),
+                };
+                Ok((row.get(0)?, row.get(1)?, kind, row.get(3)?))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))
     }
 
     /// Claims up to `limit` runs that are due and not leased by anyone else, for `owner` until
@@ -1058,15 +1211,17 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        let stored: Option<(i64, i64)> = transaction
-            .query_row(
-                "SELECT number, fence FROM runs WHERE id = ?1",
+        let stored: Option<(i64, i64, bool)> = transaction
+            .row_cached(
+                &format!(
+                    "SELECT number, fence, state IN ({FINISHED_STATES}) FROM runs WHERE id = ?1"
+                ),
                 [run],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
             .map_err(|error| self.error(&error))?;
-        let Some((number, current)) = stored else {
+        let Some((number, current, finished)) = stored else {
             return Err(StoreError::Io {
                 location: self.location(),
                 message: format!("run `{run}` is not in the store"),
@@ -1077,11 +1232,13 @@ impl SqliteStore {
                 run: run.to_owned(),
             });
         }
-        // Times are kept as the difference from the event before: the sum of the run's.
+        // Times are kept as the difference from the event before: the sum of the run's, on
+        // top of the time of the last packed event.
         let (sequence, previous): (i64, i64) = transaction
             .prepare_cached(
-                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0) FROM events
-                 WHERE run = ?1",
+                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0) FROM
+                 (SELECT sequence, at FROM archives WHERE run = ?1
+                  UNION ALL SELECT sequence, at FROM events WHERE run = ?1)",
             )
             .and_then(|mut statement| {
                 statement.query_row([number], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -1105,6 +1262,9 @@ impl SqliteStore {
                 ])
             })
             .map_err(|error| self.error(&error))?;
+        if finished {
+            self.archive(&transaction, number)?;
+        }
         transaction.commit().map_err(|error| self.error(&error))?;
         Ok(EventRecord {
             run: run.to_owned(),
@@ -1117,37 +1277,37 @@ impl SqliteStore {
 
     pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {
         let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT events.sequence, events.at, events.kind, events.detail
-                 FROM runs JOIN events ON events.run = runs.number
-                 WHERE runs.id = ?1 ORDER BY events.sequence",
-            )
-            .map_err(|error| self.error(&error))?;
-        let rows = statement
-            .query_map([run], |row| {
-                let kind = match row.get::<_, rusqlite::types::Value>(2)? {
-                    rusqlite::types::Value::Integer(code) => compact::StoredKind::Code(code),
-                    rusqlite::types::Value::Text(text) => compact::StoredKind::Text(text),
-                    other => compact::StoredKind::Text(format!("{other:?}")),
-                };
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    kind,
-                    row.get::<_, String>(3)?,
-                ))
+        let number: Option<i64> = connection
+            .row_cached("SELECT number FROM runs WHERE id = ?1", [run], |row| {
+                row.get(0)
             })
-            .map_err(|error| self.error(&error))?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .optional()
             .map_err(|error| self.error(&error))?;
-        let mut at = 0_i64;
-        rows.into_iter()
-            .map(|(sequence, delta, kind, detail)| {
-                at = at.wrapping_add(delta);
-                decode_event(&self.location(), run, sequence, at, kind, &detail)
-            })
-            .collect()
+        let Some(number) = number else {
+            return Ok(Vec::new());
+        };
+        let archived = self
+            .archived_events(&connection, number)
+            .map_err(|error| error.of_run(run))?;
+        let loose = self.loose_events(&connection, number)?;
+        let mut at = archived.last().map_or(0, |event| event.at);
+        let location = self.location();
+        let mut events = Vec::with_capacity(archived.len() + loose.len());
+        for event in archived {
+            events.push(decode_event(
+                &location,
+                run,
+                event.sequence,
+                event.at,
+                event.kind,
+                &event.detail,
+            )?);
+        }
+        for (sequence, delta, kind, detail) in loose {
+            at = at.wrapping_add(delta);
+            events.push(decode_event(&location, run, sequence, at, kind, &detail)?);
+        }
+        Ok(events)
     }
 
     /// Takes the target's lock for `run`, unless another run holds it.
@@ -1367,9 +1527,12 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
+    /// The migration to compact events (the 6th), by its place.
+    const COMPACT_EVENTS: usize = 5;
+
     #[test]
     fn the_migration_to_compact_events_codes_every_kind_as_the_store_does() {
-        let migration = MIGRATIONS.last().expect("migrations");
+        let migration = MIGRATIONS[COMPACT_EVENTS];
         for (index, kind) in compact::KINDS.iter().enumerate() {
             let code = format!("WHEN '{kind}' THEN {}", index + 1);
             assert!(migration.contains(&code), "{code}");

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-/// Takes back what schema version 6 did to the SQLite file at `path` (run numbers, compact
-/// events and records), leaving a file of schema version 5 holding its runs and events as
+/// Takes back what schema versions 6 and 7 did to the SQLite file at `path` (run numbers,
+/// compact events and records, packed runs), leaving a file of schema version 5 holding its runs and events as
 /// version 5 wrote them; older versions are made from that by dropping what 2 to 5 added.
 ///
 /// # Panics
@@ -22,7 +22,8 @@ pub fn undo_compact_form(path: &Path) {
     let connection = rusqlite::Connection::open(path).expect("open with rusqlite");
     connection
         .execute_batch(
-            "DROP TABLE events; DROP INDEX runs_by_number; ALTER TABLE runs DROP COLUMN number;
+            "DROP TABLE archives; DROP TABLE events; DROP INDEX runs_by_number;
+             ALTER TABLE runs DROP COLUMN number;
              CREATE TABLE events (
                  run TEXT NOT NULL REFERENCES runs (id),
                  sequence INTEGER NOT NULL,
