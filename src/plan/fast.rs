@@ -18,13 +18,15 @@
 //! a more-indented line in a folded scalar, a block scalar that ends the file without a line
 //! break, tabs, carriage returns and other control characters, a byte order mark, lines over
 //! 4 KiB, directives and further documents, nesting deeper than 16 or more than 20,000 events
-//! (far inside the parser's budgets), and every plain scalar whose meaning depends on how
-//! serde-saphyr resolves types beyond the plainest cases: an empty value or another null, a
-//! number other than a decimal without sign or leading zero, a boolean other than `true` and
-//! `false`, a word that could be a null, a boolean or a number where any type is taken. It
-//! also gives up when the plan's types refuse what it read (an unknown key, a missing one, a
-//! wrong type): any error at all. The caller then reads the file again with serde-saphyr, so
-//! every diagnostic of a bad file is the parser's own, word for word, and the budgets hold.
+//! (far inside the parser's budgets), scalars longer together than the parser's budget for
+//! them (escapes such as `\L` make scalars longer than their text), and every plain scalar
+//! whose meaning depends on how serde-saphyr resolves types beyond the plainest cases: an
+//! empty value or another null, a number other than a decimal without sign or leading zero, a
+//! boolean other than `true` and `false`, a word that could be a null, a boolean or a number
+//! where any type is taken. It also gives up when the plan's types refuse what it read (an
+//! unknown key, a missing one, a wrong type): any error at all. The caller then reads the file
+//! again with serde-saphyr, so every diagnostic of a bad file is the parser's own, word for
+//! word, and the budgets hold.
 //!
 //! What it accepts it reads exactly as serde-saphyr does, places included (a value's place is
 //! where its node starts: the first key of a block map, the first `-` of a block sequence, the
@@ -62,6 +64,11 @@ const MAX_KEY_BYTES: usize = 128;
 /// A longer line is left to serde-saphyr, so that finding the character column of each item
 /// of a flow sequence stays cheap.
 const MAX_LINE_BYTES: usize = 4096;
+/// serde-saphyr's budget for the bytes of all scalars together, keys included (as
+/// `load::options` sets it); a plan over it is left to the parser, which refuses it. A plan's
+/// scalars are no longer than its text, but for the escapes `\L` and `\P`: two bytes written,
+/// three read.
+const MAX_SCALAR_BYTES: usize = super::load::MAX_PLAN_BYTES;
 
 /// Reads `text` as a `T` when it is in the subset and `T` accepts it; `None` otherwise.
 pub fn read<'a, T: de::Deserialize<'a>>(text: &'a str) -> Option<T> {
@@ -115,6 +122,7 @@ fn scan(text: &str) -> Option<Vec<Event<'_>>> {
         inline: None,
         events: Vec::with_capacity(128),
         depth: 0,
+        scalar_bytes: 0,
     };
     let (mut line, mut column) = scanner.peek()?;
     if scanner.lines[line][column..].starts_with("---") {
@@ -170,6 +178,8 @@ struct Scanner<'a> {
     inline: Option<usize>,
     events: Vec<Event<'a>>,
     depth: usize,
+    /// The bytes of the scalars pushed so far, as serde-saphyr counts them for its budget.
+    scalar_bytes: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -210,6 +220,12 @@ impl<'a> Scanner<'a> {
     }
 
     fn push(&mut self, event: Event<'a>) -> Option<()> {
+        if let Event::Scalar { value, .. } = &event {
+            self.scalar_bytes += value.len();
+            if self.scalar_bytes > MAX_SCALAR_BYTES {
+                return None;
+            }
+        }
         (self.events.len() < MAX_EVENTS).then(|| self.events.push(event))
     }
 

@@ -588,3 +588,24 @@ proptest! {
         agrees(&text);
     }
 }
+
+/// The escapes `\L` and `\P` are two bytes that read as three, so a plan under the size limit
+/// can have more scalar bytes than serde-saphyr's budget allows: the parser refuses it, and
+/// the fast reader must leave it to the parser.
+#[test]
+fn scalars_over_the_parsers_budget_are_left_to_it() {
+    let plan = |hotfixes: usize| {
+        let hotfix = format!("  - \"{}\"\n", "\\L".repeat(2000));
+        format!(
+            "version: 1\nname: x\nenvironment:\n  name: e\n  hotfixes:\n{}window:\n  cron: c\n  \
+             duration: d\nacknowledge: [target-unavailable]\n",
+            hotfix.repeat(hotfixes)
+        )
+    };
+    // 4,007 bytes of text and 6,002 of scalar per hotfix.
+    let over = plan(250);
+    assert!(over.len() < crate::plan::load::MAX_PLAN_BYTES);
+    assert!(serde_saphyr::from_str_with_options::<RawPlan>(&over, options()).is_err());
+    assert!(!agrees(&over), "read fast, but over the parser's budget");
+    assert!(agrees(&plan(150)), "within the budget, and read fast");
+}
