@@ -948,3 +948,77 @@ fn runs_and_status_never_create_migrate_or_write_the_state_file() {
         .expect("version");
     assert_eq!(version, refreshctl::state::SCHEMA_VERSION);
 }
+
+/// `runs --format json` over six runs, one of them damaged: the runs before it are written, the
+/// array is left open, and the error names the run. The damaged run stands second (decoded by
+/// the thread that reads) and third (decoded by the thread that writes).
+#[test]
+fn a_damaged_record_stops_runs_json_where_it_stands_and_names_its_run() {
+    use refreshctl::state::{Claim, StateStore, StateUrl};
+    for damaged in [1_usize, 2] {
+        let home = Home::new();
+        let (code, _, stderr) = home.run(&["apply", "--yes", "plans/contoso-uat-weekly.yaml"]);
+        assert_eq!(code, 0, "{stderr}");
+        let mut ids = Vec::new();
+        {
+            let store = StateStore::open(&StateUrl::Sqlite(home.state().into())).expect("store");
+            let template = store.runs().expect("runs").pop().expect("one run");
+            ids.push(template.id.clone());
+            for index in 0..5 {
+                let mut run = template.clone();
+                run.id = format!("{}~copy{index}", template.id);
+                run.target = format!("{}-{index}", template.target);
+                run.version = 0;
+                assert!(matches!(
+                    store.insert_run(&run).expect("insert"),
+                    Claim::Inserted(_)
+                ));
+                ids.push(run.id);
+            }
+        }
+        let (code, whole, stderr) = home.run(&["runs", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let whole: serde_json::Value = serde_json::from_str(&whole).expect("json");
+        let listed: Vec<&str> = whole
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|run| run["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(listed.len(), 6, "{listed:?}");
+        let victim = listed[damaged].to_owned();
+        let connection = rusqlite::Connection::open(home.state()).expect("sqlite");
+        let changed = connection
+            .execute(
+                "UPDATE runs SET record = zeroblob(12) WHERE id = ?1",
+                [&victim],
+            )
+            .expect("damage");
+        assert_eq!(changed, 1);
+        drop(connection);
+        let (code, stdout, stderr) = home.run(&["runs", "--format", "json"]);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains(&format!("run `{victim}`")),
+            "names the run: {stderr}"
+        );
+        assert!(!stdout.trim_end().ends_with(']'), "left open: {stdout}");
+        let closed = if stdout.is_empty() {
+            "[]".to_owned()
+        } else {
+            format!("{stdout}\n]")
+        };
+        let before: serde_json::Value = serde_json::from_str(&closed).expect("the runs before");
+        let before: Vec<&str> = before
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|run| run["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(
+            before,
+            listed[..damaged],
+            "every run before the damaged one"
+        );
+    }
+}

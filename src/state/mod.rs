@@ -250,6 +250,77 @@ fn decode_stored_run(
     decode_run(location, text, fence)
 }
 
+/// A run's row as its store read it, decoded by [`RunRow::decode`] on whichever thread has time
+/// for it: `runs --format json` reads on one thread and writes on another, and decoding is most
+/// of the work, so both threads decode.
+#[derive(Debug)]
+pub struct RunRow {
+    form: RowForm,
+}
+
+#[derive(Debug)]
+enum RowForm {
+    /// A store that decodes as it reads (PostgreSQL).
+    Decoded(Box<RunRecord>),
+    /// A finished run's packed record (see [`packed`]).
+    Packed {
+        location: String,
+        bytes: Vec<u8>,
+        fence: i64,
+        columns: packed::Columns,
+    },
+    /// The compact JSON form (see [`compact`]) or an older one; `id` is the row's, to name it
+    /// in an error.
+    Text {
+        location: String,
+        bytes: Vec<u8>,
+        fence: i64,
+        id: Option<String>,
+    },
+}
+
+impl RunRow {
+    /// A row already decoded.
+    #[must_use]
+    pub fn decoded(run: RunRecord) -> Self {
+        Self {
+            form: RowForm::Decoded(Box::new(run)),
+        }
+    }
+
+    /// The record, or why it cannot be read, with the run named.
+    pub fn decode(self) -> Result<RunRecord, StoreError> {
+        match self.form {
+            RowForm::Decoded(run) => Ok(*run),
+            RowForm::Packed {
+                location,
+                bytes,
+                fence,
+                columns,
+            } => {
+                let id = columns.id.clone();
+                decode_packed_run(&location, &bytes, fence, columns)
+                    .map_err(|error| error.of_run(&id))
+            }
+            RowForm::Text {
+                location,
+                bytes,
+                fence,
+                id,
+            } => std::str::from_utf8(&bytes)
+                .map_err(|error| StoreError::Corrupt {
+                    location: location.clone(),
+                    message: format!("a run record is not UTF-8: {error}"),
+                })
+                .and_then(|text| decode_run(&location, text, fence))
+                .map_err(|error| match &id {
+                    Some(id) => error.of_run(id),
+                    None => error,
+                }),
+        }
+    }
+}
+
 /// A run record from its packed form (see [`packed`]) and fence column.
 fn decode_packed_run(
     location: &str,
@@ -468,6 +539,14 @@ impl StateStore {
     /// `runs --format json` shows each while the next is read, without holding them all.
     pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
         each!(self, store => store.each_run(each))
+    }
+
+    /// [`Self::each_run`], with each row handed over before it is decoded (see [`RunRow`]).
+    pub fn each_run_row(&self, each: &mut dyn FnMut(RunRow) -> bool) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(store) => store.each_run_row(each),
+            Self::Postgres(store) => store.each_run(&mut |run| each(RunRow::decoded(run))),
+        }
     }
 
     /// The runs that wait for a person (`awaiting-approval`, `needs-attention`), by window

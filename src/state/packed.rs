@@ -452,6 +452,7 @@ pub(crate) fn pack_run(run: &RunRecord) -> Vec<u8> {
 }
 
 /// The columns of a run's row that its packed record leaves out.
+#[derive(Debug)]
 pub(crate) struct Columns {
     pub id: String,
     pub plan: String,

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
-    MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RunSummary, StoreError,
-    StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
+    MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RowForm, RunRow, RunSummary,
+    StoreError, StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
     decode_packed_run, decode_run, earliest_due, encode_run, int, model_rows, occurrence_records,
     packed, parse_time, plan_marks, summaries, time,
 };
@@ -648,6 +648,65 @@ impl SqliteStore {
                 _ => error,
             })?;
             if !each(run) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every run's row by window start, as [`Self::each_run`] reads them, each handed over
+    /// before it is decoded (see [`RunRow`]).
+    pub fn each_run_row(&self, each: &mut dyn FnMut(RunRow) -> bool) -> Result<(), StoreError> {
+        use rusqlite::types::ValueRef;
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT record, fence, id, plan, target FROM runs ORDER BY window_start, id",
+            )
+            .map_err(|error| self.error(&error))?;
+        let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
+        let location = self.location();
+        while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
+            let id = match row.get_ref(2) {
+                Ok(ValueRef::Text(id)) => Some(String::from_utf8_lossy(id).into_owned()),
+                _ => None,
+            };
+            let named = |error: StoreError| match &id {
+                Some(id) => error.of_run(id),
+                None => error,
+            };
+            let fence: i64 = row.get(1).map_err(|error| named(self.error(&error)))?;
+            let form = match row.get_ref(0).map_err(|error| named(self.error(&error)))? {
+                ValueRef::Blob(bytes) => {
+                    let text = |index: usize| {
+                        row.get::<_, String>(index)
+                            .map_err(|error| named(self.error(&error)))
+                    };
+                    RowForm::Packed {
+                        location: location.clone(),
+                        bytes: bytes.to_vec(),
+                        fence,
+                        columns: packed::Columns {
+                            id: text(2)?,
+                            plan: text(3)?,
+                            target: text(4)?,
+                        },
+                    }
+                }
+                ValueRef::Text(text) => RowForm::Text {
+                    location: location.clone(),
+                    bytes: text.to_vec(),
+                    fence,
+                    id: id.clone(),
+                },
+                other => {
+                    return Err(named(StoreError::Corrupt {
+                        location,
+                        message: format!("a run record is {:?}, not text", other.data_type()),
+                    }));
+                }
+            };
+            if !each(RunRow { form }) {
                 break;
             }
         }
