@@ -103,6 +103,51 @@ pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<
     }
 }
 
+/// Plans whose due occurrences are worked out together, on every core, before they are
+/// recorded in order. Working out one parses the plan's cron expression (plans kept for a pass
+/// do not hold it) and walks it: together most of a pass's own work, which the store does not
+/// need. Bounded, because a plan may have up to [`DECISIONS_PER_PASS`] decisions.
+const DUE_AT_ONCE: usize = 512;
+
+/// Fewer plans than this are worked out on the pass's own thread.
+const DUE_PER_WORKER: usize = 64;
+
+/// [`due`] of each plan that has a mark (in `marks`), in the order of `plans`; the plans are
+/// shared out among the cores, a run of them to each.
+fn due_on_every_core(
+    plans: &[Plan],
+    marks: &HashMap<String, PlanMark>,
+    now: DateTime<Utc>,
+) -> Vec<Option<Due>> {
+    let due_of = |plan: &Plan| {
+        marks
+            .get(plan.name())
+            .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(plans.len() / DUE_PER_WORKER)
+        .max(1);
+    if workers == 1 {
+        return plans.iter().map(due_of).collect();
+    }
+    let share = plans.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let shares: Vec<_> = plans
+            .chunks(share)
+            .map(|plans| scope.spawn(move || plans.iter().map(due_of).collect::<Vec<_>>()))
+            .collect();
+        shares
+            .into_iter()
+            .flat_map(|share| {
+                share
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Skips decided at one time are recorded this many to a transaction.
 const SKIPS_PER_TRANSACTION: usize = 500;
 
@@ -485,29 +530,31 @@ impl<A: Adapter> Scheduler<'_, A> {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let names: Vec<&str> = self.plans.iter().map(Plan::name).collect();
         let marks = self.store.see_plans(self.adapter.kind(), &names, now)?;
+        drop(names);
         let mut next_submit: Option<DateTime<Utc>> = None;
         let mut skips = Skips::default();
-        for plan in self.plans {
-            let Some(mark) = marks.get(plan.name()) else {
-                continue;
-            };
-            let due = due(plan.window(), plan.lead_time(), *mark, now);
-            next_submit = match (next_submit, due.next_submit) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            for decision in due.decisions {
-                match decision {
-                    Decision::Submit(occurrence) => {
-                        if skips.holds(plan) {
-                            self.record_skips(&mut skips, report, notifiers)?;
+        for plans in self.plans.chunks(DUE_AT_ONCE) {
+            for (plan, due) in plans.iter().zip(due_on_every_core(plans, &marks, now)) {
+                let Some(due) = due else {
+                    continue;
+                };
+                next_submit = match (next_submit, due.next_submit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                for decision in due.decisions {
+                    match decision {
+                        Decision::Submit(occurrence) => {
+                            if skips.holds(plan) {
+                                self.record_skips(&mut skips, report, notifiers)?;
+                            }
+                            self.submit(plan, occurrence, now, report, notifiers)?;
                         }
-                        self.submit(plan, occurrence, now, report, notifiers)?;
-                    }
-                    Decision::Skip(occurrence) => {
-                        skips.add(self.skipped(plan, occurrence, now), notifiers.len());
-                        if skips.full() {
-                            self.record_skips(&mut skips, report, notifiers)?;
+                        Decision::Skip(occurrence) => {
+                            skips.add(self.skipped(plan, occurrence, now), notifiers.len());
+                            if skips.full() {
+                                self.record_skips(&mut skips, report, notifiers)?;
+                            }
                         }
                     }
                 }
@@ -812,7 +859,7 @@ mod tests {
 
     fn weekly(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: parse_cron(pattern).expect("cron"),
+            cron: Some(parse_cron(pattern).expect("cron")),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(6),
@@ -1003,7 +1050,7 @@ mod tests {
     #[test]
     fn a_long_outage_is_decided_in_bounded_passes() {
         let window = Window::Recurring {
-            cron: parse_cron("* * * * *").expect("cron"),
+            cron: Some(parse_cron("* * * * *").expect("cron")),
             pattern: "* * * * *".into(),
             zone: parse_zone("UTC").expect("zone"),
             duration: TimeDelta::minutes(1),
