@@ -1047,6 +1047,77 @@ mod tests {
         assert_eq!(due.next_submit, Some(utc("2026-11-26T22:00:00Z")));
     }
 
+    /// Plans of the weekly example with `count` different cron patterns, as `tick` keeps them
+    /// (without their parsed expression).
+    fn weekly_plans(count: usize) -> Vec<Plan> {
+        let text = include_str!("../plans/contoso-uat-weekly.yaml");
+        let settings = crate::rules::CheckSettings {
+            now: utc("2026-11-01T00:00:00Z"),
+            catalog: crate::rules::Catalog::embedded(),
+            adapter: None,
+        };
+        (0..count)
+            .map(|index| {
+                let text = text
+                    .replace("name: contoso-uat-weekly", &format!("name: plan-{index}"))
+                    .replace(
+                        "cron: \"0 22 * * SAT\"",
+                        &format!("cron: \"{} {} * * {}\"", index % 60, index % 24, index % 7),
+                    );
+                let path = std::path::Path::new("plans/plan.yaml");
+                crate::rules::check_file("plan.yaml", path, text.as_bytes(), &settings)
+                    .plan
+                    .expect("the example checks")
+                    .without_parsed_cron()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn due_on_every_core_is_due_of_each_plan_in_order() {
+        let plans = weekly_plans(3 * DUE_PER_WORKER + 5);
+        let now = utc("2026-11-20T12:00:00Z");
+        let marks: HashMap<String, PlanMark> = plans
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| index % 5 != 0)
+            .map(|(index, plan)| {
+                let latest = (index % 3 == 0).then_some("2026-11-14T12:00:00Z");
+                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
+            })
+            .collect();
+        let one_by_one: Vec<Option<Due>> = plans
+            .iter()
+            .map(|plan| {
+                marks
+                    .get(plan.name())
+                    .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
+            })
+            .collect();
+        assert!(
+            one_by_one
+                .iter()
+                .flatten()
+                .any(|due| !due.decisions.is_empty()),
+            "some plans have decisions"
+        );
+        assert!(one_by_one.iter().any(Option::is_none), "some have no mark");
+        assert_eq!(due_on_every_core(&plans, &marks, now), one_by_one);
+    }
+
+    #[test]
+    fn a_window_without_its_parsed_cron_has_the_same_occurrences() {
+        let held = weekly("30 2 * * SUN", "America/New_York");
+        let from = utc("2027-03-01T00:00:00Z");
+        let expected: Vec<Occurrence> = held.occurrences_from(from).take(6).collect();
+        let let_go = held.without_parsed_cron();
+        assert!(matches!(let_go, Window::Recurring { cron: None, .. }));
+        assert_eq!(
+            let_go.occurrences_from(from).take(6).collect::<Vec<_>>(),
+            expected
+        );
+    }
+
     #[test]
     fn a_long_outage_is_decided_in_bounded_passes() {
         let window = Window::Recurring {
