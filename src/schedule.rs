@@ -103,6 +103,51 @@ pub fn due(window: &Window, lead_time: TimeDelta, mark: PlanMark, now: DateTime<
     }
 }
 
+/// Plans whose due occurrences are worked out together, on every core, before they are
+/// recorded in order. Working out one parses the plan's cron expression (plans kept for a pass
+/// do not hold it) and walks it: together most of a pass's own work, which the store does not
+/// need. Bounded, because a plan may have up to [`DECISIONS_PER_PASS`] decisions.
+const DUE_AT_ONCE: usize = 512;
+
+/// Fewer plans than this are worked out on the pass's own thread.
+const DUE_PER_WORKER: usize = 64;
+
+/// [`due`] of each plan that has a mark (in `marks`), in the order of `plans`; the plans are
+/// shared out among the cores, a run of them to each.
+fn due_on_every_core(
+    plans: &[Plan],
+    marks: &HashMap<String, PlanMark>,
+    now: DateTime<Utc>,
+) -> Vec<Option<Due>> {
+    let due_of = |plan: &Plan| {
+        marks
+            .get(plan.name())
+            .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(plans.len() / DUE_PER_WORKER)
+        .max(1);
+    if workers == 1 {
+        return plans.iter().map(due_of).collect();
+    }
+    let share = plans.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let shares: Vec<_> = plans
+            .chunks(share)
+            .map(|plans| scope.spawn(move || plans.iter().map(due_of).collect::<Vec<_>>()))
+            .collect();
+        shares
+            .into_iter()
+            .flat_map(|share| {
+                share
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Skips decided at one time are recorded this many to a transaction.
 const SKIPS_PER_TRANSACTION: usize = 500;
 
@@ -485,29 +530,31 @@ impl<A: Adapter> Scheduler<'_, A> {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let names: Vec<&str> = self.plans.iter().map(Plan::name).collect();
         let marks = self.store.see_plans(self.adapter.kind(), &names, now)?;
+        drop(names);
         let mut next_submit: Option<DateTime<Utc>> = None;
         let mut skips = Skips::default();
-        for plan in self.plans {
-            let Some(mark) = marks.get(plan.name()) else {
-                continue;
-            };
-            let due = due(plan.window(), plan.lead_time(), *mark, now);
-            next_submit = match (next_submit, due.next_submit) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            for decision in due.decisions {
-                match decision {
-                    Decision::Submit(occurrence) => {
-                        if skips.holds(plan) {
-                            self.record_skips(&mut skips, report, notifiers)?;
+        for plans in self.plans.chunks(DUE_AT_ONCE) {
+            for (plan, due) in plans.iter().zip(due_on_every_core(plans, &marks, now)) {
+                let Some(due) = due else {
+                    continue;
+                };
+                next_submit = match (next_submit, due.next_submit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                for decision in due.decisions {
+                    match decision {
+                        Decision::Submit(occurrence) => {
+                            if skips.holds(plan) {
+                                self.record_skips(&mut skips, report, notifiers)?;
+                            }
+                            self.submit(plan, occurrence, now, report, notifiers)?;
                         }
-                        self.submit(plan, occurrence, now, report, notifiers)?;
-                    }
-                    Decision::Skip(occurrence) => {
-                        skips.add(self.skipped(plan, occurrence, now), notifiers.len());
-                        if skips.full() {
-                            self.record_skips(&mut skips, report, notifiers)?;
+                        Decision::Skip(occurrence) => {
+                            skips.add(self.skipped(plan, occurrence, now), notifiers.len());
+                            if skips.full() {
+                                self.record_skips(&mut skips, report, notifiers)?;
+                            }
                         }
                     }
                 }
@@ -812,7 +859,7 @@ mod tests {
 
     fn weekly(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: parse_cron(pattern).expect("cron"),
+            cron: Some(parse_cron(pattern).expect("cron")),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(6),
@@ -1000,10 +1047,81 @@ mod tests {
         assert_eq!(due.next_submit, Some(utc("2026-11-26T22:00:00Z")));
     }
 
+    /// Plans of the weekly example with `count` different cron patterns, as `tick` keeps them
+    /// (without their parsed expression).
+    fn weekly_plans(count: usize) -> Vec<Plan> {
+        let text = include_str!("../plans/contoso-uat-weekly.yaml");
+        let settings = crate::rules::CheckSettings {
+            now: utc("2026-11-01T00:00:00Z"),
+            catalog: crate::rules::Catalog::embedded(),
+            adapter: None,
+        };
+        (0..count)
+            .map(|index| {
+                let text = text
+                    .replace("name: contoso-uat-weekly", &format!("name: plan-{index}"))
+                    .replace(
+                        "cron: \"0 22 * * SAT\"",
+                        &format!("cron: \"{} {} * * {}\"", index % 60, index % 24, index % 7),
+                    );
+                let path = std::path::Path::new("plans/plan.yaml");
+                crate::rules::check_file("plan.yaml", path, text.as_bytes(), &settings)
+                    .plan
+                    .expect("the example checks")
+                    .without_parsed_cron()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn due_on_every_core_is_due_of_each_plan_in_order() {
+        let plans = weekly_plans(3 * DUE_PER_WORKER + 5);
+        let now = utc("2026-11-20T12:00:00Z");
+        let marks: HashMap<String, PlanMark> = plans
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| index % 5 != 0)
+            .map(|(index, plan)| {
+                let latest = (index % 3 == 0).then_some("2026-11-14T12:00:00Z");
+                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
+            })
+            .collect();
+        let one_by_one: Vec<Option<Due>> = plans
+            .iter()
+            .map(|plan| {
+                marks
+                    .get(plan.name())
+                    .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
+            })
+            .collect();
+        assert!(
+            one_by_one
+                .iter()
+                .flatten()
+                .any(|due| !due.decisions.is_empty()),
+            "some plans have decisions"
+        );
+        assert!(one_by_one.iter().any(Option::is_none), "some have no mark");
+        assert_eq!(due_on_every_core(&plans, &marks, now), one_by_one);
+    }
+
+    #[test]
+    fn a_window_without_its_parsed_cron_has_the_same_occurrences() {
+        let held = weekly("30 2 * * SUN", "America/New_York");
+        let from = utc("2027-03-01T00:00:00Z");
+        let expected: Vec<Occurrence> = held.occurrences_from(from).take(6).collect();
+        let let_go = held.without_parsed_cron();
+        assert!(matches!(let_go, Window::Recurring { cron: None, .. }));
+        assert_eq!(
+            let_go.occurrences_from(from).take(6).collect::<Vec<_>>(),
+            expected
+        );
+    }
+
     #[test]
     fn a_long_outage_is_decided_in_bounded_passes() {
         let window = Window::Recurring {
-            cron: parse_cron("* * * * *").expect("cron"),
+            cron: Some(parse_cron("* * * * *").expect("cron")),
             pattern: "* * * * *".into(),
             zone: parse_zone("UTC").expect("zone"),
             duration: TimeDelta::minutes(1),

@@ -26,7 +26,7 @@ use crate::notify::Outbox;
 use crate::plan::Plan;
 use crate::plan::discover::{DiscoverError, discover};
 use crate::plan::time::format_utc;
-use crate::rules::{Severity, check_set};
+use crate::rules::{FileRecord, Severity, check_records};
 use crate::say;
 use crate::schedule::{NOTICE, Scheduler, TickReport, TickSettings, release_all};
 use crate::sim::{Durations, Faults, Lcs};
@@ -65,8 +65,22 @@ pub(super) fn load_plan_set(
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
     let fingerprint = fingerprint_of(&files);
-    let checked = check_files(&files, &settings, std::convert::identity)?;
-    let diagnostics = check_set(&checked);
+    // Each worker keeps what validation keeps of a file (its summary for the rules across
+    // plans, and its diagnostics) and the plan without its parsed cron expression, so that the
+    // checked files are never all held whole at once.
+    // Boxed: the workers' results are moved twice more before the plans are sorted out, and a
+    // plan is some 600 bytes where its box is 8.
+    let (mut records, plans): (Vec<FileRecord>, Vec<Option<Box<Plan>>>) =
+        check_files(&files, &settings, |mut checked| {
+            let plan = checked
+                .plan
+                .take()
+                .map(|plan| Box::new(plan.without_parsed_cron()));
+            (FileRecord::from(checked), plan)
+        })?
+        .into_iter()
+        .unzip();
+    let diagnostics = check_records(&mut records);
     // Per file: how many errors, and the first (named when a file could not be read at all).
     let mut errors: std::collections::HashMap<&str, (usize, &crate::rules::Diagnostic)> =
         std::collections::HashMap::new();
@@ -79,20 +93,24 @@ pub(super) fn load_plan_set(
                 .0 += 1;
         }
     }
-    let mut plans = Vec::with_capacity(checked.len());
+    let mut scheduled = Vec::with_capacity(plans.len());
     let mut refused = Vec::new();
-    for file in checked {
+    for (record, plan) in records.iter().zip(plans) {
+        let file = record.file();
         let (count, first) = errors
-            .get(file.file.as_str())
+            .get(file)
             .map_or((0, None), |(count, first)| (*count, Some(*first)));
-        match file.plan {
-            Some(plan) if count == 0 && plan.lead_time() >= NOTICE => plans.push(plan),
+        match plan {
+            Some(plan) if count == 0 && plan.lead_time() >= NOTICE => scheduled.push(*plan),
             Some(_) if count == 0 => {
-                refused.push((file.file, "its lead time is under 24 hours".to_owned()));
+                refused.push((
+                    file.to_owned(),
+                    "its lead time is under 24 hours".to_owned(),
+                ));
             }
             _ => {
                 let why = match first {
-                    Some(first) if file.plan_name.is_none() => format!(
+                    Some(first) if record.plan_name().is_none() => format!(
                         "{} ({} error(s); `refreshctl validate` shows them)",
                         first.message,
                         count.max(1)
@@ -115,10 +133,11 @@ pub(super) fn load_plan_set(
                         count.max(1)
                     ),
                 };
-                refused.push((file.file, why));
+                refused.push((file.to_owned(), why));
             }
         }
     }
+    scheduled.shrink_to_fit();
     for (file, why) in &refused {
         say!(
             warning,
@@ -126,7 +145,7 @@ pub(super) fn load_plan_set(
         );
     }
     Ok(Loaded {
-        plans,
+        plans: scheduled,
         refused,
         fingerprint,
     })

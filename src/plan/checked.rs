@@ -203,6 +203,14 @@ impl Plan {
         }
     }
 
+    /// The plan without its window's parsed cron expression (see
+    /// [`Window::without_parsed_cron`]): what `tick` and `daemon` keep of thousands of plans.
+    #[must_use]
+    pub fn without_parsed_cron(mut self) -> Self {
+        self.window = self.window.without_parsed_cron();
+        self
+    }
+
     /// The window a request made at `now` would be for: a fixed window itself; for a recurring
     /// window, the first occurrence that starts at least `lead_time` after `now`, so it can still
     /// be submitted on time.

@@ -480,7 +480,7 @@ fn resolve_recurring(
         return None;
     }
     let window = Window::Recurring {
-        cron: cron?,
+        cron: Some(cron?),
         pattern: cron_text.value.trim().to_owned(),
         zone: match zone {
             ZoneChoice::Unset => chrono_tz::UTC,

@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
-use croner::{Cron, Direction};
+use croner::{Cron, CronIterator, Direction};
 
 /// One window: when the target goes offline and when it must be back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,9 +62,11 @@ pub enum Window {
         zone: Zone,
     },
     Recurring {
-        /// Shared: a parsed cron expression takes 5 KB (croner keeps a byte per year of its
-        /// range), and a plan's window is copied into its checks and summaries.
-        cron: Arc<Cron>,
+        /// The parsed expression, shared: it takes 5 KB (croner keeps a byte per year of its
+        /// range), and a plan's window is copied into its checks and summaries. `None` once the
+        /// plan has let it go ([`Window::without_parsed_cron`]): each expansion then parses the
+        /// pattern for itself.
+        cron: Option<Arc<Cron>>,
         /// The cron expression as the plan wrote it (croner normalises its own copy).
         pattern: String,
         zone: Tz,
@@ -103,6 +105,27 @@ impl Window {
         }
     }
 
+    /// The same window without its parsed cron expression, which takes 5 KB: `tick` and
+    /// `daemon` keep thousands of plans and expand each window about once a pass, where a parse
+    /// costs about as much as the copy of the expression that every expansion makes anyway.
+    #[must_use]
+    pub fn without_parsed_cron(self) -> Self {
+        match self {
+            Self::Recurring {
+                pattern,
+                zone,
+                duration,
+                ..
+            } => Self::Recurring {
+                cron: None,
+                pattern,
+                zone,
+                duration,
+            },
+            fixed @ Self::Fixed { .. } => fixed,
+        }
+    }
+
     /// Windows starting at or after `from`, in order. A fixed window yields itself once (if it
     /// starts at or after `from`). The expansion stops at the first window whose end could not
     /// be held (never the case for a checked plan, whose durations are at most 100 years).
@@ -119,9 +142,9 @@ impl Window {
             ),
             Self::Recurring {
                 cron,
+                pattern,
                 zone,
                 duration,
-                ..
             } => {
                 // Every occurrence falls within `CRON_YEARS`, inside the range of plan times;
                 // moving `from` into that range changes nothing and keeps the conversion to the
@@ -131,8 +154,17 @@ impl Window {
                 }
                 let from = from.max(super::time::EARLIEST);
                 let duration = *duration;
+                // The iterator owns its expression: a copy of the one held (as croner's
+                // `iter_from` makes), or one parsed for it. A checked plan's pattern parses.
+                let cron = match cron {
+                    Some(cron) => Cron::clone(cron),
+                    None => match parse_uncached(pattern) {
+                        Ok(cron) => cron,
+                        Err(_) => return Box::new(std::iter::empty()),
+                    },
+                };
                 Box::new(
-                    cron.iter_from(from.with_timezone(zone), Direction::Forward)
+                    CronIterator::new(cron, from.with_timezone(zone), true, Direction::Forward)
                         .map_while(move |start| {
                             let start = start.with_timezone(&Utc);
                             Some(Occurrence {
@@ -197,20 +229,22 @@ pub fn parse_cron(pattern: &str) -> Result<Arc<Cron>, String> {
     if let Some(cron) = shared {
         return Ok(cron);
     }
-    let parser = CronParser::builder()
-        .seconds(Seconds::Required)
-        .year(Year::Required)
-        .build();
-    let cron = Arc::new(
-        parser
-            .parse(&format!("0 {pattern} {CRON_YEARS}"))
-            .map_err(|error| format!("`{pattern}` is not a valid cron expression: {error}"))?,
-    );
+    let cron = Arc::new(parse_uncached(pattern)?);
     PARSED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(pattern, &cron);
     Ok(cron)
+}
+
+/// A trimmed 5-field pattern parsed on its own, shared with nothing (see [`parse_cron`]).
+fn parse_uncached(pattern: &str) -> Result<Cron, String> {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Required)
+        .build()
+        .parse(&format!("0 {pattern} {CRON_YEARS}"))
+        .map_err(|error| format!("`{pattern}` is not a valid cron expression: {error}"))
 }
 
 /// Parsed cron expressions by text, held weakly: an entry lives as long as some plan holds its
@@ -265,7 +299,7 @@ mod tests {
 
     fn recurring(pattern: &str, zone: &str) -> Window {
         Window::Recurring {
-            cron: parse_cron(pattern).expect("cron"),
+            cron: Some(parse_cron(pattern).expect("cron")),
             pattern: pattern.to_owned(),
             zone: parse_zone(zone).expect("zone"),
             duration: TimeDelta::hours(3),
@@ -385,7 +419,7 @@ mod tests {
     #[test]
     fn an_end_that_cannot_be_held_stops_the_expansion() {
         let window = Window::Recurring {
-            cron: parse_cron("0 22 * * SAT").expect("cron"),
+            cron: Some(parse_cron("0 22 * * SAT").expect("cron")),
             pattern: "0 22 * * SAT".into(),
             zone: Tz::UTC,
             duration: TimeDelta::MAX,

@@ -117,7 +117,7 @@ impl WindowFacts {
                 |_| Vec::new(),
                 |cron| {
                     Window::Recurring {
-                        cron,
+                        cron: Some(cron),
                         pattern: String::new(),
                         zone: *zone,
                         duration: *duration,

@@ -171,13 +171,34 @@ impl<'a> Wanted<'a> {
         }
     }
 
-    /// `same_id(candidate, self.text)`.
+    /// `same_id(candidate, self.text)`. A lookup compares thousands of candidates, and most
+    /// differ in the first or last digit: those are told apart before all 32 are worked out.
     fn is(&self, candidate: &str) -> bool {
         match self.digits {
-            Some(digits) => guid_digits(candidate) == Some(digits),
+            Some(digits) => {
+                could_be_guid(candidate, digits[0], digits[31])
+                    && guid_digits(candidate) == Some(digits)
+            }
             None => candidate == self.text,
         }
     }
+}
+
+/// Whether `text` may be a GUID whose first and last digits (lower case) are these: false
+/// only when it cannot be. A GUID's first digit is its first character after any blanks and an
+/// opening brace, and its last digit the last before any closing brace and blanks.
+fn could_be_guid(text: &str, first: u8, last: u8) -> bool {
+    let text = text.trim().as_bytes();
+    let (Some(&head), Some(&tail)) = (text.first(), text.last()) else {
+        return false;
+    };
+    let braced = head == b'{' && tail == b'}' && text.len() > 1;
+    let (head, tail) = if braced {
+        (text[1], text[text.len() - 2])
+    } else {
+        (head, tail)
+    };
+    head.to_ascii_lowercase() == first && tail.to_ascii_lowercase() == last
 }
 
 /// A type field that is not the plain name of a known type.
@@ -469,9 +490,10 @@ impl Lcs {
 
     /// The environment an API call names by id, as LCS matches ids: never by name.
     fn environment_by_id(&self, project: u64, id: &str) -> Result<&Environment, SimError> {
+        let wanted = Wanted::new(id);
         self.environments
             .iter()
-            .find(|environment| environment.project == project && same_id(&environment.id, id))
+            .find(|environment| environment.project == project && wanted.is(&environment.id))
             .ok_or_else(|| SimError::NotFound {
                 what: "environment",
                 id: id.to_owned(),

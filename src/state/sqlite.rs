@@ -12,10 +12,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
-    MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RowForm, RunRow, RunSummary,
-    StoreError, StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
-    decode_packed_run, decode_run, earliest_due, encode_run, int, model_rows, occurrence_records,
-    packed, parse_time, plan_marks, summaries, time,
+    MAX_IDS_PER_WINDOW, MarkRow, ModelRow, ModelRows, ModelSelect, PlanMark, RowForm, RunRow,
+    RunSummary, StoreError, StoredRecord, WAITING_STATES, adapter_column, compact, counts_for,
+    decode_event, decode_packed_run, decode_run, earliest_due, encode_run, int, model_rows,
+    occurrence_records, packed, parse_time, plan_marks, summaries, time,
 };
 
 impl rusqlite::ToSql for StoredRecord {
@@ -1219,43 +1219,64 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
-        {
-            let mut insert = transaction
-                .prepare_cached(
-                    "INSERT INTO plans (adapter, name, first_seen) SELECT ?3, ?1, ?2
-                     WHERE NOT EXISTS (SELECT 1 FROM plans WHERE name = ?1 AND adapter = '')
-                     ON CONFLICT DO NOTHING",
-                )
-                .map_err(|error| self.error(&error))?;
-            let seen = time(now);
-            for name in names {
-                insert
-                    .execute(params![name, seen, adapter])
-                    .map_err(|error| self.error(&error))?;
-            }
-        }
-        let rows = {
-            let mut statement = transaction
-                .prepare_cached(
-                    "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
-                     WHERE occurrences.plan = plans.name AND occurrences.adapter IN (?1, ''))
-                     FROM plans WHERE adapter IN (?1, '')",
-                )
-                .map_err(|error| self.error(&error))?;
-            statement
-                .query_map([adapter], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                    ))
-                })
-                .map_err(|error| self.error(&error))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|error| self.error(&error))?
+        // The marks first: after the first pass every plan has one, and an insert for a plan
+        // that has one does nothing (most of a pass's store work when each was tried).
+        let mut rows = self.plan_mark_rows(&transaction, adapter)?;
+        let unseen: Vec<&str> = {
+            let known: std::collections::HashSet<&str> =
+                rows.iter().map(|(name, ..)| name.as_str()).collect();
+            names
+                .iter()
+                .copied()
+                .filter(|name| !known.contains(name))
+                .collect()
         };
+        if !unseen.is_empty() {
+            {
+                let mut insert = transaction
+                    .prepare_cached(
+                        "INSERT INTO plans (adapter, name, first_seen) SELECT ?3, ?1, ?2
+                         WHERE NOT EXISTS (SELECT 1 FROM plans WHERE name = ?1 AND adapter = '')
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(|error| self.error(&error))?;
+                let seen = time(now);
+                for name in unseen {
+                    insert
+                        .execute(params![name, seen, adapter])
+                        .map_err(|error| self.error(&error))?;
+                }
+            }
+            rows = self.plan_mark_rows(&transaction, adapter)?;
+        }
         transaction.commit().map_err(|error| self.error(&error))?;
         Ok(plan_marks(rows))
+    }
+
+    /// Every plan's first sighting and latest decided occurrence, as stored.
+    fn plan_mark_rows(
+        &self,
+        connection: &Connection,
+        adapter: &str,
+    ) -> Result<Vec<MarkRow>, StoreError> {
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT name, first_seen, (SELECT max(window_start) FROM occurrences
+                 WHERE occurrences.plan = plans.name AND occurrences.adapter IN (?1, ''))
+                 FROM plans WHERE adapter IN (?1, '')",
+            )
+            .map_err(|error| self.error(&error))?;
+        statement
+            .query_map([adapter], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .map_err(|error| self.error(&error))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|error| self.error(&error))
     }
 
     pub fn append_event(
