@@ -354,3 +354,28 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
     assert!(other.runs().expect("runs").is_empty());
     assert!(!directory.path().join("missing.db").exists());
 }
+
+/// Two processes that open a new state file at the same moment (two `tick`s from cron, say)
+/// both get it: the one that finds the other creating or migrating it waits, not `busy`.
+#[test]
+fn two_stores_opening_a_new_file_at_once_both_open_it() {
+    let directory = tempfile::tempdir().expect("temp");
+    for attempt in 0..40 {
+        let path = directory.path().join(format!("state-{attempt}.db"));
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let opens: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        SqliteStore::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for open in opens {
+                let opened = open.join().expect("no panic");
+                assert!(opened.is_ok(), "attempt {attempt}: {opened:?}");
+            }
+        });
+    }
+}

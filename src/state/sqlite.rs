@@ -285,7 +285,18 @@ impl SqliteStore {
             connection: Mutex::new(connection),
             seen: Mutex::new(None),
         };
-        store.migrate()?;
+        // A file another process is creating or migrating at the same moment can answer busy
+        // without SQLite's busy handler waiting (switching a new file to WAL needs it alone,
+        // and a reader of the old journal cannot wait for that): try again until the wait is up.
+        let deadline = std::time::Instant::now() + busy_timeout;
+        loop {
+            match store.migrate() {
+                Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                migrated => break migrated?,
+            }
+        }
         Ok(store)
     }
 
