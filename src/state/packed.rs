@@ -53,6 +53,33 @@ pub(crate) struct StoredEvent {
     pub detail: String,
 }
 
+/// A log row as the events table holds it: sequence, time as the difference from the event
+/// before, kind and detail.
+pub(crate) type LooseEvent = (i64, i64, StoredKind, String);
+
+/// The archived `events` followed by the `loose` ones (their times added up from the last
+/// archived one), and the sequence and time of the last: what a finished run's archive holds
+/// once its loose events join it.
+pub(crate) fn join(
+    mut events: Vec<StoredEvent>,
+    loose: Vec<LooseEvent>,
+) -> (Vec<StoredEvent>, (i64, i64)) {
+    let mut at = events.last().map_or(0, |event| event.at);
+    for (sequence, delta, kind, detail) in loose {
+        at = at.wrapping_add(delta);
+        events.push(StoredEvent {
+            sequence,
+            at,
+            kind,
+            detail,
+        });
+    }
+    let last = events
+        .last()
+        .map_or((0, 0), |event| (event.sequence, event.at));
+    (events, last)
+}
+
 fn deflate(form: u8, body: &[u8]) -> Vec<u8> {
     let mut header = Writer::new();
     header.bytes.push(form);

@@ -1369,7 +1369,7 @@ enum Decided {
 fn loose_events(
     client: &mut impl postgres::GenericClient,
     number: i64,
-) -> Result<Vec<(i64, i64, compact::StoredKind, String)>, postgres::Error> {
+) -> Result<Vec<packed::LooseEvent>, postgres::Error> {
     Ok(client
         .query(
             "SELECT sequence, at, kind, kind_text, detail FROM events WHERE run = $1
@@ -1404,24 +1404,12 @@ fn archive(
     let held = transaction
         .query_opt("SELECT log FROM archives WHERE run = $1", &[&number])?
         .map(|row| row.get::<_, Vec<u8>>(0));
-    let mut events = match held.as_deref().map(packed::unpack_events) {
+    let events = match held.as_deref().map(packed::unpack_events) {
         None => Vec::new(),
         Some(Ok(events)) => events,
         Some(Err(error)) => return Ok(Err(error)),
     };
-    let mut at = events.last().map_or(0, |event| event.at);
-    for (sequence, delta, kind, detail) in loose {
-        at = at.wrapping_add(delta);
-        events.push(packed::StoredEvent {
-            sequence,
-            at,
-            kind,
-            detail,
-        });
-    }
-    let last = events
-        .last()
-        .map_or((0, 0), |event| (event.sequence, event.at));
+    let (events, last) = packed::join(events, loose);
     transaction.execute(
         "INSERT INTO archives (run, sequence, at, log) VALUES ($1, $2, $3, $4)
          ON CONFLICT (run) DO UPDATE SET sequence = excluded.sequence, at = excluded.at,

@@ -640,33 +640,22 @@ impl SqliteStore {
         Ok(runs)
     }
 
-    /// Every run, by window start, handed to `each` as it is read (until it returns false).
+    /// Every run, by window start, handed to `each` as it is read (until it returns false). A
+    /// record that cannot be read is named by its run, as `runs` may stop at it.
     pub fn each_run(&self, each: &mut dyn FnMut(RunRecord) -> bool) -> Result<(), StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT record, fence, id, plan, target FROM runs ORDER BY window_start, id",
-            )
-            .map_err(|error| self.error(&error))?;
-        let mut rows = statement.query([]).map_err(|error| self.error(&error))?;
-        // Each record is decoded from SQLite's own copy of it, not a copy of all of them.
-        while let Some(row) = rows.next().map_err(|error| self.error(&error))? {
-            // A record that cannot be read is named by its run, as `runs` may stop at it.
-            let run = self.decode_row(row).map_err(|error| match row.get_ref(2) {
-                Ok(rusqlite::types::ValueRef::Text(id)) => {
-                    error.of_run(&String::from_utf8_lossy(id))
-                }
-                _ => error,
-            })?;
-            if !each(run) {
-                break;
+        let mut failed = None;
+        self.each_run_row(&mut |row| match row.decode() {
+            Ok(run) => each(run),
+            Err(error) => {
+                failed = Some(error);
+                false
             }
-        }
-        Ok(())
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
-    /// Every run's row by window start, as [`Self::each_run`] reads them, each handed over
-    /// before it is decoded (see [`RunRow`]).
+    /// Every run's row by window start, each handed over before it is decoded (see
+    /// [`RunRow`]); each is read from SQLite's own copy of the row, not a copy of all of them.
     pub fn each_run_row(&self, each: &mut dyn FnMut(RunRow) -> bool) -> Result<(), StoreError> {
         use rusqlite::types::ValueRef;
         let connection = self.connection();
@@ -835,20 +824,7 @@ impl SqliteStore {
         if loose.is_empty() {
             return Ok(());
         }
-        let mut events = self.archived_events(connection, number)?;
-        let mut at = events.last().map_or(0, |event| event.at);
-        for (sequence, delta, kind, detail) in loose {
-            at = at.wrapping_add(delta);
-            events.push(packed::StoredEvent {
-                sequence,
-                at,
-                kind,
-                detail,
-            });
-        }
-        let last = events
-            .last()
-            .map_or((0, 0), |event| (event.sequence, event.at));
+        let (events, last) = packed::join(self.archived_events(connection, number)?, loose);
         connection
             .run_cached(
                 "INSERT INTO archives (run, sequence, at, log) VALUES (?1, ?2, ?3, ?4)
@@ -892,7 +868,7 @@ impl SqliteStore {
         &self,
         connection: &Connection,
         number: i64,
-    ) -> Result<Vec<(i64, i64, compact::StoredKind, String)>, StoreError> {
+    ) -> Result<Vec<packed::LooseEvent>, StoreError> {
         let mut statement = connection
             .prepare_cached(
                 "SELECT sequence, at, kind, detail FROM events WHERE run = ?1 ORDER BY sequence",
