@@ -356,11 +356,12 @@ fn a_store_opened_to_read_refuses_writes_at_every_schema_version() {
 }
 
 /// Two processes that open a new state file at the same moment (two `tick`s from cron, say)
-/// both get it: the one that finds the other creating or migrating it waits, not `busy`.
+/// both get it: the one that finds the other creating or migrating it waits, neither `busy` nor
+/// taking the half-made file for another application's database.
 #[test]
 fn two_stores_opening_a_new_file_at_once_both_open_it() {
     let directory = tempfile::tempdir().expect("temp");
-    for attempt in 0..40 {
+    for attempt in 0..100 {
         let path = directory.path().join(format!("state-{attempt}.db"));
         let barrier = std::sync::Barrier::new(2);
         std::thread::scope(|scope| {

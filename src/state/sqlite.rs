@@ -331,15 +331,16 @@ impl SqliteStore {
     /// The schema version of a refreshctl state file (0: a new, empty file); refuses another
     /// application's database and a newer refreshctl's file.
     fn schema_version(&self, connection: &Connection) -> Result<i64, StoreError> {
-        let pragma = |name: &str| -> Result<i64, StoreError> {
-            connection
-                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
-                .map_err(|error| self.error(&error))
-        };
-        let application = pragma("application_id")?;
-        let version = pragma("user_version")?;
-        let tables: i64 = connection
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        // One statement, so one snapshot: read apart, the three could straddle another
+        // process's commit of a new file's first migration (no application id yet, then its
+        // tables), which looked like another application's database.
+        let (application, version, tables): (i64, i64, i64) = connection
+            .query_row(
+                "SELECT application_id, user_version, (SELECT count(*) FROM sqlite_master)
+                 FROM pragma_application_id, pragma_user_version",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
             .map_err(|error| self.error(&error))?;
         if application != APPLICATION_ID && (application != 0 || tables > 0) {
             return Err(StoreError::Corrupt {
