@@ -796,30 +796,20 @@ impl PostgresStore {
             }
             None => Vec::new(),
         };
-        let mut at = archived.last().map_or(0, |event| event.at);
-        let mut events = Vec::with_capacity(archived.len() + rows.len());
-        for event in archived {
-            events.push(decode_event(
-                &self.location,
-                run,
-                event.sequence,
-                event.at,
-                event.kind,
-                &event.detail,
-            )?);
-        }
-        for (sequence, delta, kind, detail) in rows {
-            at = at.wrapping_add(delta);
-            events.push(decode_event(
-                &self.location,
-                run,
-                sequence,
-                at,
-                kind,
-                &detail,
-            )?);
-        }
-        Ok(events)
+        let (events, _) = packed::join(archived, rows);
+        events
+            .into_iter()
+            .map(|event| {
+                decode_event(
+                    &self.location,
+                    run,
+                    event.sequence,
+                    event.at,
+                    event.kind,
+                    &event.detail,
+                )
+            })
+            .collect()
     }
 
     /// The error of a packed log that cannot be read.

@@ -1358,24 +1358,21 @@ impl SqliteStore {
             .archived_events(&connection, number)
             .map_err(|error| error.of_run(run))?;
         let loose = self.loose_events(&connection, number)?;
-        let mut at = archived.last().map_or(0, |event| event.at);
         let location = self.location();
-        let mut events = Vec::with_capacity(archived.len() + loose.len());
-        for event in archived {
-            events.push(decode_event(
-                &location,
-                run,
-                event.sequence,
-                event.at,
-                event.kind,
-                &event.detail,
-            )?);
-        }
-        for (sequence, delta, kind, detail) in loose {
-            at = at.wrapping_add(delta);
-            events.push(decode_event(&location, run, sequence, at, kind, &detail)?);
-        }
-        Ok(events)
+        let (events, _) = packed::join(archived, loose);
+        events
+            .into_iter()
+            .map(|event| {
+                decode_event(
+                    &location,
+                    run,
+                    event.sequence,
+                    event.at,
+                    event.kind,
+                    &event.detail,
+                )
+            })
+            .collect()
     }
 
     /// Takes the target's lock for `run`, unless another run holds it.
