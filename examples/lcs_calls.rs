@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::adapter::{AdapterKind, LcsAdapter, RetryPolicy};
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Time};
-use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
+use refreshctl::executor::{self, Collect, Executor, Held, Progress, Settings};
 use refreshctl::plan::EnvironmentType;
 use refreshctl::rules::{Catalog, CheckSettings, check_file};
 use refreshctl::sim::{Durations, Faults, Lcs};
@@ -141,6 +141,7 @@ async fn count(label: &str, refresh: TimeDelta, deployment: TimeDelta) {
     };
     let mut events = Collect::default();
     let mut executor = Executor {
+        held: Held::default(),
         plan: &plan,
         adapter: &adapter,
         store: &store,

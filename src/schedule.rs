@@ -22,13 +22,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::adapter::Adapter;
 use crate::clock::Clock;
-use crate::executor::{self, Event, EventSink, ExecError, Executor, Progress, Settings};
+use crate::executor::{self, Event, EventSink, ExecError, Executor, Held, Progress, Settings};
 use crate::notify::{Delivery, Notifier, Outbox, Pending, Redelivery, Tee};
 use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
     Claimed, Lease, LeaseOutcome, LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState,
-    StateStore, StoreError,
+    StateStore, StoreError, Write,
 };
 
 /// The notice LCS users must always get: a request at least 24 hours before the downtime.
@@ -604,13 +604,16 @@ impl<A: Adapter> Scheduler<'_, A> {
                     stored.state = RunState::Rejected {
                         reason: reason.clone(),
                     };
-                    self.store.update_run(&mut stored)?;
-                    self.store.append_event(
-                        &run.id,
-                        "run-state",
-                        &serde_json::json!({ "message": "rejected", "reason": reason }),
-                        now,
-                    )?;
+                    self.store.write_all(&[
+                        Write::run(&mut stored),
+                        Write::Event {
+                            run: run.id.clone(),
+                            fence: None,
+                            kind: "run-state".into(),
+                            detail: serde_json::json!({ "message": "rejected", "reason": reason }),
+                            at: now,
+                        },
+                    ])?;
                 }
                 notifier.send_because(NotificationEvent::Rejected, &reason);
                 report.rejected.push((run.id.clone(), reason));
@@ -724,6 +727,7 @@ impl<A: Adapter> Scheduler<'_, A> {
     /// The executor of a run of `plan`, reporting to `sink`.
     fn executor<'e>(&'e self, plan: &'e Plan, sink: &'e mut dyn EventSink) -> Executor<'e, A> {
         Executor {
+            held: Held::default(),
             plan,
             adapter: self.adapter,
             store: self.store,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::adapter::{AdapterKind, MODEL_KEY, SimulatorAdapter};
 use refreshctl::clock::Clock;
-use refreshctl::executor::{self, ApproveError, Collect, EventKind, Executor, Progress, Settings};
+use refreshctl::executor::{
+    self, ApproveError, Collect, Event, EventKind, EventSink, Executor, Held, Progress, Settings,
+};
 use refreshctl::plan::{EnvironmentType, Plan};
 use refreshctl::rules::{Catalog, CheckSettings, check_file};
 use refreshctl::sim::{Call, Durations, Faults, Lcs};
@@ -132,8 +134,9 @@ impl Rehearsal {
         run
     }
 
-    fn executor<'a>(&'a self, events: &'a mut Collect) -> Executor<'a, SimulatorAdapter> {
+    fn executor<'a>(&'a self, events: &'a mut dyn EventSink) -> Executor<'a, SimulatorAdapter> {
         Executor {
+            held: Held::default(),
             plan: &self.plan,
             adapter: &self.adapter,
             store: &self.store,
@@ -322,6 +325,94 @@ async fn a_whole_plan_rehearses_to_succeeded_with_two_manual_approvals() {
         LockOutcome::Acquired,
         "the finished run released its target"
     );
+}
+
+/// Shows each event once the store holds it, as another process reads the store: the entry in
+/// the run's log, and for a step's or the run's new state, the run's record.
+struct StoredFirst {
+    store: StateStore,
+    shown: Vec<Event>,
+}
+
+impl EventSink for StoredFirst {
+    fn event(&mut self, event: &Event) {
+        self.shown.push(event.clone());
+        let poll_wait = event.kind == EventKind::Waiting
+            && event
+                .until
+                .is_some_and(|until| until - event.at < TimeDelta::hours(1));
+        if event.kind == EventKind::Polled || poll_wait {
+            return;
+        }
+        let log = self.store.events(&event.run).expect("log");
+        assert!(
+            log.iter()
+                .any(|entry| entry.detail["message"] == event.message.as_str()),
+            "shown before it was stored: {event:?}\nthe log: {log:#?}"
+        );
+        let run = self.store.run(&event.run).expect("read").expect("run");
+        let step = |id: &str| run.steps.iter().find(|step| step.id == id).expect("step");
+        match (&event.kind, event.step.as_deref()) {
+            (EventKind::StepStarted, Some(id)) => assert!(
+                !matches!(step(id).state, StepState::Pending),
+                "`{id}` shown started while stored pending"
+            ),
+            (EventKind::StepSucceeded, Some(id)) => assert!(
+                matches!(step(id).state, StepState::Succeeded { .. }),
+                "`{id}` shown succeeded while stored {:?}",
+                step(id).state
+            ),
+            (EventKind::RunState, _) => assert_eq!(
+                run.state.name(),
+                event.message,
+                "a state shown before it was stored"
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The executor holds what it writes between two calls out and makes it in one transaction:
+/// what it shows comes after, and nothing shown is missing from the store.
+#[tokio::test(flavor = "current_thread")]
+async fn every_event_is_shown_once_the_store_holds_it() {
+    let rehearsal = rehearsal(PLAN, Faults::default());
+    let mut run = rehearsal.submit();
+    let mut sink = StoredFirst {
+        store: StateStore::open(&StateUrl::Sqlite(rehearsal.plan_dir.join("state.db")))
+            .expect("a second store on the file"),
+        shown: Vec::new(),
+    };
+    let mut finished = false;
+    for _ in 0..4 {
+        let progress = {
+            let mut executor = rehearsal.executor(&mut sink);
+            executor
+                .run_to_end(&mut run)
+                .await
+                .expect("no store failure")
+        };
+        match progress {
+            Progress::Blocked(RunState::AwaitingApproval { step }) => {
+                rehearsal.approve(&run.id, &step).expect("approve");
+                run = rehearsal.store.run(&run.id).expect("read").expect("run");
+            }
+            Progress::Finished(state) => {
+                assert_eq!(state, RunState::Succeeded);
+                finished = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(finished, "the run ends");
+    let started = sink
+        .shown
+        .iter()
+        .filter(|event| event.kind == EventKind::StepStarted)
+        .count();
+    assert_eq!(started, run.steps.len(), "every step was shown starting");
+    assert_each_change_made_once(&rehearsal);
 }
 
 #[tokio::test(flavor = "current_thread")]

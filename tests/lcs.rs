@@ -18,7 +18,7 @@ use refreshctl::adapter::{
 };
 use refreshctl::clock::Clock;
 use refreshctl::emulator::{self, Config, Fault, FaultRule, RequestRecord, Running, Time};
-use refreshctl::executor::{self, Collect, Executor, Progress, Settings};
+use refreshctl::executor::{self, Collect, Executor, Held, Progress, Settings};
 use refreshctl::plan::{EnvironmentType, Plan};
 use refreshctl::rules::{Catalog, CheckSettings, check_file};
 use refreshctl::sim::{Call, DatabaseStatus, Durations, Faults, Lcs};
@@ -610,6 +610,7 @@ async fn execute(
     };
     let mut events = Collect::default();
     let mut executor = Executor {
+        held: Held::default(),
         plan: &prepared.plan,
         adapter: &lab.adapter,
         store: &prepared.store,

@@ -13,7 +13,7 @@ use refreshctl::adapter::{Adapter, AdapterError, DatabaseRequest, PowerPlatformA
 use refreshctl::clock::Clock;
 use refreshctl::emulator::power_platform::{Ending, EnvironmentSettings, Handover, Settings};
 use refreshctl::emulator::{self, Config, Fault, FaultRule, RequestRecord, Running, Time};
-use refreshctl::executor::{self, Collect, Executor, Progress, Settings as RunSettings};
+use refreshctl::executor::{self, Collect, Executor, Held, Progress, Settings as RunSettings};
 use refreshctl::plan::{EnvironmentType, Plan, PowerPlatformOptions};
 use refreshctl::rules::{Catalog, CheckSettings, check_file};
 use refreshctl::sim::{DatabaseStatus, Durations, Faults, Lcs};
@@ -755,6 +755,7 @@ async fn execute_until(
     };
     let mut events = Collect::default();
     let mut executor = Executor {
+        held: Held::default(),
         plan: &prepared.plan,
         adapter: &lab.adapter,
         store: &prepared.store,

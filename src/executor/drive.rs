@@ -11,13 +11,13 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::event::{Collect, Event, EventSink};
 use super::operator::Operator;
 use super::retry::RetryError;
-use super::run::{ExecError, Executor, Progress, Settings, Stoppable, new_run};
+use super::run::{ExecError, Executor, Held, Progress, Settings, Stoppable, new_run};
 use crate::adapter::{Adapter, AdapterKind};
 use crate::clock::Clock;
 use crate::notify::{Notifier, Outbox, Tee};
 use crate::plan::NotificationEvent;
 use crate::plan::{Occurrence, Plan};
-use crate::state::{Claim, LockOutcome, RunRecord, RunState, StateStore, StoreError};
+use crate::state::{Claim, LockOutcome, RunRecord, RunState, StateStore, StoreError, Write};
 
 /// How a command takes up a run: a new or existing one from `apply`, or `resume`, perhaps
 /// with a retry a person asked for.
@@ -168,13 +168,16 @@ fn reject(
         reason: reason.to_owned(),
     };
     rejected.updated = now;
-    store.update_run(&mut rejected)?;
-    store.append_event(
-        &run.id,
-        "run-state",
-        &serde_json::json!({ "message": "rejected", "reason": reason }),
-        now,
-    )?;
+    store.write_all(&[
+        Write::run(&mut rejected),
+        Write::Event {
+            run: run.id.clone(),
+            fence: None,
+            kind: "run-state".into(),
+            detail: serde_json::json!({ "message": "rejected", "reason": reason }),
+            at: now,
+        },
+    ])?;
     Ok(rejected)
 }
 
@@ -277,6 +280,7 @@ impl<A: Adapter> Drive<'_, A> {
 
     fn executor<'b>(&'b self, sink: &'b mut dyn EventSink) -> Executor<'b, A> {
         Executor {
+            held: Held::default(),
             plan: self.plan,
             adapter: self.adapter,
             store: self.store,

@@ -12,12 +12,15 @@ use std::ffi::OsString;
 /// The variable that names the failpoint.
 pub const VARIABLE: &str = "REFRESHCTL_FAILPOINT";
 
+/// Whether the environment names this point (debug builds only).
+#[must_use]
+pub fn wanted(name: &str) -> bool {
+    honoured(std::env::var_os(VARIABLE)).is_some_and(|wanted| wanted == name)
+}
+
 /// Stops the process here when the environment names this point (debug builds only).
 pub fn hit(name: &str) {
-    let Some(wanted) = honoured(std::env::var_os(VARIABLE)) else {
-        return;
-    };
-    if wanted == name {
+    if wanted(name) {
         let pid = std::process::id().to_string();
         // SIGKILL through kill(1): this crate forbids unsafe code, and abort() would run no
         // differently for the state file but is not what a crash looks like.

@@ -1,11 +1,17 @@
 //! The executor's run loop: advances a run step by step (SPEC 5.1 to 5.6), dispatching each
 //! step to the file of its kind in `steps/`, and keeps the run's state machine.
 //!
-//! Every step's outcome is committed to the state store before the next thing happens, and a
-//! call that changes an environment is recorded as an intent before it is sent. Resuming after a
-//! crash therefore finds each step as it was left; an intent without an answer is settled from
-//! the environment's history, and when that cannot prove the call was made, the run waits for an
-//! operator in `needs-attention`. A destructive call is never sent twice by the executor.
+//! Every step's outcome is committed to the state store before the next call to the service
+//! (or a command, or the end of the pass), and a call that changes an environment is recorded
+//! as an intent before it is sent. Resuming after a crash therefore finds each step as it was
+//! left before its call; an intent without an answer is settled from the environment's
+//! history, and when that cannot prove the call was made, the run waits for an operator in
+//! `needs-attention`. A destructive call is never sent twice by the executor.
+//!
+//! What the executor writes between two such calls (a step's outcome, the next step's start,
+//! their log entries, a lock released) is held and made in one transaction ([`Held`]): a crash
+//! in between loses only what no call depended on, so the run resumes as if it had stopped at
+//! the call before. Its events are shown once they are written.
 
 use std::path::PathBuf;
 
@@ -18,7 +24,9 @@ use crate::adapter::{Adapter, AdapterError, AdapterKind};
 use crate::clock::Clock;
 use crate::plan::time::format_utc;
 use crate::plan::{Action, EnvironmentType, ManualTimeout, Occurrence, Plan, RunStep};
-use crate::state::{RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError};
+use crate::state::{
+    RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError, Write,
+};
 
 /// How the executor waits and where it keeps files.
 #[derive(Debug, Clone)]
@@ -106,6 +114,25 @@ pub struct Executor<'a, A: Adapter> {
     pub clock: &'a Clock,
     pub sink: &'a mut dyn EventSink,
     pub settings: Settings,
+    /// What is written but not made yet (none outside [`Self::advance`]).
+    pub held: Held,
+}
+
+/// The writes the executor holds while no call to a service stands between them, and the
+/// events to show once they are made: made in one transaction where there would be one each
+/// (a pass that takes a thousand runs a step further made some ten thousand).
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Whether writes are held now: while a run is advanced, outside the steps that call out.
+    on: bool,
+    writes: Vec<Write>,
+    events: Vec<Event>,
+}
+
+/// Whether a step's work calls nothing outside refreshctl (the service, a command, a file
+/// store, a person): what it writes can be held with what comes before and after it.
+fn calls_nothing(action: &Action) -> bool {
+    matches!(action, Action::Submit | Action::WaitForWindow)
 }
 
 /// A new run of `plan` for `window` through `adapter`, every step pending. The run keeps the
@@ -232,8 +259,18 @@ impl<A: Adapter> Executor<'_, A> {
         }
     }
 
-    /// Does everything that can be done now; returns what the run waits for.
+    /// Does everything that can be done now; returns what the run waits for. Everything it
+    /// wrote is made before it returns, even when it stops on an error.
     pub async fn advance(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
+        self.held.on = true;
+        let progress = self.advance_holding(run).await;
+        let made = self.make_held();
+        let progress = progress?;
+        made?;
+        Ok(progress)
+    }
+
+    async fn advance_holding(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
         let steps = self.plan.run_steps();
         loop {
             if run.state.is_finished() {
@@ -260,8 +297,15 @@ impl<A: Adapter> Executor<'_, A> {
                 .ok_or_else(|| ExecError::UnknownStep(run.steps[index].id.clone()))?
                 .clone();
             let started = self.start_step(run, index)?;
-            let outcome = self.perform(run, index, &step).await?;
-            let outcome = self.within_deadline(&step, started, outcome);
+            // What was held is made before a step calls out, and the step's own writes are made
+            // as it goes (an intent before its call); the holding starts again after it.
+            let calls = !calls_nothing(&step.action);
+            if calls {
+                self.make_held()?;
+            }
+            let outcome = self.perform(run, index, &step).await;
+            self.held.on = true;
+            let outcome = self.within_deadline(&step, started, outcome?);
             if let Some(progress) = self.apply_outcome(run, index, &step, started, outcome)? {
                 return Ok(progress);
             }
@@ -273,6 +317,15 @@ impl<A: Adapter> Executor<'_, A> {
     /// environment (`on_timeout: fail`), or a reminder goes out, once for every `remind_every`
     /// that passed (`on_timeout: remind`). Returns where the run stands.
     pub fn look_at_wait(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
+        self.held.on = true;
+        let progress = self.look_at_wait_holding(run);
+        let made = self.make_held();
+        let progress = progress?;
+        made?;
+        Ok(progress)
+    }
+
+    fn look_at_wait_holding(&mut self, run: &mut RunRecord) -> Result<Progress, ExecError> {
         let now = self.clock.now();
         let Some(wait) = waiting_manual_step(self.plan, run) else {
             return Ok(progress_of(run));
@@ -405,7 +458,7 @@ impl<A: Adapter> Executor<'_, A> {
                     run.state = state.clone();
                 }
                 self.commit(run)?;
-                crate::executor::failpoint::hit(&format!("after-step:{id}"));
+                self.failpoint(&format!("after-step:{id}"))?;
                 self.emit(
                     run,
                     EventKind::StepSucceeded,
@@ -425,7 +478,7 @@ impl<A: Adapter> Executor<'_, A> {
             }
             Outcome::Wait(until) | Outcome::Throttled { until, .. } => {
                 self.commit(run)?;
-                crate::executor::failpoint::hit(&format!("waiting:{id}"));
+                self.failpoint(&format!("waiting:{id}"))?;
                 return Ok(Some(Progress::Waiting(until)));
             }
             Outcome::Unreachable(error) => return self.delay(run, index, step, started, error),
@@ -545,16 +598,51 @@ impl<A: Adapter> Executor<'_, A> {
         Ok(Some(Progress::Delayed { until, error }))
     }
 
-    pub(super) fn commit(&self, run: &mut RunRecord) -> Result<(), ExecError> {
+    /// Writes the run as it is now: held while writes are (see [`Held`]), else made at once.
+    pub(super) fn commit(&mut self, run: &mut RunRecord) -> Result<(), ExecError> {
         run.updated = self.clock.now();
-        self.store.update_run(run)?;
+        if self.held.on {
+            self.held.writes.push(Write::run(run));
+        } else {
+            self.store.update_run(run)?;
+        }
+        Ok(())
+    }
+
+    /// Makes what is held in one transaction, then shows its events, and holds nothing more
+    /// until [`Self::advance`] says so again.
+    fn make_held(&mut self) -> Result<(), ExecError> {
+        self.held.on = false;
+        let writes = std::mem::take(&mut self.held.writes);
+        let events = std::mem::take(&mut self.held.events);
+        self.store.write_all(&writes)?;
+        for event in &events {
+            self.sink.event(event);
+        }
+        Ok(())
+    }
+
+    /// A failpoint (see [`crate::executor::failpoint`]): what is held is made first, so a crash
+    /// there finds what its name says is committed.
+    fn failpoint(&mut self, name: &str) -> Result<(), ExecError> {
+        if crate::executor::failpoint::wanted(name) {
+            self.make_held()?;
+            crate::executor::failpoint::hit(name);
+        }
         Ok(())
     }
 
     fn finish(&mut self, run: &mut RunRecord, state: RunState) -> Result<(), ExecError> {
         run.state = state;
         self.commit(run)?;
-        self.store.unlock(&run.lock_key(), &run.id)?;
+        if self.held.on {
+            self.held.writes.push(Write::Unlock {
+                target: run.lock_key(),
+                run: run.id.clone(),
+            });
+        } else {
+            self.store.unlock(&run.lock_key(), &run.id)?;
+        }
         self.emit(
             run,
             EventKind::RunState,
@@ -600,18 +688,37 @@ impl<A: Adapter> Executor<'_, A> {
             && event
                 .until
                 .is_some_and(|until| until - event.at < TimeDelta::hours(1));
-        let _ = (!poll_wait).then(|| {
-            self.store.append_fenced_event(
-                run,
-                &serde_json::to_value(&event.kind)
-                    .ok()
-                    .and_then(|kind| kind.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                &json!({ "step": event.step, "message": event.message, "until": event.until }),
-                event.at,
-            )
-        });
-        self.sink.event(&event);
+        if !poll_wait {
+            let kind = serde_json::to_value(&event.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let detail =
+                json!({ "step": event.step, "message": event.message, "until": event.until });
+            if self.held.on {
+                self.held.writes.push(Write::Event {
+                    run: run.id.clone(),
+                    fence: Some(run.fence),
+                    kind,
+                    detail,
+                    at: event.at,
+                });
+            } else {
+                let _ = self
+                    .store
+                    .append_fenced_event(run, &kind, &detail, event.at);
+            }
+        }
+        self.show(event);
+    }
+
+    /// Shows an event: once what is held is made, when writes are held.
+    fn show(&mut self, event: Event) {
+        if self.held.on {
+            self.held.events.push(event);
+        } else {
+            self.sink.event(&event);
+        }
     }
 
     /// Says how a remote operation stands while its step waits on it (shown live, not kept).
@@ -623,7 +730,7 @@ impl<A: Adapter> Executor<'_, A> {
         operation: &str,
         until: DateTime<Utc>,
     ) {
-        self.sink.event(&Event {
+        self.show(Event {
             run: run.id.clone(),
             at: self.clock.now(),
             kind: EventKind::Polled,

@@ -62,6 +62,38 @@ pub enum LeaseOutcome {
     NotFound,
 }
 
+/// One of the writes [`StateStore::write_all`] makes together: what [`StateStore::update_run`],
+/// [`StateStore::append_fenced_event`] and [`StateStore::unlock`] each write on their own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// `next` over the run read at version `read`, if it is still at that version and at
+    /// `next`'s fence (the version `next` holds is `read + 1`).
+    Run { next: Box<RunRecord>, read: u64 },
+    /// An entry of run `run`'s log, if `fence` (when given) is still its fence.
+    Event {
+        run: String,
+        fence: Option<u64>,
+        kind: String,
+        detail: serde_json::Value,
+        at: DateTime<Utc>,
+    },
+    /// The release of `target`'s lock if `run` holds it.
+    Unlock { target: String, run: String },
+}
+
+impl Write {
+    /// The update of `run` to what it holds now, as [`StateStore::update_run`] makes it: `run`
+    /// is left at its next version, as the store will hold it once the write is made.
+    pub fn run(run: &mut RunRecord) -> Self {
+        let read = run.version;
+        run.version += 1;
+        Self::Run {
+            next: Box::new(run.clone()),
+            read,
+        }
+    }
+}
+
 /// Where a plan's schedule stands: when it was first seen and its latest decided occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanMark {
@@ -586,6 +618,17 @@ impl StateStore {
         at: DateTime<Utc>,
     ) -> Result<EventRecord, StoreError> {
         each!(self, store => store.append_event(&run.id, Some(run.fence), kind, detail, at))
+    }
+
+    /// Makes `writes`, in order, in one transaction: all of them, or none when one is refused
+    /// (`Conflict`: the run changed or was claimed since it was read) or fails. Where no call
+    /// to a service stands between them, the executor makes its writes so, in place of a
+    /// transaction each.
+    pub fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        each!(self, store => store.write_all(writes))
     }
 
     pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {

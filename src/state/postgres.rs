@@ -24,7 +24,7 @@ use super::url::{Param, conninfo, is_postgres_url, mask, quote};
 use super::{
     ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
     MAX_IDS_PER_WINDOW, ModelRow, ModelRows, ModelSelect, PlanMark, RunSummary, StoreError,
-    StoredRecord, WAITING_STATES, adapter_column, compact, counts_for, decode_event,
+    StoredRecord, WAITING_STATES, Write, adapter_column, compact, counts_for, decode_event,
     decode_stored_run, earliest_due, encode_run, int, model_rows, occurrence_records, packed,
     parse_time, plan_marks, summaries, time,
 };
@@ -448,6 +448,22 @@ impl PostgresStore {
         })
     }
 
+    /// Runs `job` in one transaction, committed only when it answers `Ok(Ok(_))`: a write it
+    /// refuses (`Ok(Err(_))`) leaves nothing of the transaction behind.
+    fn transaction_unless<T: Send + 'static, E: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Transaction<'_>) -> Result<Result<T, E>, postgres::Error> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError> {
+        self.with(move |worker| {
+            let mut transaction = worker.client()?.transaction()?;
+            let value = job(&mut transaction)?;
+            if value.is_ok() {
+                transaction.commit()?;
+            }
+            Ok(value)
+        })
+    }
+
     fn error(&self, error: &postgres::Error) -> StoreError {
         // The server's own message (never the URL or password), else the client's with what
         // caused it (tokio-postgres leaves a TLS handshake's reason to its source).
@@ -638,43 +654,9 @@ impl PostgresStore {
     pub fn update_run(&self, run: &mut RunRecord) -> Result<(), StoreError> {
         let mut next = run.clone();
         next.version = run.version + 1;
-        let text = self.encode(&next)?;
-        let (id, state) = (next.id.clone(), next.state.name());
-        let (plan, target) = (next.plan.clone(), next.target.clone());
-        let (start, end) = (time(next.window_start), time(next.window_end));
-        let (version, read_version, fence) = (int(next.version), int(run.version), int(run.fence));
-        // A run that ends has its log packed with its record, in one transaction.
-        let finished = next.state.is_finished();
-        let changed = self.transaction(move |transaction| {
-            let changed = transaction.query_opt(
-                "UPDATE runs SET state = $1, window_start = $2, window_end = $3, version = $4,
-                 record = $5, plan = $9, target = $10, next_due = NULL
-                 WHERE id = $6 AND version = $7 AND fence = $8 RETURNING number",
-                &[
-                    &state,
-                    &start,
-                    &end,
-                    &version,
-                    &text,
-                    &id,
-                    &read_version,
-                    &fence,
-                    &plan,
-                    &target,
-                ],
-            )?;
-            match changed {
-                Some(row) if finished => archive(transaction, row.get(0)).map(Some),
-                Some(_) => Ok(Some(Ok(()))),
-                None => Ok(None),
-            }
-        })?;
-        let Some(archived) = changed else {
-            return Err(StoreError::Conflict {
-                run: run.id.clone(),
-            });
-        };
-        archived.map_err(|error| self.unreadable_log(&run.id, &error))?;
+        let prepared = self.prepare_run(run.version, &next)?;
+        let made = self.transaction_unless(move |transaction| prepared.make(transaction))?;
+        made.map_err(|refusal| self.refused(refusal))?;
         *run = next;
         Ok(())
     }
@@ -687,85 +669,9 @@ impl PostgresStore {
         detail: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<EventRecord, StoreError> {
-        let (code, kind_text) = match compact::kind_code(kind) {
-            compact::StoredKind::Code(code) => (i16::try_from(code).ok(), None),
-            compact::StoredKind::Text(text) => (None, Some(text)),
-        };
-        let (id, detail_text, micros) = (
-            run.to_owned(),
-            compact::encode_detail(kind, detail),
-            compact::micros(at),
-        );
-        let fence = fence.map(int);
-        let appended = self.transaction(move |transaction| {
-            // The run's row serialises appends to its log, and carries the fence.
-            let Some(current) = transaction
-                .query_opt(
-                    &format!(
-                        "SELECT number, fence, state IN ({FINISHED_STATES}) FROM runs
-                         WHERE id = $1 FOR UPDATE"
-                    ),
-                    &[&id],
-                )?
-                .map(|row| {
-                    (
-                        row.get::<_, i64>(0),
-                        row.get::<_, i64>(1),
-                        row.get::<_, bool>(2),
-                    )
-                })
-            else {
-                return Ok(Err(false));
-            };
-            let (number, current, finished) = current;
-            if fence.is_some_and(|fence| current != fence) {
-                return Ok(Err(true));
-            }
-            // Times are kept as the difference from the event before: the sum of the run's, on
-            // top of the time of the last packed event.
-            let row = transaction.query_one(
-                "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0)::BIGINT FROM
-                 (SELECT sequence, at FROM archives WHERE run = $1
-                  UNION ALL SELECT sequence, at FROM events WHERE run = $1) AS log",
-                &[&number],
-            )?;
-            let (sequence, previous): (i64, i64) = (row.get(0), row.get(1));
-            transaction.execute(
-                "INSERT INTO events (run, sequence, at, kind, kind_text, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &number,
-                    &sequence,
-                    &micros.wrapping_sub(previous),
-                    &code,
-                    &kind_text,
-                    &detail_text,
-                ],
-            )?;
-            let archived = if finished {
-                archive(transaction, number)?
-            } else {
-                Ok(())
-            };
-            Ok(Ok((sequence, archived)))
-        })?;
-        let sequence = match appended {
-            Ok((sequence, archived)) => {
-                archived.map_err(|error| self.unreadable_log(run, &error))?;
-                sequence
-            }
-            Err(true) => {
-                return Err(StoreError::Conflict {
-                    run: run.to_owned(),
-                });
-            }
-            Err(false) => {
-                return Err(StoreError::Io {
-                    location: self.location.clone(),
-                    message: format!("run `{run}` is not in the store"),
-                });
-            }
-        };
+        let prepared = prepare_event(run, fence, kind, detail, at);
+        let made = self.transaction_unless(move |transaction| prepared.make(transaction))?;
+        let sequence = made.map_err(|refusal| self.refused(refusal))?;
         Ok(EventRecord {
             run: run.to_owned(),
             sequence: u64::try_from(sequence).unwrap_or_default(),
@@ -773,6 +679,64 @@ impl PostgresStore {
             kind: kind.to_owned(),
             detail: detail.clone(),
         })
+    }
+
+    /// Makes `writes` in one transaction (see [`crate::state::StateStore::write_all`]).
+    pub fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let prepared = writes
+            .iter()
+            .map(|write| match write {
+                Write::Run { next, read } => self.prepare_run(*read, next),
+                Write::Event {
+                    run,
+                    fence,
+                    kind,
+                    detail,
+                    at,
+                } => Ok(prepare_event(run, *fence, kind, detail, *at)),
+                Write::Unlock { target, run } => Ok(Prepared::Unlock {
+                    target: target.clone(),
+                    run: run.clone(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let made = self.transaction_unless(move |transaction| {
+            for write in &prepared {
+                if let Err(refusal) = write.make(transaction)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            Ok(Ok(()))
+        })?;
+        made.map_err(|refusal| self.refused(refusal))
+    }
+
+    /// The update of a run read at version `read` to `next`, ready to send.
+    fn prepare_run(&self, read: u64, next: &RunRecord) -> Result<Prepared, StoreError> {
+        Ok(Prepared::Run {
+            record: self.encode(next)?,
+            id: next.id.clone(),
+            state: next.state.name(),
+            plan: next.plan.clone(),
+            target: next.target.clone(),
+            start: time(next.window_start),
+            end: time(next.window_end),
+            version: int(next.version),
+            read: int(read),
+            fence: int(next.fence),
+            finished: next.state.is_finished(),
+        })
+    }
+
+    fn refused(&self, refusal: Refusal) -> StoreError {
+        match refusal {
+            Refusal::Conflict(run) => StoreError::Conflict { run },
+            Refusal::Missing(run) => StoreError::Io {
+                location: self.location.clone(),
+                message: format!("run `{run}` is not in the store"),
+            },
+            Refusal::UnreadableLog(run, error) => self.unreadable_log(&run, &error),
+        }
     }
 
     pub fn events(&self, run: &str) -> Result<Vec<EventRecord>, StoreError> {
@@ -1378,6 +1342,171 @@ fn loose_events(
             (row.get(0), row.get(1), kind, row.get(4))
         })
         .collect())
+}
+
+/// Why a write in a transaction was refused; nothing of the transaction is kept then.
+enum Refusal {
+    /// The run changed or was claimed since it was read.
+    Conflict(String),
+    /// No run has this id.
+    Missing(String),
+    /// The run's packed log cannot be read: its id and why.
+    UnreadableLog(String, String),
+}
+
+/// A [`Write`] ready to send: its record encoded, its values as the columns take them.
+enum Prepared {
+    Run {
+        record: Vec<u8>,
+        id: String,
+        state: &'static str,
+        plan: String,
+        target: String,
+        start: String,
+        end: String,
+        version: i64,
+        read: i64,
+        fence: i64,
+        finished: bool,
+    },
+    Event {
+        run: String,
+        fence: Option<i64>,
+        code: Option<i16>,
+        kind_text: Option<String>,
+        detail: String,
+        micros: i64,
+    },
+    Unlock {
+        target: String,
+        run: String,
+    },
+}
+
+/// An entry of run `run`'s log (fenced when `fence` is given), ready to send.
+fn prepare_event(
+    run: &str,
+    fence: Option<u64>,
+    kind: &str,
+    detail: &serde_json::Value,
+    at: DateTime<Utc>,
+) -> Prepared {
+    let (code, kind_text) = match compact::kind_code(kind) {
+        compact::StoredKind::Code(code) => (i16::try_from(code).ok(), None),
+        compact::StoredKind::Text(text) => (None, Some(text)),
+    };
+    Prepared::Event {
+        run: run.to_owned(),
+        fence: fence.map(int),
+        code,
+        kind_text,
+        detail: compact::encode_detail(kind, detail),
+        micros: compact::micros(at),
+    }
+}
+
+impl Prepared {
+    /// Makes the write in `transaction`; an event answers its sequence number (0 otherwise).
+    fn make(
+        &self,
+        transaction: &mut Transaction<'_>,
+    ) -> Result<Result<i64, Refusal>, postgres::Error> {
+        match self {
+            Self::Run {
+                record,
+                id,
+                state,
+                plan,
+                target,
+                start,
+                end,
+                version,
+                read,
+                fence,
+                finished,
+            } => {
+                let changed = transaction.query_opt(
+                    "UPDATE runs SET state = $1, window_start = $2, window_end = $3, version = $4,
+                     record = $5, plan = $9, target = $10, next_due = NULL
+                     WHERE id = $6 AND version = $7 AND fence = $8 RETURNING number",
+                    &[
+                        state, start, end, version, record, id, read, fence, plan, target,
+                    ],
+                )?;
+                // A run that ends has its log packed with its record, in the same transaction.
+                Ok(match changed {
+                    None => Err(Refusal::Conflict(id.clone())),
+                    Some(row) if *finished => archive(transaction, row.get(0))?
+                        .map(|()| 0)
+                        .map_err(|error| Refusal::UnreadableLog(id.clone(), error)),
+                    Some(_) => Ok(0),
+                })
+            }
+            Self::Event {
+                run,
+                fence,
+                code,
+                kind_text,
+                detail,
+                micros,
+            } => {
+                // The run's row serialises appends to its log, and carries the fence.
+                let Some((number, current, finished)) = transaction
+                    .query_opt(
+                        &format!(
+                            "SELECT number, fence, state IN ({FINISHED_STATES}) FROM runs
+                             WHERE id = $1 FOR UPDATE"
+                        ),
+                        &[run],
+                    )?
+                    .map(|row| {
+                        (
+                            row.get::<_, i64>(0),
+                            row.get::<_, i64>(1),
+                            row.get::<_, bool>(2),
+                        )
+                    })
+                else {
+                    return Ok(Err(Refusal::Missing(run.clone())));
+                };
+                if fence.is_some_and(|fence| current != fence) {
+                    return Ok(Err(Refusal::Conflict(run.clone())));
+                }
+                // Times are kept as the difference from the event before: the sum of the
+                // run's, on top of the time of the last packed event.
+                let row = transaction.query_one(
+                    "SELECT coalesce(max(sequence), 0) + 1, coalesce(sum(at), 0)::BIGINT FROM
+                     (SELECT sequence, at FROM archives WHERE run = $1
+                      UNION ALL SELECT sequence, at FROM events WHERE run = $1) AS log",
+                    &[&number],
+                )?;
+                let (sequence, previous): (i64, i64) = (row.get(0), row.get(1));
+                transaction.execute(
+                    "INSERT INTO events (run, sequence, at, kind, kind_text, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &number,
+                        &sequence,
+                        &micros.wrapping_sub(previous),
+                        code,
+                        kind_text,
+                        detail,
+                    ],
+                )?;
+                if finished && let Err(error) = archive(transaction, number)? {
+                    return Ok(Err(Refusal::UnreadableLog(run.clone(), error)));
+                }
+                Ok(Ok(sequence))
+            }
+            Self::Unlock { target, run } => {
+                transaction.execute(
+                    "DELETE FROM locks WHERE target = $1 AND run = $2",
+                    &[target, run],
+                )?;
+                Ok(Ok(0))
+            }
+        }
+    }
 }
 
 /// Packs run `number`'s events that are not packed yet into its archive (with those it holds)

@@ -13,9 +13,9 @@ use super::record::{EventRecord, OccurrenceRecord, RunRecord};
 use super::{
     ACTIVE_STATES, Claim, Claimed, FINISHED_STATES, Lease, LeaseOutcome, LockOutcome,
     MAX_IDS_PER_WINDOW, MarkRow, ModelRow, ModelRows, ModelSelect, PlanMark, RowForm, RunRow,
-    RunSummary, StoreError, StoredRecord, WAITING_STATES, adapter_column, compact, counts_for,
-    decode_event, decode_packed_run, decode_run, earliest_due, encode_run, int, model_rows,
-    occurrence_records, packed, parse_time, plan_marks, summaries, time,
+    RunSummary, StoreError, StoredRecord, WAITING_STATES, Write, adapter_column, compact,
+    counts_for, decode_event, decode_packed_run, decode_run, earliest_due, encode_run, int,
+    model_rows, occurrence_records, packed, parse_time, plan_marks, summaries, time,
 };
 
 impl rusqlite::ToSql for StoredRecord {
@@ -763,32 +763,50 @@ impl SqliteStore {
         let mut next = run.clone();
         next.version = run.version + 1;
         let mut connection = self.connection();
-        if !next.state.is_finished() {
-            self.write_run(&connection, run, &next)?;
-            *run = next;
-            return Ok(());
+        if next.state.is_finished() {
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|error| self.error(&error))?;
+            self.write_run(&transaction, run.version, &next)?;
+            transaction.commit().map_err(|error| self.error(&error))?;
+        } else {
+            self.write_run(&connection, run.version, &next)?;
         }
-        // A run that ends has its log packed with its record, in one transaction.
-        let transaction = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|error| self.error(&error))?;
-        self.write_run(&transaction, run, &next)?;
-        let number: i64 = transaction
-            .row_cached("SELECT number FROM runs WHERE id = ?1", [&next.id], |row| {
-                row.get(0)
-            })
-            .map_err(|error| self.error(&error))?;
-        self.archive(&transaction, number)?;
-        transaction.commit().map_err(|error| self.error(&error))?;
         *run = next;
         Ok(())
     }
 
-    /// Writes `next` over `run` if it is still at the version and fence it was read at.
+    /// Makes `writes` in one transaction (see [`crate::state::StateStore::write_all`]).
+    pub fn write_all(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| self.error(&error))?;
+        for write in writes {
+            match write {
+                Write::Run { next, read } => self.write_run(&transaction, *read, next)?,
+                Write::Event {
+                    run,
+                    fence,
+                    kind,
+                    detail,
+                    at,
+                } => {
+                    self.append_in(&transaction, run, *fence, kind, detail, *at)?;
+                }
+                Write::Unlock { target, run } => self.unlock_in(&transaction, target, run)?,
+            }
+        }
+        // Dropped without a commit on any error above: none of the writes is made.
+        transaction.commit().map_err(|error| self.error(&error))
+    }
+
+    /// Writes `next` over the run if it is still at version `read` and `next`'s fence; a run
+    /// that ends has its log packed with its record (`connection` is a transaction then).
     fn write_run(
         &self,
         connection: &Connection,
-        run: &RunRecord,
+        read: u64,
         next: &RunRecord,
     ) -> Result<(), StoreError> {
         let changed = connection
@@ -802,9 +820,9 @@ impl SqliteStore {
                     int(next.version),
                     self.encode(next)?,
                     next.id,
-                    int(run.version),
+                    int(read),
                     time(next.window_end),
-                    int(run.fence),
+                    int(next.fence),
                     next.plan,
                     next.target
                 ],
@@ -812,8 +830,16 @@ impl SqliteStore {
             .map_err(|error| self.error(&error))?;
         if changed == 0 {
             return Err(StoreError::Conflict {
-                run: run.id.clone(),
+                run: next.id.clone(),
             });
+        }
+        if next.state.is_finished() {
+            let number: i64 = connection
+                .row_cached("SELECT number FROM runs WHERE id = ?1", [&next.id], |row| {
+                    row.get(0)
+                })
+                .map_err(|error| self.error(&error))?;
+            self.archive(connection, number)?;
         }
         Ok(())
     }
@@ -1279,6 +1305,21 @@ impl SqliteStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
+        let event = self.append_in(&transaction, run, fence, kind, detail, at)?;
+        transaction.commit().map_err(|error| self.error(&error))?;
+        Ok(event)
+    }
+
+    /// Appends to run `run`'s log in `transaction`, if `fence` (when given) is its fence.
+    fn append_in(
+        &self,
+        transaction: &Connection,
+        run: &str,
+        fence: Option<u64>,
+        kind: &str,
+        detail: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<EventRecord, StoreError> {
         let stored: Option<(i64, i64, bool)> = transaction
             .row_cached(
                 &format!(
@@ -1331,9 +1372,8 @@ impl SqliteStore {
             })
             .map_err(|error| self.error(&error))?;
         if finished {
-            self.archive(&transaction, number)?;
+            self.archive(transaction, number)?;
         }
-        transaction.commit().map_err(|error| self.error(&error))?;
         Ok(EventRecord {
             run: run.to_owned(),
             sequence: u64::try_from(sequence).unwrap_or_default(),
@@ -1411,7 +1451,16 @@ impl SqliteStore {
 
     /// Releases the target's lock if `run` holds it.
     pub fn unlock(&self, target: &str, run: &str) -> Result<(), StoreError> {
-        self.connection()
+        self.unlock_in(&self.connection(), target, run)
+    }
+
+    fn unlock_in(
+        &self,
+        connection: &Connection,
+        target: &str,
+        run: &str,
+    ) -> Result<(), StoreError> {
+        connection
             .run_cached(
                 "DELETE FROM locks WHERE target = ?1 AND run = ?2",
                 params![target, run],

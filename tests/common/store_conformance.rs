@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use refreshctl::adapter::AdapterKind;
 use refreshctl::state::{
     Claim, Intent, Lease, LeaseOutcome, LockOutcome, ModelRow, ModelRows, OccurrenceRecord,
-    RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError,
+    RemoteIds, RunRecord, RunState, StateStore, StepRecord, StepState, StoreError, Write,
 };
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -50,6 +50,7 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     runs_are_listed_by_window(open);
     updates_are_versioned_and_persist(open);
     events_keep_their_order(open);
+    writes_made_together_are_made_all_or_none(open);
     one_active_run_per_target(open);
     documents_round_trip(open);
     documents_are_listed_by_prefix_and_deleted(open);
@@ -184,6 +185,104 @@ fn events_keep_their_order(open: &dyn Fn() -> StateStore) {
     assert_eq!(events[2].detail["index"], 2);
     assert_eq!(events[0].at, moment);
     assert!(store.events("no-such-run").expect("events").is_empty());
+}
+
+/// `write_all`: a run's updates, log entries and its lock's release in one transaction, seen
+/// by another process as one; one refused write (a stale version or fence) leaves none made.
+fn writes_made_together_are_made_all_or_none(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let Claim::Inserted(mut record) = store
+        .insert_run(&run("together", "2027-01-09T21:00:00Z"))
+        .expect("insert")
+    else {
+        panic!("new run");
+    };
+    let target = "1234567/together";
+    let moment = at("2027-01-09T21:00:00Z");
+    let another = run("together-later", "2027-01-16T21:00:00Z");
+    store.insert_run(&another).expect("insert");
+    assert_eq!(
+        store.lock(target, &record.id, moment).expect("lock"),
+        LockOutcome::Acquired
+    );
+    let event = |message: &str, fence: Option<u64>| Write::Event {
+        run: record.id.clone(),
+        fence,
+        kind: "log".into(),
+        detail: serde_json::json!({ "step": "preflight", "message": message, "until": null }),
+        at: moment,
+    };
+    let before = record.clone();
+    let (first, second) = (event("first", Some(record.fence)), event("second", None));
+    record.state = RunState::Accepted;
+    let accepted = Write::run(&mut record);
+    record.state = RunState::Failed {
+        error: "preflight: refused".into(),
+    };
+    let failed = Write::run(&mut record);
+    let stale = {
+        let mut stale = before.clone();
+        stale.state = RunState::Canceled;
+        Write::run(&mut stale)
+    };
+    let unlock = Write::Unlock {
+        target: target.into(),
+        run: record.id.clone(),
+    };
+
+    // A stale write last: nothing before it is made.
+    let refused = store.write_all(&[
+        first.clone(),
+        accepted.clone(),
+        failed.clone(),
+        unlock.clone(),
+        stale,
+    ]);
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict { run }) if *run == record.id),
+        "a stale write refuses them all: {refused:?}"
+    );
+    let other = open();
+    assert_eq!(
+        other.run(&record.id).expect("read").expect("present"),
+        before,
+        "the run is as it was"
+    );
+    assert!(
+        other.events(&record.id).expect("events").is_empty(),
+        "no entry is made"
+    );
+    assert_eq!(
+        other.lock(target, &another.id, moment).expect("lock"),
+        LockOutcome::HeldBy(record.id.clone()),
+        "the lock is still held"
+    );
+
+    // The same writes without it: every one is made, in order, the run at its last version.
+    store
+        .write_all(&[first, accepted, second, failed, unlock])
+        .expect("write all");
+    let stored = other.run(&record.id).expect("read").expect("present");
+    assert_eq!(stored, record, "the run as its last write left it");
+    assert_eq!(stored.version, before.version + 2);
+    let messages: Vec<String> = other
+        .events(&record.id)
+        .expect("events")
+        .iter()
+        .map(|event| {
+            event.detail["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(messages, ["first", "second"]);
+    assert_eq!(
+        other.lock(target, &another.id, moment).expect("lock"),
+        LockOutcome::Acquired,
+        "the lock was released"
+    );
+    assert!(store.write_all(&[]).is_ok(), "nothing to write is no error");
 }
 
 fn one_active_run_per_target(open: &dyn Fn() -> StateStore) {
