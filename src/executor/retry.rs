@@ -122,7 +122,8 @@ impl<A: Adapter> Executor<'_, A> {
         let mut detail =
             json!({ "step": retried.from, "failed": retried.step, "message": message });
         operator.add_to(&mut detail);
-        // The log is best effort, as everywhere in the executor: the retry itself is committed.
+        // The log is best effort, as every entry the executor writes on its own is: the retry
+        // itself is committed.
         let _ = self
             .store
             .append_event(&run.id, "retry-step", &detail, Utc::now());

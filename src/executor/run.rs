@@ -682,8 +682,10 @@ impl<A: Adapter> Executor<'_, A> {
             operation: None,
         };
         // The stored log keeps what a reader needs later; the wait before each status poll is
-        // shown live but not kept (it would be most of the log). The log is best effort: a run
-        // must not fail because its log could not be written.
+        // shown live but not kept (it would be most of the log). Written on its own (during a
+        // step that calls out), an entry is best effort: a run must not fail because its log
+        // could not be written. Held, it is made with the run's writes, all or none; the only
+        // ways an entry fails there (another fence, no such run) refuse the run's writes too.
         let poll_wait = event.kind == EventKind::Waiting
             && event
                 .until
