@@ -82,8 +82,11 @@ pub const MAX_DATA_BYTES: usize = 4 * 1024 * 1024;
 /// Reads at most `cap` bytes of the regular file at `path`; `what` names the kind of file in the
 /// error ("plan", "template", …).
 pub fn read_capped(path: &Path, cap: usize, what: &'static str) -> Result<Vec<u8>, InputError> {
-    let file = open_regular(path)?;
-    let mut bytes = Vec::new();
+    let (file, length) = open_regular_sized(path)?;
+    // Room for the whole file and the read that finds its end: read into an empty buffer, a
+    // 600-byte plan took six reads (32, 32, 64, … bytes), most of the reads of a pass.
+    let expected = usize::try_from(length).unwrap_or(usize::MAX).min(cap);
+    let mut bytes = Vec::with_capacity(expected.saturating_add(1));
     file.take(u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|error| classify(path, error))?;
@@ -100,15 +103,18 @@ pub fn read_capped(path: &Path, cap: usize, what: &'static str) -> Result<Vec<u8
 /// Opens the regular file at `path` for reading, refusing anything else (a FIFO, a device, a
 /// directory) without blocking on it. For files read in pieces (packages to upload).
 pub fn open_regular(path: &Path) -> Result<File, InputError> {
+    open_regular_sized(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the open file's length when it was opened.
+fn open_regular_sized(path: &Path) -> Result<(File, u64), InputError> {
     let metadata = std::fs::metadata(path).map_err(|error| classify(path, error))?;
     refuse_irregular(path, &metadata)?;
     let file = open(path).map_err(|error| classify(path, error))?;
     // The path may have changed between the two looks; the open file is what is read.
-    refuse_irregular(
-        path,
-        &file.metadata().map_err(|error| classify(path, error))?,
-    )?;
-    Ok(file)
+    let opened = file.metadata().map_err(|error| classify(path, error))?;
+    refuse_irregular(path, &opened)?;
+    Ok((file, opened.len()))
 }
 
 /// Like [`read_capped`], for files that must be UTF-8 text.
