@@ -28,7 +28,7 @@ use crate::plan::time::format_utc;
 use crate::plan::{NotificationEvent, Occurrence, Plan, Window};
 use crate::state::{
     Claimed, Lease, LeaseOutcome, LockOutcome, OccurrenceRecord, PlanMark, RunRecord, RunState,
-    StateStore, StoreError, Write,
+    StateStore, StoreError,
 };
 
 /// The notice LCS users must always get: a request at least 24 hours before the downtime.
@@ -600,20 +600,8 @@ impl<A: Adapter> Scheduler<'_, A> {
             }
             LockOutcome::HeldBy(holder) => {
                 let reason = executor::held_by(&holder, self.store.run(&holder)?.as_ref());
-                if let Some(mut stored) = self.store.run(&run.id)? {
-                    stored.state = RunState::Rejected {
-                        reason: reason.clone(),
-                    };
-                    self.store.write_all(&[
-                        Write::run(&mut stored),
-                        Write::Event {
-                            run: run.id.clone(),
-                            fence: None,
-                            kind: "run-state".into(),
-                            detail: serde_json::json!({ "message": "rejected", "reason": reason }),
-                            at: now,
-                        },
-                    ])?;
+                if let Some(stored) = self.store.run(&run.id)? {
+                    executor::reject(self.store, &stored, &reason, now)?;
                 }
                 notifier.send_because(NotificationEvent::Rejected, &reason);
                 report.rejected.push((run.id.clone(), reason));

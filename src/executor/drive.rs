@@ -156,13 +156,14 @@ pub fn record(
     }
 }
 
-/// Ends a run that never started as rejected, with why, in its record and its log.
-fn reject(
+/// Ends a run that never started as rejected, with why, in its record and its log (one
+/// transaction); returns the run as it now stands.
+pub fn reject(
     store: &StateStore,
     run: &RunRecord,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<RunRecord, DriveError> {
+) -> Result<RunRecord, StoreError> {
     let mut rejected = run.clone();
     rejected.state = RunState::Rejected {
         reason: reason.to_owned(),

@@ -12,7 +12,7 @@ mod steps;
 mod waiting;
 
 pub use approve::{ApproveError, approve};
-pub use drive::{Answer, Drive, DriveError, Foreground, Start, record};
+pub use drive::{Answer, Drive, DriveError, Foreground, Start, record, reject};
 pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
