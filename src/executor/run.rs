@@ -299,8 +299,7 @@ impl<A: Adapter> Executor<'_, A> {
             let started = self.start_step(run, index)?;
             // What was held is made before a step calls out, and the step's own writes are made
             // as it goes (an intent before its call); the holding starts again after it.
-            let calls = !calls_nothing(&step.action);
-            if calls {
+            if !calls_nothing(&step.action) {
                 self.make_held()?;
             }
             let outcome = self.perform(run, index, &step).await;
