@@ -36,7 +36,12 @@ pub fn run(args: &CalendarArgs, globals: &Globals<'_>, out: &mut dyn Write) -> R
             ),
             hint: None,
         })?;
-    let loaded = load_plan_set(&args.plans, args.catalog.as_ref(), globals.adapter)?;
+    let loaded = load_plan_set(
+        &args.plans,
+        args.catalog.as_ref(),
+        globals.adapter,
+        super::schedule::Watch::Once,
+    )?;
     let store = open_store_read_only(globals.state, globals.adapter)?;
     let calendar = feed(
         &loaded.plans,

@@ -37,14 +37,24 @@ pub(super) struct Loaded {
     pub(super) plans: Vec<Plan>,
     /// Files left out, with why.
     refused: Vec<(String, String)>,
-    fingerprint: u64,
+    /// The plan directories' fingerprint when they were read, for a daemon that watches them
+    /// (`None` for a single pass, which does not look at the files again).
+    fingerprint: Option<u64>,
 }
 
 /// Reads and checks every plan; a plan with errors is left out (and said so). The `lead-time`
 /// rule is the scheduler's own business: it decides each occurrence itself, and a fixed window
 /// already submitted must stay schedulable as it comes near.
-fn load_plans(args: &ScheduleArgs, adapter: AdapterKind) -> Result<Loaded, Error> {
-    load_plan_set(&args.plans, args.catalog.as_ref(), adapter)
+fn load_plans(args: &ScheduleArgs, adapter: AdapterKind, watch: Watch) -> Result<Loaded, Error> {
+    load_plan_set(&args.plans, args.catalog.as_ref(), adapter, watch)
+}
+
+/// Whether the plan files are looked at again after they are loaded (a daemon's reload on
+/// change): only then is their fingerprint taken, one `stat` per file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Watch {
+    Once,
+    ForChanges,
 }
 
 /// [`load_plans`] for any command that reads the scheduled plans (`calendar`).
@@ -52,6 +62,7 @@ pub(super) fn load_plan_set(
     paths: &[PathBuf],
     catalog: Option<&PathBuf>,
     adapter: AdapterKind,
+    watch: Watch,
 ) -> Result<Loaded, Error> {
     let settings = super::check_settings(
         &crate::cli::CheckArgs {
@@ -64,7 +75,8 @@ pub(super) fn load_plan_set(
         DiscoverError::NotFound(path) => Error::NotFound { path },
         DiscoverError::Read(path, source) => Error::Read { path, source },
     })?;
-    let fingerprint = fingerprint_of(&files);
+    // Taken before the files are read: an edit made while they are read changes it.
+    let fingerprint = (watch == Watch::ForChanges).then(|| fingerprint_of(&files));
     // Each worker keeps what validation keeps of a file (its summary for the rules across
     // plans, and its diagnostics) and the plan without its parsed cron expression, so that the
     // checked files are never all held whole at once.
@@ -255,8 +267,9 @@ fn prepare(
     globals: &Globals<'_>,
     now: Option<DateTime<Utc>>,
     runtime: &tokio::runtime::Runtime,
+    watch: Watch,
 ) -> Result<(Arc<StateStore>, Loaded, World, TickSettings), Error> {
-    let loaded = load_plans(args, globals.adapter)?;
+    let loaded = load_plans(args, globals.adapter, watch)?;
     let store =
         super::runtime::open_store_to_run(globals.state, globals.adapter, globals.allow_rehearsal)?;
     let world = match globals.adapter {
@@ -382,7 +395,8 @@ pub fn tick(args: &TickArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Resu
         });
     }
     let runtime = super::apply::runtime()?;
-    let (store, loaded, world, settings) = prepare(&args.schedule, globals, args.now, &runtime)?;
+    let (store, loaded, world, settings) =
+        prepare(&args.schedule, globals, args.now, &runtime, Watch::Once)?;
     let claimed = RefCell::new(Vec::new());
     let _entered = runtime.enter();
     let mut problems = 0;
@@ -505,7 +519,21 @@ fn approve_rehearsal(
     Ok(approved)
 }
 
+/// Prints a pass's report in a few large writes, not one per line: a busy pass over 10,000
+/// plans reports 10,000 lines, and standard output is flushed at every line otherwise.
 fn print_report(
+    out: &mut dyn Write,
+    format: ListFormat,
+    now: DateTime<Utc>,
+    report: &TickReport,
+) -> Result<(), Error> {
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
+    write_report(&mut buffered, format, now, report)?;
+    buffered.flush()?;
+    Ok(())
+}
+
+fn write_report(
     out: &mut dyn Write,
     format: ListFormat,
     now: DateTime<Utc>,
@@ -720,7 +748,8 @@ impl<'a> Outcome<'a> {
 pub fn daemon(args: &DaemonArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = super::apply::runtime()?;
-    let (store, mut loaded, world, settings) = prepare(&args.schedule, globals, None, &runtime)?;
+    let (store, mut loaded, world, settings) =
+        prepare(&args.schedule, globals, None, &runtime, Watch::ForChanges)?;
     let _entered = runtime.enter();
     let signals = (
         signal(SignalKind::hangup()),
@@ -827,7 +856,7 @@ fn reload(
     live: Option<&super::status_page::Live>,
     loaded: &mut Loaded,
 ) {
-    match load_plans(&args.schedule, globals.adapter) {
+    match load_plans(&args.schedule, globals.adapter, Watch::ForChanges) {
         Ok(fresh) => {
             say!("refreshctl: reloaded {} plan(s)", fresh.plans.len());
             if let Err(error) = world.reseed(&fresh.plans) {
@@ -840,7 +869,7 @@ fn reload(
         }
         Err(error) => {
             say!(warning, "refreshctl: the plans were not reloaded: {error}");
-            loaded.fingerprint = fingerprint(&args.schedule.plans);
+            loaded.fingerprint = Some(fingerprint(&args.schedule.plans));
         }
     }
 }
@@ -906,7 +935,7 @@ async fn sleep(
     store: &StateStore,
     next_due: Option<DateTime<Utc>>,
     recheck: std::time::Duration,
-    fingerprint: u64,
+    fingerprint: Option<u64>,
     plans: &[PathBuf],
     (hangup, terminate, interrupt): Signals<'_>,
 ) -> Wake {
@@ -926,7 +955,7 @@ async fn sleep(
         if due {
             return Wake::Due;
         }
-        if self::fingerprint(plans) != fingerprint {
+        if fingerprint.is_some_and(|taken| self::fingerprint(plans) != taken) {
             return Wake::Reload;
         }
         let now = match clock {
