@@ -34,6 +34,12 @@ pub(crate) const LOG: u8 = 3;
 /// Deflate's level: the best compression, as a run is packed once when it ends.
 const LEVEL: u8 = 9;
 
+/// Bodies shorter than this are stored as one uncompressed deflate block. Setting up deflate
+/// clears 300 KB of tables, which costs more than the rest of such a run's write; on a run
+/// rejected at preflight (a 460-byte record, a 147-byte log) it saved 150 and 1 bytes. A run
+/// that did its work packs to more than this and is compressed.
+const STORED_BELOW: usize = 512;
+
 /// The most an unpacked record or log may take (a damaged one must not fill memory).
 const LIMIT: usize = 64 << 20;
 
@@ -85,7 +91,16 @@ fn deflate(form: u8, body: &[u8]) -> Vec<u8> {
     header.bytes.push(form);
     header.length(body.len());
     let mut packed = header.bytes;
-    packed.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(body, LEVEL));
+    if body.len() < STORED_BELOW {
+        // One final stored block (RFC 1951 3.2.4): its header bits, then LEN and its complement.
+        let length = u16::try_from(body.len()).expect("a stored body is under 512 bytes");
+        packed.push(0b001);
+        packed.extend_from_slice(&length.to_le_bytes());
+        packed.extend_from_slice(&(!length).to_le_bytes());
+        packed.extend_from_slice(body);
+    } else {
+        packed.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(body, LEVEL));
+    }
     packed
 }
 
@@ -638,6 +653,32 @@ mod tests {
         ];
         assert_eq!(unpack_events(&pack_events(&events)), Ok(events));
         assert_eq!(unpack_events(&pack_events(&[])), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn short_bodies_are_stored_and_long_ones_compressed_and_both_read_back() {
+        for length in [0, 1, 146, STORED_BELOW - 1, STORED_BELOW, 4096] {
+            let body: Vec<u8> = (0..length).map(|at| b"refresh"[at % 7]).collect();
+            let packed = deflate(LOG, &body);
+            let header = 1 + if length < 128 { 1 } else { 2 };
+            if length < STORED_BELOW {
+                assert_eq!(
+                    packed.len(),
+                    header + 5 + length,
+                    "{length} bytes are stored"
+                );
+            } else {
+                assert!(
+                    packed.len() < header + length / 2,
+                    "{length} bytes are compressed"
+                );
+            }
+            assert_eq!(inflate(LOG, "log", &packed), Ok(body), "{length} bytes");
+        }
+        // A stored block whose length and complement disagree is damage, not a panic.
+        let mut packed = deflate(LOG, b"three");
+        packed[4] ^= 1;
+        assert!(inflate(LOG, "log", &packed).is_err());
     }
 
     #[test]
