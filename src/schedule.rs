@@ -282,18 +282,16 @@ impl EventSink for Shared<'_, '_> {
     }
 }
 
+/// A run advanced once: the run, its state's name before and where it stands (or why it
+/// could not be advanced), and its notifications.
+type Advancement = (
+    RunRecord,
+    Result<(&'static str, Progress), ExecError>,
+    Notifier,
+);
+
 /// A run being advanced: it comes back with where it stands and its notifications.
-type RunFuture<'a> = Pin<
-    Box<
-        dyn Future<
-                Output = (
-                    RunRecord,
-                    Result<(&'static str, Progress), ExecError>,
-                    Notifier,
-                ),
-            > + 'a,
-    >,
->;
+type RunFuture<'a> = Pin<Box<dyn Future<Output = Advancement> + 'a>>;
 
 impl<A: Adapter> Scheduler<'_, A> {
     /// Submits what is due, then advances every due run once; never waits on a long wait.
@@ -354,31 +352,8 @@ impl<A: Adapter> Scheduler<'_, A> {
                     }
                 }
             }
-            for (run, result, notifier) in self.with_heartbeat(work).await {
-                notifiers.push((run.id.clone(), notifier.pending()));
-                match result {
-                    Ok((before, progress)) => {
-                        let after = run.state.name();
-                        let next = match &progress {
-                            Progress::Waiting(until) | Progress::Delayed { until, .. } => {
-                                Some((*until).max(now + TimeDelta::seconds(1)))
-                            }
-                            Progress::Finished(_) | Progress::Blocked(_) => None,
-                        };
-                        self.release(&run, next, &mut report);
-                        report.advanced.push(Advanced {
-                            run: run.id.clone(),
-                            before,
-                            after,
-                            progress,
-                        });
-                    }
-                    Err(error) => {
-                        report.problems.push((run.id.clone(), error.to_string()));
-                        self.release(&run, Some(now + TimeDelta::minutes(1)), &mut report);
-                    }
-                }
-            }
+            let advanced = self.with_heartbeat(work).await;
+            self.settle(advanced, now, &mut report, &mut notifiers);
         }
         // One look at the runs that wait: their timeouts, then what the pass reports of them.
         let (next_look, still_waiting) =
@@ -613,7 +588,7 @@ impl<A: Adapter> Scheduler<'_, A> {
 
     /// An occurrence to skip, with why, not recorded yet.
     fn skipped<'p>(&self, plan: &'p Plan, occurrence: Occurrence, now: DateTime<Utc>) -> Skip<'p> {
-        let run = executor::new_run(plan, occurrence, now, None, self.adapter.kind());
+        let run = executor::unmade_run(plan, occurrence, now, None, self.adapter.kind());
         let reason = format!(
             "its submission was due at {} and 24 hours' notice before {} can no longer be given",
             occurrence
@@ -771,13 +746,70 @@ impl<A: Adapter> Scheduler<'_, A> {
         }
     }
 
+    /// Reports each run of a batch as it was advanced, then releases them all at once, each
+    /// due again when it next has something to do.
+    fn settle(
+        &self,
+        advanced: Vec<Advancement>,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+        notifiers: &mut Vec<(String, Pending)>,
+    ) {
+        let mut releases = Vec::with_capacity(BATCH);
+        for (run, result, notifier) in advanced {
+            notifiers.push((run.id.clone(), notifier.pending()));
+            match result {
+                Ok((before, progress)) => {
+                    let after = run.state.name();
+                    let next = match &progress {
+                        Progress::Waiting(until) | Progress::Delayed { until, .. } => {
+                            Some((*until).max(now + TimeDelta::seconds(1)))
+                        }
+                        Progress::Finished(_) | Progress::Blocked(_) => None,
+                    };
+                    report.advanced.push(Advanced {
+                        run: run.id.clone(),
+                        before,
+                        after,
+                        progress,
+                    });
+                    releases.push((run, next));
+                }
+                Err(error) => {
+                    report.problems.push((run.id.clone(), error.to_string()));
+                    releases.push((run, Some(now + TimeDelta::minutes(1))));
+                }
+            }
+        }
+        let releases: Vec<(&RunRecord, Option<DateTime<Utc>>)> =
+            releases.iter().map(|(run, next)| (run, *next)).collect();
+        self.release_batch(&releases, report);
+    }
+
     fn release(&self, run: &RunRecord, next: Option<DateTime<Utc>>, report: &mut TickReport) {
-        self.claimed
-            .borrow_mut()
-            .retain(|claimed| claimed.id != run.id);
-        // The fence the run was claimed with: a write during the pass does not change it.
-        if let Err(error) = self.store.release(run, next) {
-            report.problems.push((run.id.clone(), error.to_string()));
+        self.release_batch(&[(run, next)], report);
+    }
+
+    /// Releases the runs of a batch in one transaction: a write each was an eighth of a busy
+    /// pass's commits.
+    fn release_batch(
+        &self,
+        releases: &[(&RunRecord, Option<DateTime<Utc>>)],
+        report: &mut TickReport,
+    ) {
+        if releases.is_empty() {
+            return;
+        }
+        self.claimed.borrow_mut().retain(|claimed| {
+            releases
+                .iter()
+                .all(|(released, _)| released.id != claimed.id)
+        });
+        // The fence each run was claimed with: a write during the pass does not change it.
+        if let Err(error) = self.store.release_all(releases) {
+            for (run, _) in releases {
+                report.problems.push((run.id.clone(), error.to_string()));
+            }
         }
     }
 }

@@ -17,7 +17,8 @@ pub use event::{Collect, Event, EventKind, EventSink};
 pub use operator::Operator;
 pub use retry::{Retried, RetryError, after_failed_refresh};
 pub use run::{
-    ExecError, Executor, Held, Progress, Settings, Stoppable, new_run, target_key, template_context,
+    ExecError, Executor, Held, Progress, Settings, Stoppable, new_run, target_key,
+    template_context, unmade_run,
 };
 pub use steps::{BLOCK_SIZE, wait_due};
 pub use waiting::{held_by, unblocking_command, waiting_since};

@@ -145,13 +145,36 @@ pub fn new_run(
     reason: Option<String>,
     adapter: AdapterKind,
 ) -> RunRecord {
+    let mut run = unmade_run(plan, window, now, reason, adapter);
+    run.steps = plan
+        .run_steps()
+        .into_iter()
+        .map(|step| StepRecord {
+            id: step.id,
+            state: StepState::Pending,
+            remote: RemoteIds::default(),
+            intent: None,
+            polls: 0,
+        })
+        .collect();
+    run
+}
+
+/// The run an occurrence would have had, without its steps: what a skipped occurrence's
+/// notification speaks of (a busy pass skips thousands, and listing a plan's steps is most of
+/// the cost of a run record).
+#[must_use]
+pub fn unmade_run(
+    plan: &Plan,
+    window: Occurrence,
+    now: DateTime<Utc>,
+    reason: Option<String>,
+    adapter: AdapterKind,
+) -> RunRecord {
     RunRecord {
         id: RunRecord::id_for(plan.name(), window.start),
         plan: plan.name().to_owned(),
-        file: std::path::absolute(plan.file()).map_or_else(
-            |_| plan.file().to_owned(),
-            |path| path.display().to_string(),
-        ),
+        file: absolute(plan.file()),
         adapter: Some(adapter),
         target: target_key(plan),
         state: RunState::Submitted,
@@ -163,22 +186,24 @@ pub fn new_run(
             .source()
             .and_then(|source| source.id().map(str::to_owned)),
         reason,
-        steps: plan
-            .run_steps()
-            .into_iter()
-            .map(|step| StepRecord {
-                id: step.id,
-                state: StepState::Pending,
-                remote: RemoteIds::default(),
-                intent: None,
-                polls: 0,
-            })
-            .collect(),
+        steps: Vec::new(),
         created: now,
         updated: now,
         version: 0,
         fence: 0,
     }
+}
+
+/// `file` as [`std::path::absolute`] makes it, the working directory read once a process
+/// (refreshctl never changes it) rather than once a run record (a system call each).
+fn absolute(file: &str) -> String {
+    static WORKING: std::sync::LazyLock<Option<PathBuf>> =
+        std::sync::LazyLock::new(|| std::env::current_dir().ok());
+    let path = match WORKING.as_ref() {
+        Some(working) if !file.is_empty() => working.join(file),
+        _ => PathBuf::from(file),
+    };
+    std::path::absolute(path).map_or_else(|_| file.to_owned(), |path| path.display().to_string())
 }
 
 /// The lock key of a plan's target: `<project>/<name>` in lowercase.
@@ -893,6 +918,21 @@ pub(super) fn remote<'r>(run: &'r RunRecord, step: &str) -> &'r RemoteIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_files_path_is_made_absolute_as_the_standard_library_makes_it() {
+        for file in [
+            "plans/weekly.yaml",
+            "./plans/../plans/./weekly.yaml",
+            "/etc/refreshctl/plans/weekly.yaml",
+            "weekly.yaml",
+            "",
+        ] {
+            let standard = std::path::absolute(file)
+                .map_or_else(|_| file.to_owned(), |path| path.display().to_string());
+            assert_eq!(absolute(file), standard, "{file:?}");
+        }
+    }
 
     #[test]
     fn waits_during_an_outage_double_from_a_minute_to_half_an_hour() {

@@ -1105,18 +1105,22 @@ impl PostgresStore {
 
     pub fn release(
         &self,
-        run: &RunRecord,
-        next_due: Option<DateTime<Utc>>,
+        releases: &[(&RunRecord, Option<DateTime<Utc>>)],
     ) -> Result<(), StoreError> {
-        let (id, fence, due) = (run.id.clone(), int(run.fence), next_due.map(time));
-        self.with(move |worker| {
-            worker.client()?.execute(
-                "UPDATE runs SET lease_owner = NULL, lease_until = NULL, next_due = $3
-                 WHERE id = $1 AND fence = $2",
-                &[&id, &fence, &due],
-            )
-        })?;
-        Ok(())
+        let releases: Vec<(String, i64, Option<String>)> = releases
+            .iter()
+            .map(|(run, next_due)| (run.id.clone(), int(run.fence), next_due.map(time)))
+            .collect();
+        self.transaction(move |transaction| {
+            for (id, fence, due) in &releases {
+                transaction.execute(
+                    "UPDATE runs SET lease_owner = NULL, lease_until = NULL, next_due = $3
+                     WHERE id = $1 AND fence = $2",
+                    &[id, fence, due],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     pub fn next_due(&self, adapter: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -51,12 +51,14 @@ pub fn run_all(open: &dyn Fn() -> StateStore) {
     updates_are_versioned_and_persist(open);
     events_keep_their_order(open);
     writes_made_together_are_made_all_or_none(open);
+    a_write_over_a_stale_one_is_refused_with_it(open);
     one_active_run_per_target(open);
     documents_round_trip(open);
     documents_are_listed_by_prefix_and_deleted(open);
     waiting_runs_are_those_that_need_a_person(open);
     models_change_by_compare_and_swap(open);
     leases_are_exclusive_and_fenced(open);
+    due_runs_are_claimed_earliest_first_across_states(open);
     occurrences_are_decided_once(open);
     skips_are_decided_once_in_a_batch(open);
     plans_are_first_seen_once(open);
@@ -283,6 +285,35 @@ fn writes_made_together_are_made_all_or_none(open: &dyn Fn() -> StateStore) {
         "the lock was released"
     );
     assert!(store.write_all(&[]).is_ok(), "nothing to write is no error");
+}
+
+/// A write over the version an earlier one in the same group leaves stands or falls with the
+/// earlier: here the earlier is stale, though the later alone would fit the version stored.
+fn a_write_over_a_stale_one_is_refused_with_it(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let Claim::Inserted(mut record) = store
+        .insert_run(&run("chained", "2027-01-23T21:00:00Z"))
+        .expect("insert")
+    else {
+        panic!("new run");
+    };
+    record.state = RunState::Accepted;
+    store.update_run(&mut record).expect("update");
+    let mut behind = record.clone();
+    behind.version -= 1;
+    let earlier = Write::run(&mut behind);
+    behind.state = RunState::Canceled;
+    let later = Write::run(&mut behind);
+    let refused = store.write_all(&[earlier, later]);
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict { run }) if *run == record.id),
+        "the stale write refuses the one over it: {refused:?}"
+    );
+    assert_eq!(
+        open().run(&record.id).expect("read").expect("present"),
+        record,
+        "the run is as its last accepted write left it"
+    );
 }
 
 fn one_active_run_per_target(open: &dyn Fn() -> StateStore) {
@@ -771,6 +802,89 @@ fn taken_over_runs_are_released_with_a_due_time(
             .claim_run("no-such-run@20270306T2100Z", "x", now, lease)
             .expect("claim"),
         LeaseOutcome::NotFound
+    );
+}
+
+/// Runs never released (no due time) come first, then by due time, then by id, whatever
+/// active state each is in; a claim of `limit` takes the first that many.
+fn due_runs_are_claimed_earliest_first_across_states(open: &dyn Fn() -> StateStore) {
+    let store = open();
+    let now = at("2027-04-10T12:00:00Z");
+    let lease = TimeDelta::minutes(5);
+    let adapter = AdapterKind::PowerPlatform;
+    // (plan, state, due time relative to now in minutes; None: never released)
+    let runs = [
+        ("due-b", RunState::Accepted, Some(-60)),
+        ("due-a", RunState::Running, Some(-120)),
+        ("due-new", RunState::Submitted, None),
+        ("due-c", RunState::Submitted, Some(-120)),
+        ("due-later", RunState::Running, Some(30)),
+        ("due-d", RunState::Running, Some(-1)),
+    ];
+    for (plan, state, due) in &runs {
+        let mut record = run(plan, "2027-04-10T09:00:00Z");
+        record.adapter = Some(adapter);
+        record.target = format!("1234567/{plan}");
+        let Claim::Inserted(mut record) = store.insert_run(&record).expect("insert") else {
+            panic!("new run");
+        };
+        record.state = state.clone();
+        store.update_run(&mut record).expect("update");
+        if let Some(minutes) = due {
+            let LeaseOutcome::Claimed(claimed) = store
+                .claim_run(&record.id, "setup", now - TimeDelta::days(1), lease)
+                .expect("claim")
+            else {
+                panic!("{plan} is not held");
+            };
+            store
+                .release(&claimed.run, Some(now + TimeDelta::minutes(*minutes)))
+                .expect("release");
+        }
+    }
+    // A batch is advanced side by side: its order within is not the store's to keep.
+    let ours = |claimed: Vec<refreshctl::state::Claimed>| -> Vec<String> {
+        let mut plans: Vec<String> = claimed
+            .into_iter()
+            .map(|claim| claim.run.plan)
+            .filter(|plan| plan.starts_with("due-"))
+            .collect();
+        plans.sort();
+        plans
+    };
+    let claimed = store
+        .claim_due("replica", adapter, now, lease, 2)
+        .expect("claim");
+    let held: Vec<RunRecord> = claimed.iter().map(|claim| claim.run.clone()).collect();
+    assert_eq!(
+        ours(claimed),
+        ["due-a", "due-new"],
+        "never released, then the earliest by id"
+    );
+    let rest = ours(
+        open()
+            .claim_due("replica", adapter, now, lease, 10)
+            .expect("claim"),
+    );
+    assert_eq!(
+        rest,
+        ["due-b", "due-c", "due-d"],
+        "the rest that are due, none twice"
+    );
+    // Released together, each with its own due time (the others are still held).
+    let (soon, later) = (now + TimeDelta::minutes(3), now + TimeDelta::hours(2));
+    store
+        .release_all(&[(&held[0], Some(soon)), (&held[1], Some(later))])
+        .expect("release");
+    let at_soon = ours(
+        open()
+            .claim_due("other", adapter, soon, lease, 10)
+            .expect("claim"),
+    );
+    assert_eq!(
+        at_soon,
+        [held[0].plan.clone()],
+        "the first is due at its time only"
     );
 }
 
