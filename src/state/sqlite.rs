@@ -41,6 +41,13 @@ struct LogEnd {
     at: i64,
 }
 
+/// Whether an occurrence (plan ?1, window start ?2) is decided for adapter ?3, or before
+/// occurrences had an adapter (''). Two probes of the key: `adapter IN (?3, '')` built a
+/// temporary table of the two values on every run of the statement (twice the time).
+const DECIDED: &str = "SELECT EXISTS (SELECT 1 FROM occurrences
+     WHERE adapter = ?3 AND plan = ?1 AND window_start = ?2)
+     OR EXISTS (SELECT 1 FROM occurrences WHERE adapter = '' AND plan = ?1 AND window_start = ?2)";
+
 /// How many prepared statements a connection keeps: more than the store has.
 const STATEMENTS: usize = 64;
 
@@ -1173,16 +1180,14 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.error(&error))?;
         let adapter = adapter_column(occurrence.adapter);
-        let decided: Option<i64> = transaction
+        let decided: bool = transaction
             .row_cached(
-                "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
-                 AND adapter IN (?3, '')",
+                DECIDED,
                 params![occurrence.plan, time(occurrence.window_start), adapter],
                 |row| row.get(0),
             )
-            .optional()
             .map_err(|error| self.error(&error))?;
-        if decided.is_some() {
+        if decided {
             return Ok(None);
         }
         let id = match run {
@@ -1222,10 +1227,7 @@ impl SqliteStore {
         let mut decided = Vec::with_capacity(occurrences.len());
         {
             let mut earlier = transaction
-                .prepare_cached(
-                    "SELECT 1 FROM occurrences WHERE plan = ?1 AND window_start = ?2
-                     AND adapter IN (?3, '')",
-                )
+                .prepare_cached(DECIDED)
                 .map_err(|error| self.error(&error))?;
             let mut insert = transaction
                 .prepare_cached(
@@ -1236,8 +1238,8 @@ impl SqliteStore {
             for occurrence in occurrences {
                 let adapter = adapter_column(occurrence.adapter);
                 let start = time(occurrence.window_start);
-                let known = earlier
-                    .exists(params![occurrence.plan, start, adapter])
+                let known: bool = earlier
+                    .query_row(params![occurrence.plan, start, adapter], |row| row.get(0))
                     .map_err(|error| self.error(&error))?;
                 if !known {
                     insert
