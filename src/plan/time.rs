@@ -203,6 +203,16 @@ impl UtcText {
         Self::Short(bytes)
     }
 
+    /// The text's bytes, without checking the short form's digits again as UTF-8 (that check
+    /// was a twentieth of `runs --format json`).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Short(bytes) => bytes,
+            Self::Long(text) => text.as_bytes(),
+        }
+    }
+
     #[must_use]
     pub fn as_str(&self) -> &str {
         match self {

@@ -86,7 +86,20 @@ pub(crate) fn join(
     (events, last)
 }
 
-fn deflate(form: u8, body: &[u8]) -> Vec<u8> {
+/// How a body longer than [`STORED_BELOW`] is compressed.
+#[derive(Clone, Copy)]
+enum Codes {
+    /// Deflate's fixed Huffman codes (RFC 1951 3.2.6). A record is read by every `runs`
+    /// listing, and reading a block with its own codes spends most of its time building their
+    /// tables (half of `runs --format json`'s instructions); on the weekly example's 993-byte
+    /// record the fixed codes cost 4 bytes more.
+    Fixed,
+    /// Codes made for the body: a log is read one run at a time, and its own codes save an
+    /// eighth (the weekly example's 2,250-byte log: 941 bytes against 1,068).
+    Own,
+}
+
+fn deflate(form: u8, body: &[u8], codes: Codes) -> Vec<u8> {
     let mut header = Writer::new();
     header.bytes.push(form);
     header.length(body.len());
@@ -99,9 +112,34 @@ fn deflate(form: u8, body: &[u8]) -> Vec<u8> {
         packed.extend_from_slice(&(!length).to_le_bytes());
         packed.extend_from_slice(body);
     } else {
-        packed.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(body, LEVEL));
+        compress(&mut packed, body, codes);
     }
     packed
+}
+
+/// Appends `body` deflated (raw, without a zlib wrapper) to `packed`.
+fn compress(packed: &mut Vec<u8>, body: &[u8], codes: Codes) {
+    use miniz_oxide::deflate::core::{
+        CompressionStrategy, CompressorOxide, TDEFLFlush, TDEFLStatus, compress_to_output,
+        create_comp_flags_from_zip_params,
+    };
+    let strategy = match codes {
+        Codes::Fixed => CompressionStrategy::Fixed,
+        Codes::Own => CompressionStrategy::Default,
+    };
+    // Window bits 0: no zlib header or checksum.
+    let flags = create_comp_flags_from_zip_params(LEVEL.into(), 0, strategy as i32);
+    let mut compressor = CompressorOxide::new(flags);
+    let (status, read) = compress_to_output(&mut compressor, body, TDEFLFlush::Finish, |out| {
+        packed.extend_from_slice(out);
+        true
+    });
+    // Compressing into a growing vector has no way to fail.
+    assert!(
+        status == TDEFLStatus::Done && read == body.len(),
+        "deflate stopped early ({status:?}, {read} of {} bytes)",
+        body.len()
+    );
 }
 
 std::thread_local! {
@@ -490,7 +528,7 @@ pub(crate) fn pack_run(run: &RunRecord) -> Vec<u8> {
     for step in &run.steps {
         put_step(&mut writer, step);
     }
-    deflate(RECORD, &writer.bytes)
+    deflate(RECORD, &writer.bytes, Codes::Fixed)
 }
 
 /// The columns of a run's row that its packed record leaves out.
@@ -574,7 +612,7 @@ pub(crate) fn pack_events(events: &[StoredEvent]) -> Vec<u8> {
         }
         writer.text(&event.detail);
     }
-    deflate(LOG, &writer.bytes)
+    deflate(LOG, &writer.bytes, Codes::Own)
 }
 
 /// Events from their packed form, oldest first.
@@ -657,26 +695,33 @@ mod tests {
 
     #[test]
     fn short_bodies_are_stored_and_long_ones_compressed_and_both_read_back() {
-        for length in [0, 1, 146, STORED_BELOW - 1, STORED_BELOW, 4096] {
-            let body: Vec<u8> = (0..length).map(|at| b"refresh"[at % 7]).collect();
-            let packed = deflate(LOG, &body);
-            let header = 1 + if length < 128 { 1 } else { 2 };
-            if length < STORED_BELOW {
-                assert_eq!(
-                    packed.len(),
-                    header + 5 + length,
-                    "{length} bytes are stored"
-                );
-            } else {
-                assert!(
-                    packed.len() < header + length / 2,
-                    "{length} bytes are compressed"
-                );
+        for codes in [Codes::Fixed, Codes::Own] {
+            for length in [0, 1, 146, STORED_BELOW - 1, STORED_BELOW, 4096] {
+                let body: Vec<u8> = (0..length).map(|at| b"refresh"[at % 7]).collect();
+                let packed = deflate(LOG, &body, codes);
+                let header = 1 + if length < 128 { 1 } else { 2 };
+                // The first block's type, bits 1 and 2 of its first byte (RFC 1951 3.2.3).
+                let block = packed[header] >> 1 & 0b11;
+                if length < STORED_BELOW {
+                    assert_eq!(
+                        packed.len(),
+                        header + 5 + length,
+                        "{length} bytes are stored"
+                    );
+                    assert_eq!(block, 0b00, "{length} bytes are stored");
+                } else {
+                    assert!(
+                        packed.len() < header + length / 2,
+                        "{length} bytes are compressed"
+                    );
+                    let fixed = matches!(codes, Codes::Fixed);
+                    assert_eq!(block, if fixed { 0b01 } else { 0b10 }, "{length} bytes");
+                }
+                assert_eq!(inflate(LOG, "log", &packed), Ok(body), "{length} bytes");
             }
-            assert_eq!(inflate(LOG, "log", &packed), Ok(body), "{length} bytes");
         }
         // A stored block whose length and complement disagree is damage, not a panic.
-        let mut packed = deflate(LOG, b"three");
+        let mut packed = deflate(LOG, b"three", Codes::Own);
         packed[4] ^= 1;
         assert!(inflate(LOG, "log", &packed).is_err());
     }
@@ -688,21 +733,21 @@ mod tests {
         let body = inflate(RECORD, "record", &packed).expect("inflates");
         let unpack = |packed: &[u8]| unpack_run(packed, columns(&run));
         for end in 0..body.len() {
-            let cut = deflate(RECORD, &body[..end]);
+            let cut = deflate(RECORD, &body[..end], Codes::Fixed);
             assert!(unpack(&cut).is_err(), "cut at {end}");
         }
         let mut longer = body.clone();
         longer.push(0);
-        assert!(unpack(&deflate(RECORD, &longer)).is_err());
+        assert!(unpack(&deflate(RECORD, &longer, Codes::Fixed)).is_err());
         assert!(unpack(&[]).is_err());
         assert!(unpack(&[RECORD, 1, 2, 3]).is_err());
         assert!(unpack(&[RECORD, 0xff, 0xff, 0xff, 0xff, 0x7f]).is_err());
-        assert!(unpack(&deflate(LOG, &body)).is_err());
+        assert!(unpack(&deflate(LOG, &body, Codes::Own)).is_err());
         // A length that does not match what unpacks.
         let mut wrong = packed.clone();
         wrong[1] = wrong[1].wrapping_add(1);
         assert!(unpack(&wrong).is_err());
-        assert!(unpack_events(&deflate(LOG, &[0x80])).is_err());
-        assert!(unpack_events(&deflate(LOG, &[0xff; 40])).is_err());
+        assert!(unpack_events(&deflate(LOG, &[0x80], Codes::Own)).is_err());
+        assert!(unpack_events(&deflate(LOG, &[0xff; 40], Codes::Own)).is_err());
     }
 }
