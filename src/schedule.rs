@@ -112,30 +112,40 @@ const DUE_AT_ONCE: usize = 512;
 /// Fewer plans than this are worked out on the pass's own thread.
 const DUE_PER_WORKER: usize = 64;
 
-/// [`due`] of each plan that has a mark (in `marks`), in the order of `plans`; the plans are
-/// shared out among the cores, a run of them to each.
+/// [`due`] of each plan that has a mark (in `marks`), in the order of `plans`, on this thread.
+fn due_of_each(
+    plans: &[Plan],
+    marks: &HashMap<String, PlanMark>,
+    now: DateTime<Utc>,
+) -> Vec<Option<Due>> {
+    plans
+        .iter()
+        .map(|plan| {
+            marks
+                .get(plan.name())
+                .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
+        })
+        .collect()
+}
+
+/// [`due_of_each`], the plans shared out among the cores, a run of them to each.
 fn due_on_every_core(
     plans: &[Plan],
     marks: &HashMap<String, PlanMark>,
     now: DateTime<Utc>,
 ) -> Vec<Option<Due>> {
-    let due_of = |plan: &Plan| {
-        marks
-            .get(plan.name())
-            .map(|mark| due(plan.window(), plan.lead_time(), *mark, now))
-    };
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(plans.len() / DUE_PER_WORKER)
         .max(1);
     if workers == 1 {
-        return plans.iter().map(due_of).collect();
+        return due_of_each(plans, marks, now);
     }
     let share = plans.len().div_ceil(workers);
     std::thread::scope(|scope| {
         let shares: Vec<_> = plans
             .chunks(share)
-            .map(|plans| scope.spawn(move || plans.iter().map(due_of).collect::<Vec<_>>()))
+            .map(|plans| scope.spawn(move || due_of_each(plans, marks, now)))
             .collect();
         shares
             .into_iter()
@@ -145,6 +155,43 @@ fn due_on_every_core(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect()
+    })
+}
+
+/// Hands `record` the [`due`] of each plan in `plans` (as [`due_on_every_core`] works them out),
+/// [`DUE_AT_ONCE`] plans at a time, in order, and works out the next plans while `record` takes
+/// the ones before: recording is the pass's own thread's work with the store, and working out is
+/// the other cores' (over 10,000 plans, a week later, 0.75 G instructions of it beside 0.8 G of
+/// recording). The first error of `record` stops it and is returned.
+fn with_due_ahead<'p, E>(
+    plans: &'p [Plan],
+    marks: &HashMap<String, PlanMark>,
+    now: DateTime<Utc>,
+    mut record: impl FnMut(&'p [Plan], Vec<Option<Due>>) -> Result<(), E>,
+) -> Result<(), E> {
+    if plans.len() <= DUE_AT_ONCE {
+        return record(plans, due_on_every_core(plans, marks, now));
+    }
+    std::thread::scope(|scope| {
+        // One share waits while the next is worked out: at most two ahead of `record`.
+        let (sender, received) = std::sync::mpsc::sync_channel(1);
+        let ahead = scope.spawn(move || {
+            for plans in plans.chunks(DUE_AT_ONCE) {
+                if sender.send(due_on_every_core(plans, marks, now)).is_err() {
+                    return;
+                }
+            }
+        });
+        let recorded = plans
+            .chunks(DUE_AT_ONCE)
+            .zip(received.iter())
+            .try_for_each(|(plans, due)| record(plans, due));
+        // On an error the working out stops at its next share.
+        drop(received);
+        if let Err(panic) = ahead.join() {
+            std::panic::resume_unwind(panic);
+        }
+        recorded
     })
 }
 
@@ -508,8 +555,8 @@ impl<A: Adapter> Scheduler<'_, A> {
         drop(names);
         let mut next_submit: Option<DateTime<Utc>> = None;
         let mut skips = Skips::default();
-        for plans in self.plans.chunks(DUE_AT_ONCE) {
-            for (plan, due) in plans.iter().zip(due_on_every_core(plans, &marks, now)) {
+        with_due_ahead(self.plans, &marks, now, |plans, due| {
+            for (plan, due) in plans.iter().zip(due) {
                 let Some(due) = due else {
                     continue;
                 };
@@ -534,7 +581,8 @@ impl<A: Adapter> Scheduler<'_, A> {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         self.record_skips(&mut skips, report, notifiers)?;
         Ok(next_submit)
     }
@@ -1127,6 +1175,42 @@ mod tests {
         );
         assert!(one_by_one.iter().any(Option::is_none), "some have no mark");
         assert_eq!(due_on_every_core(&plans, &marks, now), one_by_one);
+    }
+
+    #[test]
+    fn due_ahead_hands_over_every_plan_in_order_and_stops_at_an_error() {
+        let plans = weekly_plans(2 * DUE_AT_ONCE + 7);
+        let now = utc("2026-11-20T12:00:00Z");
+        let marks: HashMap<String, PlanMark> = plans
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| index % 7 != 0)
+            .map(|(index, plan)| {
+                let latest = (index % 2 == 0).then_some("2026-11-14T12:00:00Z");
+                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
+            })
+            .collect();
+        let mut names = Vec::new();
+        let mut handed = Vec::new();
+        let done: Result<(), ()> = with_due_ahead(&plans, &marks, now, |share, due| {
+            assert_eq!(share.len(), due.len(), "a due per plan");
+            names.extend(share.iter().map(Plan::name));
+            handed.extend(due);
+            Ok(())
+        });
+        assert_eq!(done, Ok(()));
+        assert_eq!(names, plans.iter().map(Plan::name).collect::<Vec<_>>());
+        assert_eq!(handed, due_on_every_core(&plans, &marks, now));
+        let mut shares = 0;
+        let stopped = with_due_ahead(&plans, &marks, now, |_, _| {
+            shares += 1;
+            if shares == 2 {
+                Err("the store failed")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((stopped, shares), (Err("the store failed"), 2));
     }
 
     #[test]

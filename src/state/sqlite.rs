@@ -51,6 +51,14 @@ const DECIDED: &str = "SELECT EXISTS (SELECT 1 FROM occurrences
 /// How many prepared statements a connection keeps: more than the store has.
 const STATEMENTS: usize = 64;
 
+/// How many pages the write-ahead log holds before a commit copies them into the database
+/// (`PRAGMA wal_autocheckpoint`; SQLite's default is 1,000). A copy waits for two `fsync`s, of
+/// the log and of the database, and copies a page once however often the log holds it: a
+/// `tick` over 10,000 plans a week later writes 34,000 pages to the log, and with the default
+/// it made 106 `fsync`s that took a quarter of its time on a virtual machine's disk. 40 MB of
+/// log at most; SQLite deletes the log when its last connection closes.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 /// `PRAGMA application_id`: "RFCT", so a state file is recognisable as one.
 const APPLICATION_ID: i64 = 0x5246_4354;
 
@@ -494,6 +502,9 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| connection.pragma_update(None, "foreign_keys", "ON"))
+            .and_then(|()| {
+                connection.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
+            })
             .map_err(|error| self.error(&error))?;
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
