@@ -506,44 +506,47 @@ fn sources_in_use(plans: &[&PlanSummary], targets: &Targets<'_>, out: &mut Vec<D
 /// other plan and where it says otherwise. A fact a plan leaves out is looked up live and
 /// agrees with anything.
 fn inconsistent_facts(plans: &[&PlanSummary], out: &mut Vec<Diagnostic>) {
-    // Every declaration of a fact, as (plan, declaration, fact) positions: eight bytes each,
-    // sorted by environment and fact, then in the order of the plans, so that each fact of an
-    // environment is a run of one list.
+    // Every declaration of a fact, as (plan, declaration, fact) positions, after its subject:
+    // the environment's number (in the order first declared) and the fact. Sixteen bytes each,
+    // sorted as integers, so that each fact of an environment is a run of one list in the
+    // order of the plans. (Sorting eight-byte positions by the environment's name they lead
+    // to was three quarters of the rule: 10,000 plans, 105 M instructions.)
     type At = (u32, u16, u16);
     let fact_at = |&(plan, declared, fact): &At| {
         let declared = &plans[plan as usize].declared[usize::from(declared)];
         (declared, &declared.facts[usize::from(fact)])
     };
-    let mut said: Vec<At> = Vec::new();
+    let mut numbers: HashMap<&EnvironmentKey, u32> = HashMap::new();
+    let mut said: Vec<((u32, FactName), At)> = Vec::new();
     for (index, plan) in plans.iter().enumerate() {
         let Ok(index) = u32::try_from(index) else {
             break;
         };
         for (position, declared) in plan.declared.iter().enumerate() {
-            for fact in 0..declared.facts.len() {
+            let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+            let environment = *numbers.entry(&declared.environment).or_insert(next);
+            for (fact, said_fact) in declared.facts.iter().enumerate() {
                 if let (Ok(position), Ok(fact)) = (u16::try_from(position), u16::try_from(fact)) {
-                    said.push((index, position, fact));
+                    said.push(((environment, said_fact.name), (index, position, fact)));
                 }
             }
         }
     }
-    let subject = |at: &At| {
-        let (declared, fact) = fact_at(at);
-        (&declared.environment, fact.name)
-    };
-    said.sort_unstable_by(|a, b| subject(a).cmp(&subject(b)).then(a.cmp(b)));
+    drop(numbers);
+    said.sort_unstable();
     // Each declaration that another plan contradicts, with the first such declaration.
     let mut contradicted: Vec<(At, At)> = Vec::new();
-    for group in said.chunk_by(|a, b| subject(a) == subject(b)) {
-        let value = |at: &At| &*fact_at(at).1.value;
+    let value = |at: &At| &*fact_at(at).1.value;
+    for group in said.chunk_by(|a, b| a.0 == b.0) {
+        let first = group[0].1;
         // Plans that agree (the usual case) need no comparison of each with every other.
-        if group.iter().all(|at| value(at) == value(&group[0])) {
+        if group.iter().all(|(_, at)| value(at) == value(&first)) {
             continue;
         }
-        for at in group {
-            if let Some(other) = group
+        for (_, at) in group {
+            if let Some((_, other)) = group
                 .iter()
-                .find(|other| other.0 != at.0 && value(other) != value(at))
+                .find(|(_, other)| other.0 != at.0 && value(other) != value(at))
             {
                 contradicted.push((*at, *other));
             }

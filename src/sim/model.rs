@@ -171,34 +171,35 @@ impl<'a> Wanted<'a> {
         }
     }
 
-    /// `same_id(candidate, self.text)`. A lookup compares thousands of candidates, and most
-    /// differ in the first or last digit: those are told apart before all 32 are worked out.
+    /// `same_id(candidate, self.text)`. A lookup compares thousands of candidates, most of
+    /// them ids issued one after another, which differ in their last digits: those are told
+    /// apart before all 32 are worked out.
     fn is(&self, candidate: &str) -> bool {
-        match self.digits {
+        match &self.digits {
             Some(digits) => {
-                could_be_guid(candidate, digits[0], digits[31])
-                    && guid_digits(candidate) == Some(digits)
+                could_be_guid(candidate, digits) && guid_digits(candidate).as_ref() == Some(digits)
             }
             None => candidate == self.text,
         }
     }
 }
 
-/// Whether `text` may be a GUID whose first and last digits (lower case) are these: false
-/// only when it cannot be. A GUID's first digit is its first character after any blanks and an
-/// opening brace, and its last digit the last before any closing brace and blanks.
-fn could_be_guid(text: &str, first: u8, last: u8) -> bool {
+/// Whether `text` may be the GUID with these digits (lower case): false only when it cannot
+/// be. A GUID's last twelve characters, before any closing brace and blanks, are its last
+/// twelve digits in both its `N` and its `D` form.
+fn could_be_guid(text: &str, digits: &[u8; 32]) -> bool {
     let text = text.trim().as_bytes();
-    let (Some(&head), Some(&tail)) = (text.first(), text.last()) else {
-        return false;
+    let text = match text {
+        [b'{', inner @ .., b'}'] => inner,
+        text => text,
     };
-    let braced = head == b'{' && tail == b'}' && text.len() > 1;
-    let (head, tail) = if braced {
-        (text[1], text[text.len() - 2])
-    } else {
-        (head, tail)
-    };
-    head.to_ascii_lowercase() == first && tail.to_ascii_lowercase() == last
+    // From the last: that is where ids issued one after another differ.
+    text.len() >= 32
+        && text[text.len() - 12..]
+            .iter()
+            .rev()
+            .zip(digits[20..].iter().rev())
+            .all(|(character, digit)| character.to_ascii_lowercase() == *digit)
 }
 
 /// A type field that is not the plain name of a known type.
@@ -1119,5 +1120,45 @@ impl Lcs {
         self.calls
             .iter()
             .filter(|record| record.call.is_destructive())
+    }
+}
+
+#[cfg(test)]
+mod wanted_tests {
+    use super::{Wanted, same_id};
+
+    #[test]
+    fn a_wanted_id_is_what_same_id_says() {
+        let id = "5f1c2a7e-0000-4000-8000-00000000002a";
+        let mut candidates = vec![
+            id.to_owned(),
+            id.to_ascii_uppercase(),
+            id.replace('-', ""),
+            format!("{{{id}}}"),
+            format!("  {{{}}} ", id.to_ascii_uppercase()),
+            format!("{{{id}"),
+            "{}".to_owned(),
+            String::new(),
+            "contoso-uat".to_owned(),
+            id.replace('-', "_"),
+            format!("{id}0"),
+            format!("0{id}"),
+        ];
+        // Ids one after another, as the simulator issues them, differing anywhere.
+        for at in 0..id.len() {
+            let mut other = id.as_bytes().to_vec();
+            other[at] = if other[at] == b'f' { b'e' } else { b'f' };
+            candidates.push(String::from_utf8(other).expect("ASCII"));
+        }
+        for wanted in [id.to_owned(), id.replace('-', ""), "contoso-uat".to_owned()] {
+            let lookup = Wanted::new(&wanted);
+            for candidate in &candidates {
+                assert_eq!(
+                    lookup.is(candidate),
+                    same_id(candidate, &wanted),
+                    "{candidate:?} against {wanted:?}"
+                );
+            }
+        }
     }
 }
