@@ -1145,19 +1145,25 @@ mod tests {
             .collect()
     }
 
+    /// Marks of the plans but every `unmarked`-th, first seen on 10 November; every
+    /// `decided`-th of them has an occurrence decided on 14 November.
+    fn some_marks(plans: &[Plan], unmarked: usize, decided: usize) -> HashMap<String, PlanMark> {
+        plans
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| index % unmarked != 0)
+            .map(|(index, plan)| {
+                let latest = (index % decided == 0).then_some("2026-11-14T12:00:00Z");
+                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
+            })
+            .collect()
+    }
+
     #[test]
     fn due_on_every_core_is_due_of_each_plan_in_order() {
         let plans = weekly_plans(3 * DUE_PER_WORKER + 5);
         let now = utc("2026-11-20T12:00:00Z");
-        let marks: HashMap<String, PlanMark> = plans
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| index % 5 != 0)
-            .map(|(index, plan)| {
-                let latest = (index % 3 == 0).then_some("2026-11-14T12:00:00Z");
-                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
-            })
-            .collect();
+        let marks = some_marks(&plans, 5, 3);
         let one_by_one: Vec<Option<Due>> = plans
             .iter()
             .map(|plan| {
@@ -1181,15 +1187,7 @@ mod tests {
     fn due_ahead_hands_over_every_plan_in_order_and_stops_at_an_error() {
         let plans = weekly_plans(2 * DUE_AT_ONCE + 7);
         let now = utc("2026-11-20T12:00:00Z");
-        let marks: HashMap<String, PlanMark> = plans
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| index % 7 != 0)
-            .map(|(index, plan)| {
-                let latest = (index % 2 == 0).then_some("2026-11-14T12:00:00Z");
-                (plan.name().to_owned(), mark("2026-11-10T00:00:00Z", latest))
-            })
-            .collect();
+        let marks = some_marks(&plans, 7, 2);
         let mut names = Vec::new();
         let mut handed = Vec::new();
         let done: Result<(), ()> = with_due_ahead(&plans, &marks, now, |share, due| {
