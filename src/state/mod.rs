@@ -4,6 +4,7 @@
 //! `tick`/`daemon` replicas share the work, with leases and fencing (SPEC 8).
 
 mod compact;
+mod fixed;
 mod packed;
 mod postgres;
 mod postgres_tls;

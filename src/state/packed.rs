@@ -169,6 +169,11 @@ fn inflate(form: u8, what: &str, packed: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("the packed {what} says it is {length} bytes"));
     }
     let mut body = vec![0; length];
+    // What this crate writes (stored blocks and the fixed codes) is read without miniz_oxide;
+    // the rest, and whatever is damaged, by it.
+    if super::fixed::inflate(&packed[header.at..], &mut body).is_some() {
+        return Ok(body);
+    }
     let (status, _, written) = DECOMPRESSOR.with_borrow_mut(|decompressor| {
         decompressor.init();
         decompress(
