@@ -11,7 +11,7 @@ const SYMBOL_BITS: u32 = 9;
 
 /// The literal/length symbol of every 9 bits a fixed code can start with, as they are read
 /// (the first bit of the code lowest), with the length of its code.
-const LITERAL_LENGTH: [u16; 512] = literal_length_table();
+const FIXED_LITERAL_LENGTH_CODES: [u16; 512] = literal_length_table();
 
 /// The first length of each length symbol from 257, and its extra bits (RFC 1951 3.2.5).
 const LENGTH_BASE: [u16; 29] = [
@@ -33,6 +33,10 @@ const DISTANCE_EXTRA: [u8; 30] = [
 ];
 
 const END_OF_BLOCK: u16 = 256;
+
+/// The most bits a length and its distance take: a length code (8 bits: the 9-bit codes are
+/// literals) and its 5 extra bits, a distance code (5) and its 13 extra bits.
+const LONGEST_MATCH_BITS: u32 = 8 + 5 + 5 + 13;
 
 /// Every fixed literal/length code (RFC 1951 3.2.6), reversed into the order its bits are
 /// read, and repeated for every value of the bits after it up to 9.
@@ -71,7 +75,8 @@ const fn reversed(code: u16, length: u16) -> u16 {
 /// The bits of a stream, lowest first, at most 63 of them ahead; above those it holds zeros.
 struct Bits<'a> {
     input: &'a [u8],
-    at: usize,
+    /// How many bytes of the input are in (or have been through) the buffer.
+    taken: usize,
     buffer: u64,
     count: u32,
 }
@@ -80,7 +85,7 @@ impl<'a> Bits<'a> {
     fn new(input: &'a [u8]) -> Self {
         Self {
             input,
-            at: 0,
+            taken: 0,
             buffer: 0,
             count: 0,
         }
@@ -88,21 +93,25 @@ impl<'a> Bits<'a> {
 
     /// Takes in whole bytes while they fit.
     fn refill(&mut self) {
-        if let Some(word) = self.input.get(self.at..self.at + 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        if let Some(word) = self
+            .input
+            .get(self.taken..)
+            .and_then(<[u8]>::first_chunk::<8>)
+        {
+            let word = u64::from_le_bytes(*word);
             let bytes = (63 - self.count) / 8;
             self.buffer |= word << self.count;
             self.count += bytes * 8;
-            self.at += bytes as usize;
+            self.taken += bytes as usize;
             self.buffer &= (1 << self.count) - 1;
         } else {
             while self.count <= 55 {
-                let Some(&byte) = self.input.get(self.at) else {
+                let Some(&byte) = self.input.get(self.taken) else {
                     break;
                 };
                 self.buffer |= u64::from(byte) << self.count;
                 self.count += 8;
-                self.at += 1;
+                self.taken += 1;
             }
         }
     }
@@ -168,23 +177,23 @@ fn stored(bits: &mut Bits<'_>, out: &mut [u8], mut at: usize) -> Option<usize> {
         at += 1;
     }
     let rest = end - at;
-    out[at..end].copy_from_slice(bits.input.get(bits.at..bits.at + rest)?);
-    bits.at += rest;
+    out[at..end].copy_from_slice(bits.input.get(bits.taken..bits.taken + rest)?);
+    bits.taken += rest;
     Some(end)
 }
 
 /// A block with the fixed codes into `out` from `at`; where its bytes end.
 fn fixed(bits: &mut Bits<'_>, out: &mut [u8], mut at: usize) -> Option<usize> {
     loop {
-        if bits.count < 9 + 5 + 13 + 5 {
+        if bits.count < LONGEST_MATCH_BITS {
             bits.refill();
         }
-        let entry = LITERAL_LENGTH[(bits.buffer & 0x1ff) as usize];
-        let length = u32::from(entry >> SYMBOL_BITS);
-        if length > bits.count {
+        let entry = FIXED_LITERAL_LENGTH_CODES[(bits.buffer & 0x1ff) as usize];
+        let code_length = u32::from(entry >> SYMBOL_BITS);
+        if code_length > bits.count {
             return None;
         }
-        bits.consume(length);
+        bits.consume(code_length);
         let symbol = entry & 0x1ff;
         if let Ok(literal) = u8::try_from(symbol) {
             *out.get_mut(at)? = literal;
@@ -195,12 +204,14 @@ fn fixed(bits: &mut Bits<'_>, out: &mut [u8], mut at: usize) -> Option<usize> {
             return Some(at);
         }
         let index = usize::from(symbol - 257);
-        let extra = *LENGTH_EXTRA.get(index)?;
-        let length = usize::from(LENGTH_BASE[index]) + usize::from(bits.take(u32::from(extra))?);
+        let length_extra = *LENGTH_EXTRA.get(index)?;
+        let length =
+            usize::from(LENGTH_BASE[index]) + usize::from(bits.take(u32::from(length_extra))?);
         // Distance codes are five bits, read first bit first.
         let code = usize::from(reversed(bits.take(5)?, 5));
-        let extra = *DISTANCE_EXTRA.get(code)?;
-        let distance = usize::from(DISTANCE_BASE[code]) + usize::from(bits.take(u32::from(extra))?);
+        let distance_extra = *DISTANCE_EXTRA.get(code)?;
+        let distance =
+            usize::from(DISTANCE_BASE[code]) + usize::from(bits.take(u32::from(distance_extra))?);
         if distance > at || length > out.len() - at {
             return None;
         }
@@ -287,17 +298,26 @@ mod tests {
     #[test]
     fn the_table_holds_every_fixed_code() {
         // Symbol 0 is 00110000, read from its first bit: 0b00001100.
-        assert_eq!(LITERAL_LENGTH[0b0000_1100], 8 << SYMBOL_BITS);
+        assert_eq!(FIXED_LITERAL_LENGTH_CODES[0b0000_1100], 8 << SYMBOL_BITS);
         // Symbol 256 is 0000000 (seven bits): every index with its low seven bits clear.
-        assert_eq!(LITERAL_LENGTH[0], 256 | (7 << SYMBOL_BITS));
-        assert_eq!(LITERAL_LENGTH[0b1_1000_0000], 256 | (7 << SYMBOL_BITS));
+        assert_eq!(FIXED_LITERAL_LENGTH_CODES[0], 256 | (7 << SYMBOL_BITS));
+        assert_eq!(
+            FIXED_LITERAL_LENGTH_CODES[0b1_1000_0000],
+            256 | (7 << SYMBOL_BITS)
+        );
         // Symbol 255 is 111111111.
-        assert_eq!(LITERAL_LENGTH[0x1ff], 255 | (9 << SYMBOL_BITS));
+        assert_eq!(FIXED_LITERAL_LENGTH_CODES[0x1ff], 255 | (9 << SYMBOL_BITS));
         let mut seen = [false; 288];
-        for entry in LITERAL_LENGTH {
+        for entry in FIXED_LITERAL_LENGTH_CODES {
             seen[usize::from(entry & 0x1ff)] = true;
         }
         assert!(seen.iter().all(|seen| *seen), "every symbol has a code");
+        // An entry of no bits would be read again and again without taking any.
+        assert!(
+            FIXED_LITERAL_LENGTH_CODES
+                .iter()
+                .all(|entry| (7..=9).contains(&(entry >> SYMBOL_BITS)))
+        );
     }
 
     #[test]
